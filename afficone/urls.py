@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.http import HttpResponse
+from django.urls import include, path
+from django.views.decorators.cache import never_cache
+
+
+@never_cache
+def healthz(request):
+    return HttpResponse("ok", content_type="text/plain")
+
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("", include("tracking.urls")),
+    path("stripe/", include("stripe_integration.urls")),
+    path("api/v1/", include("affiliates.api_urls")),
+    path("", include("tenants.urls")),
+    path("", include("affiliates.urls")),
+]

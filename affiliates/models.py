@@ -1,0 +1,281 @@
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+from tenants.models import Merchant
+from tenants.scoping import TenantQuerySet
+
+CODE_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+REFERRAL_ID_PATTERN = r"^[A-Za-z0-9_-]{1,200}$"
+
+
+class CommissionType(models.TextChoices):
+    PERCENT = "percent", "Percentage"
+    FIXED = "fixed", "Fixed amount"
+
+
+class Program(models.Model):
+    """An affiliate program and its commission rules.
+
+    The default program (DESIGN.md): 20% of each payment excluding tax,
+    recurring for 12 months, 60-day cookie, 30-day hold.
+    """
+
+    class Attribution(models.TextChoices):
+        LAST_CLICK = "last_click", "Last click wins"
+        FIRST_CLICK = "first_click", "First click wins"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="programs")
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=200, default="Affiliate program")
+    is_default = models.BooleanField(default=True)
+    commission_type = models.CharField(max_length=10, choices=CommissionType.choices, default=CommissionType.PERCENT)
+    # Percentage in basis points: 2000 = 20%.
+    commission_bps = models.PositiveIntegerField(default=2000)
+    # Fixed commission, in the minor unit of `commission_currency`.
+    commission_amount = models.PositiveBigIntegerField(default=0)
+    commission_currency = models.CharField(max_length=3, default="usd")
+    # Months after the first payment in which recurring payments still earn; null = forever, 0 = first payment only.
+    recurring_months = models.PositiveIntegerField(null=True, blank=True, default=12)
+    cookie_days = models.PositiveIntegerField(default=60)
+    hold_days = models.PositiveIntegerField(default=30)
+    # Minimum payout, in the minor unit of each payout's currency.
+    min_payout_amount = models.PositiveBigIntegerField(default=5000)
+    attribution = models.CharField(max_length=12, choices=Attribution.choices, default=Attribution.LAST_CLICK)
+    auto_approve = models.BooleanField(default=False, help_text="Approve affiliates who sign up themselves at once.")
+    signup_open = models.BooleanField(default=True, help_text="Whether the public affiliate signup page is open.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(commission_bps__lte=10000), name="program_bps_at_most_100pct"),
+            models.CheckConstraint(condition=Q(cookie_days__gte=1, cookie_days__lte=730), name="program_cookie_days_range"),
+            models.UniqueConstraint(fields=["merchant"], condition=Q(is_default=True), name="uniq_default_program"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Affiliate(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        SUSPENDED = "suspended", "Suspended"
+
+    class PayoutMethod(models.TextChoices):
+        PAYPAL = "paypal", "PayPal"
+        BANK = "bank", "Bank transfer"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="affiliates")
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="affiliates")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="affiliates"
+    )
+    code = models.CharField(max_length=64, help_text="Used in links: ?ref=CODE. Letters, digits, - and _.")
+    email = models.EmailField()
+    name = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # Per-affiliate override of the program's rule; null fields mean "use the program's".
+    commission_type_override = models.CharField(max_length=10, choices=CommissionType.choices, blank=True)
+    commission_bps_override = models.PositiveIntegerField(null=True, blank=True)
+    commission_amount_override = models.PositiveBigIntegerField(null=True, blank=True)
+    payout_method = models.CharField(max_length=10, choices=PayoutMethod.choices, default=PayoutMethod.PAYPAL)
+    paypal_email = models.EmailField(blank=True)
+    bank_details = models.TextField(blank=True)
+    notify_on_commission = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "code"], name="uniq_affiliate_code"),
+            models.UniqueConstraint(Lower("email"), "merchant", name="uniq_affiliate_email"),
+            models.CheckConstraint(condition=Q(code__regex=CODE_PATTERN), name="affiliate_code_format"),
+            models.CheckConstraint(
+                condition=Q(commission_bps_override__isnull=True) | Q(commission_bps_override__lte=10000),
+                name="affiliate_bps_override_at_most_100pct",
+            ),
+        ]
+        indexes = [models.Index(fields=["merchant", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.email} ({self.code})"
+
+    @property
+    def is_approved(self) -> bool:
+        return self.status == self.Status.APPROVED
+
+
+def new_referral_id() -> str:
+    # 22 url-safe characters: a valid client_reference_id ([A-Za-z0-9_-]{1,200}).
+    return secrets.token_urlsafe(16)
+
+
+class Referral(models.Model):
+    """A visitor sent by an affiliate, later (maybe) a Stripe customer.
+
+    `rid` is the public referral id stored in the `afficone_ref` cookie and
+    passed to Stripe as `client_reference_id` or `metadata._afficoneRef`.
+    """
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="referrals")
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="referrals")
+    rid = models.CharField("referral id", max_length=200, unique=True, default=new_referral_id)
+    stripe_customer_id = models.CharField(max_length=255, null=True, blank=True)
+    stripe_subscription_id = models.CharField(max_length=255, blank=True)
+    customer_email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    converted_at = models.DateTimeField(null=True, blank=True, help_text="First payment or customer link.")
+    # Start of the recurring window (first paid payment).
+    first_payment_at = models.DateTimeField(null=True, blank=True)
+    subscription_ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(rid__regex=REFERRAL_ID_PATTERN), name="referral_id_format"),
+            models.UniqueConstraint(
+                fields=["merchant", "stripe_customer_id"],
+                condition=Q(stripe_customer_id__isnull=False),
+                name="uniq_referral_customer",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "created_at"]),
+            models.Index(fields=["affiliate", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.rid
+
+
+class Commission(models.Model):
+    """What an affiliate earned from one payment.
+
+    One per (merchant, source_id): the Stripe object the money came from (a
+    PaymentIntent, an invoice, a charge) or the merchant's own sale id for a
+    conversion recorded through the API. `amount` is what was earned at
+    creation; `reversed_amount` is what refunds and lost disputes took back, so
+    the affiliate is owed `amount - reversed_amount`.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        PAID = "paid", "Paid"
+        VOIDED = "voided", "Voided"
+
+    class SourceType(models.TextChoices):
+        PAYMENT_INTENT = "payment_intent", "PaymentIntent"
+        INVOICE = "invoice", "Invoice"
+        CHARGE = "charge", "Charge"
+        CHECKOUT_SESSION = "checkout_session", "Checkout Session"
+        CONVERSION = "conversion", "Conversion (API)"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="commissions")
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="commissions")
+    referral = models.ForeignKey(Referral, on_delete=models.SET_NULL, null=True, blank=True, related_name="commissions")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    amount = models.BigIntegerField(help_text="Earned, in the currency's minor unit.")
+    reversed_amount = models.BigIntegerField(default=0, help_text="Taken back by refunds and lost disputes.")
+    currency = models.CharField(max_length=3)
+    # The payment it was computed from (excluding tax), and how much of it has been refunded.
+    base_amount = models.BigIntegerField()
+    refunded_amount = models.BigIntegerField(default=0)
+    source_type = models.CharField(max_length=20, choices=SourceType.choices)
+    source_id = models.CharField(max_length=255, help_text="The Stripe object (or merchant sale id) it came from.")
+    # Related Stripe ids that refunds and disputes use to find this commission.
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_charge_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_invoice_id = models.CharField(max_length=255, blank=True)
+    # The rule used, e.g. "percent:2000" or "fixed:1500 usd", and where it came from (program/override).
+    rule = models.CharField(max_length=100)
+    is_recurring = models.BooleanField(default=False)
+    is_self_referral = models.BooleanField(default=False)
+    is_on_hold = models.BooleanField(default=False, help_text="Held while a dispute is open.")
+    hold_until = models.DateTimeField(help_text="Becomes approved after this, unless reversed.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.CharField(max_length=255, blank=True)
+    payout = models.ForeignKey("Payout", on_delete=models.SET_NULL, null=True, blank=True, related_name="commissions")
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "source_id"], name="uniq_commission_source"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="commission_amount_non_negative"),
+            models.CheckConstraint(
+                condition=Q(reversed_amount__gte=0) & Q(reversed_amount__lte=models.F("amount")),
+                name="commission_reversed_within_amount",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "-created_at"]),
+            models.Index(fields=["merchant", "status", "-created_at"]),
+            models.Index(fields=["affiliate", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.net_amount} {self.currency} for {self.affiliate_id} from {self.source_id}"
+
+    @property
+    def net_amount(self) -> int:
+        return self.amount - self.reversed_amount
+
+    @property
+    def is_payable(self) -> bool:
+        return self.status == self.Status.APPROVED and self.payout_id is None and not self.is_on_hold and self.net_amount > 0
+
+
+class PayoutBatch(models.Model):
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="payout_batches")
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"Batch {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Payout(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PAID = "paid", "Paid"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="payouts")
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    batch = models.ForeignKey(PayoutBatch, on_delete=models.CASCADE, null=True, blank=True, related_name="payouts")
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.PROTECT, related_name="payouts")
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    reference = models.CharField(max_length=255, blank=True, help_text="The transfer's reference, e.g. a PayPal id.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="payout_amount_positive")]
+        indexes = [models.Index(fields=["merchant", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} to {self.affiliate_id}"

@@ -1,0 +1,409 @@
+"""Programs, affiliates, referrals, commissions and payouts: every write that matters."""
+
+import re
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.text import slugify
+
+from tenants.models import Merchant
+
+from . import money
+from .models import CODE_PATTERN, Affiliate, Commission, CommissionType, Payout, PayoutBatch, Program, Referral
+
+
+class AffiliateError(ValueError):
+    """A request that cannot be carried out; the message is shown to the user."""
+
+
+# --- programs -----------------------------------------------------------------------------------------------------
+
+
+def create_default_program(merchant: Merchant) -> Program:
+    """DESIGN.md's default: 20% excluding tax, recurring 12 months, 60-day cookie, 30-day hold."""
+    program, _ = Program.objects.get_or_create(
+        merchant=merchant,
+        is_default=True,
+        defaults=dict(
+            name=f"{merchant.name} affiliate program",
+            commission_type=CommissionType.PERCENT,
+            commission_bps=2000,
+            recurring_months=12,
+            cookie_days=60,
+            hold_days=30,
+        ),
+    )
+    return program
+
+
+def default_program(merchant: Merchant) -> Program:
+    return Program.objects.filter(merchant=merchant, is_default=True).first() or create_default_program(merchant)
+
+
+# --- affiliates ---------------------------------------------------------------------------------------------------
+
+
+def is_valid_code(code: str) -> bool:
+    return bool(re.fullmatch(CODE_PATTERN, code or ""))
+
+
+def suggest_code(merchant: Merchant, seed: str) -> str:
+    base = re.sub(r"[^A-Za-z0-9_-]", "", slugify(seed.split("@")[0]))[:40] or "partner"
+    code = base
+    while Affiliate.objects.filter(merchant=merchant, code__iexact=code).exists():
+        code = f"{base}-{secrets.token_hex(2)}"
+    return code
+
+
+@transaction.atomic
+def create_affiliate(
+    merchant: Merchant,
+    *,
+    email: str,
+    name: str = "",
+    code: str | None = None,
+    program: Program | None = None,
+    status: str = Affiliate.Status.APPROVED,
+    user=None,
+) -> Affiliate:
+    """Affiliates the merchant creates start approved; self-signups pass the status the program gives."""
+    email = email.strip().lower()
+    code = (code or "").strip() or suggest_code(merchant, name or email)
+    if not is_valid_code(code):
+        raise AffiliateError("A code is 1 to 64 letters, digits, '-' or '_'.")
+    if Affiliate.objects.filter(merchant=merchant, code__iexact=code).exists():
+        raise AffiliateError(f"The code {code!r} is already taken.")
+    if Affiliate.objects.filter(merchant=merchant, email__iexact=email).exists():
+        raise AffiliateError(f"{email} is already an affiliate.")
+    program = program or default_program(merchant)
+    if program.merchant_id != merchant.pk:
+        raise AffiliateError("Unknown program.")
+    try:
+        with transaction.atomic():
+            return Affiliate.objects.create(
+                merchant=merchant,
+                program=program,
+                email=email,
+                name=name.strip(),
+                code=code,
+                status=status,
+                user=user,
+                approved_at=timezone.now() if status == Affiliate.Status.APPROVED else None,
+            )
+    except IntegrityError:
+        raise AffiliateError("That code or email is already taken.") from None
+
+
+def set_affiliate_status(affiliate: Affiliate, status: str) -> Affiliate:
+    if status not in Affiliate.Status.values:
+        raise AffiliateError("Unknown status.")
+    updates = {"status": status}
+    if status == Affiliate.Status.APPROVED and affiliate.approved_at is None:
+        updates["approved_at"] = timezone.now()
+    Affiliate.objects.filter(pk=affiliate.pk).update(**updates)
+    affiliate.refresh_from_db()
+    return affiliate
+
+
+# --- referrals ----------------------------------------------------------------------------------------------------
+
+
+def create_referral(affiliate: Affiliate, **fields) -> Referral:
+    return Referral.objects.create(merchant_id=affiliate.merchant_id, affiliate=affiliate, **fields)
+
+
+def resolve_reference(merchant: Merchant, reference: str | None) -> Referral | None:
+    """The referral named by `reference`: a referral id, or an affiliate's code.
+
+    A code (say, from a coupon the merchant's backend knows) gets a fresh
+    referral for that affiliate. Scoped to `merchant`: another tenant's ids
+    resolve to None.
+    """
+    reference = (reference or "").strip()
+    if not reference or len(reference) > 200:
+        return None
+    referral = Referral.objects.for_merchant(merchant).select_related("affiliate").filter(rid=reference).first()
+    if referral is not None:
+        return referral
+    affiliate = Affiliate.objects.for_merchant(merchant).filter(code__iexact=reference).first()
+    if affiliate is None:
+        return None
+    return create_referral(affiliate)
+
+
+# --- commissions --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: str  # CommissionType
+    value: int  # basis points, or a fixed amount in the minor unit of `currency`
+    currency: str
+    origin: str  # "program" or "affiliate"
+
+    def __str__(self) -> str:
+        value = f"{self.value}bps" if self.kind == CommissionType.PERCENT else f"{self.value} {self.currency}"
+        return f"{self.origin}:{self.kind}:{value}"
+
+
+def commission_rule(affiliate: Affiliate) -> Rule:
+    """The affiliate's override where set, else the program's rule."""
+    program = affiliate.program
+    if affiliate.commission_type_override:
+        kind = affiliate.commission_type_override
+        if kind == CommissionType.PERCENT and affiliate.commission_bps_override is not None:
+            return Rule(kind, affiliate.commission_bps_override, "", "affiliate")
+        if kind == CommissionType.FIXED and affiliate.commission_amount_override is not None:
+            return Rule(kind, affiliate.commission_amount_override, program.commission_currency, "affiliate")
+    if program.commission_type == CommissionType.FIXED:
+        return Rule(CommissionType.FIXED, program.commission_amount, program.commission_currency, "program")
+    return Rule(CommissionType.PERCENT, program.commission_bps, "", "program")
+
+
+def compute_commission(rule: Rule, *, base_amount: int, currency: str) -> tuple[int, str]:
+    """(amount, currency) earned on `base_amount` (minor units, tax excluded), rounded half-up."""
+    if rule.kind == CommissionType.FIXED:
+        return (rule.value if base_amount > 0 else 0), rule.currency
+    return money.percent_of(base_amount, rule.value), currency.lower()
+
+
+def within_recurring_limit(referral: Referral, program: Program, paid_at: datetime) -> bool:
+    if referral.subscription_ended_at is not None and paid_at > referral.subscription_ended_at:
+        return False
+    if referral.first_payment_at is None or program.recurring_months is None:
+        return True
+    if program.recurring_months == 0:
+        return False
+    # A month is counted as 30 days after the first payment, plus a day's grace for billing drift.
+    return paid_at <= referral.first_payment_at + timedelta(days=30 * program.recurring_months + 1)
+
+
+def record_commission(
+    referral: Referral,
+    *,
+    source_type: str,
+    source_id: str,
+    base_amount: int,
+    currency: str,
+    paid_at: datetime | None = None,
+    customer_email: str = "",
+    is_recurring: bool = False,
+    stripe_payment_intent_id: str = "",
+    stripe_charge_id: str = "",
+    stripe_invoice_id: str = "",
+) -> Commission | None:
+    """Writes the commission a payment earns, once.
+
+    Idempotency key: (merchant, source_id), a unique constraint; a second
+    call for the same source returns the existing row unchanged. Returns None
+    when nothing is earned: the affiliate is not approved (suspended
+    affiliates earn nothing), the payment is zero, or a recurring payment
+    falls outside the program's recurring limit. A self-referral (the
+    customer's email is the affiliate's) is stored voided and flagged.
+    """
+    merchant_id = referral.merchant_id
+    existing = Commission.objects.filter(merchant_id=merchant_id, source_id=source_id).first()
+    if existing is not None:
+        return existing
+    affiliate = Affiliate.objects.select_related("program").get(pk=referral.affiliate_id)
+    paid_at = paid_at or timezone.now()
+    if not affiliate.is_approved or base_amount <= 0:
+        return None
+    if is_recurring and not within_recurring_limit(referral, affiliate.program, paid_at):
+        return None
+    rule = commission_rule(affiliate)
+    amount, commission_currency = compute_commission(rule, base_amount=base_amount, currency=currency)
+    is_self = bool(customer_email) and customer_email.strip().lower() == affiliate.email.lower()
+    now = timezone.now()
+    fields = dict(
+        merchant_id=merchant_id,
+        affiliate=affiliate,
+        referral=referral,
+        amount=0 if is_self else amount,
+        currency=commission_currency,
+        base_amount=base_amount,
+        source_type=source_type,
+        source_id=source_id,
+        stripe_payment_intent_id=stripe_payment_intent_id or "",
+        stripe_charge_id=stripe_charge_id or "",
+        stripe_invoice_id=stripe_invoice_id or "",
+        rule=str(rule),
+        is_recurring=is_recurring,
+        is_self_referral=is_self,
+        hold_until=now + timedelta(days=affiliate.program.hold_days),
+    )
+    if is_self:
+        fields.update(status=Commission.Status.VOIDED, voided_at=now, void_reason="Self-referral: the customer is the affiliate.")
+    try:
+        with transaction.atomic():
+            commission = Commission.objects.create(**fields)
+            Referral.objects.filter(pk=referral.pk, first_payment_at=None).update(first_payment_at=paid_at)
+            Referral.objects.filter(pk=referral.pk, converted_at=None).update(converted_at=now)
+    except IntegrityError:
+        # Lost a race with another worker for the same source: theirs stands.
+        return Commission.objects.get(merchant_id=merchant_id, source_id=source_id)
+    if not is_self and commission.amount > 0:
+        from .tasks import notify_new_commission_task
+
+        transaction.on_commit(lambda: notify_new_commission_task.delay(commission.pk))
+    return commission
+
+
+@transaction.atomic
+def apply_refund(commission: Commission, *, refunded_amount: int) -> Commission:
+    """Takes back the share of the commission that `refunded_amount` (cumulative) is of the payment.
+
+    Idempotent and order-proof: the reversal only grows, to
+    `amount * refunded / base`, rounded half-up; a full refund voids the
+    commission unless it has already been paid out.
+    """
+    commission = Commission.objects.select_for_update().get(pk=commission.pk)
+    refunded = min(max(refunded_amount, commission.refunded_amount), commission.base_amount)
+    reversed_amount = max(commission.reversed_amount, money.proportion(commission.amount, refunded, commission.base_amount))
+    updates = {"refunded_amount": refunded, "reversed_amount": min(reversed_amount, commission.amount)}
+    if refunded >= commission.base_amount and commission.status in (Commission.Status.PENDING, Commission.Status.APPROVED):
+        updates.update(status=Commission.Status.VOIDED, voided_at=timezone.now(), void_reason="Payment refunded in full.")
+    Commission.objects.filter(pk=commission.pk).update(**updates)
+    commission.refresh_from_db()
+    if commission.payout_id is not None:
+        _resettle_pending_payout(commission.payout_id)
+        commission.refresh_from_db()
+    return commission
+
+
+def _resettle_pending_payout(payout_id: int) -> None:
+    """A refund reached a commission in an unpaid payout: the payout's total follows its commissions."""
+    payout = Payout.objects.select_for_update().filter(pk=payout_id, status=Payout.Status.PENDING).first()
+    if payout is None:
+        return  # already paid: the reversal shows on the commission, the payout is history
+    Commission.objects.filter(payout=payout, status=Commission.Status.VOIDED).update(payout=None)
+    total = sum(c.net_amount for c in Commission.objects.filter(payout=payout))
+    if total <= 0:
+        Commission.objects.filter(payout=payout).update(payout=None)
+        payout.delete()
+    else:
+        Payout.objects.filter(pk=payout.pk).update(amount=total)
+
+
+def hold_commission(commission: Commission) -> Commission:
+    """A dispute was opened: the commission is not approved or paid while it is open."""
+    Commission.objects.filter(pk=commission.pk).update(is_on_hold=True)
+    commission.refresh_from_db()
+    return commission
+
+
+@transaction.atomic
+def settle_dispute(commission: Commission, *, won: bool) -> Commission:
+    if won:
+        Commission.objects.filter(pk=commission.pk).update(is_on_hold=False)
+        commission.refresh_from_db()
+        return commission
+    commission = apply_refund(commission, refunded_amount=commission.base_amount)
+    Commission.objects.filter(pk=commission.pk).update(is_on_hold=False)
+    if commission.status != Commission.Status.PAID:
+        Commission.objects.filter(pk=commission.pk).update(
+            status=Commission.Status.VOIDED, void_reason="Dispute lost.", voided_at=timezone.now()
+        )
+    commission.refresh_from_db()
+    return commission
+
+
+def approve_commission(commission: Commission) -> Commission:
+    """Pending → approved (by the merchant, before the hold period ends, or by the hold task)."""
+    if commission.status != Commission.Status.PENDING:
+        raise AffiliateError(f"Only pending commissions can be approved; this one is {commission.status}.")
+    if commission.is_on_hold:
+        raise AffiliateError("This commission is held while a dispute is open.")
+    Commission.objects.filter(pk=commission.pk, status=Commission.Status.PENDING).update(
+        status=Commission.Status.APPROVED, approved_at=timezone.now()
+    )
+    commission.refresh_from_db()
+    return commission
+
+
+def void_commission(commission: Commission, *, reason: str) -> Commission:
+    if commission.status not in (Commission.Status.PENDING, Commission.Status.APPROVED):
+        raise AffiliateError(f"A {commission.status} commission cannot be voided.")
+    if commission.payout_id is not None:
+        raise AffiliateError("This commission is in a payout; remove it from the payout first.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise AffiliateError("Say why the commission is voided.")
+    Commission.objects.filter(pk=commission.pk, status__in=[Commission.Status.PENDING, Commission.Status.APPROVED]).update(
+        status=Commission.Status.VOIDED, voided_at=timezone.now(), void_reason=reason[:255]
+    )
+    commission.refresh_from_db()
+    return commission
+
+
+def approve_due_commissions(*, now: datetime | None = None) -> int:
+    """Pending commissions past their hold period, not held by a dispute, become approved."""
+    now = now or timezone.now()
+    return Commission.objects.filter(
+        status=Commission.Status.PENDING, hold_until__lte=now, is_on_hold=False, reversed_amount__lt=F("amount")
+    ).update(status=Commission.Status.APPROVED, approved_at=now)
+
+
+# --- payouts ------------------------------------------------------------------------------------------------------
+
+
+def payable_commissions(merchant: Merchant):
+    return Commission.objects.for_merchant(merchant).filter(
+        status=Commission.Status.APPROVED, payout=None, is_on_hold=False
+    ).filter(~Q(reversed_amount=F("amount")))
+
+
+@transaction.atomic
+def create_payout_batch(merchant: Merchant, *, created_by=None) -> PayoutBatch | None:
+    """One payout per affiliate and currency whose approved, unpaid commissions reach the program's minimum.
+
+    Commissions are claimed with select_for_update, so two batches created at
+    once never share a commission. Returns None when nobody is due.
+    """
+    commissions = list(
+        payable_commissions(merchant).select_for_update().select_related("affiliate__program").order_by("pk")
+    )
+    groups: dict[tuple[int, str], list[Commission]] = defaultdict(list)
+    for commission in commissions:
+        if commission.affiliate.status == Affiliate.Status.APPROVED:
+            groups[(commission.affiliate_id, commission.currency)].append(commission)
+    due = {
+        key: items
+        for key, items in groups.items()
+        if sum(c.net_amount for c in items) >= max(items[0].affiliate.program.min_payout_amount, 1)
+    }
+    if not due:
+        return None
+    batch = PayoutBatch.objects.create(merchant=merchant, created_by=created_by)
+    for (affiliate_id, currency), items in sorted(due.items()):
+        payout = Payout.objects.create(
+            merchant=merchant,
+            batch=batch,
+            affiliate_id=affiliate_id,
+            currency=currency,
+            amount=sum(c.net_amount for c in items),
+        )
+        Commission.objects.filter(pk__in=[c.pk for c in items]).update(payout=payout)
+    return batch
+
+
+@transaction.atomic
+def mark_payout_paid(payout: Payout, *, reference: str = "") -> Payout:
+    """Claimed with a conditional update: marking twice is refused, never double-counted."""
+    now = timezone.now()
+    claimed = Payout.objects.filter(pk=payout.pk, status=Payout.Status.PENDING).update(
+        status=Payout.Status.PAID, paid_at=now, reference=reference.strip()[:255]
+    )
+    if claimed != 1:
+        raise AffiliateError("This payout has already been marked paid.")
+    Commission.objects.filter(payout=payout).update(status=Commission.Status.PAID, paid_at=now)
+    payout.refresh_from_db()
+    from .tasks import notify_payout_sent_task
+
+    transaction.on_commit(lambda: notify_payout_sent_task.delay(payout.pk))
+    return payout

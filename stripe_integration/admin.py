@@ -1,0 +1,12 @@
+from django.contrib import admin
+
+from .models import StripeEvent
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin):
+    list_display = ("stripe_id", "type", "account", "merchant", "status", "received_at", "processed_at", "attempts")
+    list_filter = ("status", "type")
+    search_fields = ("stripe_id", "account", "waiting_for")
+    raw_id_fields = ("merchant",)
+    readonly_fields = ("received_at",)

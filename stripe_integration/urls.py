@@ -1,0 +1,3 @@
+app_name = "stripe_integration"
+
+urlpatterns: list = []

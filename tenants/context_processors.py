@@ -1,0 +1,5 @@
+def merchant(request):
+    return {
+        "current_merchant": getattr(request, "merchant", None),
+        "current_membership": getattr(request, "membership", None),
+    }

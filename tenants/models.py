@@ -1,0 +1,175 @@
+import hashlib
+import secrets
+import uuid
+
+from django.contrib.auth.base_user import BaseUserManager
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models.functions import Lower
+
+from .scoping import TenantQuerySet
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email, password, **extra):
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email, password=None, **extra):
+        extra.update(is_staff=True, is_superuser=True)
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractUser):
+    """A person: a merchant's team member, an affiliate, or both. Logs in by email."""
+
+    username = None
+    email = models.EmailField("email address", unique=True)
+    name = models.CharField(max_length=200, blank=True)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+    objects = UserManager()
+
+    def __str__(self) -> str:
+        return self.email
+
+
+def new_public_key() -> str:
+    return "pk_" + secrets.token_urlsafe(18).replace("-", "x").replace("_", "y")
+
+
+class Merchant(models.Model):
+    """A tenant: one company selling through Stripe."""
+
+    class StripeStatus(models.TextChoices):
+        NOT_CONNECTED = "not_connected", "Not connected"
+        CONNECTED = "connected", "Connected"
+        DISCONNECTED = "disconnected", "Disconnected"
+
+    class Provider(models.TextChoices):
+        STRIPE = "stripe", "Stripe"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True, help_text="Names the merchant in the affiliate portal's URL.")
+    public_key = models.CharField(max_length=64, unique=True, default=new_public_key, editable=False)
+    website = models.URLField(blank=True)
+    payment_provider = models.CharField(max_length=20, choices=Provider.choices, default=Provider.STRIPE)
+    stripe_account_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    stripe_account_name = models.CharField(max_length=255, blank=True)
+    stripe_status = models.CharField(max_length=20, choices=StripeStatus.choices, default=StripeStatus.NOT_CONNECTED)
+    stripe_connected_at = models.DateTimeField(null=True, blank=True)
+    stripe_disconnected_at = models.DateTimeField(null=True, blank=True)
+    brand_color = models.CharField(max_length=7, default="#4f46e5")
+    logo = models.FileField(upload_to="logos/", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(brand_color__regex=r"^#[0-9A-Fa-f]{6}$"), name="merchant_brand_color_hex"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_stripe_connected(self) -> bool:
+        return self.stripe_status == self.StripeStatus.CONNECTED and bool(self.stripe_account_id)
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["merchant", "user"], name="uniq_membership")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.merchant} ({self.role})"
+
+    @property
+    def can_manage(self) -> bool:
+        """Owners and admins manage the team, API keys and settings."""
+        return self.role in (self.Role.OWNER, self.Role.ADMIN)
+
+
+def new_invitation_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Invitation(models.Model):
+    """An invitation to join a merchant's team; the token is single-use."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="invitations")
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Membership.Role.choices, default=Membership.Role.MEMBER)
+    token = models.CharField(max_length=64, unique=True, default=new_invitation_token)
+    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"), "merchant", condition=models.Q(accepted_at=None, revoked_at=None), name="uniq_open_invitation"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.merchant}"
+
+
+API_KEY_PREFIX = "afk_"
+
+
+def hash_api_key(raw: str) -> str:
+    # Keys are 256-bit random tokens, so a fast hash is enough (no dictionary to attack).
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """A secret key for the REST API. Shown once; only its hash is stored."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="api_keys")
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, help_text="The first characters of the key, to recognise it.")
+    hashed_key = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
