@@ -11,6 +11,7 @@ def _not_built(request, **kwargs):
 
 urlpatterns = [
     path("dashboard/", _not_built, name="overview"),
+    path("onboarding/", _not_built, name="onboarding"),
     path("affiliates/", _not_built, name="affiliate_list"),
     path("affiliates/<uuid:uid>/", _not_built, name="affiliate_detail"),
     path("commissions/", _not_built, name="commission_list"),
