@@ -179,8 +179,18 @@ def within_recurring_limit(referral: Referral, program: Program, paid_at: dateti
         return True
     if program.recurring_months == 0:
         return False
-    # A month is counted as 30 days after the first payment, plus a day's grace for billing drift.
-    return paid_at <= referral.first_payment_at + timedelta(days=30 * program.recurring_months + 1)
+    # "12 months" = payments made before the 12th monthly anniversary of the first payment, so a monthly plan earns
+    # 12 commissions; an hour's grace absorbs billing drift without admitting the 13th.
+    return paid_at < add_months(referral.first_payment_at, program.recurring_months) - timedelta(hours=1)
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """Calendar months, clamping the day (Jan 31 + 1 month = Feb 28/29)."""
+    import calendar
+
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
 
 
 def record_commission(
@@ -210,6 +220,7 @@ def record_commission(
     existing = Commission.objects.filter(merchant_id=merchant_id, source_id=source_id).first()
     if existing is not None:
         return existing
+    referral = Referral.objects.get(pk=referral.pk)  # fresh: first_payment_at may have been set by another payment
     affiliate = Affiliate.objects.select_related("program").get(pk=referral.affiliate_id)
     paid_at = paid_at or timezone.now()
     if not affiliate.is_approved or base_amount <= 0:
