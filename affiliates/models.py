@@ -49,6 +49,8 @@ class Program(models.Model):
     auto_approve = models.BooleanField(default=False, help_text="Approve affiliates who sign up themselves at once.")
     signup_open = models.BooleanField(default=True, help_text="Whether the public affiliate signup page is open.")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set when the merchant first saves the program's settings (the onboarding step "review your program").
+    reviewed_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantQuerySet.as_manager()
 
@@ -155,6 +157,7 @@ class Referral(models.Model):
         indexes = [
             models.Index(fields=["merchant", "created_at"]),
             models.Index(fields=["affiliate", "created_at"]),
+            models.Index(fields=["merchant", "converted_at"], name="referral_converted_idx"),
         ]
 
     def __str__(self) -> str:
@@ -229,6 +232,13 @@ class Commission(models.Model):
             models.Index(fields=["merchant", "-created_at"]),
             models.Index(fields=["merchant", "status", "-created_at"]),
             models.Index(fields=["affiliate", "status"]),
+            # The overview's totals read only these columns: an index-only scan on Postgres.
+            models.Index(
+                fields=["merchant", "created_at"],
+                include=["status", "currency", "amount", "reversed_amount", "base_amount", "refunded_amount", "affiliate_id"],
+                name="commission_overview_idx",
+            ),
+            models.Index(fields=["affiliate", "-created_at"], name="commission_aff_recent_idx"),
         ]
 
     def __str__(self) -> str:
@@ -279,3 +289,40 @@ class Payout(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency} to {self.affiliate_id}"
+
+
+class DailyStat(models.Model):
+    """Clicks, referrals and referred customers per affiliate and UTC day, for closed days only.
+
+    Written only by `affiliates.services.rollup_daily_stats`, which recomputes
+    whole days from the raw rows (never increments), so a row is exact by
+    construction and a re-run fixes any drift. Readers add the raw rows of the
+    days after `RollupState.closed_through` (today, and any day the task has
+    not reached yet), so totals are exact at every moment.
+    """
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="daily_stats")
+    day = models.DateField()
+    clicks = models.PositiveIntegerField(default=0)
+    referrals = models.PositiveIntegerField(default=0)
+    customers = models.PositiveIntegerField(default=0, help_text="Referrals that became customers that day.")
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["affiliate", "day"], name="uniq_daily_stat")]
+        indexes = [models.Index(fields=["merchant", "day"], include=["affiliate", "clicks", "referrals", "customers"], name="dailystat_merchant_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.affiliate_id} {self.day}"
+
+
+class RollupState(models.Model):
+    """One row: the last UTC day whose DailyStat rows are complete for every merchant."""
+
+    closed_through = models.DateField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"rolled up through {self.closed_through}"
