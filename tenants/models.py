@@ -96,6 +96,7 @@ class Membership(models.Model):
         MEMBER = "member", "Member"
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="memberships")
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(auto_now_add=True)
