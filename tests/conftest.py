@@ -18,6 +18,7 @@ from django.conf import settings
 from affiliates.services import create_default_program
 
 from .factories import PASSWORD, AffiliateFactory, MembershipFactory, MerchantFactory, UserFactory
+from .fake_stripe import fake_stripe  # noqa: F401  (fixture: a local server speaking Stripe's API)
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls tests make beside it are safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

@@ -1,0 +1,442 @@
+"""A small local server that speaks enough of Stripe's HTTP API for the official library.
+
+Tests reach it through the one StripeClient factory (stripe_integration/client.py), whose
+base addresses come from `STRIPE_API_BASE` and `STRIPE_CONNECT_BASE`; the `fake_stripe`
+fixture points both at this server. Nothing of ours is patched: the real library builds the
+real requests, and this server answers them the way Stripe does, errors included.
+
+Connect (connect.stripe.com):
+  GET  /oauth/authorize     the consent page: redirects to `redirect_uri` with `code` and `state`
+                            for the account set by `authorize_as()`, or with `error=access_denied`
+  POST /oauth/token         grant_type=authorization_code; codes are single use
+  POST /oauth/deauthorize   client_id + stripe_user_id
+
+API (api.stripe.com), backed by an in-memory store filled with `put(obj, account=...)`:
+  GET  /v1/<plural>/<id>    e.g. /v1/customers/cus_1, /v1/checkout/sessions/cs_1
+  GET  /v1/<plural>?k=v     a list filtered by equality on top-level fields (limit, starting_after)
+  GET  /v1/account          the account named by the Stripe-Account header
+Objects put for a connected account are only visible with that account's Stripe-Account header.
+
+Every request is recorded in `requests` (method, path, query, headers, form) for assertions.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import secrets
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "stripe" / "fixtures3.json"
+_FIXTURES_FALLBACK = Path("/work/shared/stripe/fixtures3.json")
+
+
+def stripe_example(resource: str) -> dict:
+    """A deep copy of Stripe's own example object for `resource` (e.g. "account", "checkout.session")."""
+    path = FIXTURES if FIXTURES.exists() else _FIXTURES_FALLBACK
+    return copy.deepcopy(_load_fixtures(path)[resource])
+
+
+_fixture_cache: dict[Path, dict] = {}
+
+
+def _load_fixtures(path: Path) -> dict:
+    if path not in _fixture_cache:
+        _fixture_cache[path] = json.loads(path.read_text())["resources"]
+    return _fixture_cache[path]
+
+
+def plural_path(object_type: str) -> str:
+    """Stripe's collection path for an object type: "checkout.session" -> "checkout/sessions"."""
+    *namespace, name = object_type.split(".")
+    if name.endswith("y") and not name.endswith(("ay", "ey", "oy")):
+        plural = name[:-1] + "ies"
+    elif name.endswith(("s", "x")):
+        plural = name + "es"
+    else:
+        plural = name + "s"
+    return "/".join([*namespace, plural])
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    form: dict[str, str]
+
+    @property
+    def stripe_account(self) -> str | None:
+        return self.headers.get("stripe-account")
+
+    @property
+    def bearer(self) -> str | None:
+        auth = self.headers.get("authorization", "")
+        return auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
+
+
+@dataclass
+class _Code:
+    account_id: str
+    scope: str
+    used: bool = False
+
+
+@dataclass
+class _Failure:
+    status: int
+    body: dict
+    remaining: int
+
+
+class StripeHTTPError(Exception):
+    def __init__(self, status: int, body: dict):
+        self.status, self.body = status, body
+
+
+def _api_error(status: int, message: str, *, type: str = "invalid_request_error", code: str | None = None,
+               param: str | None = None) -> StripeHTTPError:
+    error = {"type": type, "message": message}
+    if code:
+        error["code"] = code
+        error["doc_url"] = f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}"
+    if param:
+        error["param"] = param
+    return StripeHTTPError(status, {"error": error})
+
+
+def _oauth_error(status: int, error: str, description: str) -> StripeHTTPError:
+    return StripeHTTPError(status, {"error": error, "error_description": description})
+
+
+@dataclass
+class FakeStripe:
+    secret_key: str
+    client_id: str
+    requests: list[RecordedRequest] = field(default_factory=list)
+
+    def __post_init__(self):
+        self._lock = threading.Lock()
+        self._objects: dict[tuple[str | None, str], dict] = {}  # (account or None, path/id) -> object
+        self._order = itertools.count()
+        self._codes: dict[str, _Code] = {}
+        self._connected: set[str] = set()
+        self._revoked: set[str] = set()
+        self._failures: dict[str, _Failure] = {}
+        self.authorizing_account: str | None = None
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "call start() first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeStripe:
+        fake = self
+
+        class Handler(_Handler):
+            stripe = fake
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-stripe", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=5)
+            self._server = None
+
+    # --- arranging a scenario -----------------------------------------------------------------------------------
+
+    def add_account(self, account_id: str | None = None, *, name: str = "Acme Analytics, Inc.",
+                    display_name: str | None = None, **fields) -> dict:
+        """Stores an `account` object built from Stripe's example, with the given id and names."""
+        account = stripe_example("account")
+        account["id"] = account_id or "acct_" + secrets.token_hex(8)
+        account["business_profile"]["name"] = name
+        account["settings"]["dashboard"]["display_name"] = display_name if display_name is not None else name
+        account["external_accounts"]["url"] = f"/v1/accounts/{account['id']}/external_accounts"
+        account.update(fields)
+        return self.put(account)
+
+    def put(self, obj: dict, *, account: str | None = None, path: str | None = None) -> dict:
+        """Stores `obj` (which has `id` and `object`) for GET /v1/<plural>/<id>.
+
+        `account` scopes it to a connected account: only requests with that Stripe-Account
+        header see it. Accounts themselves are stored on the platform (account=None).
+        """
+        obj = copy.deepcopy(obj)
+        collection = path or plural_path(obj["object"])
+        with self._lock:
+            obj.setdefault("_order", next(self._order))
+            self._objects[(account, f"{collection}/{obj['id']}")] = obj
+        return self._public(obj)
+
+    def get(self, object_type: str, object_id: str, *, account: str | None = None) -> dict | None:
+        with self._lock:
+            obj = self._objects.get((account, f"{plural_path(object_type)}/{object_id}"))
+        return self._public(obj) if obj else None
+
+    def issue_code(self, account_id: str, *, scope: str = "read_only") -> str:
+        """An authorization code, as Stripe gives one after the user consents for `account_id`."""
+        code = "ac_" + secrets.token_hex(12)
+        with self._lock:
+            self._codes[code] = _Code(account_id=account_id, scope=scope)
+        return code
+
+    def authorize_as(self, account_id: str | None) -> None:
+        """Who consents on GET /oauth/authorize; None means the user clicks "Deny"."""
+        self.authorizing_account = account_id
+
+    def fail(self, path: str, *, status: int = 500, times: int = 1, body: dict | None = None) -> None:
+        """The next `times` requests to `path` answer `status` (Stripe's api_error shape by default)."""
+        body = body or {"error": {"type": "api_error", "message": "An unknown error occurred."}}
+        with self._lock:
+            self._failures[path] = _Failure(status=status, body=body, remaining=times)
+
+    def is_connected(self, account_id: str) -> bool:
+        with self._lock:
+            return account_id in self._connected
+
+    def requests_to(self, path: str, method: str | None = None) -> list[RecordedRequest]:
+        return [r for r in list(self.requests) if r.path == path and (method is None or r.method == method)]
+
+    # --- endpoint logic (called from the handler thread) -------------------------------------------------------------
+
+    def _check_secret_key(self, req: RecordedRequest) -> None:
+        key = req.bearer
+        if not key:
+            raise _api_error(401, "You did not provide an API key. You need to provide your API key in the "
+                                  "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').")
+        if key != self.secret_key:
+            raise _api_error(401, f"Invalid API Key provided: {key[:8]}{'*' * max(len(key) - 12, 0)}{key[-4:]}")
+
+    def oauth_authorize(self, req: RecordedRequest) -> str:
+        q = req.query
+        if q.get("client_id") != self.client_id:
+            raise _oauth_error(401, "invalid_client", f"No such application: '{q.get('client_id', '')}'")
+        if q.get("response_type") != "code":
+            raise _oauth_error(400, "unsupported_response_type", "Only response_type=code is supported.")
+        scope = q.get("scope", "read_only")
+        if scope not in ("read_only", "read_write"):
+            raise _oauth_error(400, "invalid_scope", f"Invalid scope: {scope}")
+        redirect_uri = q.get("redirect_uri")
+        if not redirect_uri:
+            raise _oauth_error(400, "invalid_request", "No redirect_uri provided and none configured.")
+        params = {"state": q["state"]} if "state" in q else {}
+        if self.authorizing_account is None:
+            params = {"error": "access_denied", "error_description": "The user denied your request", **params}
+        else:
+            params = {"scope": scope, "code": self.issue_code(self.authorizing_account, scope=scope), **params}
+        separator = "&" if urlsplit(redirect_uri).query else "?"
+        return redirect_uri + separator + urlencode(params)
+
+    def oauth_token(self, req: RecordedRequest) -> dict:
+        self._check_secret_key(req)
+        form = req.form
+        if form.get("grant_type") != "authorization_code":
+            raise _oauth_error(400, "unsupported_grant_type", f"Unsupported grant type: {form.get('grant_type', '')}")
+        code = form.get("code", "")
+        if not code:
+            raise _oauth_error(400, "invalid_request", "No authorization code provided")
+        with self._lock:
+            grant = self._codes.get(code)
+            if grant is None:
+                raise _oauth_error(400, "invalid_grant", f"Authorization code does not exist: {code}")
+            if grant.used:
+                raise _oauth_error(400, "invalid_grant", "This authorization code has already been used. "
+                                                         "All tokens issued with this code have been revoked.")
+            grant.used = True
+            self._connected.add(grant.account_id)
+            self._revoked.discard(grant.account_id)
+        mode = "live" if self.secret_key.startswith("sk_live") else "test"
+        return {
+            "access_token": f"{'rk' if grant.scope == 'read_only' else 'sk'}_{mode}_{secrets.token_hex(24)}",
+            "livemode": mode == "live",
+            "refresh_token": "rt_" + secrets.token_hex(24),
+            "scope": grant.scope,
+            "stripe_publishable_key": f"pk_{mode}_{secrets.token_hex(24)}",
+            "stripe_user_id": grant.account_id,
+            "token_type": "bearer",
+        }
+
+    def oauth_deauthorize(self, req: RecordedRequest) -> dict:
+        self._check_secret_key(req)
+        client_id, account_id = req.form.get("client_id", ""), req.form.get("stripe_user_id", "")
+        if not client_id:
+            raise _oauth_error(400, "invalid_request", "No client_id provided")
+        if client_id != self.client_id:
+            raise _oauth_error(401, "invalid_client", f"No such application: '{client_id}'")
+        if not account_id:
+            raise _oauth_error(400, "invalid_request", "No stripe_user_id provided")
+        with self._lock:
+            if account_id not in self._connected:
+                raise _oauth_error(401, "invalid_client", f"This application is not connected to stripe account "
+                                                          f"{account_id}, or that account does not exist.")
+            self._connected.discard(account_id)
+            self._revoked.add(account_id)
+        return {"stripe_user_id": account_id}
+
+    def api_get(self, req: RecordedRequest) -> dict:
+        self._check_secret_key(req)
+        account = req.stripe_account
+        if account and account in self._revoked:
+            raise _api_error(403, f"The provided key '{self.secret_key[:8]}***' does not have access to account "
+                                  f"'{account}' (or that account does not exist). Application access may have been revoked.",
+                             code="account_invalid")
+        rest = req.path[len("/v1/"):].strip("/")
+        if rest == "account":
+            if not account:
+                raise _api_error(400, "This request needs a Stripe-Account header in this test server.")
+            rest, account = f"accounts/{account}", None
+        collection, _, object_id = rest.rpartition("/")
+        object_type = self._object_type(collection)
+        if object_type is None:  # not "<collection>/<id>": a list of `rest`
+            with self._lock:
+                members = [o for (acct, key), o in self._objects.items()
+                           if acct == account and key.rpartition("/")[0] == rest]
+            return self._list(rest, members, req.query)
+        with self._lock:
+            obj = self._objects.get((account, rest))
+        if obj is None:
+            raise _api_error(404, f"No such {object_type}: '{object_id}'", code="resource_missing", param="id")
+        return self._public(obj)
+
+    def _object_type(self, collection: str) -> str | None:
+        """The object type stored under `collection` ("checkout/sessions" -> "checkout.session"), if any."""
+        if not collection:
+            return None
+        with self._lock:
+            for obj_key in self._objects:
+                if obj_key[1].rpartition("/")[0] == collection:
+                    return self._objects[obj_key]["object"]
+        path = FIXTURES if FIXTURES.exists() else _FIXTURES_FALLBACK
+        return next((name for name in _load_fixtures(path) if plural_path(name) == collection), None)
+
+    def _list(self, rest: str, objects: list[dict], query: dict[str, str]) -> dict:
+        limit = max(1, min(int(query.get("limit", 10)), 100))
+        filters = {k: v for k, v in query.items()
+                   if k not in ("limit", "starting_after", "ending_before") and not k.startswith("expand")}
+        matching = [o for o in objects if all(_as_query_value(o.get(k)) == v for k, v in filters.items())]
+        matching.sort(key=lambda o: o["_order"], reverse=True)  # Stripe lists newest first
+        if "starting_after" in query:
+            ids = [o["id"] for o in matching]
+            if query["starting_after"] in ids:
+                matching = matching[ids.index(query["starting_after"]) + 1:]
+        page = matching[:limit]
+        return {"object": "list", "data": [self._public(o) for o in page], "has_more": len(matching) > limit,
+                "url": f"/v1/{rest}"}
+
+    @staticmethod
+    def _public(obj: dict) -> dict:
+        return {k: copy.deepcopy(v) for k, v in obj.items() if k != "_order"}
+
+    def _take_failure(self, path: str) -> _Failure | None:
+        with self._lock:
+            failure = self._failures.get(path)
+            if failure is None:
+                return None
+            failure.remaining -= 1
+            if failure.remaining <= 0:
+                del self._failures[path]
+            return failure
+
+
+def _as_query_value(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    stripe: FakeStripe
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # keep test output clean
+        pass
+
+    def _record(self) -> RecordedRequest:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else ""
+        req = RecordedRequest(
+            method=self.command,
+            path=parts.path,
+            query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            form=dict(parse_qsl(body, keep_blank_values=True)),
+        )
+        self.stripe.requests.append(req)
+        return req
+
+    def _send(self, status: int, body: dict | None = None, headers: dict | None = None) -> None:
+        payload = json.dumps(body).encode() if body is not None else b""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Request-Id", "req_" + secrets.token_hex(7))
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _dispatch(self, routes: dict) -> None:
+        req = self._record()
+        failure = self.stripe._take_failure(req.path)
+        if failure is not None:
+            return self._send(failure.status, failure.body)
+        handler = routes.get(req.path)
+        if handler is None and req.path.startswith("/v1/") and self.command == "GET":
+            handler = self.stripe.api_get
+        if handler is None:
+            return self._send(404, _api_error(
+                404, f"Unrecognized request URL ({self.command}: {req.path}). Please see https://stripe.com/docs "
+                     "or we can help at https://support.stripe.com/.").body)
+        try:
+            result = handler(req)
+        except StripeHTTPError as exc:
+            return self._send(exc.status, exc.body)
+        if isinstance(result, str):  # a redirect
+            return self._send(302, None, {"Location": result})
+        return self._send(200, result)
+
+    def do_GET(self):
+        self._dispatch({"/oauth/authorize": self.stripe.oauth_authorize})
+
+    def do_POST(self):
+        self._dispatch({"/oauth/token": self.stripe.oauth_token, "/oauth/deauthorize": self.stripe.oauth_deauthorize})
+
+
+@pytest.fixture
+def fake_stripe(settings, monkeypatch):
+    """A FakeStripe on 127.0.0.1:<free port>, with STRIPE_API_BASE and STRIPE_CONNECT_BASE pointing at it.
+
+    The environment variables are set too, so a Celery worker started after this fixture
+    (tests.conftest.celery_worker) reaches the same server.
+    """
+    fake = FakeStripe(secret_key=settings.STRIPE_SECRET_KEY, client_id=settings.STRIPE_CLIENT_ID).start()
+    for name in ("STRIPE_API_BASE", "STRIPE_CONNECT_BASE"):
+        setattr(settings, name, fake.base_url)
+        monkeypatch.setenv(name, fake.base_url)
+    monkeypatch.setenv("STRIPE_SECRET_KEY", settings.STRIPE_SECRET_KEY)
+    monkeypatch.setenv("STRIPE_CLIENT_ID", settings.STRIPE_CLIENT_ID)
+    yield fake
+    fake.stop()
