@@ -174,3 +174,29 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class IdempotencyKey(models.Model):
+    """A POST to the REST API made with an `Idempotency-Key` header, and the response it got.
+
+    A retry with the same key and the same request replays the stored
+    response; the same key with a different request is refused. Keys are
+    scoped to the merchant and forgotten after a day.
+    """
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="idempotency_keys")
+    key = models.CharField(max_length=255)
+    # sha256 of method, path, query string and body: what "the same request" means.
+    fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["merchant", "key"], name="uniq_idempotency_key")]
+        indexes = [models.Index(fields=["merchant", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.key} → {self.response_status}"
