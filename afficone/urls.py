@@ -1,3 +1,5 @@
+from django.conf import settings
+from django.conf.urls.static import static
 from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import include, path
@@ -18,3 +20,7 @@ urlpatterns = [
     path("", include("tenants.urls")),
     path("", include("affiliates.urls")),
 ]
+
+if settings.DEBUG:
+    # Uploaded logos in development; in production the proxy serves MEDIA_ROOT.
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

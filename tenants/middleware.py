@@ -1,5 +1,3 @@
-from django.utils.functional import SimpleLazyObject
-
 from .access import current_membership
 
 
@@ -14,6 +12,8 @@ class CurrentMerchantMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        request.membership = SimpleLazyObject(lambda: current_membership(request))
-        request.merchant = SimpleLazyObject(lambda: request.membership.merchant if request.membership else None)
+        # Evaluated here, not lazily: a lazy wrapper around None is never `is None`, so checks like
+        # `request.merchant is None` would silently pass. Anonymous requests cost no query.
+        request.membership = current_membership(request)
+        request.merchant = request.membership.merchant if request.membership is not None else None
         return self.get_response(request)
