@@ -31,6 +31,9 @@ class StripeEvent(models.Model):
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # When processing last started, and when the periodic sweep (or a wake-up) last re-enqueued the event.
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     traceback = models.TextField(blank=True)
 
@@ -40,6 +43,7 @@ class StripeEvent(models.Model):
         indexes = [
             models.Index(fields=["status", "received_at"]),
             models.Index(fields=["merchant", "received_at"]),
+            models.Index(fields=["merchant", "status", "waiting_for"], name="stripe_event_waiting"),
         ]
 
     def __str__(self) -> str:

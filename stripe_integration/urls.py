@@ -1,3 +1,9 @@
+from django.urls import path
+
+from . import views
+
 app_name = "stripe_integration"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("webhook/", views.webhook, name="webhook"),
+]

@@ -133,6 +133,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}  # filled by afficone/celery.py from each app's periodic tasks
+# Stripe events stored but never processed (broker down, worker killed) or failed with attempts left: enqueue again.
+CELERY_BEAT_SCHEDULE["stripe-requeue-stale-events"] = {
+    "task": "stripe_integration.tasks.requeue_stale_events_task",
+    "schedule": 60.0,
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1,0 +1,604 @@
+"""Stripe events: storing them, and turning them into referral links and commissions.
+
+The webhook stores each event (`store_event`) and a task runs `process_event`, which dispatches on the event type
+through `HANDLERS`. Handlers read what the event carries (no API call): the money math lives in affiliates/services.py
+(`record_commission`, `apply_refund`, `hold_commission`, `settle_dispute`).
+
+Order does not matter. A handler that needs something another event brings (an invoice before its customer is linked,
+a refund before its commission exists) raises `WaitFor(key)`: the event is parked as WAITING with `waiting_for=key`,
+and whoever later writes that key (a customer link, a commission naming a PaymentIntent, charge or invoice) wakes the
+parked events in the same transaction. Postgres advisory locks on the key make "check, then park" and "write, then
+wake" mutually exclusive, so no wake-up is lost between two workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback as tb
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from zlib import crc32
+
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from affiliates import money
+from affiliates.models import Commission, Referral
+from affiliates.services import apply_refund, create_referral, hold_commission, record_commission, resolve_reference, settle_dispute
+from tenants.models import Merchant
+
+from .models import StripeEvent
+
+log = logging.getLogger(__name__)
+
+# A failed event is retried by the periodic sweep until it has been attempted this often.
+MAX_ATTEMPTS = 8
+# Errors worth retrying: the database or Stripe were briefly unreachable, or two transactions deadlocked.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+try:  # the stripe library's network errors, should a handler ever call Stripe
+    import stripe
+
+    TRANSIENT_ERRORS += (stripe.APIConnectionError, stripe.RateLimitError)
+except ImportError:  # pragma: no cover
+    pass
+
+
+class WaitFor(Exception):
+    """Raised by a handler that needs a related object another event will bring; `key` is that object's id."""
+
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+# --- storing --------------------------------------------------------------------------------------------------------
+
+
+def store_event(payload: dict) -> StripeEvent | None:
+    """Stores a verified event and enqueues its processing; None for a duplicate (already stored, nothing done).
+
+    Idempotency key: `StripeEvent.stripe_id` (unique). Events of an unknown account are stored as IGNORED.
+    """
+    from .tasks import process_stripe_event_task
+
+    account = payload.get("account") or ""
+    merchant_id = (
+        Merchant.objects.filter(stripe_account_id=account).values_list("pk", flat=True).first() if account else None
+    )
+    created = payload.get("created")
+    event = StripeEvent(
+        stripe_id=payload["id"][:255],
+        type=str(payload["type"])[:100],
+        account=account[:255],
+        merchant_id=merchant_id,
+        livemode=bool(payload.get("livemode")),
+        payload=payload,
+        status=StripeEvent.Status.PENDING if merchant_id else StripeEvent.Status.IGNORED,
+        error="" if merchant_id else "No merchant is connected to this Stripe account.",
+        stripe_created_at=datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None,
+    )
+    if not _insert_unless_stored(event):
+        return None
+    if merchant_id:
+        process_stripe_event_task.delay_on_commit(event.pk)
+    return event
+
+
+def _insert_unless_stored(event: StripeEvent) -> bool:
+    """INSERT ... ON CONFLICT (stripe_id) DO NOTHING RETURNING id: one statement whether or not the event is new, and
+    no failed statement that would break a surrounding transaction. Sets `event.pk`; False for a duplicate."""
+    fields = [f for f in StripeEvent._meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in fields]
+    sql = "INSERT INTO {table} ({columns}) VALUES ({params}) ON CONFLICT (stripe_id) DO NOTHING RETURNING id".format(
+        table=connection.ops.quote_name(StripeEvent._meta.db_table),
+        columns=", ".join(connection.ops.quote_name(f.column) for f in fields),
+        params=", ".join(["%s"] * len(fields)),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    event.pk = row[0]
+    return True
+
+
+# --- processing -----------------------------------------------------------------------------------------------------
+
+
+def process_event(event_id: int) -> str | None:
+    """Runs the handler of one stored event, once; returns the event's new status (None if there was nothing to do).
+
+    Idempotency key: the event row, locked with SELECT ... FOR UPDATE and only processed while pending, waiting or
+    failed; the handlers' own writes are idempotent too (commissions are unique per source). A failure rolls the
+    handler back and is recorded on the row (error, traceback, attempts); transient errors are re-raised so the task
+    retries them.
+    """
+    try:
+        with transaction.atomic():
+            event = (
+                StripeEvent.objects.select_for_update(of=("self",))
+                .select_related("merchant")
+                .filter(pk=event_id, status__in=[StripeEvent.Status.PENDING, StripeEvent.Status.WAITING, StripeEvent.Status.FAILED])
+                .first()
+            )
+            if event is None:
+                return None  # processed, ignored or gone: a redelivery is a no-op
+            status, waiting_for, error = _run_handler(event)
+            StripeEvent.objects.filter(pk=event.pk).update(
+                status=status,
+                waiting_for=waiting_for,
+                error=error,
+                traceback="",
+                attempts=event.attempts + 1,
+                last_attempt_at=timezone.now(),
+                processed_at=timezone.now() if status != StripeEvent.Status.WAITING else None,
+            )
+            return status
+    except Exception as exc:
+        _record_failure(event_id, exc)
+        if isinstance(exc, TRANSIENT_ERRORS):
+            raise
+        log.exception("Stripe event %s failed", event_id)
+        return StripeEvent.Status.FAILED
+
+
+def _run_handler(event: StripeEvent) -> tuple[str, str, str]:
+    merchant = event.merchant
+    if merchant is None:
+        return StripeEvent.Status.IGNORED, "", "No merchant is connected to this Stripe account."
+    handler = HANDLERS.get(event.type)
+    if handler is None:
+        return StripeEvent.Status.IGNORED, "", ""
+    if merchant.stripe_status == Merchant.StripeStatus.DISCONNECTED and event.type != "account.application.deauthorized":
+        return StripeEvent.Status.IGNORED, "", "The merchant had disconnected Stripe."
+    obj = (event.payload.get("data") or {}).get("object") or {}
+    try:
+        with transaction.atomic():  # a handler that parks the event leaves nothing half-written
+            handler(merchant, obj, event)
+    except WaitFor as wait:
+        return StripeEvent.Status.WAITING, wait.key[:255], ""
+    return StripeEvent.Status.PROCESSED, "", ""
+
+
+def _record_failure(event_id: int, exc: BaseException) -> None:
+    now = timezone.now()
+    StripeEvent.objects.filter(pk=event_id).exclude(status=StripeEvent.Status.PROCESSED).update(
+        status=StripeEvent.Status.FAILED,
+        error=f"{type(exc).__name__}: {exc}"[:2000],
+        traceback="".join(tb.format_exception(exc))[-10000:],
+        last_attempt_at=now,
+    )
+    StripeEvent.objects.filter(pk=event_id, status=StripeEvent.Status.FAILED).update(attempts=F("attempts") + 1)
+
+
+def requeue_stale_events(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Re-enqueues events stored but never processed, so none is lost to a broker outage or a killed worker.
+
+    Pending events older than a minute (and not re-enqueued in the last five), and failed events with attempts left
+    whose back-off (a minute, doubling per attempt, at most an hour) has passed. Enqueuing twice is harmless: the task
+    is idempotent. Returns how many were enqueued.
+    """
+    from .tasks import process_stripe_event_task
+
+    now = now or timezone.now()
+    minute_ago = now - timedelta(minutes=1)
+    pending = Q(status=StripeEvent.Status.PENDING) & (
+        Q(enqueued_at__isnull=True, received_at__lt=minute_ago) | Q(enqueued_at__lt=now - timedelta(minutes=5))
+    )
+    failed_ids = []
+    for pk, attempts, last in StripeEvent.objects.filter(
+        status=StripeEvent.Status.FAILED, attempts__lt=MAX_ATTEMPTS, merchant__isnull=False
+    ).values_list("pk", "attempts", "last_attempt_at")[:limit]:
+        if last is None or last < now - min(timedelta(minutes=2 ** max(attempts - 1, 0)), timedelta(hours=1)):
+            failed_ids.append(pk)
+    ids = list(
+        StripeEvent.objects.filter(pending, merchant__isnull=False).order_by("received_at").values_list("pk", flat=True)[:limit]
+    ) + failed_ids
+    if ids:
+        StripeEvent.objects.filter(pk__in=ids).update(enqueued_at=now)
+        for pk in ids:
+            process_stripe_event_task.delay(pk)
+    return len(ids)
+
+
+# --- waiting and waking ---------------------------------------------------------------------------------------------
+
+
+def lock_keys(merchant: Merchant, *keys: str | None) -> None:
+    """Transaction-scoped Postgres advisory locks on Stripe ids (sorted, so two workers never deadlock on them).
+
+    Whoever checks for a related object and may park an event, and whoever writes such an object and wakes parked
+    events, holds the lock of that object's id; so a wake-up can never slip between another worker's check and its
+    park. SQLite serialises writers anyway, so there it does nothing.
+    """
+    if connection.vendor != "postgresql":
+        return
+    for key in sorted({k for k in keys if k}):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [merchant.pk, _signed32(crc32(key.encode()))])
+
+
+def _signed32(value: int) -> int:
+    return value - 2**32 if value >= 2**31 else value
+
+
+def wake_waiting(merchant: Merchant, *keys: str | None) -> int:
+    """Parked events waiting for one of `keys` go back to pending and are enqueued once this transaction commits."""
+    from .tasks import process_stripe_event_task
+
+    keys = tuple({k for k in keys if k})
+    if not keys:
+        return 0
+    ids = list(
+        StripeEvent.objects.for_merchant(merchant)
+        .filter(status=StripeEvent.Status.WAITING, waiting_for__in=keys)
+        .values_list("pk", flat=True)
+    )
+    if ids:
+        StripeEvent.objects.filter(pk__in=ids).update(status=StripeEvent.Status.PENDING, enqueued_at=timezone.now())
+        for pk in ids:
+            process_stripe_event_task.delay_on_commit(pk)
+    return len(ids)
+
+
+# --- reading Stripe objects -----------------------------------------------------------------------------------------
+
+
+def _id(value) -> str:
+    """An id field that may be a plain id or an expanded object."""
+    if isinstance(value, dict):
+        return str(value.get("id") or "")
+    return str(value or "")
+
+
+def _timestamp(value, default: datetime | None = None) -> datetime:
+    if isinstance(value, int) and value > 0:
+        return datetime.fromtimestamp(value, UTC)
+    return default or timezone.now()
+
+
+def _event_time(event: StripeEvent) -> datetime:
+    return event.stripe_created_at or event.received_at or timezone.now()
+
+
+def _reference(obj: dict) -> str:
+    return str((obj.get("metadata") or {}).get("_afficoneRef") or "").strip()
+
+
+def invoice_subscription(invoice: dict) -> str:
+    """Both shapes: `parent.subscription_details.subscription` (2025-03-31 and later) and top-level `subscription`."""
+    details = ((invoice.get("parent") or {}).get("subscription_details") or {})
+    return _id(details.get("subscription")) or _id(invoice.get("subscription"))
+
+
+def invoice_tax(invoice: dict) -> int:
+    """Tax on an invoice: `total_taxes` (2025-03-31 and later), else `total_tax_amounts` or `tax` (older versions)."""
+    # Inclusive taxes are inside `amount_paid` too, so every tax amount comes off.
+    for field in ("total_taxes", "total_tax_amounts"):
+        items = invoice.get(field)
+        if items:
+            return sum(int(item.get("amount") or 0) for item in items)
+    return int(invoice.get("tax") or 0)
+
+
+def checkout_amount_excluding_tax(session: dict) -> int:
+    """What the customer paid, minus tax (discounts already applied, shipping kept)."""
+    tax = int(((session.get("total_details") or {}).get("amount_tax")) or 0)
+    return int(session.get("amount_total") or 0) - tax
+
+
+# --- links ----------------------------------------------------------------------------------------------------------
+
+
+def link_customer(
+    referral: Referral,
+    *,
+    customer_id: str,
+    email: str = "",
+    subscription_id: str = "",
+    window_start: datetime | None = None,
+) -> Referral:
+    """Links a Stripe customer to the referral that brought them; the first link wins.
+
+    Idempotency key: (merchant, stripe_customer_id), unique among referrals. If the customer is already linked, that
+    referral is returned (its missing subscription id or email filled in). If `referral` already belongs to another
+    customer (one visitor, two Stripe customers), a new referral of the same affiliate takes this one. `window_start`
+    opens the recurring-commission window (a subscription paid at checkout starts it there). Wakes events waiting for
+    the customer.
+    """
+    merchant = referral.merchant
+    lock_keys(merchant, customer_id)
+    existing = Referral.objects.for_merchant(merchant).filter(stripe_customer_id=customer_id).first()
+    if existing is not None:
+        fill = {}
+        if subscription_id and not existing.stripe_subscription_id:
+            fill["stripe_subscription_id"] = subscription_id
+        if email and not existing.customer_email:
+            fill["customer_email"] = email[:254]
+        if fill:
+            Referral.objects.filter(pk=existing.pk).update(**fill)
+            existing.refresh_from_db()
+        return existing
+    fields = dict(
+        stripe_customer_id=customer_id,
+        customer_email=(email or "")[:254],
+        stripe_subscription_id=subscription_id or "",
+    )
+    claimed = Referral.objects.filter(pk=referral.pk, stripe_customer_id__isnull=True).update(
+        **fields, converted_at=referral.converted_at or timezone.now()
+    )
+    if claimed:
+        linked = Referral.objects.get(pk=referral.pk)
+    else:
+        linked = create_referral(referral.affiliate, converted_at=timezone.now(), **fields)
+    if window_start is not None:
+        Referral.objects.filter(pk=linked.pk, first_payment_at__isnull=True).update(first_payment_at=window_start)
+        linked.refresh_from_db()
+    wake_waiting(merchant, customer_id)
+    return linked
+
+
+def _find_commission(merchant: Merchant, *, payment_intent: str = "", charge: str = "", invoice: str = "") -> Commission | None:
+    condition = Q()
+    if payment_intent:
+        condition |= Q(stripe_payment_intent_id=payment_intent) | Q(source_id=payment_intent)
+    if charge:
+        condition |= Q(stripe_charge_id=charge) | Q(source_id=charge)
+    if invoice:
+        condition |= Q(source_id=invoice)
+    if not condition:
+        return None
+    return Commission.objects.for_merchant(merchant).filter(condition).order_by("pk").first()
+
+
+def _record(referral: Referral, **kwargs) -> Commission | None:
+    """record_commission, then wake the refunds and disputes waiting for this payment."""
+    keys = (kwargs.get("source_id"), kwargs.get("stripe_payment_intent_id"), kwargs.get("stripe_charge_id"))
+    lock_keys(referral.merchant, *keys)
+    commission = record_commission(referral, **kwargs)
+    if commission is not None:
+        link_commission_payment(commission, payment_intent=kwargs.get("stripe_payment_intent_id", ""),
+                                charge=kwargs.get("stripe_charge_id", ""))
+    wake_waiting(referral.merchant, *keys)
+    return commission
+
+
+def link_commission_payment(commission: Commission, *, payment_intent: str = "", charge: str = "") -> Commission:
+    """Fills in the PaymentIntent and charge a commission's refunds and disputes will name, where still unknown."""
+    fill = {}
+    if payment_intent and not commission.stripe_payment_intent_id:
+        fill["stripe_payment_intent_id"] = payment_intent
+    if charge and not commission.stripe_charge_id:
+        fill["stripe_charge_id"] = charge
+    if fill:
+        Commission.objects.filter(pk=commission.pk).update(**fill)
+        commission.refresh_from_db()
+    return commission
+
+
+# --- handlers -------------------------------------------------------------------------------------------------------
+# Each takes (merchant, the event's data.object, the stored event). Returning means processed; WaitFor parks it.
+
+
+def handle_checkout_session(merchant: Merchant, session: dict, event: StripeEvent) -> None:
+    """checkout.session.completed and checkout.session.async_payment_succeeded.
+
+    Payment mode earns a commission on the PaymentIntent (so payment_intent.succeeded for the same payment adds
+    nothing), once paid; an unpaid session (delayed payment methods) waits for async_payment_succeeded, which carries
+    the same session, paid. Subscription mode links the customer and subscription and leaves the money to invoices.
+    """
+    reference = str(session.get("client_reference_id") or "").strip() or _reference(session)
+    if not reference:
+        return
+    mode = session.get("mode") or "payment"
+    paid = session.get("payment_status") == "paid"
+    if mode == "payment" and not paid:
+        return
+    referral = resolve_reference(merchant, reference)
+    if referral is None:
+        return
+    email = (session.get("customer_details") or {}).get("email") or session.get("customer_email") or ""
+    customer_id = _id(session.get("customer"))
+    if customer_id:
+        # A subscription paid at checkout opens its recurring window there; a trial's opens at its first payment.
+        window = _timestamp(session.get("created")) if mode == "subscription" and paid else None
+        link_customer(referral, customer_id=customer_id, email=email, subscription_id=_id(session.get("subscription")),
+                      window_start=window)
+    if mode != "payment" or not paid:
+        return
+    payment_intent = _id(session.get("payment_intent"))
+    _record(
+        referral,
+        source_type=Commission.SourceType.PAYMENT_INTENT if payment_intent else Commission.SourceType.CHECKOUT_SESSION,
+        source_id=payment_intent or _id(session),
+        base_amount=checkout_amount_excluding_tax(session),
+        currency=session.get("currency") or "usd",
+        paid_at=_event_time(event),
+        customer_email=email,
+        stripe_payment_intent_id=payment_intent,
+    )
+
+
+def handle_payment_intent_succeeded(merchant: Merchant, intent: dict, event: StripeEvent) -> None:
+    """A PaymentIntent the merchant created with `metadata._afficoneRef` (PaymentIntents without it are not ours:
+    Checkout's and invoices' own PaymentIntents are attributed through their sessions and invoices)."""
+    reference = _reference(intent)
+    if not reference:
+        return
+    referral = resolve_reference(merchant, reference)
+    if referral is None:
+        return
+    email = intent.get("receipt_email") or ""
+    customer_id = _id(intent.get("customer"))
+    if customer_id:
+        link_customer(referral, customer_id=customer_id, email=email)
+    _record(
+        referral,
+        source_type=Commission.SourceType.PAYMENT_INTENT,
+        source_id=_id(intent),
+        base_amount=int(intent.get("amount_received") or intent.get("amount") or 0),
+        currency=intent.get("currency") or "usd",
+        paid_at=_event_time(event),
+        customer_email=email or referral.customer_email,
+        stripe_payment_intent_id=_id(intent),
+        stripe_charge_id=_id(intent.get("latest_charge")),
+    )
+
+
+def handle_customer(merchant: Merchant, customer: dict, event: StripeEvent) -> None:
+    """customer.created / customer.updated with `metadata._afficoneRef` (free trials): link it; the first link wins."""
+    reference = _reference(customer)
+    if not reference:
+        return
+    referral = resolve_reference(merchant, reference)
+    if referral is None:
+        return
+    link_customer(referral, customer_id=_id(customer), email=customer.get("email") or "")
+
+
+def handle_invoice_paid(merchant: Merchant, invoice: dict, event: StripeEvent) -> None:
+    """invoice.paid and invoice.payment_succeeded: one commission per invoice (source = the invoice id).
+
+    $0 invoices (trials) earn nothing. Waits for the customer's link when it has not arrived yet. The first invoice of
+    a subscription is not recurring; later ones are, within the program's recurring limit.
+    """
+    amount_paid = int(invoice.get("amount_paid") or 0)
+    if amount_paid <= 0:
+        return
+    customer_id = _id(invoice.get("customer"))
+    if not customer_id:
+        return
+    lock_keys(merchant, customer_id)
+    referral = Referral.objects.for_merchant(merchant).filter(stripe_customer_id=customer_id).first()
+    if referral is None:
+        raise WaitFor(customer_id)
+    invoice_id = _id(invoice)
+    _record(
+        referral,
+        source_type=Commission.SourceType.INVOICE,
+        source_id=invoice_id,
+        base_amount=amount_paid - invoice_tax(invoice),
+        currency=invoice.get("currency") or "usd",
+        paid_at=_timestamp((invoice.get("status_transitions") or {}).get("paid_at"), _event_time(event)),
+        customer_email=invoice.get("customer_email") or referral.customer_email,
+        is_recurring=invoice.get("billing_reason") != "subscription_create",
+        stripe_invoice_id=invoice_id,
+        # Older API versions name the payment on the invoice; newer ones in invoice_payment objects (below).
+        stripe_payment_intent_id=_id(invoice.get("payment_intent")),
+        stripe_charge_id=_id(invoice.get("charge")),
+    )
+
+
+def handle_invoice_payment_paid(merchant: Merchant, invoice_payment: dict, event: StripeEvent) -> None:
+    """invoice_payment.paid (API 2025-03-31 and later): tells which PaymentIntent paid an invoice, so the invoice's
+    commission can be found by later refunds and disputes, which only name the charge and PaymentIntent."""
+    invoice_id = _id(invoice_payment.get("invoice"))
+    payment = invoice_payment.get("payment") or {}
+    payment_intent, charge = _id(payment.get("payment_intent")), _id(payment.get("charge"))
+    if not invoice_id or not (payment_intent or charge):
+        return
+    lock_keys(merchant, invoice_id, payment_intent, charge)
+    commission = Commission.objects.for_merchant(merchant).filter(source_id=invoice_id).first()
+    if commission is None:
+        raise WaitFor(invoice_id)
+    link_commission_payment(commission, payment_intent=payment_intent, charge=charge)
+    wake_waiting(merchant, payment_intent, charge)
+
+
+def _commission_for_charge(merchant: Merchant, *, charge: str, payment_intent: str, invoice: str = "") -> Commission:
+    lock_keys(merchant, charge, payment_intent, invoice)
+    commission = _find_commission(merchant, payment_intent=payment_intent, charge=charge, invoice=invoice)
+    if commission is None:
+        raise WaitFor(payment_intent or charge or invoice)
+    return commission
+
+
+def handle_charge_refunded(merchant: Merchant, charge: dict, event: StripeEvent) -> None:
+    """Reverses the commission in proportion to the charge's cumulative `amount_refunded` (so refund events in any
+    order, or repeated, end at the same reversal). The charge's amount includes tax, the commission's base does not,
+    so the refunded share is taken of the charge and applied to the base."""
+    commission = _commission_for_charge(
+        merchant, charge=_id(charge), payment_intent=_id(charge.get("payment_intent")), invoice=_id(charge.get("invoice"))
+    )
+    charge_amount = int(charge.get("amount") or 0)
+    refunded = int(charge.get("amount_refunded") or 0)
+    if charge_amount <= 0 or refunded <= 0:
+        return
+    refunded_of_base = (
+        commission.base_amount if refunded >= charge_amount else money.proportion(commission.base_amount, refunded, charge_amount)
+    )
+    apply_refund(commission, refunded_amount=refunded_of_base)
+
+
+def _dispute_closed_already(merchant: Merchant, dispute_id: str) -> bool:
+    return (
+        StripeEvent.objects.for_merchant(merchant)
+        .filter(type="charge.dispute.closed", status=StripeEvent.Status.PROCESSED, payload__data__object__id=dispute_id)
+        .exists()
+    )
+
+
+def handle_dispute_created(merchant: Merchant, dispute: dict, event: StripeEvent) -> None:
+    """Holds the commission while the dispute is open (unless its closing has already been processed)."""
+    lock_keys(merchant, _id(dispute))
+    commission = _commission_for_charge(merchant, charge=_id(dispute.get("charge")), payment_intent=_id(dispute.get("payment_intent")))
+    if _dispute_closed_already(merchant, _id(dispute)):
+        return
+    hold_commission(commission)
+
+
+def handle_dispute_closed(merchant: Merchant, dispute: dict, event: StripeEvent) -> None:
+    """Lost: the commission is reversed in full. Won (or a closed inquiry): released."""
+    lock_keys(merchant, _id(dispute))
+    commission = _commission_for_charge(merchant, charge=_id(dispute.get("charge")), payment_intent=_id(dispute.get("payment_intent")))
+    settle_dispute(commission, won=dispute.get("status") != "lost")
+
+
+def handle_subscription_deleted(merchant: Merchant, subscription: dict, event: StripeEvent) -> None:
+    """No recurring commission for invoices paid after the subscription ended."""
+    customer_id = _id(subscription.get("customer"))
+    if not customer_id:
+        return
+    lock_keys(merchant, customer_id)
+    referral = Referral.objects.for_merchant(merchant).filter(stripe_customer_id=customer_id).first()
+    if referral is None:
+        raise WaitFor(customer_id)
+    if referral.stripe_subscription_id and referral.stripe_subscription_id != _id(subscription):
+        return  # another subscription of the same customer ended; the referred one goes on
+    ended_at = _timestamp(subscription.get("ended_at") or subscription.get("canceled_at"), _event_time(event))
+    end_referral_subscription(referral, ended_at=ended_at)
+
+
+def end_referral_subscription(referral: Referral, *, ended_at: datetime) -> Referral:
+    """Idempotent: the earliest end wins."""
+    Referral.objects.filter(pk=referral.pk).filter(
+        Q(subscription_ended_at__isnull=True) | Q(subscription_ended_at__gt=ended_at)
+    ).update(subscription_ended_at=ended_at)
+    referral.refresh_from_db()
+    return referral
+
+
+def handle_deauthorized(merchant: Merchant, application: dict, event: StripeEvent) -> None:
+    """The merchant disconnected Afficone in Stripe: later events are stored but not attributed."""
+    from .connect import mark_stripe_disconnected
+
+    mark_stripe_disconnected(merchant, occurred_at=_event_time(event))
+
+
+HANDLERS: dict[str, Callable[[Merchant, dict, StripeEvent], None]] = {
+    "checkout.session.completed": handle_checkout_session,
+    "checkout.session.async_payment_succeeded": handle_checkout_session,
+    "payment_intent.succeeded": handle_payment_intent_succeeded,
+    "customer.created": handle_customer,
+    "customer.updated": handle_customer,
+    "invoice.paid": handle_invoice_paid,
+    "invoice.payment_succeeded": handle_invoice_paid,
+    "invoice_payment.paid": handle_invoice_payment_paid,
+    "charge.refunded": handle_charge_refunded,
+    "charge.dispute.created": handle_dispute_created,
+    "charge.dispute.closed": handle_dispute_closed,
+    "customer.subscription.deleted": handle_subscription_deleted,
+    "account.application.deauthorized": handle_deauthorized,
+}

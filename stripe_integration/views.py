@@ -1,0 +1,33 @@
+import json
+
+import stripe
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from .services import store_event
+
+
+@csrf_exempt
+@require_POST
+def webhook(request):
+    """Stripe's Connect webhook: check the signature on the raw body, store the event, answer; a task does the work."""
+    try:
+        stripe.WebhookSignature.verify_header(
+            request.body, request.headers.get("Stripe-Signature"), settings.STRIPE_WEBHOOK_SECRET,
+            settings.STRIPE_WEBHOOK_TOLERANCE,
+        )
+    except stripe.SignatureVerificationError as exc:
+        return HttpResponseBadRequest(f"Invalid signature: {exc.user_message or exc}", content_type="text/plain")
+    except ValueError:  # a body that is not UTF-8
+        return HttpResponseBadRequest("The body is not UTF-8 JSON.", content_type="text/plain")
+    try:
+        # Plain json, not the library's StripeObject: the event is stored as Stripe sent it.
+        payload = json.loads(request.body)
+    except ValueError:
+        return HttpResponseBadRequest("The body is not JSON.", content_type="text/plain")
+    if not isinstance(payload, dict) or not isinstance(payload.get("id"), str) or not isinstance(payload.get("type"), str):
+        return HttpResponseBadRequest("The body is not a Stripe event (id and type are required).", content_type="text/plain")
+    store_event(payload)
+    return HttpResponse(status=200)

@@ -1,0 +1,139 @@
+"""POST /stripe/webhook/: signature, storage, duplicates, unknown accounts; processing enqueued after commit."""
+
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from stripe_integration.models import StripeEvent
+from tests.stripe_events import checkout_session, customer, encode, make_event, now, post_event, sign
+
+pytestmark = pytest.mark.django_db
+
+
+def event_for(merchant, **patch):
+    return make_event("customer.created", customer(**patch), account=merchant.stripe_account_id)
+
+
+def test_signed_event_is_stored_and_acknowledged(client, merchant, django_capture_on_commit_callbacks):
+    event = event_for(merchant)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = post_event(client, event, process=False)
+    assert response.status_code == 200
+    stored = StripeEvent.objects.get(stripe_id=event["id"])
+    assert stored.merchant == merchant
+    assert stored.type == "customer.created"
+    assert stored.account == merchant.stripe_account_id
+    assert stored.payload == event
+    assert stored.stripe_created_at is not None
+    assert len(callbacks) == 1  # processing enqueued once the row is committed
+    callbacks[0]()  # the commit: tasks are eager in this test run
+    stored.refresh_from_db()
+    assert stored.status == StripeEvent.Status.PROCESSED  # eager tasks in this test run
+
+
+def test_duplicate_webhook_creates_one_event(client, merchant, django_capture_on_commit_callbacks):
+    event = event_for(merchant)
+    assert post_event(client, event).status_code == 200
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert post_event(client, event, process=False).status_code == 200
+    assert StripeEvent.objects.filter(stripe_id=event["id"]).count() == 1
+    assert callbacks == []  # nothing enqueued for the replay
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "",  # missing
+        "t=123,v1=deadbeef",  # garbage
+        "not a header",
+    ],
+)
+def test_bad_or_missing_signature_is_refused_and_nothing_stored(client, merchant, signature):
+    response = post_event(client, event_for(merchant), signature=signature)
+    assert response.status_code == 400
+    assert StripeEvent.objects.count() == 0
+
+
+def test_signature_with_another_secret_is_refused(client, merchant):
+    response = post_event(client, event_for(merchant), secret="whsec_someone_else")
+    assert response.status_code == 400
+    assert b"signature" in response.content.lower()
+    assert StripeEvent.objects.count() == 0
+
+
+def test_signature_older_than_tolerance_is_refused(client, merchant, settings):
+    assert settings.STRIPE_WEBHOOK_TOLERANCE == 300
+    response = post_event(client, event_for(merchant), timestamp=now() - 301)
+    assert response.status_code == 400
+    assert StripeEvent.objects.count() == 0
+    assert post_event(client, event_for(merchant), timestamp=now() - 200).status_code == 200
+
+
+def test_tampered_body_is_refused(client, merchant):
+    event = event_for(merchant)
+    header = sign(encode(event))
+    event["data"]["object"]["metadata"] = {"_afficoneRef": "someone-else"}
+    response = post_event(client, event, signature=header)
+    assert response.status_code == 400
+    assert StripeEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"object": "event"}', b'{"id": 1, "type": []}'])
+def test_signed_malformed_body_is_refused(client, merchant, body):
+    response = post_event(client, body)
+    assert response.status_code == 400
+    assert StripeEvent.objects.count() == 0
+
+
+def test_body_that_is_not_utf8_is_refused(client, merchant, settings):
+    body = b'{"id": "evt_\xff"}'
+    timestamp = now()
+    mac = hmac.new(settings.STRIPE_WEBHOOK_SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    response = post_event(client, body, signature=f"t={timestamp},v1={mac}")
+    assert response.status_code == 400
+    assert StripeEvent.objects.count() == 0
+
+
+def test_get_is_not_allowed(client):
+    assert client.get("/stripe/webhook/").status_code == 405
+
+
+def test_unknown_account_is_stored_and_ignored(client, merchant, django_capture_on_commit_callbacks):
+    event = make_event("checkout.session.completed", checkout_session(client_reference_id="alice"), account="acct_nobody")
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert post_event(client, event, process=False).status_code == 200
+    stored = StripeEvent.objects.get(stripe_id=event["id"])
+    assert stored.merchant is None
+    assert stored.status == StripeEvent.Status.IGNORED
+    assert callbacks == []
+
+
+def test_event_without_account_is_stored_and_ignored(client, merchant):
+    event = make_event("customer.created", customer(), account=None)
+    assert post_event(client, event).status_code == 200
+    assert StripeEvent.objects.get(stripe_id=event["id"]).status == StripeEvent.Status.IGNORED
+
+
+def test_event_type_without_handler_is_ignored(client, merchant):
+    event = make_event("plan.created", {"id": "plan_1", "object": "plan"}, account=merchant.stripe_account_id)
+    assert post_event(client, event).status_code == 200
+    stored = StripeEvent.objects.get(stripe_id=event["id"])
+    assert stored.merchant == merchant
+    assert stored.status == StripeEvent.Status.IGNORED
+
+
+def test_event_is_stored_as_sent(client, merchant):
+    event = event_for(merchant, metadata={"note": "ünïcødé"})
+    post_event(client, event)
+    assert StripeEvent.objects.get(stripe_id=event["id"]).payload == json.loads(encode(event))
+
+
+def test_live_server_post(live_server, merchant):
+    event = event_for(merchant)
+    status, _ = post_event(live_server.url, event)
+    assert status == 200
+    assert StripeEvent.objects.filter(stripe_id=event["id"], merchant=merchant).exists()
+    status, _ = post_event(live_server.url, event, signature="")
+    assert status == 400
