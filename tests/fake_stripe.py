@@ -95,6 +95,7 @@ class _Failure:
     status: int
     body: dict
     remaining: int
+    headers: dict
 
 
 class StripeHTTPError(Exception):
@@ -151,7 +152,8 @@ class FakeStripe:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-stripe", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="fake-stripe", daemon=True)
         self._thread.start()
         return self
 
@@ -204,11 +206,17 @@ class FakeStripe:
         """Who consents on GET /oauth/authorize; None means the user clicks "Deny"."""
         self.authorizing_account = account_id
 
-    def fail(self, path: str, *, status: int = 500, times: int = 1, body: dict | None = None) -> None:
-        """The next `times` requests to `path` answer `status` (Stripe's api_error shape by default)."""
+    def fail(self, path: str, *, status: int = 500, times: int = 1, body: dict | None = None,
+             should_retry: bool | None = None) -> None:
+        """The next `times` requests to `path` answer `status` (Stripe's api_error shape by default).
+
+        `should_retry` sends Stripe's `Stripe-Should-Retry` header, which the library obeys
+        (False: no retry, so no backoff sleep in the test).
+        """
         body = body or {"error": {"type": "api_error", "message": "An unknown error occurred."}}
+        headers = {} if should_retry is None else {"Stripe-Should-Retry": "true" if should_retry else "false"}
         with self._lock:
-            self._failures[path] = _Failure(status=status, body=body, remaining=times)
+            self._failures[path] = _Failure(status=status, body=body, remaining=times, headers=headers)
 
     def is_connected(self, account_id: str) -> bool:
         with self._lock:
@@ -402,7 +410,7 @@ class _Handler(BaseHTTPRequestHandler):
         req = self._record()
         failure = self.stripe._take_failure(req.path)
         if failure is not None:
-            return self._send(failure.status, failure.body)
+            return self._send(failure.status, failure.body, failure.headers)
         handler = routes.get(req.path)
         if handler is None and req.path.startswith("/v1/") and self.command == "GET":
             handler = self.stripe.api_get
