@@ -160,7 +160,8 @@ def _account_name(account_id: str) -> str:
         return ""
     settings = account.get("settings") or {}
     profile = account.get("business_profile") or {}
-    return ((settings.get("dashboard") or {}).get("display_name") or profile.get("name") or account.get("email") or "")[:255]
+    display_name = (settings.get("dashboard") or {}).get("display_name")
+    return (display_name or profile.get("name") or account.get("email") or "")[:255]
 
 
 def _store_connection(merchant: Merchant, *, account_id: str, account_name: str) -> Merchant:
@@ -170,7 +171,8 @@ def _store_connection(merchant: Merchant, *, account_id: str, account_name: str)
     )
     try:
         with transaction.atomic():
-            holder = Merchant.objects.select_for_update().filter(stripe_account_id=account_id).exclude(pk=merchant.pk).first()
+            others = Merchant.objects.select_for_update().exclude(pk=merchant.pk)
+            holder = others.filter(stripe_account_id=account_id).first()
             if holder is not None:
                 if holder.stripe_status == Merchant.StripeStatus.CONNECTED:
                     raise already_connected

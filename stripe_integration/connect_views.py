@@ -26,7 +26,8 @@ DECLINED = "You declined the connection on Stripe, so nothing was connected. Con
 
 def _safe_next(request, url: str | None) -> str:
     """`url` if it points back into this site, else "" (no open redirect through `next`)."""
-    if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    allowed = {request.get_host()}
+    if url and url_has_allowed_host_and_scheme(url, allowed_hosts=allowed, require_https=request.is_secure()):
         return url
     return ""
 
@@ -63,7 +64,8 @@ def oauth_callback(request):
             messages.warning(request, DECLINED)
         else:  # show Stripe's error code, never free text from the URL
             code = error if ERROR_CODE.fullmatch(error) else "unknown"
-            messages.error(request, f"Stripe did not connect the account (error: {code}). Nothing was connected; please try again.")
+            messages.error(request, f"Stripe did not connect the account (error: {code}). "
+                                    "Nothing was connected; please try again.")
         return redirect(pending.next_url or "stripe_integration:connection")
     try:
         pending = take_pending_connection(request.session, request.GET.get("state", ""), merchant=request.merchant,
@@ -71,7 +73,8 @@ def oauth_callback(request):
         merchant = complete_stripe_connect(request.merchant, code=request.GET.get("code", ""))
     except ConnectError as exc:
         return _connection_page(request, error=str(exc), status=exc.status)
-    messages.success(request, f"Connected to the Stripe account {merchant.stripe_account_name or merchant.stripe_account_id}.")
+    name = merchant.stripe_account_name or merchant.stripe_account_id
+    messages.success(request, f"Connected to the Stripe account {name}.")
     return redirect(pending.next_url or "stripe_integration:connection")
 
 

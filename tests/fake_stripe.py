@@ -231,7 +231,8 @@ class FakeStripe:
         key = req.bearer
         if not key:
             raise _api_error(401, "You did not provide an API key. You need to provide your API key in the "
-                                  "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').")
+                                  "Authorization header, using Bearer auth "
+                                  "(e.g. 'Authorization: Bearer YOUR_SECRET_KEY').")
         if key != self.secret_key:
             raise _api_error(401, f"Invalid API Key provided: {key[:8]}{'*' * max(len(key) - 12, 0)}{key[-4:]}")
 
@@ -306,7 +307,8 @@ class FakeStripe:
         account = req.stripe_account
         if account and account in self._revoked:
             raise _api_error(403, f"The provided key '{self.secret_key[:8]}***' does not have access to account "
-                                  f"'{account}' (or that account does not exist). Application access may have been revoked.",
+                                  f"'{account}' (or that account does not exist). "
+                                  "Application access may have been revoked.",
                              code="account_invalid")
         rest = req.path[len("/v1/"):].strip("/")
         if rest == "account":

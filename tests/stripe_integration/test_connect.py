@@ -108,7 +108,8 @@ def test_connecting_stores_the_account_and_shows_its_name(owner_client, shop, fa
     assert timezone.now() - shop.stripe_connected_at < timezone.timedelta(minutes=1)
     # What went to Stripe: the code exchanged with the platform's secret key, then the account read.
     (token_request,) = fake_stripe.requests_to("/oauth/token", "POST")
-    assert token_request.form == {"grant_type": "authorization_code", "code": parse_qs(urlsplit(callback).query)["code"][0]}
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    assert token_request.form == {"grant_type": "authorization_code", "code": code}
     assert token_request.bearer == settings.STRIPE_SECRET_KEY
     (account_request,) = fake_stripe.requests_to("/v1/accounts/acct_1NorthwindAAAA", "GET")
     assert account_request.bearer == settings.STRIPE_SECRET_KEY
@@ -171,7 +172,8 @@ def test_declined_consent_connects_nothing(owner_client, shop, fake_stripe):
 def test_other_stripe_error_shows_its_code_but_never_text_from_the_url(owner_client, shop, fake_stripe):
     start(owner_client)
 
-    response = owner_client.get(CALLBACK, {"error": "invalid_scope", "error_description": "Call 555-0100 now"}, follow=True)
+    response = owner_client.get(CALLBACK, {"error": "invalid_scope", "error_description": "Call 555-0100 now"},
+                                follow=True)
 
     page = response.content.decode()
     assert "Stripe did not connect the account (error: invalid_scope)." in page
