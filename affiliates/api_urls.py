@@ -1,3 +1,34 @@
+"""/api/v1/: the merchant REST API, its OpenAPI schema and its interactive documentation."""
+
+from django.urls import path, re_path
+from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from afficone.api import UnknownEndpoint
+
+from . import api
+
 app_name = "api"
 
-urlpatterns: list = []
+router = SimpleRouter(trailing_slash=False)
+router.register("affiliates", api.AffiliateViewSet, basename="affiliate")
+router.register("referrals", api.ReferralViewSet, basename="referral")
+router.register("commissions", api.CommissionViewSet, basename="commission")
+router.register("payouts", api.PayoutViewSet, basename="payout")
+router.register("programs", api.ProgramViewSet, basename="program")
+router.register("conversions", api.ConversionViewSet, basename="conversion")
+
+_public = {"authentication_classes": [], "permission_classes": [], "throttle_classes": []}
+
+urlpatterns = [
+    *router.urls,
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(renderer_classes=[OpenApiJsonRenderer, OpenApiYamlRenderer], **_public),
+        name="schema",
+    ),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **_public), name="docs"),
+    # Anything else under /api/v1/ answers 404 in the API's error shape, not an HTML page.
+    re_path(r"^.*$", UnknownEndpoint.as_view(), name="unknown"),
+]

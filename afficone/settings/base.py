@@ -177,17 +177,39 @@ if not DEBUG and env.str("EMAIL_URL", ""):
     vars().update(env.email_url("EMAIL_URL"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Afficone <no-reply@afficone.local>")
 
+# The REST API (/api/v1/, afficone/api.py): secure by default, so a DRF view needs an API key unless it opts out.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.api_auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.api_auth.HasApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.api_auth.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_key": env("API_RATE_LIMIT", default="600/min")},
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "afficone.api.CursorPagination",
+    "DEFAULT_SCHEMA_CLASS": "afficone.api_schema.ApiAutoSchema",
+    "EXCEPTION_HANDLER": "afficone.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "STRICT_JSON": True,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Afficone API",
-    "DESCRIPTION": "The merchant REST API of Afficone. Amounts are integers in the currency's minor unit.",
+    "DESCRIPTION": (
+        "The merchant REST API of Afficone. Authenticate with `Authorization: Bearer <api key>` (Settings → API keys); "
+        "every request is scoped to the key's merchant. Amounts are integers in the currency's minor unit with a "
+        "lower-case ISO currency. Lists are cursor-paginated: follow `next`. Every error answers "
+        '`{"error": {"code", "message", "field"}}`. POSTs accept an `Idempotency-Key` header.'
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "AffiliateStatusEnum": "affiliates.models.Affiliate.Status",
+        "CommissionStatusEnum": "affiliates.models.Commission.Status",
+        "PayoutStatusEnum": "affiliates.models.Payout.Status",
+        "CommissionTypeEnum": "affiliates.models.CommissionType",
+        "CommissionSourceTypeEnum": "affiliates.models.Commission.SourceType",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -1,0 +1,168 @@
+"""Output serializers of the REST API: the fields DESIGN.md promises, and a few more.
+
+Every id is a public one: an affiliate's `uid`, a referral's `rid`, the
+`code` UUID of programs, commissions and payouts. Amounts are integers in the
+currency's minor unit with a lower-case ISO currency. Input serializers live
+next to their views in affiliates/api.py.
+"""
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .models import Affiliate, Commission, CommissionType, Payout, Program
+from .portal_views import referral_link
+
+
+def affiliate_link(affiliate: Affiliate) -> str:
+    """The merchant's site with ?ref=CODE; this app's own address until the merchant has set a website."""
+    return referral_link(affiliate.merchant, affiliate.code) or f"{settings.SITE_URL}/?{urlencode({'ref': affiliate.code})}"
+
+
+class CommissionOverrideSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=CommissionType.choices, help_text="`percent` of the payment, or a `fixed` amount.")
+    bps = serializers.IntegerField(
+        min_value=0, max_value=10000, required=False, allow_null=True, help_text="For `percent`: basis points (2500 = 25%)."
+    )
+    amount = serializers.IntegerField(
+        min_value=0,
+        max_value=10**12,
+        required=False,
+        allow_null=True,
+        help_text="For `fixed`: the amount per payment, in the minor unit of the program's commission currency.",
+    )
+
+    def validate(self, data):
+        if data["type"] == CommissionType.PERCENT and data.get("bps") is None:
+            raise serializers.ValidationError({"bps": ["A percentage override needs `bps`."]}, code="required")
+        if data["type"] == CommissionType.FIXED and data.get("amount") is None:
+            raise serializers.ValidationError({"amount": ["A fixed override needs `amount`."]}, code="required")
+        return data
+
+
+class AffiliateOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="uid")
+    email = serializers.EmailField()
+    name = serializers.CharField()
+    code = serializers.CharField(help_text="Used in links: `?ref=CODE`.")
+    status = serializers.ChoiceField(choices=Affiliate.Status.choices)
+    link = serializers.SerializerMethodField(help_text="The affiliate's referral link to the merchant's site.")
+    program = serializers.UUIDField(source="program.code")
+    commission_override = serializers.SerializerMethodField(
+        help_text="The affiliate's own commission rule, or null when the program's applies."
+    )
+    created = serializers.DateTimeField(source="created_at")
+    approved_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(serializers.URLField())
+    def get_link(self, affiliate: Affiliate) -> str:
+        return affiliate_link(affiliate)
+
+    @extend_schema_field(CommissionOverrideSerializer(allow_null=True))
+    def get_commission_override(self, affiliate: Affiliate) -> dict | None:
+        if not affiliate.commission_type_override:
+            return None
+        return {
+            "type": affiliate.commission_type_override,
+            "bps": affiliate.commission_bps_override,
+            "amount": affiliate.commission_amount_override,
+        }
+
+
+class ReferralOutputSerializer(serializers.Serializer):
+    id = serializers.CharField(source="rid", help_text="The referral id: `client_reference_id` / `metadata._afficoneRef`.")
+    affiliate = serializers.UUIDField(source="affiliate.uid")
+    customer = serializers.CharField(source="stripe_customer_id", allow_null=True, help_text="The Stripe customer id, once known.")
+    customer_email = serializers.CharField(allow_blank=True)
+    created = serializers.DateTimeField(source="created_at")
+    converted_at = serializers.DateTimeField(allow_null=True)
+
+
+class CommissionSourceSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=Commission.SourceType.choices)
+    id = serializers.CharField(help_text="The Stripe object's id, or `conv_<your sale id>` for a conversion.")
+
+
+class CommissionOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="code")
+    affiliate = serializers.UUIDField(source="affiliate.uid")
+    referral = serializers.CharField(source="referral.rid", allow_null=True)
+    amount = serializers.IntegerField(help_text="Earned when the payment was made, in minor units.")
+    reversed_amount = serializers.IntegerField(help_text="Taken back by refunds and lost disputes.")
+    net_amount = serializers.IntegerField(help_text="What the affiliate is owed: `amount - reversed_amount`.")
+    currency = serializers.CharField()
+    status = serializers.ChoiceField(choices=Commission.Status.choices)
+    source = serializers.SerializerMethodField()
+    base_amount = serializers.IntegerField(help_text="The payment it was computed on, tax excluded.")
+    refunded_amount = serializers.IntegerField(help_text="How much of that payment has been refunded.")
+    rule = serializers.CharField(help_text='The rule used, e.g. "program:percent:2000bps".')
+    is_recurring = serializers.BooleanField()
+    is_self_referral = serializers.BooleanField()
+    is_on_hold = serializers.BooleanField(help_text="Held while a dispute is open.")
+    hold_until = serializers.DateTimeField(help_text="Approved automatically after this, unless reversed.")
+    payout = serializers.UUIDField(source="payout.code", allow_null=True)
+    void_reason = serializers.CharField(allow_blank=True)
+    created = serializers.DateTimeField(source="created_at")
+    approved_at = serializers.DateTimeField(allow_null=True)
+    paid_at = serializers.DateTimeField(allow_null=True)
+    voided_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(CommissionSourceSerializer())
+    def get_source(self, commission: Commission) -> dict:
+        return {"type": commission.source_type, "id": commission.source_id}
+
+
+class PayoutOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="code")
+    affiliate = serializers.UUIDField(source="affiliate.uid")
+    amount = serializers.IntegerField()
+    currency = serializers.CharField()
+    status = serializers.ChoiceField(choices=Payout.Status.choices)
+    reference = serializers.CharField(allow_blank=True, help_text="The transfer's reference, e.g. a PayPal id.")
+    batch = serializers.UUIDField(source="batch.code", allow_null=True)
+    commissions = serializers.SerializerMethodField(help_text="The ids of the commissions it pays.")
+    created = serializers.DateTimeField(source="created_at")
+    paid_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
+    def get_commissions(self, payout: Payout) -> list[str]:
+        return [str(commission.code) for commission in payout.commissions.all()]
+
+
+class ProgramOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="code")
+    name = serializers.CharField()
+    is_default = serializers.BooleanField()
+    commission_type = serializers.ChoiceField(choices=CommissionType.choices)
+    commission_bps = serializers.IntegerField(help_text="For `percent`: basis points (2000 = 20%).")
+    commission_amount = serializers.IntegerField(help_text="For `fixed`: minor units of `commission_currency`.")
+    commission_currency = serializers.CharField()
+    recurring_months = serializers.IntegerField(
+        allow_null=True, help_text="Months in which recurring payments earn; null = forever, 0 = first payment only."
+    )
+    cookie_days = serializers.IntegerField()
+    hold_days = serializers.IntegerField()
+    min_payout_amount = serializers.IntegerField()
+    attribution = serializers.ChoiceField(choices=Program.Attribution.choices)
+    auto_approve = serializers.BooleanField()
+    signup_open = serializers.BooleanField()
+    created = serializers.DateTimeField(source="created_at")
+
+
+class ConversionOutputSerializer(serializers.Serializer):
+    """A sale recorded through the API, and the commission it earned."""
+
+    id = serializers.SerializerMethodField(help_text="Your id for the sale.")
+    referral = serializers.CharField(source="referral.rid", allow_null=True)
+    affiliate = serializers.UUIDField(source="affiliate.uid")
+    amount = serializers.IntegerField(source="base_amount", help_text="The sale, tax excluded, in minor units.")
+    refunded_amount = serializers.IntegerField()
+    commission = CommissionOutputSerializer(source="*")
+    created = serializers.DateTimeField(source="created_at")
+
+    def get_id(self, commission: Commission) -> str:
+        from .conversions import sale_id
+
+        return sale_id(commission)
