@@ -76,3 +76,16 @@ def send_new_application(affiliate: Affiliate) -> None:
         },
         recipients,
     )
+
+
+def send_affiliate_invited(affiliate: Affiliate) -> None:
+    from .services import invite_token
+
+    accept_url = settings.SITE_URL + reverse(
+        "affiliates:portal_accept_invite", kwargs={"slug": affiliate.merchant.slug, "token": invite_token(affiliate)}
+    )
+    _send(
+        "affiliate_invited",
+        {"affiliate": affiliate, "merchant": affiliate.merchant, "accept_url": accept_url},
+        [affiliate.email],
+    )

@@ -1,7 +1,7 @@
 from celery import shared_task
 
 from . import emails, services
-from .models import Commission, Payout
+from .models import Affiliate, Commission, Payout
 
 
 @shared_task
@@ -24,3 +24,33 @@ def notify_payout_sent_task(payout_id: int) -> None:
 def approve_due_commissions_task() -> int:
     """Idempotent: only pending commissions past their hold date are touched."""
     return services.approve_due_commissions()
+
+
+@shared_task
+def notify_affiliate_approved_task(affiliate_id: int) -> None:
+    affiliate = Affiliate.objects.select_related("merchant").filter(pk=affiliate_id, status=Affiliate.Status.APPROVED).first()
+    if affiliate is None:
+        return  # gone, or no longer approved by the time the task ran
+    emails.send_affiliate_approved(affiliate)
+
+
+@shared_task
+def notify_new_application_task(affiliate_id: int) -> None:
+    affiliate = Affiliate.objects.select_related("merchant").filter(pk=affiliate_id).first()
+    if affiliate is None:
+        return
+    emails.send_new_application(affiliate)
+
+
+@shared_task
+def notify_affiliate_invited_task(affiliate_id: int) -> None:
+    affiliate = Affiliate.objects.select_related("merchant").filter(pk=affiliate_id, user=None).first()
+    if affiliate is None:
+        return  # already joined
+    emails.send_affiliate_invited(affiliate)
+
+
+@shared_task
+def rollup_daily_stats_task() -> int:
+    """Idempotent: rebuilds whole closed days from raw rows under a row lock."""
+    return services.rollup_daily_stats()

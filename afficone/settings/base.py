@@ -133,11 +133,29 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}  # filled by afficone/celery.py from each app's periodic tasks
+# Dashboard rollup (affiliates.DailyStat): rebuilds closed days from raw rows; readers add the open days raw.
+CELERY_BEAT_SCHEDULE["affiliates-rollup-daily-stats"] = {
+    "task": "affiliates.tasks.rollup_daily_stats_task",
+    "schedule": 600.0,
+}
 # Stripe events stored but never processed (broker down, worker killed) or failed with attempts left: enqueue again.
 CELERY_BEAT_SCHEDULE["stripe-requeue-stale-events"] = {
     "task": "stripe_integration.tasks.requeue_stale_events_task",
     "schedule": 60.0,
 }
+# Tracking: write the clicks buffered in Redis (tracking/buffer.py); stale runs are dropped, the next one catches up.
+CELERY_BEAT_SCHEDULE["tracking-flush-click-buffer"] = {
+    "task": "tracking.tasks.flush_click_buffer_task",
+    "schedule": 2.0,
+    "options": {"expires": 10},
+}
+
+# Tracking (tracking/): clicks are buffered in a Redis stream when Redis is configured; the rate limit counts
+# clicks per minute per visitor address and public key; behind a proxy, the header carrying the visitor's
+# address (deploy/nginx.conf sets X-Real-IP, i.e. TRACKING_CLIENT_IP_HEADER=HTTP_X_REAL_IP). Empty: the socket's.
+TRACKING_BUFFER = env.bool("TRACKING_BUFFER", default=bool(REDIS_URL))
+TRACKING_RATE_LIMIT_PER_MINUTE = env.int("TRACKING_RATE_LIMIT_PER_MINUTE", default=60)
+TRACKING_CLIENT_IP_HEADER = env("TRACKING_CLIENT_IP_HEADER", default="")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1,0 +1,398 @@
+"""Read-side queries shared by the dashboard, the portal and the benches.
+
+Every function takes the merchant (and, for the portal, the affiliate) and
+filters by it: nothing here reads across tenants. Counts of clicks, referrals
+and customers come from the DailyStat rollup for closed days plus the raw rows
+of the days after it (see `affiliates.models.DailyStat`), so their cost does
+not grow with the history; money comes from Commission through a covering
+index, because commission statuses change after the day is over.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from datetime import timezone as dt_timezone
+
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from tenants.models import Merchant
+
+from . import money
+from .models import Affiliate, Commission, DailyStat, Payout, Referral, RollupState
+
+PERIODS = {
+    "7d": ("Last 7 days", 7),
+    "30d": ("Last 30 days", 30),
+    "90d": ("Last 90 days", 90),
+    "12m": ("Last 12 months", 365),
+    "all": ("All time", None),
+}
+DEFAULT_PERIOD = "30d"
+EPOCH = date(2000, 1, 1)
+
+
+@dataclass(frozen=True)
+class Period:
+    key: str
+    label: str
+    start: date  # inclusive, UTC day
+    end: date  # inclusive, UTC day
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @property
+    def start_at(self) -> datetime:
+        return day_start(self.start)
+
+    @property
+    def end_at(self) -> datetime:
+        """Exclusive upper bound."""
+        return day_start(self.end + timedelta(days=1))
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=dt_timezone.utc)
+
+
+def today() -> date:
+    return timezone.now().astimezone(dt_timezone.utc).date()
+
+
+def parse_period(params, *, first_day: date | None = None) -> Period:
+    """The period a request asks for: ?period=7d|30d|90d|12m|all, or ?from=YYYY-MM-DD&to=YYYY-MM-DD."""
+    end = today()
+    start_text, end_text = params.get("from", ""), params.get("to", "")
+    if start_text or end_text:
+        try:
+            start = date.fromisoformat(start_text) if start_text else end - timedelta(days=29)
+            stop = date.fromisoformat(end_text) if end_text else end
+        except ValueError:
+            start, stop = None, None
+        if start and stop and start <= stop and (stop - start).days <= 3660:
+            return Period("custom", f"{start:%b %-d, %Y} – {stop:%b %-d, %Y}", start, stop)
+    key = params.get("period", DEFAULT_PERIOD)
+    if key not in PERIODS:
+        key = DEFAULT_PERIOD
+    label, days = PERIODS[key]
+    if days is None:
+        start = min(first_day or end, end)
+        start = max(start, end - timedelta(days=3660))
+    else:
+        start = end - timedelta(days=days - 1)
+    return Period(key, label, start, end)
+
+
+def closed_through() -> date | None:
+    state = RollupState.objects.filter(pk=1).values_list("closed_through", flat=True).first()
+    return state
+
+
+# --- counts: clicks, referrals, customers --------------------------------------------------------------------------
+
+
+def _split(period: Period) -> tuple[tuple[date, date] | None, tuple[date, date] | None]:
+    """(days served by the rollup, days read raw); either may be None."""
+    closed = closed_through()
+    if closed is None or closed < period.start:
+        return None, (period.start, period.end)
+    if closed >= period.end:
+        return (period.start, period.end), None
+    return (period.start, closed), (closed + timedelta(days=1), period.end)
+
+
+def _raw_counts(merchant: Merchant, start: date, end: date, affiliate: Affiliate | None, by: str | None):
+    """Raw clicks/referrals/customers between two days, grouped by `by` ("day", "affiliate" or None)."""
+    from tracking.models import Click
+
+    lo, hi = day_start(start), day_start(end + timedelta(days=1))
+    scope = {"merchant": merchant}
+    if affiliate is not None:
+        scope["affiliate"] = affiliate
+    sources = {
+        "clicks": Click.objects.filter(**scope, created_at__gte=lo, created_at__lt=hi),
+        "referrals": Referral.objects.filter(**scope, created_at__gte=lo, created_at__lt=hi),
+        "customers": Referral.objects.filter(**scope, converted_at__gte=lo, converted_at__lt=hi),
+    }
+    result: dict = defaultdict(lambda: {"clicks": 0, "referrals": 0, "customers": 0})
+    for name, qs in sources.items():
+        stamp = "converted_at" if name == "customers" else "created_at"
+        if by == "day":
+            rows = qs.annotate(k=TruncDate(stamp)).values("k").annotate(n=Count("pk")).values_list("k", "n")
+        elif by == "affiliate":
+            rows = qs.values("affiliate_id").annotate(n=Count("pk")).values_list("affiliate_id", "n")
+        else:
+            rows = [(None, qs.count())]
+        for key, n in rows:
+            result[key][name] += n
+    return result
+
+
+def _rollup_counts(merchant: Merchant, start: date, end: date, affiliate: Affiliate | None, by: str | None):
+    qs = DailyStat.objects.for_merchant(merchant).filter(day__gte=start, day__lte=end)
+    if affiliate is not None:
+        qs = qs.filter(affiliate=affiliate)
+    sums = dict(clicks=Sum("clicks"), referrals=Sum("referrals"), customers=Sum("customers"))
+    result: dict = defaultdict(lambda: {"clicks": 0, "referrals": 0, "customers": 0})
+    if by is None:
+        row = qs.aggregate(**sums)
+        result[None] = {k: v or 0 for k, v in row.items()}
+        return result
+    key = "day" if by == "day" else "affiliate_id"
+    for row in qs.values(key).annotate(**sums):
+        result[row[key]] = {k: row[k] or 0 for k in ("clicks", "referrals", "customers")}
+    return result
+
+
+def counts(merchant: Merchant, period: Period, *, affiliate: Affiliate | None = None, by: str | None = None) -> dict:
+    rolled, raw = _split(period)
+    total: dict = defaultdict(lambda: {"clicks": 0, "referrals": 0, "customers": 0})
+    for part, reader in ((rolled, _rollup_counts), (raw, _raw_counts)):
+        if part is None:
+            continue
+        for key, values in reader(merchant, part[0], part[1], affiliate, by).items():
+            for name, n in values.items():
+                total[key][name] += n
+    return total
+
+
+# --- money ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Money:
+    """Amounts per currency, formatted for display: {"usd": 1234} → "$12.34"."""
+
+    amounts: dict = field(default_factory=dict)
+
+    def add(self, currency: str, amount: int) -> None:
+        if amount:
+            self.amounts[currency] = self.amounts.get(currency, 0) + amount
+
+    def __str__(self) -> str:
+        if not self.amounts:
+            return "—"
+        return " + ".join(money.format_money(a, c) for c, a in sorted(self.amounts.items(), key=lambda kv: -kv[1]))
+
+    def __bool__(self) -> bool:
+        return bool(self.amounts)
+
+
+def commission_totals(merchant: Merchant, period: Period, *, affiliate: Affiliate | None = None) -> dict:
+    """Revenue, and commissions earned, owed (pending + approved) and paid, per currency, for commissions created in the period."""
+    qs = Commission.objects.for_merchant(merchant).filter(created_at__gte=period.start_at, created_at__lt=period.end_at)
+    if affiliate is not None:
+        qs = qs.filter(affiliate=affiliate)
+    rows = qs.values("status", "currency").annotate(
+        net=Sum(F("amount") - F("reversed_amount")),
+        revenue=Sum(F("base_amount") - F("refunded_amount")),
+        n=Count("pk"),
+    )
+    totals = {name: Money() for name in ("revenue", "earned", "owed", "pending", "approved", "paid", "voided")}
+    payments = 0
+    for row in rows:
+        status, currency = row["status"], row["currency"]
+        if status == Commission.Status.VOIDED:
+            totals["voided"].add(currency, row["n"])
+            continue
+        payments += row["n"]
+        totals["revenue"].add(currency, row["revenue"] or 0)
+        totals["earned"].add(currency, row["net"] or 0)
+        totals[status].add(currency, row["net"] or 0)
+        if status in (Commission.Status.PENDING, Commission.Status.APPROVED):
+            totals["owed"].add(currency, row["net"] or 0)
+    totals["payments"] = payments
+    return totals
+
+
+def main_currency(merchant: Merchant) -> str:
+    recent = Commission.objects.for_merchant(merchant).order_by("-created_at").values_list("currency", flat=True).first()
+    if recent:
+        return recent
+    program = merchant.programs.filter(is_default=True).only("commission_currency").first()
+    return program.commission_currency if program else "usd"
+
+
+def daily_series(merchant: Merchant, period: Period, *, affiliate: Affiliate | None = None) -> dict:
+    """Per-day series for the chart: days as unix seconds, counts, and commissions earned in the main currency."""
+    by_day = counts(merchant, period, affiliate=affiliate, by="day")
+    currency = main_currency(merchant)
+    qs = Commission.objects.for_merchant(merchant).filter(
+        created_at__gte=period.start_at, created_at__lt=period.end_at, currency=currency
+    ).exclude(status=Commission.Status.VOIDED)
+    if affiliate is not None:
+        qs = qs.filter(affiliate=affiliate)
+    earned = dict(
+        qs.annotate(d=TruncDate("created_at")).values("d").annotate(s=Sum(F("amount") - F("reversed_amount"))).values_list("d", "s")
+    )
+    scale = 10 ** money.exponent(currency)
+    days, clicks, referrals, customers, commissions = [], [], [], [], []
+    day = period.start
+    while day <= period.end:
+        values = by_day.get(day, {"clicks": 0, "referrals": 0, "customers": 0})
+        days.append(int(day_start(day).timestamp()))
+        clicks.append(values["clicks"])
+        referrals.append(values["referrals"])
+        customers.append(values["customers"])
+        commissions.append((earned.get(day) or 0) / scale)  # display only: the chart's axis, never stored
+        day += timedelta(days=1)
+    return {
+        "days": days,
+        "clicks": clicks,
+        "referrals": referrals,
+        "customers": customers,
+        "commissions": commissions,
+        "currency": currency.upper(),
+        "symbol": money.SYMBOLS.get(currency, ""),
+    }
+
+
+def overview(merchant: Merchant, period: Period, *, affiliate: Affiliate | None = None) -> dict:
+    total = counts(merchant, period, affiliate=affiliate)[None]
+    money_totals = commission_totals(merchant, period, affiliate=affiliate)
+    referrals = total["referrals"]
+    return {
+        **total,
+        **money_totals,
+        "conversion_rate": (100 * total["customers"] / referrals) if referrals else None,
+    }
+
+
+def top_affiliates(merchant: Merchant, period: Period, *, limit: int = 5) -> list[dict]:
+    """The affiliates who earned most in the period (main currency first), with their counts."""
+    rows = list(
+        Commission.objects.for_merchant(merchant)
+        .filter(created_at__gte=period.start_at, created_at__lt=period.end_at)
+        .exclude(status=Commission.Status.VOIDED)
+        .values("affiliate_id", "currency")
+        .annotate(revenue=Sum(F("base_amount") - F("refunded_amount")), earned=Sum(F("amount") - F("reversed_amount")), n=Count("pk"))
+        .order_by("-earned")[: limit * 3]
+    )
+    picked: dict[int, dict] = {}
+    for row in rows:
+        entry = picked.setdefault(row["affiliate_id"], {"revenue": Money(), "earned": Money(), "payments": 0})
+        entry["revenue"].add(row["currency"], row["revenue"] or 0)
+        entry["earned"].add(row["currency"], row["earned"] or 0)
+        entry["payments"] += row["n"]
+    ids = list(picked)[:limit]
+    affiliates = Affiliate.objects.for_merchant(merchant).in_bulk(ids)
+    stats = counts(merchant, period, by="affiliate")
+    return [
+        {"affiliate": affiliates[pk], **picked[pk], **stats.get(pk, {"clicks": 0, "referrals": 0, "customers": 0})}
+        for pk in ids
+        if pk in affiliates
+    ]
+
+
+def affiliate_stats(merchant: Merchant, affiliates: list[Affiliate], period: Period) -> None:
+    """Sets `.stats` on each affiliate of a page: counts and money, in a fixed number of queries."""
+    ids = [a.pk for a in affiliates]
+    if not ids:
+        return
+    by_affiliate = counts(merchant, period, by="affiliate")
+    money_rows = (
+        Commission.objects.for_merchant(merchant)
+        .filter(affiliate_id__in=ids)
+        .exclude(status=Commission.Status.VOIDED)
+        .values("affiliate_id", "status", "currency")
+        .annotate(net=Sum(F("amount") - F("reversed_amount")), revenue=Sum(F("base_amount") - F("refunded_amount")))
+    )
+    earned: dict = defaultdict(lambda: {"revenue": Money(), "owed": Money(), "paid": Money()})
+    for row in money_rows:
+        entry = earned[row["affiliate_id"]]
+        entry["revenue"].add(row["currency"], row["revenue"] or 0)
+        entry["paid" if row["status"] == Commission.Status.PAID else "owed"].add(row["currency"], row["net"] or 0)
+    for affiliate in affiliates:
+        affiliate.stats = {**by_affiliate.get(affiliate.pk, {"clicks": 0, "referrals": 0, "customers": 0}), **earned[affiliate.pk]}
+
+
+def first_day(merchant: Merchant) -> date:
+    """The merchant's first day, for the "All time" period (no scan: the merchant's creation date)."""
+    return merchant.created_at.astimezone(dt_timezone.utc).date()
+
+
+def payout_totals(merchant: Merchant, *, affiliate: Affiliate | None = None) -> dict:
+    qs = Payout.objects.for_merchant(merchant)
+    if affiliate is not None:
+        qs = qs.filter(affiliate=affiliate)
+    result = {"pending": Money(), "paid": Money()}
+    for row in qs.values("status", "currency").annotate(s=Sum("amount")):
+        result[row["status"]].add(row["currency"], row["s"] or 0)
+    return result
+
+
+def payable_totals(merchant: Merchant) -> dict:
+    """What a new batch would pay now: (affiliates due, Money)."""
+    from .services import payable_commissions
+
+    groups: dict = defaultdict(int)
+    for row in (
+        payable_commissions(merchant)
+        .filter(affiliate__status=Affiliate.Status.APPROVED)
+        .values("affiliate_id", "currency", "affiliate__program__min_payout_amount")
+        .annotate(s=Sum(F("amount") - F("reversed_amount")))
+    ):
+        key = (row["affiliate_id"], row["currency"], max(row["affiliate__program__min_payout_amount"], 1))
+        groups[key] += row["s"] or 0
+    total, due_affiliates, below = Money(), set(), 0
+    for (affiliate_id, currency, minimum), amount in groups.items():
+        if amount >= minimum:
+            total.add(currency, amount)
+            due_affiliates.add(affiliate_id)
+        else:
+            below += 1
+    return {"total": total, "affiliates": len(due_affiliates), "below_minimum": below}
+
+
+def onboarding_steps(merchant: Merchant) -> list[dict]:
+    """The onboarding checklist, each step with whether it is done (read from the data it produces)."""
+    from stripe_integration.models import StripeEvent
+    from tracking.models import SeenDomain
+
+    program = merchant.programs.filter(is_default=True).first()
+    has_attributed = (
+        Referral.objects.for_merchant(merchant).filter(converted_at__isnull=False).exists()
+        or StripeEvent.objects.for_merchant(merchant).filter(status=StripeEvent.Status.PROCESSED).exists()
+    )
+    return [
+        {"key": "stripe", "title": "Connect Stripe", "done": merchant.is_stripe_connected},
+        {"key": "script", "title": "Install the tracking script", "done": SeenDomain.objects.for_merchant(merchant).exists()},
+        {"key": "checkout", "title": "Pass the referral to your checkout", "done": has_attributed},
+        {"key": "program", "title": "Review your commission program", "done": bool(program and program.reviewed_at)},
+        {"key": "affiliate", "title": "Invite your first affiliate", "done": Affiliate.objects.for_merchant(merchant).exists()},
+    ]
+
+
+def status_counts(merchant: Merchant) -> dict:
+    rows = Affiliate.objects.for_merchant(merchant).values("status").annotate(n=Count("pk"))
+    result = {s: 0 for s in Affiliate.Status.values}
+    result.update({r["status"]: r["n"] for r in rows})
+    result["all"] = sum(result.values())
+    return result
+
+
+def commission_filter(merchant: Merchant, *, status: str = "", affiliate: Affiliate | None = None, period: Period | None = None):
+    qs = Commission.objects.for_merchant(merchant)
+    if status == "owed":
+        qs = qs.filter(status__in=[Commission.Status.PENDING, Commission.Status.APPROVED])
+    elif status in Commission.Status.values:
+        qs = qs.filter(status=status)
+    if affiliate is not None:
+        qs = qs.filter(affiliate=affiliate)
+    if period is not None:
+        qs = qs.filter(created_at__gte=period.start_at, created_at__lt=period.end_at)
+    return qs
+
+
+def search_affiliates(merchant: Merchant, *, q: str = "", status: str = ""):
+    qs = Affiliate.objects.for_merchant(merchant)
+    if q:
+        qs = qs.filter(Q(email__icontains=q) | Q(name__icontains=q) | Q(code__icontains=q))
+    if status in Affiliate.Status.values:
+        qs = qs.filter(status=status)
+    return qs.order_by("-created_at", "-pk")

@@ -1,0 +1,65 @@
+"""Display helpers for money, rules and periods (formatting only; amounts stay integers in minor units)."""
+
+from urllib.parse import urlencode
+
+from django import template
+
+from .. import money as money_module
+from ..models import CommissionType, Program
+from ..services import Rule
+
+register = template.Library()
+
+
+@register.filter
+def money(amount, currency):
+    """{{ commission.amount|money:commission.currency }} → "$12.34"."""
+    if amount is None:
+        return "—"
+    return money_module.format_money(int(amount), currency or "usd")
+
+
+@register.filter
+def percent(bps):
+    """2000 → "20%", 1250 → "12.5%"."""
+    if bps is None:
+        return ""
+    text = f"{bps / 100:.2f}".rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
+@register.filter
+def rule_text(rule):
+    """A Rule or a Program → "20% of each payment" / "$15.00 per payment"."""
+    if isinstance(rule, Program):
+        value = rule.commission_bps if rule.commission_type == CommissionType.PERCENT else rule.commission_amount
+        rule = Rule(rule.commission_type, value, rule.commission_currency, "program")
+    if rule.kind == CommissionType.PERCENT:
+        return f"{percent(rule.value)} of each payment"
+    return f"{money_module.format_money(rule.value, rule.currency)} per payment"
+
+
+@register.filter
+def recurring_text(program):
+    if program.recurring_months is None:
+        return "on every payment for as long as the customer pays"
+    if program.recurring_months == 0:
+        return "on the first payment only"
+    return f"on every payment for {program.recurring_months} months"
+
+
+@register.simple_tag(takes_context=True)
+def with_params(context, **params):
+    """The current URL's query string with some parameters replaced (empty ones dropped)."""
+    query = context["request"].GET.copy()
+    for key, value in params.items():
+        query.pop(key, None)
+        if value not in (None, ""):
+            query[key] = value
+    query.pop("page", None) if "page" not in params else None
+    return "?" + urlencode(sorted((k, v) for k, v in query.items() if v != ""))
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key, "") if mapping else ""

@@ -1,0 +1,441 @@
+"""The merchant dashboard: overview, onboarding, program, affiliates, commissions, payouts, settings.
+
+Every view goes through `merchant_required` and fetches rows with
+`for_merchant(request.merchant)`: another merchant's ids answer 404.
+"""
+
+import csv
+
+from django.conf import settings as django_settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from tenants.access import merchant_required
+
+from . import money, selectors, services
+from .forms import (
+    AffiliateEditForm,
+    AffiliateStatusForm,
+    InviteAffiliateForm,
+    MarkPaidForm,
+    ProgramForm,
+    VoidCommissionForm,
+)
+from .models import Affiliate, Commission, Payout, PayoutBatch, Referral
+
+PAGE_SIZE = 50
+
+
+def _paginate(request, queryset, per_page: int = PAGE_SIZE):
+    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+
+
+def _has_template(name: str) -> bool:
+    try:
+        get_template(name)
+    except TemplateDoesNotExist:
+        return False
+    return True
+
+
+def _period(request):
+    return selectors.parse_period(request.GET, first_day=selectors.first_day(request.merchant))
+
+
+def _redirect_back(request, fallback: str):
+    """Back to the page the form was on (same site only), else `fallback`."""
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect(fallback)
+
+
+# --- overview and onboarding -----------------------------------------------------------------------------------------
+
+
+@merchant_required
+def overview(request):
+    period = _period(request)
+    steps = selectors.onboarding_steps(request.merchant)
+    return render(request, "affiliates/overview.html", {
+        "period": period,
+        "periods": selectors.PERIODS,
+        "stats": selectors.overview(request.merchant, period),
+        "series": selectors.daily_series(request.merchant, period),
+        "top": selectors.top_affiliates(request.merchant, period),
+        "steps": steps,
+        "steps_left": sum(not s["done"] for s in steps),
+    })
+
+
+def _checkout_context(merchant) -> dict:
+    return {
+        "site_url": django_settings.SITE_URL,
+        "script_url": django_settings.SITE_URL + "/t.js",
+        "public_key": merchant.public_key,
+        "shop_url": (merchant.website or "https://your-shop.example").rstrip("/"),
+    }
+
+
+@merchant_required
+def onboarding(request):
+    steps = selectors.onboarding_steps(request.merchant)
+    return render(request, "affiliates/onboarding.html", {
+        "steps": {s["key"]: s for s in steps},
+        "steps_left": sum(not s["done"] for s in steps),
+        "has_connection_partial": _has_template("stripe_integration/_connection.html"),
+        "has_install_partial": _has_template("tracking/_install.html"),
+        "program": services.default_program(request.merchant),
+        "invite_form": InviteAffiliateForm(),
+        **_checkout_context(request.merchant),
+    })
+
+
+# --- program ---------------------------------------------------------------------------------------------------------
+
+
+@merchant_required(manage=True)
+def programs(request):
+    program = services.default_program(request.merchant)
+    form = ProgramForm(request.POST or None, initial=ProgramForm.initial_for(program))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_program(program, **form.cleaned_data["changes"])
+        except services.AffiliateError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Program saved. New commissions follow these rules.")
+            return redirect("affiliates:programs")
+    return render(request, "affiliates/program.html", {"program": program, "form": form,
+                                                        "portal_url": django_settings.SITE_URL + reverse("affiliates:portal_signup", kwargs={"slug": request.merchant.slug})},
+                  status=400 if form.errors else 200)
+
+
+@merchant_required(manage=True)
+@require_POST
+def program_confirm(request):
+    services.update_program(services.default_program(request.merchant))
+    messages.success(request, "Program confirmed. You can change it at any time.")
+    return redirect(reverse("affiliates:onboarding") + "#step-affiliate")
+
+
+# --- affiliates ------------------------------------------------------------------------------------------------------
+
+
+@merchant_required
+def affiliate_list(request):
+    q, status = request.GET.get("q", "").strip(), request.GET.get("status", "")
+    page = _paginate(request, selectors.search_affiliates(request.merchant, q=q, status=status).select_related("program"))
+    period = _period(request)
+    selectors.affiliate_stats(request.merchant, list(page.object_list), period)
+    return render(request, "affiliates/affiliate_list.html", {
+        "page": page, "q": q, "status": status, "period": period, "periods": selectors.PERIODS,
+        "status_counts": selectors.status_counts(request.merchant),
+        "statuses": Affiliate.Status.choices,
+        "invite_form": InviteAffiliateForm(),
+    })
+
+
+@merchant_required
+@require_POST
+def affiliate_invite(request):
+    form = InviteAffiliateForm(request.POST)
+    if form.is_valid():
+        try:
+            affiliate = services.invite_affiliate(request.merchant, invited_by=request.user, **form.cleaned_data)
+        except services.AffiliateError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Invited {affiliate.email} with the code {affiliate.code}; they have an email to set up their account.")
+            return _redirect_back(request, reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.uid}))
+    else:
+        for field, errors in form.errors.items():
+            messages.error(request, f"{form.fields[field].label if field in form.fields else ''}: {' '.join(errors)}".lstrip(": "))
+    return _redirect_back(request, reverse("affiliates:affiliate_list"))
+
+
+@merchant_required
+def affiliate_detail(request, uid):
+    affiliate = get_object_or_404(Affiliate.objects.for_merchant(request.merchant).select_related("program", "user"), uid=uid)
+    form = AffiliateEditForm(request.POST or None, initial=AffiliateEditForm.initial_for(affiliate),
+                             currency=affiliate.program.commission_currency)
+    if request.method == "POST" and form.is_valid():
+        data = {k: form.cleaned_data[k] for k in ("name", "code", "commission_type_override", "commission_bps_override",
+                                                   "commission_amount_override")}
+        try:
+            services.update_affiliate(affiliate, **data)
+        except services.AffiliateError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Affiliate saved.")
+            return redirect("affiliates:affiliate_detail", uid=affiliate.uid)
+    return render(request, "affiliates/affiliate_detail.html", _affiliate_context(request, affiliate, form),
+                  status=400 if form.errors else 200)
+
+
+def _affiliate_context(request, affiliate, form) -> dict:
+    from tracking.models import Click
+
+    period = _period(request)
+    merchant = request.merchant
+    return {
+        "affiliate": affiliate,
+        "form": form,
+        "period": period,
+        "periods": selectors.PERIODS,
+        "stats": selectors.overview(request.merchant, period, affiliate=affiliate),
+        "series": selectors.daily_series(request.merchant, period, affiliate=affiliate),
+        "rule": services.commission_rule(affiliate),
+        "link": _referral_link(request.merchant, affiliate),
+        "clicks": Click.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
+        "referrals": Referral.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
+        "commissions": Commission.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
+        "payouts": Payout.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
+        "payout_totals": selectors.payout_totals(request.merchant, affiliate=affiliate),
+    }
+
+
+def _referral_link(merchant, affiliate) -> str:
+    return f"{(merchant.website or 'https://your-shop.example').rstrip('/')}/?ref={affiliate.code}"
+
+
+@merchant_required
+@require_POST
+def affiliate_status(request, uid):
+    affiliate = get_object_or_404(Affiliate.objects.for_merchant(request.merchant), uid=uid)
+    form = AffiliateStatusForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Unknown status.")
+        return _redirect_back(request, reverse("affiliates:affiliate_detail", kwargs={"uid": uid}))
+    services.change_affiliate_status(affiliate, status=form.cleaned_data["status"])
+    messages.success(request, f"{affiliate.name or affiliate.email} is now {affiliate.get_status_display().lower()}.")
+    return _redirect_back(request, reverse("affiliates:affiliate_detail", kwargs={"uid": uid}))
+
+
+# --- commissions -----------------------------------------------------------------------------------------------------
+
+
+def _commission_filters(request):
+    period = _period(request) if (request.GET.get("period") or request.GET.get("from") or request.GET.get("to")) else None
+    text = request.GET.get("affiliate", "").strip()
+    affiliate = None
+    if text:
+        match = Q(code__iexact=text) | Q(email__iexact=text)
+        if _is_uuid(text):
+            match |= Q(uid=text)
+        affiliate = Affiliate.objects.for_merchant(request.merchant).filter(match).first()
+    status = request.GET.get("status", "")
+    qs = selectors.commission_filter(request.merchant, status=status, affiliate=affiliate, period=period)
+    if text and affiliate is None:
+        qs = qs.none()
+    return qs, {"period": period, "affiliate_text": text, "affiliate": affiliate, "status": status}
+
+
+def _is_uuid(text: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+@merchant_required
+def commission_list(request):
+    qs, filters = _commission_filters(request)
+    if request.GET.get("format") == "csv":
+        return _commissions_csv(qs)
+    page = _paginate(request, qs.select_related("affiliate").order_by("-created_at", "-pk"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "affiliates/commission_list.html", {
+        "page": page, **filters, "statuses": Commission.Status.choices, "periods": selectors.PERIODS,
+        "query": query.urlencode(), "void_form": VoidCommissionForm(),
+    })
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _safe_cell(value) -> str:
+    """Spreadsheets run cells that start with = + - @ as formulas: neutralise them (CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _commissions_csv(qs):
+    writer = csv.writer(_Echo())
+    header = ["id", "created_at", "affiliate_code", "affiliate_email", "status", "amount", "reversed", "net", "currency",
+              "payment_amount", "refunded", "source_type", "source_id", "rule", "recurring", "void_reason", "paid_at"]
+
+    def rows():
+        yield writer.writerow(header)
+        for c in qs.select_related("affiliate").order_by("created_at", "pk").iterator(chunk_size=2000):
+            yield writer.writerow([
+                c.code, c.created_at.isoformat(), _safe_cell(c.affiliate.code), _safe_cell(c.affiliate.email), c.status,
+                money.to_major(c.amount, c.currency), money.to_major(c.reversed_amount, c.currency),
+                money.to_major(c.net_amount, c.currency), c.currency.upper(), money.to_major(c.base_amount, c.currency),
+                money.to_major(c.refunded_amount, c.currency), c.source_type, _safe_cell(c.source_id), c.rule,
+                "yes" if c.is_recurring else "no", _safe_cell(c.void_reason), c.paid_at.isoformat() if c.paid_at else "",
+            ])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="commissions-{timezone.now():%Y%m%d}.csv"'
+    return response
+
+
+@merchant_required
+@require_POST
+def commission_approve(request, code):
+    commission = get_object_or_404(Commission.objects.for_merchant(request.merchant), code=code)
+    try:
+        services.approve_commission(commission)
+    except services.AffiliateError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Commission of {money.format_money(commission.net_amount, commission.currency)} approved.")
+    return _redirect_back(request, reverse("affiliates:commission_list"))
+
+
+@merchant_required
+@require_POST
+def commission_void(request, code):
+    commission = get_object_or_404(Commission.objects.for_merchant(request.merchant), code=code)
+    form = VoidCommissionForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise services.AffiliateError("Say why the commission is voided.")
+        services.void_commission(commission, reason=form.cleaned_data["reason"])
+    except services.AffiliateError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Commission voided.")
+    return _redirect_back(request, reverse("affiliates:commission_list"))
+
+
+# --- payouts ---------------------------------------------------------------------------------------------------------
+
+
+@merchant_required(manage=True)
+def payout_list(request):
+    batches = _paginate(request, PayoutBatch.objects.for_merchant(request.merchant).order_by("-created_at", "-pk"), 10)
+    payouts = (
+        Payout.objects.for_merchant(request.merchant).filter(batch__in=list(batches.object_list))
+        .select_related("affiliate").order_by("affiliate__email", "currency")
+    )
+    by_batch: dict = {}
+    for payout in payouts:
+        by_batch.setdefault(payout.batch_id, []).append(payout)
+    for batch in batches.object_list:
+        batch.payout_rows = by_batch.get(batch.pk, [])
+        batch.total = selectors.Money()
+        for payout in batch.payout_rows:
+            batch.total.add(payout.currency, payout.amount)
+        batch.pending_count = sum(p.status == Payout.Status.PENDING for p in batch.payout_rows)
+        batch.missing_paypal = sum(not p.affiliate.paypal_email for p in batch.payout_rows)
+    return render(request, "affiliates/payout_list.html", {
+        "batches": batches, "due": selectors.payable_totals(request.merchant),
+        "totals": selectors.payout_totals(request.merchant), "program": services.default_program(request.merchant),
+        "mark_form": MarkPaidForm(),
+    })
+
+
+@merchant_required(manage=True)
+@require_POST
+def payout_batch_create(request):
+    batch = services.create_payout_batch(request.merchant, created_by=request.user)
+    if batch is None:
+        messages.warning(request, "Nobody is due a payout yet: no affiliate's approved commissions reach the minimum payout.")
+    else:
+        messages.success(request, f"Batch created with {batch.payouts.count()} payouts. Pay them, then mark them paid.")
+    return redirect("affiliates:payout_list")
+
+
+@merchant_required(manage=True)
+@require_POST
+def payout_mark_paid(request, code):
+    payout = get_object_or_404(Payout.objects.for_merchant(request.merchant), code=code)
+    form = MarkPaidForm(request.POST)
+    try:
+        services.mark_payout_paid(payout, reference=form.data.get("reference", "")[:255])
+    except services.AffiliateError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Payout of {money.format_money(payout.amount, payout.currency)} to {payout.affiliate.email} marked paid.")
+    return redirect("affiliates:payout_list")
+
+
+@merchant_required(manage=True)
+@require_POST
+def payout_batch_mark_paid(request, code):
+    batch = get_object_or_404(PayoutBatch.objects.for_merchant(request.merchant), code=code)
+    count = services.mark_batch_paid(batch, reference=request.POST.get("reference", "")[:255])
+    messages.success(request, f"{count} payouts marked paid; the affiliates have been emailed.")
+    return redirect("affiliates:payout_list")
+
+
+@merchant_required(manage=True)
+def payout_batch_export(request, code, kind):
+    batch = get_object_or_404(PayoutBatch.objects.for_merchant(request.merchant), code=code)
+    payouts = Payout.objects.for_merchant(request.merchant).filter(batch=batch).select_related("affiliate").order_by("pk")
+    response = StreamingHttpResponse(_batch_rows(kind, payouts, request.merchant), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="payouts-{batch.created_at:%Y%m%d-%H%M}-{kind}.csv"'
+    return response
+
+
+def _batch_rows(kind: str, payouts, merchant):
+    """PayPal's Payouts upload: no header; email, amount, currency, reference id, note, wallet. Generic: everything."""
+    writer = csv.writer(_Echo())
+    if kind == "paypal":
+        for p in payouts:
+            if p.affiliate.paypal_email:
+                yield writer.writerow([
+                    p.affiliate.paypal_email, money.to_major(p.amount, p.currency), p.currency.upper(),
+                    str(p.code).replace("-", "")[:30], f"Affiliate commissions from {merchant.name}"[:165], "PayPal",
+                ])
+        return
+    if kind != "generic":
+        raise Http404("Unknown export.")
+    yield writer.writerow(["payout_id", "affiliate_code", "affiliate_name", "affiliate_email", "amount", "currency",
+                           "payout_method", "paypal_email", "bank_details", "status", "reference", "paid_at"])
+    for p in payouts:
+        a = p.affiliate
+        yield writer.writerow([
+            p.code, _safe_cell(a.code), _safe_cell(a.name), _safe_cell(a.email), money.to_major(p.amount, p.currency),
+            p.currency.upper(), a.payout_method, _safe_cell(a.paypal_email), _safe_cell(a.bank_details), p.status,
+            _safe_cell(p.reference), p.paid_at.isoformat() if p.paid_at else "",
+        ])
+
+
+# --- settings --------------------------------------------------------------------------------------------------------
+
+
+@merchant_required
+def settings(request):
+    from stripe_integration.models import StripeEvent
+
+    try:
+        from stripe_integration.selectors import webhook_health
+    except ImportError:  # the Stripe app's selectors have not landed in this checkout
+        webhook_health = None
+    return render(request, "affiliates/settings.html", {
+        "last_event": StripeEvent.objects.for_merchant(request.merchant).order_by("-received_at").first(),
+        "health": webhook_health(request.merchant) if webhook_health else None,
+        "has_connection_partial": _has_template("stripe_integration/_connection.html"),
+        "has_install_partial": _has_template("tracking/_install.html"),
+        "portal_url": django_settings.SITE_URL + reverse("affiliates:portal_dashboard", kwargs={"slug": request.merchant.slug}),
+        **_checkout_context(request.merchant),
+    })
