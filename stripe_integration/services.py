@@ -25,7 +25,15 @@ from django.utils import timezone
 
 from affiliates import money
 from affiliates.models import Commission, Referral
-from affiliates.services import apply_refund, create_referral, hold_commission, record_commission, resolve_reference, settle_dispute
+from affiliates.services import (
+    apply_refund,
+    create_referral,
+    hold_commission,
+    record_commission,
+    reprice_commission,
+    resolve_reference,
+    settle_dispute,
+)
 from tenants.models import Merchant
 
 from .models import StripeEvent
@@ -409,16 +417,20 @@ def handle_checkout_session(merchant: Merchant, session: dict, event: StripeEven
     if mode != "payment" or not paid:
         return
     payment_intent = _id(session.get("payment_intent"))
-    _record(
+    base_amount = checkout_amount_excluding_tax(session)
+    commission = _record(
         referral,
         source_type=Commission.SourceType.PAYMENT_INTENT if payment_intent else Commission.SourceType.CHECKOUT_SESSION,
         source_id=payment_intent or _id(session),
-        base_amount=checkout_amount_excluding_tax(session),
+        base_amount=base_amount,
         currency=session.get("currency") or "usd",
         paid_at=_event_time(event),
         customer_email=email,
         stripe_payment_intent_id=payment_intent,
     )
+    if commission is not None:
+        # payment_intent.succeeded (with our metadata) may have come first, without the tax and email Checkout knows.
+        reprice_commission(commission, base_amount=base_amount, customer_email=email)
 
 
 def handle_payment_intent_succeeded(merchant: Merchant, intent: dict, event: StripeEvent) -> None:

@@ -120,6 +120,17 @@ def test_checkout_and_its_payment_intent_earn_one_commission(deliver, merchant, 
     assert len(commissions(merchant)) == 1
 
 
+def test_checkout_corrects_a_commission_its_payment_intent_wrote_first(deliver, merchant, referral):
+    session = checkout_session(client_reference_id=referral.rid, amount_total=11900, total_details={"amount_tax": 1900})
+    intent = payment_intent(id=session["payment_intent"], amount=11900, amount_received=11900,
+                            metadata={"_afficoneRef": referral.rid})
+    deliver("payment_intent.succeeded", intent)
+    assert commissions(merchant)[0].base_amount == 11900  # the PaymentIntent alone does not know the tax
+    deliver("checkout.session.completed", session)
+    [commission] = commissions(merchant)
+    assert (commission.base_amount, commission.amount) == (10000, 2000)
+
+
 def test_payment_intent_with_reference_earns(deliver, merchant, referral):
     intent = payment_intent(amount=5000, amount_received=5000, currency="eur", metadata={"_afficoneRef": referral.rid},
                             customer="cus_pi1", receipt_email="payer@example.org")
