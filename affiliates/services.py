@@ -453,3 +453,289 @@ def mark_payout_paid(payout: Payout, *, reference: str = "") -> Payout:
 
     transaction.on_commit(lambda: notify_payout_sent_task.delay(payout.pk))
     return payout
+
+
+# --- dashboard and portal -----------------------------------------------------------------------------------------
+
+PROGRAM_FIELDS = (
+    "name", "commission_type", "commission_bps", "commission_amount", "commission_currency", "recurring_months",
+    "cookie_days", "hold_days", "min_payout_amount", "attribution", "auto_approve", "signup_open",
+)
+
+
+def _on_commit_task(task, *args) -> None:
+    transaction.on_commit(lambda: task.delay(*args))
+
+
+@transaction.atomic
+def update_program(program: Program, **changes) -> Program:
+    """Saves the merchant's program settings; the first save completes the onboarding step "review your program"."""
+    unknown = set(changes) - set(PROGRAM_FIELDS)
+    if unknown:
+        raise AffiliateError(f"Unknown program settings: {', '.join(sorted(unknown))}.")
+    if changes.get("commission_type") == CommissionType.PERCENT and not 0 <= changes.get("commission_bps", program.commission_bps) <= 10000:
+        raise AffiliateError("A percentage is between 0% and 100%.")
+    updates = dict(changes)
+    if program.reviewed_at is None:
+        updates["reviewed_at"] = timezone.now()
+    Program.objects.filter(pk=program.pk).update(**updates)
+    program.refresh_from_db()
+    return program
+
+
+@transaction.atomic
+def update_affiliate(
+    affiliate: Affiliate,
+    *,
+    name: str,
+    code: str,
+    commission_type_override: str = "",
+    commission_bps_override: int | None = None,
+    commission_amount_override: int | None = None,
+) -> Affiliate:
+    """Edits an affiliate's name, code and commission override. Links with the old code stop working."""
+    code = code.strip()
+    if not is_valid_code(code):
+        raise AffiliateError("A code is 1 to 64 letters, digits, '-' or '_'.")
+    taken = Affiliate.objects.filter(merchant_id=affiliate.merchant_id, code__iexact=code).exclude(pk=affiliate.pk)
+    if taken.exists():
+        raise AffiliateError(f"The code {code!r} is already taken.")
+    if commission_type_override == CommissionType.PERCENT:
+        if commission_bps_override is None or not 0 <= commission_bps_override <= 10000:
+            raise AffiliateError("Give the override percentage, between 0% and 100%.")
+        commission_amount_override = None
+    elif commission_type_override == CommissionType.FIXED:
+        if commission_amount_override is None or commission_amount_override < 0:
+            raise AffiliateError("Give the override amount.")
+        commission_bps_override = None
+    else:
+        commission_type_override, commission_bps_override, commission_amount_override = "", None, None
+    try:
+        with transaction.atomic():
+            Affiliate.objects.filter(pk=affiliate.pk).update(
+                name=name.strip(),
+                code=code,
+                commission_type_override=commission_type_override,
+                commission_bps_override=commission_bps_override,
+                commission_amount_override=commission_amount_override,
+            )
+    except IntegrityError:
+        raise AffiliateError(f"The code {code!r} is already taken.") from None
+    affiliate.refresh_from_db()
+    return affiliate
+
+
+def change_affiliate_status(affiliate: Affiliate, *, status: str) -> Affiliate:
+    """Approve, reject or suspend. The affiliate is emailed when approved for the first time or again."""
+    was_approved = affiliate.status == Affiliate.Status.APPROVED
+    affiliate = set_affiliate_status(affiliate, status)
+    if status == Affiliate.Status.APPROVED and not was_approved:
+        from .tasks import notify_affiliate_approved_task
+
+        _on_commit_task(notify_affiliate_approved_task, affiliate.pk)
+    return affiliate
+
+
+INVITE_SALT = "affiliates.invite"
+INVITE_MAX_AGE = timedelta(days=14)
+
+
+def invite_token(affiliate: Affiliate) -> str:
+    from django.core import signing
+
+    return signing.dumps(str(affiliate.uid), salt=INVITE_SALT, compress=True)
+
+
+def affiliate_for_invite(merchant: Merchant, token: str) -> Affiliate | None:
+    """The invited affiliate of `merchant` named by a signed, unexpired token, while no account claimed it."""
+    from django.core import signing
+
+    try:
+        uid = signing.loads(token, salt=INVITE_SALT, max_age=INVITE_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    return Affiliate.objects.for_merchant(merchant).filter(uid=uid, user=None).first()
+
+
+@transaction.atomic
+def invite_affiliate(merchant: Merchant, *, email: str, name: str = "", code: str | None = None, invited_by=None) -> Affiliate:
+    """Creates an approved affiliate and emails them a link to set up their portal account (valid 14 days)."""
+    affiliate = create_affiliate(merchant, email=email, name=name, code=code, status=Affiliate.Status.APPROVED)
+    from .tasks import notify_affiliate_invited_task
+
+    _on_commit_task(notify_affiliate_invited_task, affiliate.pk)
+    return affiliate
+
+
+@transaction.atomic
+def claim_affiliate_invite(affiliate: Affiliate, *, user) -> Affiliate:
+    """Links the invited affiliate to the account that accepted; single use (conditional update)."""
+    claimed = Affiliate.objects.filter(pk=affiliate.pk, user=None).update(user=user)
+    if claimed != 1:
+        raise AffiliateError("This invitation has already been used.")
+    affiliate.refresh_from_db()
+    return affiliate
+
+
+@transaction.atomic
+def sign_up_affiliate(merchant: Merchant, *, user, name: str = "", code: str | None = None) -> Affiliate:
+    """A self-signup on the portal: pending, or approved at once if the program auto-approves.
+
+    The merchant's owners and admins are told of every new affiliate; an
+    auto-approved one also gets the approval email with their link.
+    """
+    program = default_program(merchant)
+    if not program.signup_open:
+        raise AffiliateError(f"{merchant.name} is not accepting new affiliates at the moment.")
+    if Affiliate.objects.for_merchant(merchant).filter(Q(user=user) | Q(email__iexact=user.email)).exists():
+        raise AffiliateError("You already have an affiliate account here: log in instead.")
+    status = Affiliate.Status.APPROVED if program.auto_approve else Affiliate.Status.PENDING
+    affiliate = create_affiliate(
+        merchant, email=user.email, name=name or user.name, code=code, program=program, status=status, user=user
+    )
+    from .tasks import notify_affiliate_approved_task, notify_new_application_task
+
+    _on_commit_task(notify_new_application_task, affiliate.pk)
+    if status == Affiliate.Status.APPROVED:
+        _on_commit_task(notify_affiliate_approved_task, affiliate.pk)
+    return affiliate
+
+
+def update_payout_settings(
+    affiliate: Affiliate, *, payout_method: str, paypal_email: str = "", bank_details: str = "", notify_on_commission: bool
+) -> Affiliate:
+    if payout_method not in Affiliate.PayoutMethod.values:
+        raise AffiliateError("Choose PayPal or bank transfer.")
+    if payout_method == Affiliate.PayoutMethod.PAYPAL and not paypal_email.strip():
+        raise AffiliateError("Give the PayPal email address to pay.")
+    if payout_method == Affiliate.PayoutMethod.BANK and not bank_details.strip():
+        raise AffiliateError("Give your bank details (account holder, IBAN or account number, bank).")
+    Affiliate.objects.filter(pk=affiliate.pk).update(
+        payout_method=payout_method,
+        paypal_email=paypal_email.strip().lower(),
+        bank_details=bank_details.strip(),
+        notify_on_commission=notify_on_commission,
+    )
+    affiliate.refresh_from_db()
+    return affiliate
+
+
+def mark_batch_paid(batch: PayoutBatch, *, reference: str = "") -> int:
+    """Marks every pending payout of the batch paid with one reference (say, the PayPal batch id)."""
+    count = 0
+    for payout in Payout.objects.filter(batch=batch, status=Payout.Status.PENDING):
+        try:
+            mark_payout_paid(payout, reference=reference)
+            count += 1
+        except AffiliateError:
+            continue  # marked by someone else meanwhile
+    return count
+
+
+# --- rollups ------------------------------------------------------------------------------------------------------
+
+
+def rollup_daily_stats(*, recompute_days: int = 2, full: bool = False, now: datetime | None = None) -> int:
+    """Recomputes DailyStat for closed UTC days and moves `RollupState.closed_through` to yesterday.
+
+    Each run rebuilds, from the raw rows, every day after the previous
+    watermark plus the `recompute_days` before it (clicks buffered by the
+    tracker and flushed after midnight land in a day that is rebuilt again),
+    deleting and re-inserting whole days in one transaction, so rows never
+    drift. Readers add raw rows after the watermark, so totals are exact.
+    Idempotent; serialised by a row lock on RollupState. Returns rows written.
+    """
+    from datetime import timezone as dt_timezone
+
+    from django.db.models import Count
+    from django.db.models.functions import TruncDate
+
+    from tracking.models import Click
+
+    from .models import DailyStat, RollupState
+
+    now = now or timezone.now()
+    yesterday = now.astimezone(dt_timezone.utc).date() - timedelta(days=1)
+    with transaction.atomic():
+        RollupState.objects.get_or_create(pk=1)
+        state = RollupState.objects.select_for_update().get(pk=1)
+        if full or state.closed_through is None:
+            first = [
+                d for d in (
+                    Click.objects.order_by("created_at").values_list("created_at", flat=True).first(),
+                    Referral.objects.order_by("created_at").values_list("created_at", flat=True).first(),
+                ) if d is not None
+            ]
+            start = min(first).astimezone(dt_timezone.utc).date() if first else yesterday
+        else:
+            start = state.closed_through - timedelta(days=recompute_days - 1)
+        if start > yesterday:
+            RollupState.objects.filter(pk=1).update(closed_through=yesterday)
+            return 0
+        lo = datetime.combine(start, datetime.min.time(), tzinfo=dt_timezone.utc)
+        hi = datetime.combine(yesterday + timedelta(days=1), datetime.min.time(), tzinfo=dt_timezone.utc)
+        rows: dict[tuple[int, int, object], dict] = defaultdict(lambda: {"clicks": 0, "referrals": 0, "customers": 0})
+        sources = (
+            ("clicks", Click.objects.filter(created_at__gte=lo, created_at__lt=hi), "created_at"),
+            ("referrals", Referral.objects.filter(created_at__gte=lo, created_at__lt=hi), "created_at"),
+            ("customers", Referral.objects.filter(converted_at__gte=lo, converted_at__lt=hi), "converted_at"),
+        )
+        for name, qs, stamp in sources:
+            grouped = qs.annotate(day=TruncDate(stamp)).values("merchant_id", "affiliate_id", "day").annotate(n=Count("pk"))
+            for row in grouped.iterator():
+                rows[(row["merchant_id"], row["affiliate_id"], row["day"])][name] = row["n"]
+        DailyStat.objects.filter(day__gte=start, day__lte=yesterday).delete()
+        DailyStat.objects.bulk_create(
+            [DailyStat(merchant_id=m, affiliate_id=a, day=d, **values) for (m, a, d), values in rows.items()],
+            batch_size=5000,
+        )
+        RollupState.objects.filter(pk=1).update(closed_through=yesterday)
+    return len(rows)
+
+
+@transaction.atomic
+def register_affiliate(merchant: Merchant, *, email: str, password: str, name: str = "") -> tuple[Affiliate, object]:
+    """Portal signup: one global account per email (tenants.User), one affiliate per merchant.
+
+    An email that already has an account must give that account's password;
+    a new email gets an account with a validated password.
+    """
+    from django.contrib.auth import authenticate, password_validation
+
+    from tenants.models import User
+
+    email = email.strip().lower()
+    user = User.objects.filter(email__iexact=email).first()
+    if user is not None:
+        if authenticate(username=user.email, password=password) is None:
+            raise AffiliateError(
+                "An account with this email already exists: enter its password, or reset it from the login page."
+            )
+    else:
+        try:
+            password_validation.validate_password(password, User(email=email, name=name))
+        except Exception as exc:  # ValidationError: its messages are for the user
+            raise AffiliateError(" ".join(getattr(exc, "messages", [str(exc)]))) from None
+        user = User.objects.create_user(email=email, password=password, name=name.strip())
+    affiliate = sign_up_affiliate(merchant, user=user, name=name)
+    return affiliate, user
+
+
+@transaction.atomic
+def accept_affiliate_invite(affiliate: Affiliate, *, password: str):
+    """An invited affiliate sets a password (new email) or proves theirs (existing account); the invite is then used."""
+    from django.contrib.auth import authenticate, password_validation
+
+    from tenants.models import User
+
+    user = User.objects.filter(email__iexact=affiliate.email).first()
+    if user is not None:
+        if authenticate(username=user.email, password=password) is None:
+            raise AffiliateError("You already have an account with this email: enter its password.")
+    else:
+        try:
+            password_validation.validate_password(password, User(email=affiliate.email))
+        except Exception as exc:
+            raise AffiliateError(" ".join(getattr(exc, "messages", [str(exc)]))) from None
+        user = User.objects.create_user(email=affiliate.email, password=password, name=affiliate.name)
+    return claim_affiliate_invite(affiliate, user=user), user
