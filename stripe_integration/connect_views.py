@@ -19,6 +19,7 @@ from .connect import (
     disconnect_stripe,
     take_pending_connection,
 )
+from .selectors import webhook_health
 
 ERROR_CODE = re.compile(r"[a-z_]{1,40}")
 DECLINED = "You declined the connection on Stripe, so nothing was connected. Connect whenever you are ready."
@@ -33,8 +34,8 @@ def _safe_next(request, url: str | None) -> str:
 
 
 def _connection_page(request, *, error: str = "", status: int = 200):
-    return render(request, "stripe_integration/connection.html", {"merchant": request.merchant, "error": error},
-                  status=status)
+    context = {"merchant": request.merchant, "webhook_health": webhook_health(request.merchant), "error": error}
+    return render(request, "stripe_integration/connection.html", context, status=status)
 
 
 @require_GET

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from stripe_integration.connect import mark_stripe_disconnected
+from stripe_integration.models import StripeEvent
 from tenants.access import SESSION_KEY as CURRENT_MERCHANT_KEY
 from tenants.models import Membership, Merchant
 
@@ -526,3 +527,17 @@ def test_the_page_explains_how_to_connect(owner_client):
     assert "Connect with Stripe" in page
     assert f'href="{CONNECT}?next=/stripe/"' in page
     assert "read-only access" in page
+
+
+def test_the_page_shows_webhook_health_of_this_merchant_only(client, merchant, owner, other_merchant):
+    for n, status in enumerate([StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED, StripeEvent.Status.FAILED]):
+        StripeEvent.objects.create(stripe_id=f"evt_mine{n}", type="invoice.paid", account=merchant.stripe_account_id,
+                                   merchant=merchant, payload={}, status=status)
+    StripeEvent.objects.create(stripe_id="evt_theirs", type="invoice.paid", account=other_merchant.stripe_account_id,
+                               merchant=other_merchant, payload={}, status=StripeEvent.Status.FAILED)
+    client.force_login(owner)
+
+    page = " ".join(client.get(PAGE).content.decode().split())
+
+    assert "3 received, 1 ignored, 1 failed" in page
+    assert "Last event received" in page and "None yet" not in page
