@@ -29,28 +29,17 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "stripe" / "fixtures3.json"
-_FIXTURES_FALLBACK = Path("/work/shared/stripe/fixtures3.json")
+from .stripe_events import fixture
 
-
-def stripe_example(resource: str) -> dict:
-    """A deep copy of Stripe's own example object for `resource` (e.g. "account", "checkout.session")."""
-    path = FIXTURES if FIXTURES.exists() else _FIXTURES_FALLBACK
-    return copy.deepcopy(_load_fixtures(path)[resource])
-
-
-_fixture_cache: dict[Path, dict] = {}
-
-
-def _load_fixtures(path: Path) -> dict:
-    if path not in _fixture_cache:
-        _fixture_cache[path] = json.loads(path.read_text())["resources"]
-    return _fixture_cache[path]
+# Stripe's API namespaces: "/v1/checkout/sessions" is a list, "/v1/customers/cus_1" an object.
+NAMESPACES = frozenset({
+    "apps", "billing", "billing_portal", "checkout", "climate", "entitlements", "financial_connections", "forwarding",
+    "identity", "issuing", "radar", "reporting", "sigma", "tax", "terminal", "test_helpers", "treasury",
+})
 
 
 def plural_path(object_type: str) -> str:
@@ -169,7 +158,7 @@ class FakeStripe:
     def add_account(self, account_id: str | None = None, *, name: str = "Acme Analytics, Inc.",
                     display_name: str | None = None, **fields) -> dict:
         """Stores an `account` object built from Stripe's example, with the given id and names."""
-        account = stripe_example("account")
+        account = fixture("account")
         account["id"] = account_id or "acct_" + secrets.token_hex(8)
         account["business_profile"]["name"] = name
         account["settings"]["dashboard"]["display_name"] = display_name if display_name is not None else name
@@ -329,15 +318,21 @@ class FakeStripe:
         return self._public(obj)
 
     def _object_type(self, collection: str) -> str | None:
-        """The object type stored under `collection` ("checkout/sessions" -> "checkout.session"), if any."""
-        if not collection:
+        """The object type kept under `collection` ("checkout/sessions" -> "checkout.session"); None for a namespace."""
+        if not collection or collection in NAMESPACES:
             return None
         with self._lock:
-            for obj_key in self._objects:
-                if obj_key[1].rpartition("/")[0] == collection:
-                    return self._objects[obj_key]["object"]
-        path = FIXTURES if FIXTURES.exists() else _FIXTURES_FALLBACK
-        return next((name for name in _load_fixtures(path) if plural_path(name) == collection), None)
+            for (_, key), obj in self._objects.items():
+                if key.rpartition("/")[0] == collection:
+                    return obj["object"]
+        *namespace, plural = collection.split("/")
+        if plural.endswith("ies"):
+            name = plural[:-3] + "y"
+        elif plural.endswith(("sses", "xes")):
+            name = plural[:-2]
+        else:
+            name = plural.removesuffix("s")
+        return ".".join([*namespace, name])
 
     def _list(self, rest: str, objects: list[dict], query: dict[str, str]) -> dict:
         limit = max(1, min(int(query.get("limit", 10)), 100))
