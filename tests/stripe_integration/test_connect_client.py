@@ -14,8 +14,9 @@ def test_client_reads_a_connected_accounts_objects_with_the_platform_key(fake_st
     fake_stripe.put(customer, account="acct_1Reader")
     fake_stripe.put(fixture("customer") | {"id": "cus_1Other", "email": "other@example.com"}, account="acct_1Reader")
 
-    found = stripe_client().v1.customers.retrieve("cus_1Reader", options={"stripe_account": "acct_1Reader"})
-    listed = stripe_client().v1.customers.list({"email": "buyer@example.com"}, options={"stripe_account": "acct_1Reader"})
+    as_account = {"stripe_account": "acct_1Reader"}
+    found = stripe_client().v1.customers.retrieve("cus_1Reader", options=as_account)
+    listed = stripe_client().v1.customers.list({"email": "buyer@example.com"}, options=as_account)
 
     assert (found.id, found.email) == ("cus_1Reader", "buyer@example.com")
     assert [c.id for c in listed.data] == ["cus_1Reader"] and listed.has_more is False
