@@ -1,0 +1,81 @@
+"""The DailyStat rollup: the overview's numbers are the same whether days come from the rollup or from raw rows."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from affiliates import selectors
+from affiliates.models import DailyStat, Referral, RollupState
+from affiliates.services import rollup_daily_stats
+from affiliates.tasks import rollup_daily_stats_task
+from tests.factories import AffiliateFactory, CommissionFactory, ReferralFactory
+from tracking.models import Click
+
+pytestmark = pytest.mark.django_db
+
+
+def _activity(merchant, affiliate, days_ago: int, clicks: int, referrals: int, customers: int):
+    at = timezone.now() - timedelta(days=days_ago)
+    refs = [ReferralFactory(affiliate=affiliate) for _ in range(referrals)]
+    Referral.objects.filter(pk__in=[r.pk for r in refs]).update(created_at=at)
+    Referral.objects.filter(pk__in=[r.pk for r in refs[:customers]]).update(converted_at=at, stripe_customer_id=None)
+    Click.objects.bulk_create([Click(merchant=merchant, affiliate=affiliate, created_at=at) for _ in range(clicks)])
+
+
+def test_totals_are_equal_before_and_after_the_rollup_and_with_late_rows(merchant, affiliate, other_merchant):
+    bob = AffiliateFactory(merchant=merchant, code="bob")
+    _activity(merchant, affiliate, 10, clicks=7, referrals=3, customers=1)
+    _activity(merchant, bob, 3, clicks=4, referrals=2, customers=2)
+    _activity(merchant, affiliate, 0, clicks=2, referrals=1, customers=0)
+    _activity(other_merchant, AffiliateFactory(merchant=other_merchant), 3, clicks=50, referrals=5, customers=5)
+    period = selectors.parse_period({"period": "30d"})
+
+    raw = selectors.counts(merchant, period)[None]
+    raw_by_day = selectors.counts(merchant, period, by="day")
+    assert dict(raw) == {"clicks": 13, "referrals": 6, "customers": 3}
+
+    assert rollup_daily_stats() > 0
+    assert RollupState.objects.get().closed_through == selectors.today() - timedelta(days=1)
+    assert DailyStat.objects.filter(merchant=merchant).count() == 2  # today's rows stay raw
+    assert selectors.counts(merchant, period)[None] == raw
+    assert selectors.counts(merchant, period, by="day") == raw_by_day
+    assert selectors.counts(merchant, period, by="affiliate")[bob.pk] == {"clicks": 4, "referrals": 2, "customers": 2}
+
+    # A click buffered before midnight and written after the rollup: the next run rebuilds that day.
+    _activity(merchant, bob, 1, clicks=1, referrals=0, customers=0)
+    rollup_daily_stats_task.delay()
+    rollup_daily_stats_task.delay()  # idempotent
+    assert selectors.counts(merchant, period)[None]["clicks"] == 14
+
+
+def test_overview_query_count_does_not_grow_with_data(merchant_client, merchant, affiliate):
+    def queries():
+        with CaptureQueriesContext(connection) as ctx:
+            assert merchant_client.get(reverse("affiliates:overview")).status_code == 200
+        return len(ctx)
+
+    _activity(merchant, affiliate, 2, clicks=2, referrals=1, customers=1)
+    CommissionFactory(referral__affiliate=affiliate)
+    rollup_daily_stats()
+    few = queries()
+    for n in range(6):
+        other = AffiliateFactory(merchant=merchant)
+        _activity(merchant, other, n, clicks=3, referrals=2, customers=1)
+        CommissionFactory(referral__affiliate=other)
+    rollup_daily_stats()
+    assert queries() == few
+
+
+def test_commission_list_query_count_does_not_grow_with_data(merchant_client, affiliate, merchant):
+    CommissionFactory(referral__affiliate=affiliate)
+    with CaptureQueriesContext(connection) as one:
+        merchant_client.get(reverse("affiliates:commission_list"))
+    for _ in range(20):
+        CommissionFactory(referral__affiliate=AffiliateFactory(merchant=merchant))
+    with CaptureQueriesContext(connection) as many:
+        merchant_client.get(reverse("affiliates:commission_list"))
+    assert len(many) == len(one)
