@@ -17,6 +17,8 @@ class Click(models.Model):
     # Keyed, daily-salted hash of the visitor's IP: counts unique visitors per day, identifies nobody.
     ip_hash = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(db_index=True)
+    # Made with the click; unique, so a buffered batch written twice stores each click once.
+    token = models.CharField(max_length=32, unique=True, null=True, blank=True, editable=False)
 
     objects = TenantQuerySet.as_manager()
 

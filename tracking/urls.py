@@ -1,3 +1,12 @@
+from django.urls import path
+
+from . import views
+
 app_name = "tracking"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("t.js", views.tracker_script, name="script"),
+    path("api/track/click", views.track_click, name="click"),
+    path("api/track/seen", views.track_seen, name="seen"),
+    path("demo/shop/", views.demo_shop, name="demo_shop"),
+]

@@ -1,0 +1,215 @@
+"""Tracking bench (run by hand; prints figures and ratios, asserts nothing).
+
+    .venv/bin/python bench/tracking_click.py [--seconds 8] [--connections 64] [--modes direct,buffer]
+
+1. The size of /t.js, raw and gzipped (limit: 1,000 bytes gzipped).
+2. POST /api/track/click against a bare Django view (same middleware, same
+   body) on the same gunicorn, in the same run, at 64 connections with wrk:
+   requests per second, p50 and p99 latency, and the click's share of the
+   bare view's throughput. Each mode gets its own server start:
+     direct  every click INSERTs its referral and click in the request;
+     buffer  clicks go to a Redis stream (tracking/buffer.py), then the bench
+             drains the stream the way the Celery task does and checks that
+             every 2xx answer became exactly one stored click.
+Needs PostgreSQL and Redis on 127.0.0.1 (as `make test` has them) and wrk
+(Debian's package). Uses the database `bench_afficone_tracking` (created and
+migrated when missing) and the Redis database of --redis-url (flushed).
+"""
+
+import argparse
+import gzip
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DB_NAME = "bench_afficone_tracking"
+UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=8, help="duration of each wrk run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--modes", default="direct,buffer")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 4)))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 4)))
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--database-url", default=f"postgres://postgres@127.0.0.1:5432/{DB_NAME}")
+    parser.add_argument("--redis-url", default=os.environ.get("AFFICONE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"))
+    return parser.parse_args()
+
+
+def script_size() -> None:
+    body = (ROOT / "static" / "tracking" / "t.js").read_bytes()
+    gz = len(gzip.compress(body, compresslevel=9))
+    print(f"t.js: {len(body)} bytes, {gz} bytes gzipped (limit 1000: {'within' if gz <= 1000 else 'OVER'}; "
+          f"Dub's script 1687, Plausible's smallest 743)")
+
+
+def base_env(args, *, buffer: bool) -> dict:
+    return dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="bench.tracking_settings",
+        DEBUG="false",
+        SECRET_KEY="bench-secret-key-" + "x" * 40,
+        STRIPE_SECRET_KEY="sk_test_bench",
+        STRIPE_WEBHOOK_SECRET="whsec_bench",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="false",
+        DATABASE_URL=args.database_url,
+        REDIS_URL=args.redis_url,
+        TRACKING_BUFFER="true" if buffer else "false",
+        TRACKING_CLIENT_IP_HEADER="HTTP_X_REAL_IP",
+        PYTHONPATH=str(ROOT),
+    )
+
+
+def prepare_database(args) -> tuple[str, str]:
+    """Creates and migrates the bench database when needed; returns (public key, code) of a bench affiliate."""
+    import psycopg
+
+    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
+            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    env = base_env(args, buffer=False)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from affiliates.models import Affiliate
+    from affiliates.services import create_affiliate
+    from tenants.models import Merchant
+    from tenants.services import create_merchant
+
+    merchant = Merchant.objects.filter(slug="bench-shop").first()
+    if merchant is None:
+        merchant, _ = create_merchant(name="Bench Shop", owner_email="bench@example.com")
+    affiliate = Affiliate.objects.filter(merchant=merchant, code="bench").first() or create_affiliate(
+        merchant, email="partner@example.com", code="bench"
+    )
+    return merchant.public_key, affiliate.code
+
+
+def start_server(args, env) -> subprocess.Popen:
+    command = [
+        sys.executable, "-m", "gunicorn", "afficone.wsgi:application",
+        "--bind", f"127.0.0.1:{args.port}", "--workers", str(args.workers), "--threads", str(args.threads),
+        "--worker-class", "gthread", "--keep-alive", "5", "--backlog", "2048", "--access-logfile", "-",
+        "--log-level", "warning",
+    ]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{args.port}/healthz", timeout=1).read()
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                sys.exit("gunicorn exited:\n" + proc.stderr.read().decode())
+            time.sleep(0.2)
+    sys.exit("gunicorn did not answer within 30 s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def wrk(args, path: str, seconds: int, key: str, code: str) -> dict:
+    env = dict(os.environ, AFFICONE_BENCH_KEY=key, AFFICONE_BENCH_CODE=code)
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{args.connections}", f"-d{seconds}s", "--latency", "--timeout", "5s",
+         "-s", str(ROOT / "bench" / "tracking_click.lua"), f"http://127.0.0.1:{args.port}{path}"],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout
+
+    def latency(label):
+        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        value, unit = float(match.group(1)), match.group(2)
+        return value * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": latency("50"),
+        "p99": latency("99"),
+        "requests": total,
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(1) if errors else "",
+    }
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def main() -> None:
+    args = parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+    script_size()
+    key, code = prepare_database(args)
+    import redis
+    from django.db import connection
+
+    from tracking import buffer
+    from tracking.models import Click
+
+    redis.Redis.from_url(args.redis_url).flushdb()
+    print(f"gunicorn: {args.workers} workers x {args.threads} threads (gthread); wrk: 2 threads, "
+          f"{args.connections} connections, {args.seconds} s per run; {os.cpu_count()} CPUs; load before: {load_average()}")
+    rows = []
+    for mode in args.modes.split(","):
+        env = base_env(args, buffer=(mode == "buffer"))
+        server = start_server(args, env)
+        try:
+            wrk(args, "/bench/bare", 2, key, code)  # warm up: imports, connections, the link cache
+            wrk(args, "/api/track/click", 2, key, code)
+            bare = wrk(args, "/bench/bare", args.seconds, key, code)
+            clicks_before = Click.objects.count()
+            redis.Redis.from_url(args.redis_url).delete(buffer.STREAM)
+            click = wrk(args, "/api/track/click", args.seconds, key, code)
+        finally:
+            stop_server(server)
+        accepted = click["requests"] - click["non2xx"]
+        note = ""
+        if mode == "buffer":
+            backlog = buffer.backlog()
+            started = time.monotonic()
+            while buffer.backlog():
+                buffer.flush()
+            elapsed = time.monotonic() - started
+            connection.close()
+            stored = Click.objects.count() - clicks_before
+            note = (f"drained {backlog} buffered clicks in {elapsed:.1f} s ({backlog / max(elapsed, 1e-9):.0f}/s); "
+                    f"stored {stored} for {accepted} accepted: {'none lost' if stored == accepted else 'MISMATCH'}")
+        else:
+            stored = Click.objects.count() - clicks_before
+            note = f"stored {stored} for {accepted} accepted"
+        rows.append((mode, bare, click, note))
+        print(f"\n[{mode}] bare view: {bare['rps']:.0f} req/s, p50 {bare['p50']:.1f} ms, p99 {bare['p99']:.1f} ms")
+        print(f"[{mode}] click:     {click['rps']:.0f} req/s, p50 {click['p50']:.1f} ms, p99 {click['p99']:.1f} ms, "
+              f"non-2xx {click['non2xx']} {click['socket_errors']}")
+        print(f"[{mode}] click/bare throughput: {click['rps'] / bare['rps']:.0%} (target >= 60%, p99 < 50 ms); {note}")
+    print(f"\nload after: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()

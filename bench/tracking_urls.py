@@ -1,0 +1,17 @@
+"""The app's URLs plus the baseline: a bare Django view behind the same middleware, taking the same POST."""
+
+from django.http import HttpResponse
+from django.urls import path
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+
+from afficone.urls import urlpatterns as app_urlpatterns
+
+
+@csrf_exempt
+@never_cache
+def bare(request):
+    return HttpResponse(b'{"ok":true}', content_type="application/json")
+
+
+urlpatterns = [path("bench/bare", bare), *app_urlpatterns]

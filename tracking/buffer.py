@@ -1,0 +1,158 @@
+"""The click buffer: a Redis stream that the click endpoint appends to and a periodic task drains.
+
+Why: one synchronous INSERT per click costs most of a web worker's time
+(bench/tracking_click.py measures it); an XADD costs a fraction. The
+referral id is made before any row exists, so the visitor gets it at once.
+
+Nothing is lost when a worker dies: entries are read through a consumer
+group and acknowledged (and deleted) only after `store_clicks` has
+committed them; entries left pending by a dead reader are claimed again after
+CLAIM_IDLE_MS. Writing a batch twice adds nothing (unique `Click.token` and
+`Referral.rid`). If Redis cannot be reached the click is written directly.
+"""
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+
+import redis
+from django.conf import settings
+from django.utils import timezone
+
+log = logging.getLogger(__name__)
+
+STREAM = "afficone:tracking:clicks"
+GROUP = "store"
+CONSUMER = "flusher"
+LOCK = "afficone:tracking:flush-lock"
+PENDING_RID = "afficone:tracking:rid:"
+BATCH = 1000
+CLAIM_IDLE_MS = 60_000
+# How long a not-yet-written referral id is remembered for first-click programs; flushes run every few seconds.
+PENDING_RID_SECONDS = 600
+
+_client: redis.Redis | None = None
+
+
+def is_enabled() -> bool:
+    return bool(settings.TRACKING_BUFFER and settings.REDIS_URL)
+
+
+def client() -> redis.Redis:
+    global _client
+    if _client is None:
+        _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    return _client
+
+
+def push(entry: dict, *, remember_referral: bool) -> None:
+    """Appends a click; falls back to writing it at once when Redis is unreachable.
+
+    `remember_referral`: first-click programs look the visitor's referral up
+    on the next click, which may come before the flush.
+    """
+    pipe = client().pipeline(transaction=False)
+    pipe.xadd(STREAM, {"e": json.dumps(entry, separators=(",", ":"))})
+    if remember_referral and entry["is_new_referral"]:
+        pipe.set(PENDING_RID + entry["rid"], f'{entry["merchant_id"]}:{entry["created_at"]}', ex=PENDING_RID_SECONDS)
+    try:
+        pipe.execute()
+    except redis.RedisError:
+        log.warning("click buffer unavailable, writing the click directly", exc_info=True)
+        from .services import store_clicks
+
+        store_clicks([entry])
+
+
+def count_and_get(counter_key: str, key: str, *, window: int) -> tuple[int, str | None]:
+    """Increments a rate-limit counter and reads a cached value, in one round trip."""
+    pipe = client().pipeline(transaction=False)
+    pipe.incr(counter_key)
+    pipe.expire(counter_key, window, nx=True)
+    pipe.get(key)
+    count, _, value = pipe.execute()
+    return count, (value.decode() if value is not None else None)
+
+
+def set_value(key: str, value: str, seconds: int) -> None:
+    client().set(key, value, ex=seconds)
+
+
+def pending_referral_created_at(merchant_id: int, rid: str) -> datetime | None:
+    """When a referral still waiting in the buffer was made, if it belongs to `merchant_id`."""
+    if not is_enabled():
+        return None
+    try:
+        value = client().get(PENDING_RID + rid)
+    except redis.RedisError:
+        return None
+    if not value:
+        return None
+    owner, _, created = value.decode().partition(":")
+    if owner != str(merchant_id):
+        return None
+    return datetime.fromtimestamp(float(created), tz=UTC)
+
+
+def _ensure_group(r: redis.Redis) -> None:
+    try:
+        r.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def _store(r: redis.Redis, messages: list) -> int:
+    from .services import store_clicks
+
+    if not messages:
+        return 0
+    ids = [message_id for message_id, _ in messages]
+    entries = [json.loads(fields[b"e"]) for _, fields in messages if fields and b"e" in fields]
+    stored = store_clicks(entries)  # commits before anything is acknowledged
+    pipe = r.pipeline(transaction=False)
+    pipe.xack(STREAM, GROUP, *ids)
+    pipe.xdel(STREAM, *ids)
+    pipe.execute()
+    return stored
+
+
+def flush(*, max_seconds: float = 30.0, claim_idle_ms: int = CLAIM_IDLE_MS) -> int:
+    """Writes buffered clicks to the database; returns how many new clicks were stored.
+
+    One flush at a time (a lock with a timeout, so a killed flusher does not
+    block the next); it first takes back entries another reader left
+    unacknowledged, then reads new ones until the stream is empty or
+    `max_seconds` have passed.
+    """
+    r = client()
+    if not r.set(LOCK, "1", nx=True, ex=int(max_seconds) + 30):
+        return 0
+    try:
+        _ensure_group(r)
+        stored = 0
+        start_id = "0-0"
+        while True:  # entries a dead reader left pending
+            start_id, claimed, *_ = r.xautoclaim(STREAM, GROUP, CONSUMER, claim_idle_ms, start_id, count=BATCH)
+            stored += _store(r, claimed)
+            if start_id in (b"0-0", "0-0"):
+                break
+        deadline = time.monotonic() + max_seconds
+        while time.monotonic() < deadline:
+            response = r.xreadgroup(GROUP, CONSUMER, {STREAM: ">"}, count=BATCH)
+            messages = response[0][1] if response else []
+            if not messages:
+                break
+            stored += _store(r, messages)
+        return stored
+    finally:
+        r.delete(LOCK)
+
+
+def backlog() -> int:
+    """Clicks waiting to be written (for monitoring and the bench)."""
+    try:
+        return client().xlen(STREAM)
+    except redis.RedisError:
+        return 0

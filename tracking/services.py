@@ -1,0 +1,361 @@
+"""Click capture: validating what /t.js sends, rate limiting, storing clicks and referrals.
+
+A click is stored as a `Click` row and answered with a referral id. The id
+is made here, before any row exists, so a click can be answered at once and
+written later: with `TRACKING_BUFFER` on (the default where Redis is
+configured) clicks go to a Redis stream and `flush_click_buffer` bulk-inserts
+them (see tracking/buffer.py); without Redis they are written in the request.
+Either way the rows are written by `store_clicks`, idempotently.
+"""
+
+import hashlib
+import hmac
+import json
+import math
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from affiliates.models import CODE_PATTERN, REFERRAL_ID_PATTERN, Affiliate, Program, Referral, new_referral_id
+from tenants.models import Merchant
+
+from .models import Click, SeenDomain
+
+MAX_BODY_BYTES = 8 * 1024
+MAX_URL_LENGTH = 2000
+MAX_USER_AGENT_LENGTH = 500
+# A merchant's installation check lists at most this many host names; more are ignored (junk from a leaked key).
+MAX_SEEN_DOMAINS = 200
+_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_CODE_RE = re.compile(CODE_PATTERN)
+_REFERRAL_RE = re.compile(REFERRAL_ID_PATTERN)
+_HOST_RE = re.compile(r"^[a-z0-9.:\[\]-]{1,255}$")
+
+
+class TrackingError(Exception):
+    """A click or ping that is refused; nothing is stored. `code` and `message` go into the JSON error."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+@dataclass(frozen=True)
+class ClickInput:
+    public_key: str
+    code: str
+    landing_url: str
+    referrer: str
+    current_referral: str | None
+
+
+@dataclass(frozen=True)
+class ClickResult:
+    referral: str
+    days: int
+    attribution: str
+
+
+@dataclass(frozen=True)
+class Link:
+    """What a (public key, code) pair resolves to: cached, so the hot path skips the database."""
+
+    merchant_id: int
+    affiliate_id: int
+    cookie_days: int
+    attribution: str
+
+
+# --- input --------------------------------------------------------------------------------------------------------
+
+
+def _json_object(body: bytes) -> dict:
+    if len(body) > MAX_BODY_BYTES:
+        raise TrackingError(413, "too_large", f"The body is larger than {MAX_BODY_BYTES} bytes.")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise TrackingError(400, "malformed", "The body is not JSON.") from None
+    if not isinstance(data, dict):
+        raise TrackingError(400, "malformed", "The body must be a JSON object.")
+    return data
+
+
+def _key(data: dict) -> str:
+    key = data.get("k")
+    if not isinstance(key, str) or not _KEY_RE.match(key):
+        raise TrackingError(400, "invalid", "`k` must be the merchant's public key.", "k")
+    return key
+
+
+def _page_url(value, field: str, *, required: bool) -> str:
+    if value in (None, "") and not required:
+        return ""
+    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH or not value.startswith(("http://", "https://")):
+        if not required:
+            return ""  # a referrer we cannot use (too long, app:// schemes) does not spoil the click
+        raise TrackingError(400, "invalid", f"`{field}` must be an http(s) URL of at most {MAX_URL_LENGTH} characters.", field)
+    return value
+
+
+def parse_click(body: bytes) -> ClickInput:
+    data = _json_object(body)
+    code = data.get("c")
+    if not isinstance(code, str) or not _CODE_RE.match(code):
+        raise TrackingError(400, "invalid", "`c` must be an affiliate code: 1 to 64 letters, digits, '-' or '_'.", "c")
+    current = data.get("p")
+    if not isinstance(current, str) or not _REFERRAL_RE.match(current):
+        current = None  # a damaged cookie must not cost the click
+    return ClickInput(
+        public_key=_key(data),
+        code=code,
+        landing_url=_page_url(data.get("u"), "u", required=True),
+        referrer=_page_url(data.get("r"), "r", required=False),
+        current_referral=current,
+    )
+
+
+def parse_seen(body: bytes) -> tuple[str, str]:
+    """(public key, host name) of an installation-check beacon."""
+    data = _json_object(body)
+    key = _key(data)
+    url = _page_url(data.get("u"), "u", required=True)
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    if not host or not _HOST_RE.match(host):
+        raise TrackingError(400, "invalid", "`u` has no usable host name.", "u")
+    return key, host
+
+
+def client_ip(request) -> str:
+    """The visitor's address: from the proxy's header when TRACKING_CLIENT_IP_HEADER names one, else the socket's.
+
+    For a list (X-Forwarded-For) the last entry counts: it is the one our own
+    proxy appended; the ones before it are whatever the client claimed.
+    """
+    header = settings.TRACKING_CLIENT_IP_HEADER
+    value = request.META.get(header, "") if header else ""
+    return value.split(",")[-1].strip() or request.META.get("REMOTE_ADDR", "")
+
+
+# --- privacy: the IP is hashed with a key and a salt that changes daily -------------------------------------------
+
+_salts: dict[date, str] = {}
+
+
+def _daily_salt(day: date) -> str:
+    """A random salt per UTC day, shared by all processes through the cache and forgotten after two days.
+
+    Once it is gone, not even the holder of SECRET_KEY can tell which
+    address a stored hash came from (Plausible's scheme).
+    """
+    salt = _salts.get(day)
+    if salt is None:
+        salt = cache.get_or_set(f"tracking:salt:{day.isoformat()}", secrets.token_hex(16), timeout=2 * 86400)
+        _salts.clear()
+        _salts[day] = salt
+    return salt
+
+
+def hash_ip(ip: str, *, now: datetime) -> str:
+    message = f"{_daily_salt(now.date())}|{ip}".encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
+# --- rate limiting and resolving a link ----------------------------------------------------------------------------
+
+LINK_CACHE_SECONDS = 30
+RATE_WINDOW_SECONDS = 60
+
+
+def _rate_key(scope: str, public_key: str, ip_hash: str) -> str:
+    # Fixed one-minute windows per (visitor, key).
+    return f"tracking:rl:{scope}:{public_key}:{ip_hash}:{int(time.time() // RATE_WINDOW_SECONDS)}"
+
+
+def _link_cache_key(public_key: str, code: str) -> str:
+    return f"tracking:link:{public_key}:{code.lower()}"
+
+
+def _count(cache_key: str) -> int:
+    """Increments a rate-limit counter in Django's cache and returns it."""
+    if cache.add(cache_key, 1, timeout=RATE_WINDOW_SECONDS + 30):
+        return 1
+    try:
+        return cache.incr(cache_key)
+    except ValueError:  # expired between add and incr
+        cache.add(cache_key, 1, timeout=RATE_WINDOW_SECONDS + 30)
+        return 1
+
+
+def _check_rate(count: int) -> None:
+    if count > settings.TRACKING_RATE_LIMIT_PER_MINUTE:
+        raise TrackingError(429, "rate_limited", "Too many requests from this address; try again in a minute.")
+
+
+def admit_click(click: ClickInput, *, ip_hash: str) -> Link:
+    """Applies the rate limit, then finds the approved affiliate behind the code.
+
+    Unknown keys, unknown codes, other merchants' codes and affiliates that
+    are not approved are all refused the same way (404), so the endpoint
+    reveals nothing about anybody's affiliates. Answers are cached for
+    LINK_CACHE_SECONDS: a suspended affiliate's links stop counting within that
+    time. With Redis the counter and the cached answer cost one round trip
+    together (the hot path of a busy site); without it, Django's local cache.
+    """
+    from . import buffer
+
+    rate_key, link_key = _rate_key("click", click.public_key, ip_hash), _link_cache_key(click.public_key, click.code)
+    if buffer.is_enabled():
+        count, cached = buffer.count_and_get(rate_key, link_key, window=RATE_WINDOW_SECONDS + 30)
+    else:
+        count, cached = _count(rate_key), cache.get(link_key)
+    _check_rate(count)
+    if cached is None:
+        found = _lookup_link(click.public_key, click.code)
+        cached = ":".join(str(part) for part in found) if found else ""
+        if buffer.is_enabled():
+            buffer.set_value(link_key, cached, LINK_CACHE_SECONDS)
+        else:
+            cache.set(link_key, cached, LINK_CACHE_SECONDS)
+    if not cached:
+        if not Merchant.objects.filter(public_key=click.public_key).exists():
+            raise TrackingError(404, "unknown_key", "No merchant has this public key; check the data-afficone attribute.", "k")
+        raise TrackingError(404, "unknown_code", "No active affiliate has this code.", "c")
+    merchant_id, affiliate_id, cookie_days, attribution = cached.split(":")
+    return Link(int(merchant_id), int(affiliate_id), int(cookie_days), attribution)
+
+
+def check_seen_rate(public_key: str, *, ip_hash: str) -> None:
+    _check_rate(_count(_rate_key("seen", public_key, ip_hash)))
+
+
+def _lookup_link(public_key: str, code: str) -> tuple | None:
+    approved = Affiliate.objects.filter(merchant__public_key=public_key, status=Affiliate.Status.APPROVED)
+    fields = ("merchant_id", "pk", "program__cookie_days", "program__attribution")
+    # Links carry the code as it was given out, which the (merchant, code) index finds; codes are unique
+    # case-insensitively, so a link typed in another case still works.
+    return approved.filter(code=code).values_list(*fields).first() or approved.filter(code__iexact=code).values_list(
+        *fields
+    ).first()
+
+
+# --- recording ----------------------------------------------------------------------------------------------------
+
+
+def record_click(link: Link, click: ClickInput, *, user_agent: str, ip_hash: str, now: datetime) -> ClickResult:
+    """Answers a click with a referral id and has it stored (now, or by the buffer's flush).
+
+    Last click (the default): every click gets a new referral, which
+    replaces the visitor's cookie. First click: a referral the visitor
+    already holds at this merchant, still within the cookie window, is kept
+    and keeps its original expiry.
+    """
+    rid, days = None, link.cookie_days
+    if link.attribution == Program.Attribution.FIRST_CLICK and click.current_referral:
+        created_at = _live_referral_created_at(link, click.current_referral, now=now)
+        if created_at is not None:
+            rid = click.current_referral
+            days = max(1, math.ceil(link.cookie_days - (now - created_at).total_seconds() / 86400))
+    entry = {
+        "merchant_id": link.merchant_id,
+        "affiliate_id": link.affiliate_id,
+        "rid": rid or new_referral_id(),
+        "is_new_referral": rid is None,
+        "landing_url": click.landing_url,
+        "referrer": click.referrer,
+        "user_agent": user_agent[:MAX_USER_AGENT_LENGTH],
+        "ip_hash": ip_hash,
+        "created_at": now.timestamp(),
+        "token": secrets.token_hex(12),
+    }
+    from . import buffer
+
+    if buffer.is_enabled():
+        buffer.push(entry, remember_referral=link.attribution == Program.Attribution.FIRST_CLICK)
+    else:
+        store_clicks([entry])
+    return ClickResult(referral=entry["rid"], days=days, attribution=link.attribution)
+
+
+def _live_referral_created_at(link: Link, rid: str, *, now: datetime) -> datetime | None:
+    since = now - timedelta(days=link.cookie_days)
+    created_at = (
+        Referral.objects.for_merchant(link.merchant_id)
+        .filter(rid=rid, created_at__gte=since)
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if created_at is None:
+        from . import buffer
+
+        created_at = buffer.pending_referral_created_at(link.merchant_id, rid)
+        if created_at is not None and created_at < since:
+            created_at = None
+    return created_at
+
+
+@transaction.atomic
+def store_clicks(entries: list[dict]) -> int:
+    """Writes buffered clicks and the referrals they created; returns the number of new clicks.
+
+    Idempotency keys: `Referral.rid` and `Click.token`, both unique, so a
+    batch written twice (a worker killed between insert and acknowledgement)
+    adds nothing the second time.
+    """
+    if not entries:
+        return 0
+    referrals = [
+        Referral(
+            merchant_id=e["merchant_id"],
+            affiliate_id=e["affiliate_id"],
+            rid=e["rid"],
+        )
+        for e in entries
+        if e["is_new_referral"]
+    ]
+    Referral.objects.bulk_create(referrals, ignore_conflicts=True)
+    rids = {e["rid"] for e in entries}
+    referral_ids = dict(Referral.objects.filter(rid__in=rids).values_list("rid", "pk"))
+    clicks = [
+        Click(
+            merchant_id=e["merchant_id"],
+            affiliate_id=e["affiliate_id"],
+            referral_id=referral_ids.get(e["rid"]),
+            landing_url=e["landing_url"],
+            referrer=e["referrer"],
+            user_agent=e["user_agent"],
+            ip_hash=e["ip_hash"],
+            created_at=datetime.fromtimestamp(e["created_at"], tz=UTC),
+            token=e["token"],
+        )
+        for e in entries
+    ]
+    before = Click.objects.filter(token__in=[c.token for c in clicks]).count()
+    Click.objects.bulk_create(clicks, ignore_conflicts=True)
+    return len(clicks) - before
+
+
+def record_seen_domain(public_key: str, host: str, *, now: datetime) -> None:
+    """The installation check: remembers that the script ran on `host` (at most MAX_SEEN_DOMAINS per merchant)."""
+    merchant_id = Merchant.objects.filter(public_key=public_key).values_list("pk", flat=True).first()
+    if merchant_id is None:
+        raise TrackingError(404, "unknown_key", "No merchant has this public key; check the data-afficone attribute.", "k")
+    seen = SeenDomain.objects.for_merchant(merchant_id)
+    if seen.filter(domain=host).update(last_seen_at=now):
+        return
+    if seen.count() >= MAX_SEEN_DOMAINS:
+        return
+    SeenDomain.objects.bulk_create(
+        [SeenDomain(merchant_id=merchant_id, domain=host, first_seen_at=now, last_seen_at=now)],
+        update_conflicts=True,
+        unique_fields=["merchant", "domain"],
+        update_fields=["last_seen_at"],
+    )

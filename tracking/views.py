@@ -1,0 +1,164 @@
+"""The tracker's endpoints, and the demo shop.
+
+Wire format (static/tracking/t.js is the only client; bodies are JSON sent as
+text/plain, so browsers send no CORS preflight):
+
+  POST /api/track/click  {"k": public key, "c": affiliate code, "u": landing URL, "r": referrer,
+                          "p": the visitor's current referral id or null}
+     200 {"referral": id, "days": cookie lifetime, "attribution": "last_click" | "first_click"}
+     200 {"referral": null, ...} for bots (nothing stored)
+     4xx {"error": {"code", "message", "field"}}: nothing stored
+  POST /api/track/seen   {"k": public key, "u": page URL}, sent with navigator.sendBeacon at most once
+                          a day per browser and site: the installation check. 204.
+
+Browser storage: the cookie `afficone_ref` (the referral id, on the registrable
+domain); sessionStorage `afficone_c` (the landing page already reported, so a
+reload does not count twice); localStorage `afficone_seen` (the day of the
+last installation beacon).
+"""
+
+import gzip
+import hashlib
+from pathlib import Path
+
+from django.contrib.staticfiles import finders
+from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
+
+from affiliates.models import Affiliate
+from tenants.models import Merchant
+
+from . import services
+from .bots import is_bot
+from .services import TrackingError
+
+DEMO_MERCHANT_SLUG = "demo-coffee-co"
+
+
+def _cors(response: HttpResponse) -> HttpResponse:
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def _error(exc: TrackingError) -> JsonResponse:
+    body = {"error": {"code": exc.code, "message": exc.message, "field": exc.field}}
+    response = _cors(JsonResponse(body, status=exc.status))
+    if exc.status == 429:
+        response["Retry-After"] = "60"
+    return response
+
+
+def _preflight() -> HttpResponse:
+    # t.js never needs one; answered for clients that send JSON with its own content type.
+    response = _cors(HttpResponse(status=204))
+    response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+    response["Access-Control-Allow-Headers"] = "Content-Type"
+    response["Access-Control-Max-Age"] = "86400"
+    return response
+
+
+def _read_body(request) -> bytes:
+    if request.method != "POST":
+        raise TrackingError(405, "method_not_allowed", "Use POST.")
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > services.MAX_BODY_BYTES:
+        raise TrackingError(413, "too_large", f"The body is larger than {services.MAX_BODY_BYTES} bytes.")
+    return request.read(services.MAX_BODY_BYTES + 1)
+
+
+@csrf_exempt
+@never_cache
+def track_click(request):
+    if request.method == "OPTIONS":
+        return _preflight()
+    now = timezone.now()
+    try:
+        body = _read_body(request)
+        user_agent = request.META.get("HTTP_USER_AGENT", "")
+        if is_bot(user_agent):
+            return _cors(JsonResponse({"referral": None, "days": None, "attribution": None, "ignored": "bot"}))
+        click = services.parse_click(body)
+        ip_hash = services.hash_ip(services.client_ip(request), now=now)
+        link = services.admit_click(click, ip_hash=ip_hash)
+        result = services.record_click(link, click, user_agent=user_agent, ip_hash=ip_hash, now=now)
+    except TrackingError as exc:
+        return _error(exc)
+    return _cors(JsonResponse({"referral": result.referral, "days": result.days, "attribution": result.attribution}))
+
+
+@csrf_exempt
+@never_cache
+def track_seen(request):
+    if request.method == "OPTIONS":
+        return _preflight()
+    now = timezone.now()
+    try:
+        body = _read_body(request)
+        if is_bot(request.META.get("HTTP_USER_AGENT", "")):
+            return _cors(HttpResponse(status=204))
+        public_key, host = services.parse_seen(body)
+        services.check_seen_rate(public_key, ip_hash=services.hash_ip(services.client_ip(request), now=now))
+        services.record_seen_domain(public_key, host, now=now)
+    except TrackingError as exc:
+        return _error(exc)
+    return _cors(HttpResponse(status=204))
+
+
+# --- /t.js --------------------------------------------------------------------------------------------------------
+# In production deploy/nginx.conf serves /t.js straight from the collected static files; this view serves the
+# same bytes with the same caching where no proxy runs (development, tests, a bare gunicorn).
+
+SCRIPT_CACHE_CONTROL = "public, max-age=86400, stale-while-revalidate=604800"
+_script: dict = {}
+
+
+def load_script() -> dict:
+    """The script's bytes, gzipped bytes and strong ETag (a content hash), re-read when the file changes."""
+    path = Path(finders.find("tracking/t.js"))
+    mtime = path.stat().st_mtime_ns
+    if _script.get("mtime") != mtime:
+        body = path.read_bytes()
+        _script.update(
+            mtime=mtime,
+            body=body,
+            gzipped=gzip.compress(body, compresslevel=9, mtime=0),
+            etag='"' + hashlib.sha256(body).hexdigest()[:20] + '"',
+        )
+    return _script
+
+
+@require_safe
+def tracker_script(request):
+    script = load_script()
+    if script["etag"] in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        response = HttpResponseNotModified()
+    else:
+        gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
+        response = HttpResponse(script["gzipped"] if gzipped else script["body"], content_type="text/javascript; charset=utf-8")
+        if gzipped:
+            response["Content-Encoding"] = "gzip"
+    response["ETag"] = script["etag"]
+    response["Cache-Control"] = SCRIPT_CACHE_CONTROL
+    response["Cross-Origin-Resource-Policy"] = "cross-origin"
+    patch_vary_headers(response, ["Accept-Encoding"])
+    return _cors(response)
+
+
+# --- demo shop ----------------------------------------------------------------------------------------------------
+
+
+def demo_shop(request):
+    """A small shop page for `make run`: the tracker embedded with the demo merchant's key."""
+    merchant = Merchant.objects.filter(slug=DEMO_MERCHANT_SLUG).first()
+    affiliates = (
+        Affiliate.objects.for_merchant(merchant).filter(status=Affiliate.Status.APPROVED).order_by("created_at")[:4]
+    )
+    return render(request, "tracking/demo_shop.html", {"merchant": merchant, "affiliates": affiliates})
