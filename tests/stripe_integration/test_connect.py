@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from stripe_integration.connect import mark_stripe_disconnected
 from stripe_integration.models import StripeEvent
-from tenants.access import SESSION_KEY as CURRENT_MERCHANT_KEY
 from tenants.models import Membership, Merchant
 
 from ..factories import MembershipFactory, MerchantFactory
@@ -24,6 +23,7 @@ CONNECT = reverse("stripe_integration:connect")
 CALLBACK = reverse("stripe_integration:oauth_callback")
 DISCONNECT = reverse("stripe_integration:disconnect")
 PAGE = reverse("stripe_integration:connection")
+SWITCH = reverse("tenants:switch")
 
 
 @pytest.fixture
@@ -277,13 +277,9 @@ def test_state_issued_for_another_merchant_of_the_same_user_is_refused(owner_cli
                              stripe_status=Merchant.StripeStatus.NOT_CONNECTED, stripe_connected_at=None)
     MembershipFactory(merchant=second, user=shop_owner, role=Membership.Role.OWNER)
     fake_stripe.authorize_as(stripe_account["id"])
-    session = owner_client.session
-    session[CURRENT_MERCHANT_KEY] = shop.pk
-    session.save()
+    owner_client.post(SWITCH, {"merchant": shop.code})
     callback = consent(start(owner_client))
-    session = owner_client.session
-    session[CURRENT_MERCHANT_KEY] = second.pk  # switched merchant before coming back from Stripe
-    session.save()
+    owner_client.post(SWITCH, {"merchant": second.code})  # switched merchant before coming back from Stripe
 
     response = owner_client.get(callback)
 
