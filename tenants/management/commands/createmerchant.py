@@ -1,0 +1,74 @@
+"""`python manage.py createmerchant --email E --name N [--stripe-account acct_X] [--password P]`
+
+Creates a merchant, its owner (or reuses the user with that email), the
+default program and a first API key, and prints one JSON object.
+"""
+
+import json
+import re
+
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.core.validators import validate_email
+from django.urls import reverse
+
+from tenants.models import User
+from tenants.services import MerchantError, create_api_key, create_merchant
+
+STRIPE_ACCOUNT = re.compile(r"^acct_[A-Za-z0-9]{1,250}$")
+
+
+class Command(BaseCommand):
+    help = "Creates a merchant with its owner and an API key; prints a JSON object (id, public_key, api_key, ...)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--email", required=True, help="The owner's email (an existing user is reused).")
+        parser.add_argument("--name", required=True, help="The company name.")
+        parser.add_argument("--stripe-account", default=None, help="A connected Stripe account id, acct_...")
+        parser.add_argument(
+            "--password", default=None, help="The owner's password, for a new user (else they use password reset)."
+        )
+
+    def handle(self, *args, email, name, stripe_account, password, **options):
+        email = email.strip().lower()
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise CommandError(f"--email: {email!r} is not an email address.") from None
+        if not name.strip():
+            raise CommandError("--name: give the company a name.")
+        if stripe_account is not None and not STRIPE_ACCOUNT.match(stripe_account):
+            raise CommandError(f"--stripe-account: {stripe_account!r} is not a Stripe account id (acct_...).")
+        user_exists = User.objects.filter(email__iexact=email).exists()
+        if password is not None and not user_exists:
+            try:
+                password_validation.validate_password(password, User(email=email))
+            except ValidationError as error:
+                raise CommandError("--password: " + " ".join(error.messages)) from None
+        try:
+            merchant, owner = create_merchant(
+                name=name, owner_email=email, password=password if not user_exists else None, stripe_account_id=stripe_account
+            )
+        except MerchantError as error:
+            raise CommandError(str(error)) from None
+        _, api_key = create_api_key(merchant, name="Created by createmerchant", created_by=owner)
+        self.stdout.write(
+            json.dumps(
+                {
+                    "id": str(merchant.code),
+                    "name": merchant.name,
+                    "slug": merchant.slug,
+                    "public_key": merchant.public_key,
+                    "api_key": api_key,
+                    "stripe_account_id": merchant.stripe_account_id,
+                    "owner_email": owner.email,
+                    "owner_created": not user_exists,
+                    "dashboard_url": settings.SITE_URL + reverse("tenants:login"),
+                    "portal_url": settings.SITE_URL + reverse("affiliates:portal_dashboard", kwargs={"slug": merchant.slug}),
+                    "script_tag": f'<script async src="{settings.SITE_URL}/t.js" data-afficone="{merchant.public_key}"></script>',
+                },
+                indent=2,
+            )
+        )
