@@ -71,12 +71,19 @@ def count_and_get(counter_key: str, key: str, *, window: int) -> tuple[int, str 
     pipe.incr(counter_key)
     pipe.expire(counter_key, window, nx=True)
     pipe.get(key)
-    count, _, value = pipe.execute()
+    try:
+        count, _, value = pipe.execute()
+    except redis.RedisError:
+        log.warning("Redis unreachable: clicks are neither rate-limited nor cached", exc_info=True)
+        return 0, None
     return count, (value.decode() if value is not None else None)
 
 
 def set_value(key: str, value: str, seconds: int) -> None:
-    client().set(key, value, ex=seconds)
+    try:
+        client().set(key, value, ex=seconds)
+    except redis.RedisError:
+        pass
 
 
 def pending_referral_created_at(merchant_id: int, rid: str) -> datetime | None:

@@ -11,6 +11,7 @@ Either way the rows are written by `store_clicks`, idempotently.
 import hashlib
 import hmac
 import json
+import logging
 import math
 import re
 import secrets
@@ -28,6 +29,8 @@ from affiliates.models import CODE_PATTERN, REFERRAL_ID_PATTERN, Affiliate, Prog
 from tenants.models import Merchant
 
 from .models import Click, SeenDomain
+
+log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 8 * 1024
 MAX_URL_LENGTH = 2000
@@ -158,7 +161,11 @@ def _daily_salt(day: date) -> str:
     """
     salt = _salts.get(day)
     if salt is None:
-        salt = cache.get_or_set(f"tracking:salt:{day.isoformat()}", secrets.token_hex(16), timeout=2 * 86400)
+        try:
+            salt = cache.get_or_set(f"tracking:salt:{day.isoformat()}", secrets.token_hex(16), timeout=2 * 86400)
+        except Exception:  # the cache is down: a salt of this process's own keeps the click (and its privacy)
+            log.warning("tracking salt not shared: the cache is unreachable", exc_info=True)
+            salt = secrets.token_hex(16)
         _salts.clear()
         _salts[day] = salt
     return salt
@@ -310,6 +317,11 @@ def store_clicks(entries: list[dict]) -> int:
     batch written twice (a worker killed between insert and acknowledgement)
     adds nothing the second time.
     """
+    # An affiliate deleted between the click and the flush takes its clicks with it (as CASCADE would have).
+    live = set(
+        Affiliate.objects.filter(pk__in={e["affiliate_id"] for e in entries}).values_list("pk", "merchant_id")
+    )
+    entries = [e for e in entries if (e["affiliate_id"], e["merchant_id"]) in live]
     if not entries:
         return 0
     referrals = [

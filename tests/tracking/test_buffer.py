@@ -1,0 +1,115 @@
+"""The Redis click buffer: answered at once, written by the flush, nothing lost or doubled.
+
+These run against the Redis that `make test` provides (REDIS_URL).
+"""
+
+import json
+
+import pytest
+
+from affiliates.models import Program, Referral
+from tests.conftest import requires_real_stack, wait_for
+from tracking import buffer, services
+from tracking.models import Click
+from tracking.tasks import flush_click_buffer_task
+
+from .conftest import click_body
+
+
+@pytest.fixture
+def buffered(settings):
+    if not settings.REDIS_URL:
+        requires_real_stack()
+    settings.TRACKING_BUFFER = True
+    buffer._client = None
+    r = buffer.client()
+    r.delete(buffer.STREAM, buffer.LOCK)
+    yield r
+    r.delete(buffer.STREAM, buffer.LOCK)
+    buffer._client = None
+
+
+def test_click_is_answered_at_once_and_written_by_the_flush(buffered, transactional_db, merchant, affiliate, post_click):
+    response = post_click(click_body(merchant))
+
+    assert response.status_code == 200
+    rid = response.json()["referral"]
+    assert Click.objects.count() == 0 and buffer.backlog() == 1
+
+    assert flush_click_buffer_task() == 1
+
+    click = Click.objects.get()
+    assert click.referral.rid == rid and click.affiliate == affiliate
+    assert click.landing_url == "https://shop.test/pricing?ref=alice"
+    assert buffer.backlog() == 0
+
+
+def test_first_click_finds_a_referral_still_in_the_buffer(buffered, transactional_db, merchant, affiliate, bob, post_click):
+    Program.objects.filter(merchant=merchant).update(attribution=Program.Attribution.FIRST_CLICK)
+    first = post_click(click_body(merchant, code="alice")).json()["referral"]
+    second = post_click(click_body(merchant, code="bob", p=first)).json()["referral"]
+
+    assert second == first
+    flush_click_buffer_task()
+    assert Referral.objects.get().rid == first
+    assert Click.objects.filter(referral__rid=first).count() == 2
+
+
+def test_another_merchants_pending_referral_is_not_kept(buffered, transactional_db, merchant, other_merchant, affiliate, post_click):
+    from tests.factories import AffiliateFactory
+
+    AffiliateFactory(merchant=other_merchant, program=other_merchant.programs.get(), code="globex")
+    Program.objects.update(attribution=Program.Attribution.FIRST_CLICK)
+    theirs = post_click(click_body(other_merchant, code="globex")).json()["referral"]
+
+    ours = post_click(click_body(merchant, code="alice", p=theirs)).json()["referral"]
+
+    assert ours != theirs
+
+
+def test_a_batch_written_twice_stores_each_click_once(buffered, transactional_db, merchant, affiliate, post_click):
+    for _ in range(3):
+        post_click(click_body(merchant))
+    entries = [json.loads(fields[b"e"]) for _, fields in buffered.xrange(buffer.STREAM)]
+
+    assert services.store_clicks(entries) == 3
+    assert services.store_clicks(entries) == 0
+    assert Click.objects.count() == 3 and Referral.objects.count() == 3
+
+
+def test_clicks_of_a_deleted_affiliate_do_not_block_the_flush(buffered, transactional_db, merchant, affiliate, bob, post_click):
+    post_click(click_body(merchant, code="alice"))
+    post_click(click_body(merchant, code="bob"))
+    bob.delete()
+
+    assert flush_click_buffer_task() == 1
+    assert Click.objects.get().affiliate == affiliate and buffer.backlog() == 0
+
+
+@pytest.mark.worker
+def test_clicks_read_by_a_worker_that_died_are_written_by_the_next(buffered, celery_worker, merchant, affiliate, post_click):
+    """A worker killed after reading, before writing and acknowledging: the entries stay pending and are claimed again."""
+    for _ in range(5):
+        assert post_click(click_body(merchant)).status_code == 200
+    buffer._ensure_group(buffered)
+    read = buffered.xreadgroup(buffer.GROUP, "worker-that-died", {buffer.STREAM: ">"}, count=100)
+    ids = [message_id for message_id, _ in read[0][1]]
+    assert len(ids) == 5
+    # Pretend it died two minutes ago: the entries have been idle longer than CLAIM_IDLE_MS.
+    buffered.xclaim(buffer.STREAM, buffer.GROUP, "worker-that-died", 0, ids, idle=buffer.CLAIM_IDLE_MS * 2)
+
+    flush_click_buffer_task.delay()
+
+    wait_for(lambda: Click.objects.count() == 5)
+    wait_for(lambda: buffered.xpending(buffer.STREAM, buffer.GROUP)["pending"] == 0)
+    assert sorted(Click.objects.values_list("referral__affiliate__code", flat=True)) == ["alice"] * 5
+
+
+def test_clicks_are_written_directly_when_redis_is_down(buffered, transactional_db, merchant, affiliate, post_click, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    buffer._client = None
+
+    response = post_click(click_body(merchant))
+
+    assert response.status_code == 200
+    assert Click.objects.get().referral.rid == response.json()["referral"]
