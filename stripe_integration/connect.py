@@ -129,11 +129,7 @@ def complete_stripe_connect(merchant: Merchant, *, code: str) -> Merchant:
             "Nothing was connected; please click Connect with Stripe again."
         ) from None
     except stripe.StripeError as exc:
-        logger.warning("Stripe OAuth token exchange failed for merchant %s: %s", merchant.pk, exc)
-        raise ConnectError(
-            "Stripe could not be reached to finish the connection. Nothing was connected; please try again.",
-            status=502,
-        ) from None
+        raise _unavailable(exc, "Nothing was connected; please try again in a moment.") from None
     account_id = token.stripe_user_id
     previous = merchant.stripe_account_id if merchant.stripe_status == Merchant.StripeStatus.CONNECTED else None
     merchant = _store_connection(merchant, account_id=account_id, account_name=_account_name(account_id))
@@ -206,13 +202,22 @@ def disconnect_stripe(merchant: Merchant) -> Merchant:
     except stripe.oauth_error.InvalidClientError:
         logger.info("Stripe account %s was already disconnected on Stripe's side", merchant.stripe_account_id)
     except stripe.StripeError as exc:
-        logger.warning("Stripe deauthorize failed for merchant %s: %s", merchant.pk, exc)
-        raise ConnectError(
-            "Stripe could not be reached, so the account is still connected. Please try again in a moment.",
-            status=502,
-        ) from None
+        raise _unavailable(exc, "The account is still connected; please try again in a moment.") from None
     mark_stripe_disconnected(merchant)
     return merchant
+
+
+def _unavailable(exc: stripe.StripeError, outcome: str) -> ConnectError:
+    """A 502 for Stripe being unreachable or failing, or for Afficone's own platform keys being refused."""
+    if isinstance(exc, stripe.AuthenticationError):
+        logger.error("Stripe refused the platform's secret key (check STRIPE_SECRET_KEY): %s", exc)
+        return ConnectError(
+            "Stripe refused this Afficone installation's platform key, so nothing changed. "
+            "Its operator needs to set STRIPE_SECRET_KEY and STRIPE_CLIENT_ID.",
+            status=502,
+        )
+    logger.warning("Stripe call failed: %r", exc)
+    return ConnectError(f"Stripe could not be reached or had a problem. {outcome}", status=502)
 
 
 def mark_stripe_disconnected(merchant: Merchant, *, occurred_at: datetime | None = None) -> bool:

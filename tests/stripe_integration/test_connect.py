@@ -311,7 +311,7 @@ def test_stripe_unreachable_during_the_exchange_connects_nothing(owner_client, s
     response = owner_client.get(consent(start(owner_client)))
 
     assert response.status_code == 502
-    assert "Stripe could not be reached" in response.content.decode()
+    assert "Stripe could not be reached or had a problem. Nothing was connected" in response.content.decode()
     assert_not_connected(shop)
 
 
@@ -428,9 +428,22 @@ def test_disconnect_while_stripe_is_unreachable_changes_nothing(connected_client
     response = connected_client.post(DISCONNECT)
 
     assert response.status_code == 502
-    assert "Stripe could not be reached, so the account is still connected." in response.content.decode()
+    assert "Stripe could not be reached or had a problem. The account is still connected" in response.content.decode()
     shop.refresh_from_db()
     assert shop.stripe_status == Merchant.StripeStatus.CONNECTED and shop.stripe_disconnected_at is None
+
+
+def test_disconnect_with_a_refused_platform_key_says_the_installation_is_misconfigured(connected_client, shop,
+                                                                                       fake_stripe, settings):
+    settings.STRIPE_SECRET_KEY = "sk_test_wrong"
+
+    response = connected_client.post(DISCONNECT)
+
+    assert response.status_code == 502
+    assert "Stripe refused this Afficone installation&#x27;s platform key" in response.content.decode()
+    shop.refresh_from_db()
+    assert shop.is_stripe_connected
+    assert fake_stripe.requests_to("/oauth/deauthorize")[0].bearer == "sk_test_wrong"
 
 
 def test_disconnect_without_a_connection_is_refused(owner_client, shop, fake_stripe):
