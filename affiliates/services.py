@@ -269,35 +269,43 @@ def record_commission(
 
 
 @transaction.atomic
-def reprice_commission(commission: Commission, *, base_amount: int, customer_email: str = "") -> Commission:
+def reprice_commission(commission: Commission, *, base_amount: int, customer_email: str = "") -> tuple[Commission, bool]:
     """A more exact account of a payment already commissioned: Checkout knows the tax and the customer's email that
     the PaymentIntent it created does not, so `checkout.session.completed` corrects a commission first written from
     `payment_intent.succeeded`, and the result does not depend on which event came first.
 
-    Only a pending commission that nothing has touched yet (no refund, dispute or payout) is changed; the rule is the
-    one it was written with when that is still the affiliate's, else the amount is scaled.
+    Returns (commission, changed). When changed, the commission is as if just written: refunds and disputes already
+    applied to the old amount are cleared, and the caller re-applies them (they are idempotent). A commission that is
+    paid, in a payout, voided by the merchant or already flagged as a self-referral is left alone. The rule is the one
+    it was written with when that is still the affiliate's, else the amount is scaled.
     """
     commission = Commission.objects.select_for_update().select_related("affiliate__program").get(pk=commission.pk)
     affiliate = commission.affiliate
     is_self = bool(customer_email) and customer_email.strip().lower() == affiliate.email.lower()
-    untouched = (
-        commission.status == Commission.Status.PENDING and commission.payout_id is None and not commission.is_on_hold
-        and commission.refunded_amount == 0 and commission.reversed_amount == 0 and not commission.is_self_referral
-    )
-    if not untouched or base_amount <= 0 or (base_amount == commission.base_amount and not is_self):
-        return commission
+    voided_by_merchant = commission.status == Commission.Status.VOIDED and commission.reversed_amount < commission.amount
+    if (
+        commission.status == Commission.Status.PAID or commission.payout_id is not None or voided_by_merchant
+        or commission.is_self_referral or base_amount <= 0 or (base_amount == commission.base_amount and not is_self)
+    ):
+        return commission, False
     rule = commission_rule(affiliate)
     if str(rule) == commission.rule:
         amount, _ = compute_commission(rule, base_amount=base_amount, currency=commission.currency)
+    elif commission.rule.split(":")[1:2] == [CommissionType.FIXED]:
+        amount = commission.amount
     else:
-        amount = commission.amount if "fixed" in commission.rule else money.proportion(commission.amount, base_amount, commission.base_amount)
-    updates: dict = {"base_amount": base_amount, "amount": amount}
+        amount = money.proportion(commission.amount, base_amount, commission.base_amount)
+    updates: dict = dict(
+        base_amount=base_amount, amount=amount, refunded_amount=0, reversed_amount=0, is_on_hold=False,
+        status=Commission.Status.APPROVED if commission.status == Commission.Status.APPROVED else Commission.Status.PENDING,
+        voided_at=None, void_reason="",
+    )
     if is_self:
         updates.update(amount=0, is_self_referral=True, status=Commission.Status.VOIDED, voided_at=timezone.now(),
                        void_reason="Self-referral: the customer is the affiliate.")
     Commission.objects.filter(pk=commission.pk).update(**updates)
     commission.refresh_from_db()
-    return commission
+    return commission, True
 
 
 @transaction.atomic

@@ -251,6 +251,33 @@ def wake_waiting(merchant: Merchant, *keys: str | None) -> int:
     return len(ids)
 
 
+def rerun_payment_events(merchant: Merchant, *, payment_intent: str = "", charge: str = "") -> int:
+    """A commission was rewritten from scratch: its refunds and disputes, already processed, run again on commit
+    (they are idempotent and read cumulative states, so running them again lands where the in-order run does)."""
+    from .tasks import process_stripe_event_task
+
+    names = Q()
+    if payment_intent:
+        names |= Q(payload__data__object__payment_intent=payment_intent)
+    if charge:
+        names |= Q(payload__data__object__charge=charge) | Q(type="charge.refunded", payload__data__object__id=charge)
+    if not names:
+        return 0
+    ids = list(
+        StripeEvent.objects.for_merchant(merchant)
+        .filter(names, status=StripeEvent.Status.PROCESSED, type__in=PAYMENT_FOLLOW_UPS)
+        .values_list("pk", flat=True)
+    )
+    if ids:
+        StripeEvent.objects.filter(pk__in=ids).update(status=StripeEvent.Status.PENDING, enqueued_at=timezone.now())
+        for pk in ids:
+            process_stripe_event_task.delay_on_commit(pk)
+    return len(ids)
+
+
+PAYMENT_FOLLOW_UPS = ("charge.refunded", "charge.dispute.created", "charge.dispute.closed")
+
+
 # --- reading Stripe objects -----------------------------------------------------------------------------------------
 
 
@@ -430,7 +457,10 @@ def handle_checkout_session(merchant: Merchant, session: dict, event: StripeEven
     )
     if commission is not None:
         # payment_intent.succeeded (with our metadata) may have come first, without the tax and email Checkout knows.
-        reprice_commission(commission, base_amount=base_amount, customer_email=email)
+        commission, changed = reprice_commission(commission, base_amount=base_amount, customer_email=email)
+        if changed:
+            rerun_payment_events(merchant, payment_intent=commission.stripe_payment_intent_id,
+                                 charge=commission.stripe_charge_id)
 
 
 def handle_payment_intent_succeeded(merchant: Merchant, intent: dict, event: StripeEvent) -> None:
