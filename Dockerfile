@@ -30,6 +30,7 @@ EXPOSE 8000
 CMD ["gunicorn", "afficone.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-", "--forwarded-allow-ips", "*"]
 
 
-# nginx in front: /t.js and /static/ from the files collected above, /media/ from the shared volume, the rest to web.
+# nginx in front (config: deploy/nginx.conf, mounted by docker-compose.yml): /t.js and /static/ from the files
+# collected above, /media/ from the shared volume, the rest to web.
 FROM nginx:1.27-alpine AS proxy
 COPY --from=app /app/staticfiles /srv/static

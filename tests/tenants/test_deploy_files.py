@@ -36,7 +36,12 @@ def test_the_processes_are_the_documented_ones():
 
 def test_the_proxy_mounts_the_nginx_config_and_the_secrets_are_required():
     services = compose()["services"]
-    assert "./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro" in services["proxy"]["volumes"]
+    assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in services["proxy"]["volumes"]
+    # deploy/nginx.conf serves what the proxy image and the shared volume hold.
+    nginx = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "/srv/static" in nginx and "/srv/media" in nginx and "web:8000" in nginx
+    assert "COPY --from=app /app/staticfiles /srv/static" in (ROOT / "Dockerfile").read_text()
+    assert "media:/srv/media:ro" in services["proxy"]["volumes"]
     text = (ROOT / "docker-compose.yml").read_text()
     for name in ("SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"):
         assert f"${{{name}:?" in text  # compose refuses to start without them
