@@ -54,6 +54,9 @@ class MerchantScopedMixin:
     when the class is created.
     """
 
+    # No OPTIONS: the API is not for browsers (no CORS), and the schema describes every operation.
+    http_method_names = ["get", "post", "patch", "head"]
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "get_queryset" in vars(cls) or cls.get_queryset is not MerchantScopedMixin.get_queryset:
@@ -81,12 +84,57 @@ class MerchantScopedMixin:
         return self.get_paginated_response(output_serializer(page, many=True, context=self.get_serializer_context()).data)
 
     def validated(self, input_serializer, data=None, **kwargs) -> dict:
-        serializer = input_serializer(data=self.request.data if data is None else data, context=self.get_serializer_context(), **kwargs)
-        serializer.is_valid(raise_exception=True)
+        """`data` (default: the JSON body) validated by `input_serializer`, or the error raised.
+
+        A JSON body must carry each field in its documented JSON type (DRF
+        would take `"5"` for 5 and `1` for true). A reference to an object the
+        merchant does not have answers 404, naming the field.
+        """
+        from_body = data is None
+        serializer = input_serializer(data=self.request.data if from_body else data, context=self.get_serializer_context(), **kwargs)
+        type_errors = json_type_errors(serializer, serializer.initial_data) if from_body else {}
+        if type_errors:
+            raise exceptions.ValidationError(type_errors)
+        if not serializer.is_valid():
+            path, leaf = _first_error(serializer.errors)
+            if getattr(leaf, "code", None) == "does_not_exist":
+                raise ReferenceNotFound(str(leaf), field=".".join(path))
+            if getattr(leaf, "code", None) == "unique":
+                conflict = Conflict(str(leaf), code="unique")
+                conflict.field = ".".join(path)
+                raise conflict
+            raise exceptions.ValidationError(serializer.errors)
         return serializer.validated_data
 
     def output(self, output_serializer, instance, *, status_code: int = status.HTTP_200_OK) -> Response:
         return Response(output_serializer(instance, context=self.get_serializer_context()).data, status=status_code)
+
+
+def json_type_errors(serializer: serializers.Serializer, data) -> dict:
+    """Fields of a JSON body whose value has the wrong JSON type, as DRF validation errors."""
+    if not isinstance(data, dict):
+        return {}  # the serializer itself refuses a body that is not an object
+    errors: dict = {}
+    for name, field in serializer.fields.items():
+        if field.read_only or name not in data or data[name] is None:
+            continue  # absent and null values are the field's own business
+        value = data[name]
+        if isinstance(field, serializers.Serializer):
+            nested = json_type_errors(field, value)
+            if nested:
+                errors[name] = nested
+            continue
+        if isinstance(field, serializers.BooleanField):
+            ok, expected = isinstance(value, bool), "true or false"
+        elif isinstance(field, serializers.IntegerField):
+            ok, expected = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+        elif isinstance(field, (serializers.CharField, serializers.ChoiceField, serializers.RelatedField)):
+            ok, expected = isinstance(value, str), "a string"
+        else:
+            continue
+        if not ok:
+            errors[name] = [exceptions.ErrorDetail(f"Must be {expected}.", code="invalid_type")]
+    return errors
 
 
 @extend_schema_field(OpenApiTypes.UUID)
@@ -151,8 +199,16 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class ReferenceNotFound(exceptions.NotFound):
+    """The request names, in its body, an object this merchant does not have."""
+
+    def __init__(self, detail: str, *, field: str):
+        super().__init__(detail)
+        self.field = field
+
+
 class IdempotencyKeyReused(exceptions.APIException):
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    status_code = status.HTTP_409_CONFLICT
     default_detail = (
         "This Idempotency-Key was already used with a different request. Use a new key for a new request."
     )
@@ -264,7 +320,7 @@ def idempotent(handler):
     for 24 hours; a retry with the same key and the same request (method,
     path, query and body) gets the stored response again, with the header
     `Idempotent-Replayed: true`, and runs nothing. The same key with a
-    different request is refused (422). Errors are not stored, so a corrected
+    different request is refused (409, `idempotency_key_reused`). Errors are not stored, so a corrected
     request may reuse the key.
 
     The key row is inserted in the transaction that runs the handler, so a
@@ -319,7 +375,7 @@ class CursorPagination(pagination.CursorPagination):
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 100
-    invalid_cursor_message = "This cursor is not valid: use the `next` or `previous` URL of a list response as is."
+    invalid_cursor_message = "No page has this cursor: use the `next` or `previous` URL of a list response as is."
 
     def decode_cursor(self, request):
         try:
@@ -328,7 +384,8 @@ class CursorPagination(pagination.CursorPagination):
             cursor = False
         # The position is compared with created_at; anything but a timestamp would reach the database.
         if cursor is False or (cursor is not None and cursor.position is not None and parse_datetime(cursor.position) is None):
-            raise exceptions.ValidationError({self.cursor_query_param: [self.invalid_cursor_message]}, code="invalid")
+            # DRF's answer, 404: no page is named by this cursor.
+            raise ReferenceNotFound(self.invalid_cursor_message, field=self.cursor_query_param)
         return cursor
 
     def get_schema_operation_parameters(self, view):

@@ -11,18 +11,19 @@ class ApiAutoSchema(AutoSchema):
 
     Every operation documents 400 (bad input or query), 401 (missing,
     invalid or revoked key) and 429 (rate limit); operations on one object
-    404; POSTs 409 where a service can refuse and 422 with their
-    Idempotency-Key header.
+    404 (an unknown id in the path, the body or a cursor); writes 409 (a
+    service refused, or an Idempotency-Key was reused), 413 and 415.
     """
 
     ERROR_DESCRIPTIONS = {
         "400": "Bad input: malformed JSON, a missing or invalid field or query parameter.",
         "401": "The API key is missing, invalid or revoked.",
-        "404": "No such object for this merchant (another merchant's ids are unknown too).",
-        "409": "The request conflicts with the object's current state (say, approving a paid commission).",
+        "404": "No such object for this merchant (another merchant's ids are unknown too); `field` names a "
+        "reference in the request that was not found.",
+        "409": "The request conflicts with the current state: approving a paid commission, a code already taken, "
+        "or an Idempotency-Key already used with a different request.",
         "413": "The request body is too large.",
         "415": "The body is not JSON (send `Content-Type: application/json`).",
-        "422": "The Idempotency-Key was already used with a different request.",
         "429": "Too many requests for this API key; retry after the number of seconds in `Retry-After`.",
     }
 
@@ -51,13 +52,9 @@ class ApiAutoSchema(AutoSchema):
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
-        codes = ["400", "401", "429"]
-        if "{" in self.path:
-            codes.append("404")
+        codes = ["400", "401", "404", "429"]  # 404: an unknown id in the path, the body or a cursor
         if self.method in ("POST", "PUT", "PATCH"):
             codes += ["409", "413", "415"]
-        if self._is_idempotent():
-            codes.append("422")
         for code in codes:
             if code not in responses:
                 responses[code] = self._get_response_for_code(

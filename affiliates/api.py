@@ -24,7 +24,7 @@ from .models import CODE_PATTERN, REFERRAL_ID_PATTERN, Affiliate, Commission, Co
 from .serializers import (
     AffiliateOutputSerializer,
     CommissionOutputSerializer,
-    CommissionOverrideSerializer,
+    CommissionOverrideField,
     ConversionOutputSerializer,
     PayoutOutputSerializer,
     ProgramOutputSerializer,
@@ -40,9 +40,9 @@ def _uuid_path(description: str) -> OpenApiParameter:
     return OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description=description)
 
 
-class AffiliateField(PublicIdField):
-    def __init__(self, **kwargs):
-        super().__init__(queryset=Affiliate.objects.all(), lookup="uid", pattern=UUID_PATTERN, **kwargs)
+def affiliate_filter() -> serializers.UUIDField:
+    # An unknown id (another merchant's too) filters everything out; it is not an error.
+    return serializers.UUIDField(required=False, help_text="An affiliate's id.")
 
 
 # --- affiliates ---------------------------------------------------------------------------------------------------
@@ -58,7 +58,6 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     queryset = Affiliate.objects.select_related("program", "merchant")
     lookup_field = "uid"
     lookup_url_kwarg = "id"
-    http_method_names = ["get", "post", "patch", "head", "options"]
 
     class AffiliateFilters(serializers.Serializer):
         status = serializers.ChoiceField(choices=Affiliate.Status.choices, required=False)
@@ -91,14 +90,14 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
         name = serializers.CharField(max_length=200, required=False, allow_blank=True)
         code = serializers.RegexField(CODE_PATTERN, required=False, help_text="Links with the old code stop working.")
         status = serializers.ChoiceField(choices=Affiliate.Status.choices, required=False)
-        commission_override = CommissionOverrideSerializer(
+        commission_override = CommissionOverrideField(
             required=False, allow_null=True, help_text="The affiliate's own rule; null goes back to the program's."
         )
 
     def scope_queryset(self, queryset):
         if self.action != "list":
             return queryset
-        filters = self.validated(self.AffiliateFilters, data=self.request.query_params)
+        filters = self.validated(self.AffiliateFilters, data=self.request.query_params.dict())
         if "status" in filters:
             queryset = queryset.filter(status=filters["status"])
         if "email" in filters:
@@ -184,16 +183,16 @@ class ReferralViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     lookup_value_regex = "[^/]+"
 
     class ReferralFilters(serializers.Serializer):
-        affiliate = AffiliateField(required=False, help_text="An affiliate's id.")
+        affiliate = affiliate_filter()
         customer = serializers.CharField(required=False, max_length=255, help_text="A Stripe customer id.")
         customer_email = serializers.EmailField(required=False, help_text="Exact match, case-insensitive.")
 
     def scope_queryset(self, queryset):
         if self.action != "list":
             return queryset
-        filters = self.validated(self.ReferralFilters, data=self.request.query_params)
+        filters = self.validated(self.ReferralFilters, data=self.request.query_params.dict())
         if "affiliate" in filters:
-            queryset = queryset.filter(affiliate=filters["affiliate"])
+            queryset = queryset.filter(affiliate__uid=filters["affiliate"])
         if "customer" in filters:
             queryset = queryset.filter(stripe_customer_id=filters["customer"])
         if "customer_email" in filters:
@@ -221,7 +220,7 @@ class CommissionViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     lookup_url_kwarg = "id"
 
     class CommissionFilters(serializers.Serializer):
-        affiliate = AffiliateField(required=False, help_text="An affiliate's id.")
+        affiliate = affiliate_filter()
         status = serializers.ChoiceField(choices=Commission.Status.choices, required=False)
         created_gte = serializers.DateTimeField(required=False, help_text="Created at or after (ISO 8601).")
         created_lte = serializers.DateTimeField(required=False, help_text="Created at or before (ISO 8601).")
@@ -232,9 +231,9 @@ class CommissionViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     def scope_queryset(self, queryset):
         if self.action != "list":
             return queryset
-        filters = self.validated(self.CommissionFilters, data=self.request.query_params)
+        filters = self.validated(self.CommissionFilters, data=self.request.query_params.dict())
         if "affiliate" in filters:
-            queryset = queryset.filter(affiliate=filters["affiliate"])
+            queryset = queryset.filter(affiliate__uid=filters["affiliate"])
         if "status" in filters:
             queryset = queryset.filter(status=filters["status"])
         if "created_gte" in filters:
@@ -299,7 +298,7 @@ class PayoutViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     lookup_url_kwarg = "id"
 
     class PayoutFilters(serializers.Serializer):
-        affiliate = AffiliateField(required=False, help_text="An affiliate's id.")
+        affiliate = affiliate_filter()
         status = serializers.ChoiceField(choices=Payout.Status.choices, required=False)
 
     class PayoutMarkPaidInput(serializers.Serializer):
@@ -310,9 +309,9 @@ class PayoutViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     def scope_queryset(self, queryset):
         if self.action != "list":
             return queryset
-        filters = self.validated(self.PayoutFilters, data=self.request.query_params)
+        filters = self.validated(self.PayoutFilters, data=self.request.query_params.dict())
         if "affiliate" in filters:
-            queryset = queryset.filter(affiliate=filters["affiliate"])
+            queryset = queryset.filter(affiliate__uid=filters["affiliate"])
         if "status" in filters:
             queryset = queryset.filter(status=filters["status"])
         return queryset
@@ -367,7 +366,7 @@ class ProgramViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     queryset = Program.objects.all()
     lookup_field = "code"
     lookup_url_kwarg = "id"
-    http_method_names = ["get", "patch", "head", "options"]
+    http_method_names = ["get", "patch", "head"]
 
     class ProgramUpdateInput(serializers.Serializer):
         name = serializers.CharField(max_length=200, required=False)

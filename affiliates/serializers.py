@@ -9,8 +9,10 @@ next to their views in affiliates/api.py.
 from urllib.parse import urlencode
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
+
+from afficone.api import json_type_errors
 
 from .models import Affiliate, Commission, CommissionType, Payout, Program
 from .portal_views import referral_link
@@ -21,25 +23,52 @@ def affiliate_link(affiliate: Affiliate) -> str:
     return referral_link(affiliate.merchant, affiliate.code) or f"{settings.SITE_URL}/?{urlencode({'ref': affiliate.code})}"
 
 
-class CommissionOverrideSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=CommissionType.choices, help_text="`percent` of the payment, or a `fixed` amount.")
-    bps = serializers.IntegerField(
-        min_value=0, max_value=10000, required=False, allow_null=True, help_text="For `percent`: basis points (2500 = 25%)."
-    )
+class PercentOverrideSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=[(CommissionType.PERCENT.value, CommissionType.PERCENT.label)])
+    bps = serializers.IntegerField(min_value=0, max_value=10000, help_text="Basis points of each payment (2500 = 25%).")
+
+
+class FixedOverrideSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=[(CommissionType.FIXED.value, CommissionType.FIXED.label)])
     amount = serializers.IntegerField(
-        min_value=0,
-        max_value=10**12,
-        required=False,
-        allow_null=True,
-        help_text="For `fixed`: the amount per payment, in the minor unit of the program's commission currency.",
+        min_value=0, max_value=10**12, help_text="Per payment, in the minor unit of the program's commission currency."
     )
 
-    def validate(self, data):
-        if data["type"] == CommissionType.PERCENT and data.get("bps") is None:
-            raise serializers.ValidationError({"bps": ["A percentage override needs `bps`."]}, code="required")
-        if data["type"] == CommissionType.FIXED and data.get("amount") is None:
-            raise serializers.ValidationError({"amount": ["A fixed override needs `amount`."]}, code="required")
-        return data
+
+OVERRIDE_SCHEMA = PolymorphicProxySerializer(
+    component_name="CommissionOverride",
+    serializers=[PercentOverrideSerializer, FixedOverrideSerializer],
+    resource_type_field_name="type",
+)
+
+
+@extend_schema_field(OVERRIDE_SCHEMA)
+class CommissionOverrideField(serializers.Field):
+    """An affiliate's own rule: `{"type": "percent", "bps": 2500}` or `{"type": "fixed", "amount": 1500}`.
+
+    Validated into the model's three override fields; null means "the program's rule".
+    """
+
+    shapes = {CommissionType.PERCENT: PercentOverrideSerializer, CommissionType.FIXED: FixedOverrideSerializer}
+
+    def to_internal_value(self, data) -> dict:
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str) or data["type"] not in self.shapes:
+            raise serializers.ValidationError(
+                'Give {"type": "percent", "bps": …} or {"type": "fixed", "amount": …}, or null.', code="invalid"
+            )
+        shape = self.shapes[data["type"]](data=data)
+        type_errors = json_type_errors(shape, data)
+        if type_errors:
+            raise serializers.ValidationError(type_errors)
+        shape.is_valid(raise_exception=True)
+        return {"type": data["type"], "bps": shape.validated_data.get("bps"), "amount": shape.validated_data.get("amount")}
+
+    def to_representation(self, affiliate: Affiliate) -> dict | None:
+        if affiliate.commission_type_override == CommissionType.PERCENT:
+            return {"type": CommissionType.PERCENT.value, "bps": affiliate.commission_bps_override}
+        if affiliate.commission_type_override == CommissionType.FIXED:
+            return {"type": CommissionType.FIXED.value, "amount": affiliate.commission_amount_override}
+        return None
 
 
 class AffiliateOutputSerializer(serializers.Serializer):
@@ -50,8 +79,8 @@ class AffiliateOutputSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Affiliate.Status.choices)
     link = serializers.SerializerMethodField(help_text="The affiliate's referral link to the merchant's site.")
     program = serializers.UUIDField(source="program.code")
-    commission_override = serializers.SerializerMethodField(
-        help_text="The affiliate's own commission rule, or null when the program's applies."
+    commission_override = CommissionOverrideField(
+        source="*", allow_null=True, help_text="The affiliate's own commission rule, or null when the program's applies."
     )
     created = serializers.DateTimeField(source="created_at")
     approved_at = serializers.DateTimeField(allow_null=True)
@@ -59,16 +88,6 @@ class AffiliateOutputSerializer(serializers.Serializer):
     @extend_schema_field(serializers.URLField())
     def get_link(self, affiliate: Affiliate) -> str:
         return affiliate_link(affiliate)
-
-    @extend_schema_field(CommissionOverrideSerializer(allow_null=True))
-    def get_commission_override(self, affiliate: Affiliate) -> dict | None:
-        if not affiliate.commission_type_override:
-            return None
-        return {
-            "type": affiliate.commission_type_override,
-            "bps": affiliate.commission_bps_override,
-            "amount": affiliate.commission_amount_override,
-        }
 
 
 class ReferralOutputSerializer(serializers.Serializer):
