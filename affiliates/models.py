@@ -292,17 +292,19 @@ class Payout(models.Model):
 
 
 class DailyStat(models.Model):
-    """Clicks, referrals and referred customers per affiliate and UTC day, for closed days only.
+    """Clicks, referrals and referred customers per UTC day, per affiliate and (affiliate null) per merchant.
 
-    Written only by `affiliates.services.rollup_daily_stats`, which recomputes
-    whole days from the raw rows (never increments), so a row is exact by
-    construction and a re-run fixes any drift. Readers add the raw rows of the
-    days after `RollupState.closed_through` (today, and any day the task has
-    not reached yet), so totals are exact at every moment.
+    Closed days only. Written only by `affiliates.services.rollup_daily_stats`,
+    which recomputes whole days from the raw rows (never increments), so a row
+    is exact by construction and a re-run fixes any drift. Readers add the raw
+    rows of the days after `RollupState.closed_through` (today, and any day the
+    task has not reached yet), so totals are exact at every moment. The
+    merchant rows (affiliate null) let the overview read one row per day
+    whatever the number of affiliates.
     """
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
-    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="daily_stats")
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, null=True, blank=True, related_name="daily_stats")
     day = models.DateField()
     clicks = models.PositiveIntegerField(default=0)
     referrals = models.PositiveIntegerField(default=0)
@@ -311,11 +313,19 @@ class DailyStat(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["affiliate", "day"], name="uniq_daily_stat")]
-        indexes = [models.Index(fields=["merchant", "day"], include=["affiliate", "clicks", "referrals", "customers"], name="dailystat_merchant_day_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["affiliate", "day"], name="uniq_daily_stat"),
+            models.UniqueConstraint(fields=["merchant", "day"], condition=Q(affiliate=None), name="uniq_daily_stat_merchant"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["merchant", "day"], include=["clicks", "referrals", "customers"], condition=Q(affiliate=None),
+                name="dailystat_merchant_total_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.affiliate_id} {self.day}"
+        return f"{self.affiliate_id or 'all'} {self.day}"
 
 
 class RollupState(models.Model):

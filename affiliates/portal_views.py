@@ -80,6 +80,7 @@ def portal_dashboard(request):
     period = selectors.parse_period(request.GET, first_day=affiliate.created_at.date())
     page = request.GET.get("page_url", "").strip()
     built = referral_link(merchant, affiliate.code, page) if page else ""
+    stats, series = selectors.overview_and_series(merchant, period, affiliate=affiliate)
     return render(request, "portal/dashboard.html", _context(
         request,
         period=period,
@@ -88,8 +89,8 @@ def portal_dashboard(request):
         page_url=page,
         built_link=built,
         built_off_site=bool(page) and not _same_site(merchant, page),
-        stats=selectors.overview(merchant, period, affiliate=affiliate),
-        series=selectors.daily_series(merchant, period, affiliate=affiliate),
+        stats=stats,
+        series=series,
         rule=services.commission_rule(affiliate),
         recent=Commission.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:5],
         payouts=selectors.payout_totals(merchant, affiliate=affiliate),

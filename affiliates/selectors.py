@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from datetime import timezone as dt_timezone
+from functools import cached_property
 
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
@@ -49,6 +50,11 @@ class Period:
     @property
     def start_at(self) -> datetime:
         return day_start(self.start)
+
+    @cached_property
+    def closed_through(self) -> date | None:
+        """Read once per request: every count of the page splits at the same watermark."""
+        return closed_through()
 
     @property
     def end_at(self) -> datetime:
@@ -89,8 +95,8 @@ def parse_period(params, *, first_day: date | None = None) -> Period:
 
 
 def closed_through() -> date | None:
-    state = RollupState.objects.filter(pk=1).values_list("closed_through", flat=True).first()
-    return state
+    """The rollup's watermark: DailyStat rows are complete up to this day, inclusive."""
+    return RollupState.objects.filter(pk=1).values_list("closed_through", flat=True).first()
 
 
 # --- counts: clicks, referrals, customers --------------------------------------------------------------------------
@@ -98,7 +104,7 @@ def closed_through() -> date | None:
 
 def _split(period: Period) -> tuple[tuple[date, date] | None, tuple[date, date] | None]:
     """(days served by the rollup, days read raw); either may be None."""
-    closed = closed_through()
+    closed = period.closed_through
     if closed is None or closed < period.start:
         return None, (period.start, period.end)
     if closed >= period.end:
@@ -106,14 +112,16 @@ def _split(period: Period) -> tuple[tuple[date, date] | None, tuple[date, date] 
     return (period.start, closed), (closed + timedelta(days=1), period.end)
 
 
-def _raw_counts(merchant: Merchant, start: date, end: date, affiliate: Affiliate | None, by: str | None):
+def _raw_counts(merchant: Merchant, start: date, end: date, affiliate: Affiliate | None, by: str | None, ids):
     """Raw clicks/referrals/customers between two days, grouped by `by` ("day", "affiliate" or None)."""
     from tracking.models import Click
 
     lo, hi = day_start(start), day_start(end + timedelta(days=1))
-    scope = {"merchant": merchant}
+    scope: dict = {"merchant": merchant}
     if affiliate is not None:
         scope["affiliate"] = affiliate
+    if ids is not None:
+        scope["affiliate_id__in"] = ids
     sources = {
         "clicks": Click.objects.filter(**scope, created_at__gte=lo, created_at__lt=hi),
         "referrals": Referral.objects.filter(**scope, created_at__gte=lo, created_at__lt=hi),
@@ -133,10 +141,14 @@ def _raw_counts(merchant: Merchant, start: date, end: date, affiliate: Affiliate
     return result
 
 
-def _rollup_counts(merchant: Merchant, start: date, end: date, affiliate: Affiliate | None, by: str | None):
+def _rollup_counts(merchant: Merchant, start: date, end: date, affiliate: Affiliate | None, by: str | None, ids):
     qs = DailyStat.objects.for_merchant(merchant).filter(day__gte=start, day__lte=end)
     if affiliate is not None:
         qs = qs.filter(affiliate=affiliate)
+    elif ids is not None:
+        qs = qs.filter(affiliate_id__in=ids)
+    else:
+        qs = qs.filter(affiliate=None)  # the merchant's own rows: one per day
     sums = dict(clicks=Sum("clicks"), referrals=Sum("referrals"), customers=Sum("customers"))
     result: dict = defaultdict(lambda: {"clicks": 0, "referrals": 0, "customers": 0})
     if by is None:
@@ -149,13 +161,22 @@ def _rollup_counts(merchant: Merchant, start: date, end: date, affiliate: Affili
     return result
 
 
-def counts(merchant: Merchant, period: Period, *, affiliate: Affiliate | None = None, by: str | None = None) -> dict:
+def counts(
+    merchant: Merchant, period: Period, *, affiliate: Affiliate | None = None, by: str | None = None, affiliate_ids=None
+) -> dict:
+    """Clicks, referrals and customers in the period: {key: {...}} with key None, a day, or an affiliate id.
+
+    `by="affiliate"` needs `affiliate_ids` (a page of affiliates), so the work is bounded by the page, not the tenant.
+    """
+    if by == "affiliate" and affiliate_ids is None:
+        raise ValueError("counts by affiliate need the affiliate ids")
+    ids = list(affiliate_ids) if affiliate_ids is not None else None
     rolled, raw = _split(period)
     total: dict = defaultdict(lambda: {"clicks": 0, "referrals": 0, "customers": 0})
     for part, reader in ((rolled, _rollup_counts), (raw, _raw_counts)):
         if part is None:
             continue
-        for key, values in reader(merchant, part[0], part[1], affiliate, by).items():
+        for key, values in reader(merchant, part[0], part[1], affiliate, by, ids).items():
             for name, n in values.items():
                 total[key][name] += n
     return total
@@ -183,16 +204,22 @@ class Money:
         return bool(self.amounts)
 
 
-def commission_totals(merchant: Merchant, period: Period, *, affiliate: Affiliate | None = None) -> dict:
-    """Revenue, and commissions earned, owed (pending + approved) and paid, per currency, for commissions created in the period."""
+def _commission_rows(merchant: Merchant, period: Period, affiliate: Affiliate | None, *, by_day: bool):
     qs = Commission.objects.for_merchant(merchant).filter(created_at__gte=period.start_at, created_at__lt=period.end_at)
     if affiliate is not None:
         qs = qs.filter(affiliate=affiliate)
-    rows = qs.values("status", "currency").annotate(
+    keys = ["status", "currency"]
+    if by_day:
+        qs = qs.annotate(d=TruncDate("created_at"))
+        keys.append("d")
+    return qs.values(*keys).annotate(
         net=Sum(F("amount") - F("reversed_amount")),
         revenue=Sum(F("base_amount") - F("refunded_amount")),
         n=Count("pk"),
-    )
+    ).order_by()
+
+
+def _totals_from(rows) -> dict:
     totals = {name: Money() for name in ("revenue", "earned", "owed", "pending", "approved", "paid", "voided")}
     payments = 0
     for row in rows:
@@ -210,6 +237,15 @@ def commission_totals(merchant: Merchant, period: Period, *, affiliate: Affiliat
     return totals
 
 
+def commission_totals(merchant: Merchant, period: Period, *, affiliate: Affiliate | None = None) -> dict:
+    """Revenue, and commissions earned, owed (pending + approved) and paid, per currency, for commissions created in the period.
+
+    Read live (one aggregate through the covering index commission_overview_idx) because a commission's status and
+    reversals change long after its day.
+    """
+    return _totals_from(_commission_rows(merchant, period, affiliate, by_day=False))
+
+
 def main_currency(merchant: Merchant) -> str:
     recent = Commission.objects.for_merchant(merchant).order_by("-created_at").values_list("currency", flat=True).first()
     if recent:
@@ -218,49 +254,41 @@ def main_currency(merchant: Merchant) -> str:
     return program.commission_currency if program else "usd"
 
 
-def daily_series(merchant: Merchant, period: Period, *, affiliate: Affiliate | None = None) -> dict:
-    """Per-day series for the chart: days as unix seconds, counts, and commissions earned in the main currency."""
+def overview_and_series(merchant: Merchant, period: Period, *, affiliate: Affiliate | None = None) -> tuple[dict, dict]:
+    """The period's totals and its per-day chart data, from one pass over each source.
+
+    Counts: the rollup plus the open days (see `counts`). Money: one aggregate of the period's commissions by status,
+    currency and day, which gives both the totals and the chart's commission series (main currency).
+    """
     by_day = counts(merchant, period, affiliate=affiliate, by="day")
-    currency = main_currency(merchant)
-    qs = Commission.objects.for_merchant(merchant).filter(
-        created_at__gte=period.start_at, created_at__lt=period.end_at, currency=currency
-    ).exclude(status=Commission.Status.VOIDED)
-    if affiliate is not None:
-        qs = qs.filter(affiliate=affiliate)
-    earned = dict(
-        qs.annotate(d=TruncDate("created_at")).values("d").annotate(s=Sum(F("amount") - F("reversed_amount"))).values_list("d", "s")
-    )
+    rows = list(_commission_rows(merchant, period, affiliate, by_day=True))
+    totals = _totals_from(rows)
+    total_counts = {"clicks": 0, "referrals": 0, "customers": 0}
+    for values in by_day.values():
+        for name in total_counts:
+            total_counts[name] += values[name]
+    currency = max(totals["earned"].amounts, key=totals["earned"].amounts.get) if totals["earned"] else main_currency(merchant)
+    earned: dict = defaultdict(int)
+    for row in rows:
+        if row["currency"] == currency and row["status"] != Commission.Status.VOIDED:
+            earned[row["d"]] += row["net"] or 0
+    stats = {
+        **total_counts,
+        **totals,
+        "conversion_rate": (100 * total_counts["customers"] / total_counts["referrals"]) if total_counts["referrals"] else None,
+    }
     scale = 10 ** money.exponent(currency)
-    days, clicks, referrals, customers, commissions = [], [], [], [], []
+    series: dict = {"days": [], "clicks": [], "referrals": [], "customers": [], "commissions": [],
+                    "currency": currency.upper(), "symbol": money.SYMBOLS.get(currency, "")}
     day = period.start
     while day <= period.end:
         values = by_day.get(day, {"clicks": 0, "referrals": 0, "customers": 0})
-        days.append(int(day_start(day).timestamp()))
-        clicks.append(values["clicks"])
-        referrals.append(values["referrals"])
-        customers.append(values["customers"])
-        commissions.append((earned.get(day) or 0) / scale)  # display only: the chart's axis, never stored
+        series["days"].append(int(day_start(day).timestamp()))
+        for name in ("clicks", "referrals", "customers"):
+            series[name].append(values[name])
+        series["commissions"].append(earned.get(day, 0) / scale)  # the chart's axis only; money stays integer elsewhere
         day += timedelta(days=1)
-    return {
-        "days": days,
-        "clicks": clicks,
-        "referrals": referrals,
-        "customers": customers,
-        "commissions": commissions,
-        "currency": currency.upper(),
-        "symbol": money.SYMBOLS.get(currency, ""),
-    }
-
-
-def overview(merchant: Merchant, period: Period, *, affiliate: Affiliate | None = None) -> dict:
-    total = counts(merchant, period, affiliate=affiliate)[None]
-    money_totals = commission_totals(merchant, period, affiliate=affiliate)
-    referrals = total["referrals"]
-    return {
-        **total,
-        **money_totals,
-        "conversion_rate": (100 * total["customers"] / referrals) if referrals else None,
-    }
+    return stats, series
 
 
 def top_affiliates(merchant: Merchant, period: Period, *, limit: int = 5) -> list[dict]:
@@ -281,7 +309,7 @@ def top_affiliates(merchant: Merchant, period: Period, *, limit: int = 5) -> lis
         entry["payments"] += row["n"]
     ids = list(picked)[:limit]
     affiliates = Affiliate.objects.for_merchant(merchant).in_bulk(ids)
-    stats = counts(merchant, period, by="affiliate")
+    stats = counts(merchant, period, by="affiliate", affiliate_ids=ids)
     return [
         {"affiliate": affiliates[pk], **picked[pk], **stats.get(pk, {"clicks": 0, "referrals": 0, "customers": 0})}
         for pk in ids
@@ -294,7 +322,7 @@ def affiliate_stats(merchant: Merchant, affiliates: list[Affiliate], period: Per
     ids = [a.pk for a in affiliates]
     if not ids:
         return
-    by_affiliate = counts(merchant, period, by="affiliate")
+    by_affiliate = counts(merchant, period, by="affiliate", affiliate_ids=ids)
     money_rows = (
         Commission.objects.for_merchant(merchant)
         .filter(affiliate_id__in=ids)

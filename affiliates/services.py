@@ -692,6 +692,7 @@ def rollup_daily_stats(*, recompute_days: int = 2, full: bool = False, now: date
             grouped = qs.annotate(day=TruncDate(stamp)).values("merchant_id", "affiliate_id", "day").annotate(n=Count("pk"))
             for row in grouped.iterator():
                 rows[(row["merchant_id"], row["affiliate_id"], row["day"])][name] = row["n"]
+                rows[(row["merchant_id"], None, row["day"])][name] += row["n"]  # the merchant's total for the day
         DailyStat.objects.filter(day__gte=start, day__lte=yesterday).delete()
         DailyStat.objects.bulk_create(
             [DailyStat(merchant_id=m, affiliate_id=a, day=d, **values) for (m, a, d), values in rows.items()],

@@ -67,11 +67,12 @@ def _redirect_back(request, fallback: str):
 def overview(request):
     period = _period(request)
     steps = selectors.onboarding_steps(request.merchant)
+    stats, series = selectors.overview_and_series(request.merchant, period)
     return render(request, "affiliates/overview.html", {
         "period": period,
         "periods": selectors.PERIODS,
-        "stats": selectors.overview(request.merchant, period),
-        "series": selectors.daily_series(request.merchant, period),
+        "stats": stats,
+        "series": series,
         "top": selectors.top_affiliates(request.merchant, period),
         "steps": steps,
         "steps_left": sum(not s["done"] for s in steps),
@@ -188,13 +189,14 @@ def _affiliate_context(request, affiliate, form) -> dict:
 
     period = _period(request)
     merchant = request.merchant
+    stats, series = selectors.overview_and_series(merchant, period, affiliate=affiliate)
     return {
         "affiliate": affiliate,
         "form": form,
         "period": period,
         "periods": selectors.PERIODS,
-        "stats": selectors.overview(request.merchant, period, affiliate=affiliate),
-        "series": selectors.daily_series(request.merchant, period, affiliate=affiliate),
+        "stats": stats,
+        "series": series,
         "rule": services.commission_rule(affiliate),
         "link": _referral_link(request.merchant, affiliate),
         "clicks": Click.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],

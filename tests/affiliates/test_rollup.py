@@ -40,10 +40,11 @@ def test_totals_are_equal_before_and_after_the_rollup_and_with_late_rows(merchan
 
     assert rollup_daily_stats() > 0
     assert RollupState.objects.get().closed_through == selectors.today() - timedelta(days=1)
-    assert DailyStat.objects.filter(merchant=merchant).count() == 2  # today's rows stay raw
+    assert DailyStat.objects.filter(merchant=merchant, affiliate__isnull=False).count() == 2  # today's rows stay raw
+    assert DailyStat.objects.filter(merchant=merchant, affiliate=None).count() == 2  # one merchant row per closed day
     assert selectors.counts(merchant, period)[None] == raw
     assert selectors.counts(merchant, period, by="day") == raw_by_day
-    assert selectors.counts(merchant, period, by="affiliate")[bob.pk] == {"clicks": 4, "referrals": 2, "customers": 2}
+    assert selectors.counts(merchant, period, by="affiliate", affiliate_ids=[bob.pk])[bob.pk] == {"clicks": 4, "referrals": 2, "customers": 2}
 
     # A click buffered before midnight and written after the rollup: the next run rebuilds that day.
     _activity(merchant, bob, 1, clicks=1, referrals=0, customers=0)
@@ -62,6 +63,7 @@ def test_overview_query_count_does_not_grow_with_data(merchant_client, merchant,
     CommissionFactory(referral__affiliate=affiliate)
     rollup_daily_stats()
     few = queries()
+    assert few > 5
     for n in range(6):
         other = AffiliateFactory(merchant=merchant)
         _activity(merchant, other, n, clicks=3, referrals=2, customers=1)
@@ -78,4 +80,4 @@ def test_commission_list_query_count_does_not_grow_with_data(merchant_client, af
         CommissionFactory(referral__affiliate=AffiliateFactory(merchant=merchant))
     with CaptureQueriesContext(connection) as many:
         merchant_client.get(reverse("affiliates:commission_list"))
-    assert len(many) == len(one)
+    assert len(many) == len(one) > 3
