@@ -11,6 +11,12 @@ from tests.conftest import screenshot, wait_for
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "plum-kettle-orbit-47"
+GIF = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
 
 
 def test_signup_login_team_invite_and_api_key(page, browser, live_server):
@@ -65,12 +71,24 @@ def test_signup_login_team_invite_and_api_key(page, browser, live_server):
     assert page.get_by_text(key.prefix).is_visible() and secret not in page.content()
     screenshot(page, "settings-api-keys")
 
+    page.get_by_role("link", name="Branding").click()
+    page.get_by_label("Name shown to affiliates").fill("Roastery Labs Coffee")
+    page.get_by_label("Logo").set_input_files(
+        files=[{"name": "logo.gif", "mimeType": "image/gif", "buffer": GIF}]
+    )
+    page.get_by_role("button", name="Save branding").click()
+    assert page.get_by_text("Branding saved").is_visible()
+    assert page.get_by_role("img", name="Roastery Labs Coffee logo").evaluate("img => img.naturalWidth") == 1
+    screenshot(page, "settings-branding")
+    merchant.refresh_from_db()
+    assert merchant.name == "Roastery Labs Coffee" and merchant.logo.name.endswith(".gif")
+
     # The teammate opens the link in their own browser, creates an account and joins.
     context = browser.new_context()
     try:
         teammate = context.new_page()
         teammate.goto(base + accept_path)
-        assert teammate.get_by_text("Join Roastery Labs on Afficone").is_visible()
+        assert teammate.get_by_text("Join Roastery Labs Coffee on Afficone").is_visible()
         screenshot(teammate, "accept-invitation")
         teammate.get_by_label("Your name").fill("Bea Barista")
         teammate.get_by_label("Choose a password").fill(PASSWORD)
