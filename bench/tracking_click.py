@@ -190,6 +190,7 @@ def main() -> None:
             stop_server(server)
         accepted = click["requests"] - click["non2xx"]
         note = ""
+        # wrk counts the answers it read before the clock stopped; the server also finished the ones in flight.
         if mode == "buffer":
             backlog = buffer.backlog()
             started = time.monotonic()
@@ -198,11 +199,12 @@ def main() -> None:
             elapsed = time.monotonic() - started
             connection.close()
             stored = Click.objects.count() - clicks_before
-            note = (f"drained {backlog} buffered clicks in {elapsed:.1f} s ({backlog / max(elapsed, 1e-9):.0f}/s); "
-                    f"stored {stored} for {accepted} accepted: {'none lost' if stored == accepted else 'MISMATCH'}")
+            note = (f"flushed {backlog} buffered clicks in {elapsed:.1f} s ({backlog / max(elapsed, 1e-9):.0f}/s), "
+                    f"{stored} rows: {'none lost, none doubled' if stored == backlog else 'MISMATCH'} "
+                    f"(wrk read {accepted} 2xx answers)")
         else:
             stored = Click.objects.count() - clicks_before
-            note = f"stored {stored} for {accepted} accepted"
+            note = f"{stored} clicks stored (wrk read {accepted} 2xx answers)"
         rows.append((mode, bare, click, note))
         print(f"\n[{mode}] bare view: {bare['rps']:.0f} req/s, p50 {bare['p50']:.1f} ms, p99 {bare['p99']:.1f} ms")
         print(f"[{mode}] click:     {click['rps']:.0f} req/s, p50 {click['p50']:.1f} ms, p99 {click['p99']:.1f} ms, "

@@ -46,37 +46,67 @@ def client() -> redis.Redis:
     return _client
 
 
-def push(entry: dict, *, remember_referral: bool) -> None:
-    """Appends a click; falls back to writing it at once when Redis is unreachable.
+# One round trip for the common click: count it, read the cached link, and if the code is good and nothing
+# needs the database (a referral to check for a first-click program), append the click to the stream.
+# KEYS: rate counter, cached link, stream, pending-referral marker.
+# ARGV: counter lifetime, limit, click entry (JSON), "1" when the click names a referral, marker value and lifetime.
+# Returns {count, cached link or false, 1 when appended}.
+_ACCEPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if count > tonumber(ARGV[2]) then return {count, false, 0} end
+local link = redis.call('GET', KEYS[2])
+if not link or link == '' then return {count, link or false, 0} end
+local first_click = string.sub(link, -12) == ':first_click'
+if first_click and ARGV[4] == '1' then return {count, link, 0} end
+redis.call('XADD', KEYS[3], '*', 'l', link, 'e', ARGV[3])
+if first_click then redis.call('SET', KEYS[4], string.match(link, '^%d+') .. ':' .. ARGV[5], 'EX', ARGV[6]) end
+return {count, link, 1}
+"""
+_accept_script = None
 
-    `remember_referral`: first-click programs look the visitor's referral up
-    on the next click, which may come before the flush.
-    """
+
+def accept(
+    counter_key: str, link_key: str, entry: dict, *, window: int, limit: int, checks_referral: bool
+) -> tuple[int, str | None, bool]:
+    """(rate count, cached link or None, whether the click is already in the stream)."""
+    global _accept_script
+    if _accept_script is None:
+        _accept_script = client().register_script(_ACCEPT)
+    keys = [counter_key, link_key, STREAM, PENDING_RID + entry["rid"]]
+    args = [window, limit, _dumps(entry), "1" if checks_referral else "0", entry["created_at"], PENDING_RID_SECONDS]
+    try:
+        count, link, queued = _accept_script(keys=keys, args=args, client=client())
+    except redis.RedisError:
+        log.warning("Redis unreachable: clicks are neither rate-limited nor buffered", exc_info=True)
+        return 0, None, False
+    return count, (link.decode() if link is not None else None), bool(queued)
+
+
+def push(link: str, entry: dict) -> None:
+    """Appends a click resolved to `link`; writes it at once when Redis is unreachable."""
     pipe = client().pipeline(transaction=False)
-    pipe.xadd(STREAM, {"e": json.dumps(entry, separators=(",", ":"))})
-    if remember_referral and entry["is_new_referral"]:
-        pipe.set(PENDING_RID + entry["rid"], f'{entry["merchant_id"]}:{entry["created_at"]}', ex=PENDING_RID_SECONDS)
+    pipe.xadd(STREAM, {"l": link, "e": _dumps(entry)})
+    if link.endswith(":first_click") and entry["is_new_referral"]:
+        # First-click programs look the visitor's referral up on the next click, which may come before the flush.
+        merchant_id = link.split(":", 1)[0]
+        pipe.set(PENDING_RID + entry["rid"], f'{merchant_id}:{entry["created_at"]}', ex=PENDING_RID_SECONDS)
     try:
         pipe.execute()
     except redis.RedisError:
         log.warning("click buffer unavailable, writing the click directly", exc_info=True)
         from .services import store_clicks
 
-        store_clicks([entry])
+        store_clicks([_with_link(link, entry)])
 
 
-def count_and_get(counter_key: str, key: str, *, window: int) -> tuple[int, str | None]:
-    """Increments a rate-limit counter and reads a cached value, in one round trip."""
-    pipe = client().pipeline(transaction=False)
-    pipe.incr(counter_key)
-    pipe.expire(counter_key, window, nx=True)
-    pipe.get(key)
-    try:
-        count, _, value = pipe.execute()
-    except redis.RedisError:
-        log.warning("Redis unreachable: clicks are neither rate-limited nor cached", exc_info=True)
-        return 0, None
-    return count, (value.decode() if value is not None else None)
+def _dumps(entry: dict) -> str:
+    return json.dumps(entry, separators=(",", ":"))
+
+
+def _with_link(link: str, entry: dict) -> dict:
+    merchant_id, affiliate_id, _ = link.split(":", 2)
+    return {**entry, "merchant_id": int(merchant_id), "affiliate_id": int(affiliate_id)}
 
 
 def set_value(key: str, value: str, seconds: int) -> None:
@@ -116,7 +146,9 @@ def _store(r: redis.Redis, messages: list) -> int:
     if not messages:
         return 0
     ids = [message_id for message_id, _ in messages]
-    entries = [json.loads(fields[b"e"]) for _, fields in messages if fields and b"e" in fields]
+    entries = [
+        _with_link(fields[b"l"].decode(), json.loads(fields[b"e"])) for _, fields in messages if fields and b"e" in fields
+    ]
     stored = store_clicks(entries)  # commits before anything is acknowledged
     pipe = r.pipeline(transaction=False)
     pipe.xack(STREAM, GROUP, *ids)

@@ -69,12 +69,21 @@ class ClickResult:
 
 @dataclass(frozen=True)
 class Link:
-    """What a (public key, code) pair resolves to: cached, so the hot path skips the database."""
+    """What a (public key, code) pair resolves to: cached as "merchant:affiliate:days:attribution"."""
 
     merchant_id: int
     affiliate_id: int
     cookie_days: int
     attribution: str
+
+    @classmethod
+    def decode(cls, value: str) -> "Link":
+        merchant_id, affiliate_id, cookie_days, attribution = value.split(":")
+        return cls(int(merchant_id), int(affiliate_id), int(cookie_days), attribution)
+
+    @property
+    def encoded(self) -> str:
+        return f"{self.merchant_id}:{self.affiliate_id}:{self.cookie_days}:{self.attribution}"
 
 
 # --- input --------------------------------------------------------------------------------------------------------
@@ -207,24 +216,65 @@ def _check_rate(count: int) -> None:
         raise TrackingError(429, "rate_limited", "Too many requests from this address; try again in a minute.")
 
 
-def admit_click(click: ClickInput, *, ip_hash: str) -> Link:
-    """Applies the rate limit, then finds the approved affiliate behind the code.
+def accept_click(click: ClickInput, *, user_agent: str, ip_hash: str, now: datetime) -> ClickResult:
+    """Rate-limits a click, checks its code, answers it with a referral id and has it stored.
 
     Unknown keys, unknown codes, other merchants' codes and affiliates that
     are not approved are all refused the same way (404), so the endpoint
-    reveals nothing about anybody's affiliates. Answers are cached for
-    LINK_CACHE_SECONDS: a suspended affiliate's links stop counting within that
-    time. With Redis the counter and the cached answer cost one round trip
-    together (the hot path of a busy site); without it, Django's local cache.
+    reveals nothing about anybody's affiliates. What a code resolves to is
+    cached for LINK_CACHE_SECONDS: a suspended affiliate's links stop counting
+    within that time.
+
+    Last click (the default): every click gets a new referral, which
+    replaces the visitor's cookie. First click: a referral the visitor
+    already holds at this merchant, still within the cookie window, is kept
+    with its original expiry.
+
+    With the buffer, the common case (a cached code, no referral to check)
+    costs one round trip to Redis: counter, cache and stream in one script.
     """
     from . import buffer
 
     rate_key, link_key = _rate_key("click", click.public_key, ip_hash), _link_cache_key(click.public_key, click.code)
+    entry = {
+        "rid": new_referral_id(),
+        "is_new_referral": True,
+        "landing_url": click.landing_url,
+        "referrer": click.referrer,
+        "user_agent": user_agent[:MAX_USER_AGENT_LENGTH],
+        "ip_hash": ip_hash,
+        "created_at": now.timestamp(),
+        "token": secrets.token_hex(12),
+    }
     if buffer.is_enabled():
-        count, cached = buffer.count_and_get(rate_key, link_key, window=RATE_WINDOW_SECONDS + 30)
+        count, cached, queued = buffer.accept(
+            rate_key, link_key, entry,
+            window=RATE_WINDOW_SECONDS + 30,
+            limit=settings.TRACKING_RATE_LIMIT_PER_MINUTE,
+            checks_referral=click.current_referral is not None,
+        )
     else:
-        count, cached = _count(rate_key), cache.get(link_key)
+        count, cached, queued = _count(rate_key), cache.get(link_key), False
     _check_rate(count)
+    link = _link(click, cached, link_key)
+    if queued:
+        return ClickResult(referral=entry["rid"], days=link.cookie_days, attribution=link.attribution)
+    days = link.cookie_days
+    if link.attribution == Program.Attribution.FIRST_CLICK and click.current_referral:
+        created_at = _live_referral_created_at(link, click.current_referral, now=now)
+        if created_at is not None:
+            entry.update(rid=click.current_referral, is_new_referral=False)
+            days = max(1, math.ceil(link.cookie_days - (now - created_at).total_seconds() / 86400))
+    if buffer.is_enabled():
+        buffer.push(link.encoded, entry)
+    else:
+        store_clicks([{**entry, "merchant_id": link.merchant_id, "affiliate_id": link.affiliate_id}])
+    return ClickResult(referral=entry["rid"], days=days, attribution=link.attribution)
+
+
+def _link(click: ClickInput, cached: str | None, link_key: str) -> Link:
+    from . import buffer
+
     if cached is None:
         found = _lookup_link(click.public_key, click.code)
         cached = ":".join(str(part) for part in found) if found else ""
@@ -236,8 +286,7 @@ def admit_click(click: ClickInput, *, ip_hash: str) -> Link:
         if not Merchant.objects.filter(public_key=click.public_key).exists():
             raise TrackingError(404, "unknown_key", "No merchant has this public key; check the data-afficone attribute.", "k")
         raise TrackingError(404, "unknown_code", "No active affiliate has this code.", "c")
-    merchant_id, affiliate_id, cookie_days, attribution = cached.split(":")
-    return Link(int(merchant_id), int(affiliate_id), int(cookie_days), attribution)
+    return Link.decode(cached)
 
 
 def check_seen_rate(public_key: str, *, ip_hash: str) -> None:
@@ -255,41 +304,6 @@ def _lookup_link(public_key: str, code: str) -> tuple | None:
 
 
 # --- recording ----------------------------------------------------------------------------------------------------
-
-
-def record_click(link: Link, click: ClickInput, *, user_agent: str, ip_hash: str, now: datetime) -> ClickResult:
-    """Answers a click with a referral id and has it stored (now, or by the buffer's flush).
-
-    Last click (the default): every click gets a new referral, which
-    replaces the visitor's cookie. First click: a referral the visitor
-    already holds at this merchant, still within the cookie window, is kept
-    and keeps its original expiry.
-    """
-    rid, days = None, link.cookie_days
-    if link.attribution == Program.Attribution.FIRST_CLICK and click.current_referral:
-        created_at = _live_referral_created_at(link, click.current_referral, now=now)
-        if created_at is not None:
-            rid = click.current_referral
-            days = max(1, math.ceil(link.cookie_days - (now - created_at).total_seconds() / 86400))
-    entry = {
-        "merchant_id": link.merchant_id,
-        "affiliate_id": link.affiliate_id,
-        "rid": rid or new_referral_id(),
-        "is_new_referral": rid is None,
-        "landing_url": click.landing_url,
-        "referrer": click.referrer,
-        "user_agent": user_agent[:MAX_USER_AGENT_LENGTH],
-        "ip_hash": ip_hash,
-        "created_at": now.timestamp(),
-        "token": secrets.token_hex(12),
-    }
-    from . import buffer
-
-    if buffer.is_enabled():
-        buffer.push(entry, remember_referral=link.attribution == Program.Attribution.FIRST_CLICK)
-    else:
-        store_clicks([entry])
-    return ClickResult(referral=entry["rid"], days=days, attribution=link.attribution)
 
 
 def _live_referral_created_at(link: Link, rid: str, *, now: datetime) -> datetime | None:

@@ -87,8 +87,7 @@ def track_click(request):
             return _cors(JsonResponse({"referral": None, "days": None, "attribution": None, "ignored": "bot"}))
         click = services.parse_click(body)
         ip_hash = services.hash_ip(services.client_ip(request), now=now)
-        link = services.admit_click(click, ip_hash=ip_hash)
-        result = services.record_click(link, click, user_agent=user_agent, ip_hash=ip_hash, now=now)
+        result = services.accept_click(click, user_agent=user_agent, ip_hash=ip_hash, now=now)
     except TrackingError as exc:
         return _error(exc)
     return _cors(JsonResponse({"referral": result.referral, "days": result.days, "attribution": result.attribution}))

@@ -70,7 +70,7 @@ def test_another_merchants_pending_referral_is_not_kept(buffered, transactional_
 def test_a_batch_written_twice_stores_each_click_once(buffered, transactional_db, merchant, affiliate, post_click):
     for _ in range(3):
         post_click(click_body(merchant))
-    entries = [json.loads(fields[b"e"]) for _, fields in buffered.xrange(buffer.STREAM)]
+    entries = [buffer._with_link(f[b"l"].decode(), json.loads(f[b"e"])) for _, f in buffered.xrange(buffer.STREAM)]
 
     assert services.store_clicks(entries) == 3
     assert services.store_clicks(entries) == 0
@@ -113,3 +113,16 @@ def test_clicks_are_written_directly_when_redis_is_down(buffered, transactional_
 
     assert response.status_code == 200
     assert Click.objects.get().referral.rid == response.json()["referral"]
+
+
+def test_rate_limit_and_refusals_hold_on_the_one_round_trip_path(buffered, transactional_db, merchant, affiliate, post_click, settings):
+    settings.TRACKING_RATE_LIMIT_PER_MINUTE = 3
+    assert post_click(click_body(merchant, code="nobody")).status_code == 404
+    assert post_click(click_body(merchant, code="nobody")).status_code == 404  # now from the cache
+    assert post_click(click_body(merchant), ip="198.51.100.1").status_code == 200  # resolves and caches the code
+    answers = [post_click(click_body(merchant), ip="198.51.100.1").status_code for _ in range(3)]
+
+    assert answers == [200, 200, 429]
+    assert buffer.backlog() == 3
+    assert flush_click_buffer_task() == 3
+    assert Click.objects.count() == 3
