@@ -39,8 +39,9 @@ def parse_args():
     parser.add_argument("--seconds", type=int, default=8, help="duration of each wrk run")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--modes", default="direct,buffer")
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 4)))
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 4)))
+    # docker-compose.yml's web service: gunicorn with WEB_CONCURRENCY (3) sync workers.
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 3)))
+    parser.add_argument("--threads", type=int, default=1, help="more than 1 runs gthread workers")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--database-url", default=f"postgres://postgres@127.0.0.1:5432/{DB_NAME}")
     parser.add_argument("--redis-url", default=os.environ.get("AFFICONE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"))
@@ -104,8 +105,8 @@ def start_server(args, env) -> subprocess.Popen:
     command = [
         sys.executable, "-m", "gunicorn", "afficone.wsgi:application",
         "--bind", f"127.0.0.1:{args.port}", "--workers", str(args.workers), "--threads", str(args.threads),
-        "--worker-class", "gthread", "--keep-alive", "5", "--backlog", "2048", "--access-logfile", "-",
-        "--log-level", "warning",
+        "--worker-class", "gthread" if args.threads > 1 else "sync", "--backlog", "2048", "--log-level", "warning",
+        "--timeout", "30",
     ]
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
@@ -173,7 +174,8 @@ def main() -> None:
     from tracking.models import Click
 
     redis.Redis.from_url(args.redis_url).flushdb()
-    print(f"gunicorn: {args.workers} workers x {args.threads} threads (gthread); wrk: 2 threads, "
+    kind = f"{args.workers} gthread workers x {args.threads} threads" if args.threads > 1 else f"{args.workers} sync workers"
+    print(f"gunicorn: {kind}; wrk: 2 threads, "
           f"{args.connections} connections, {args.seconds} s per run; {os.cpu_count()} CPUs; load before: {load_average()}")
     rows = []
     for mode in args.modes.split(","):

@@ -197,7 +197,7 @@ def test_a_second_affiliate_replaces_the_referral_unless_first_click(shop, merch
     Program.objects.filter(merchant=merchant).update(attribution=attribution)
     bob = AffiliateFactory(merchant=merchant, program=merchant.programs.get(), code="bob")
 
-    shop.goto(shop.site("shop.test", "/?ref=alice"))
+    shop.goto(shop.site("shop.test", "/?aff=alice"))
     first = ready(shop)
     shop.goto(shop.site("app.shop.test", "/features?via=bob"))
     second = ready(shop)
