@@ -114,7 +114,8 @@ def portal_payouts(request):
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     return render(request, "portal/payouts.html", _context(
         request, page=page, totals=selectors.payout_totals(merchant, affiliate=affiliate),
-        owed=selectors.commission_totals(merchant, selectors.parse_period({"period": "all"}, first_day=affiliate.created_at.date()), affiliate=affiliate),
+        owed=selectors.commission_totals(merchant, selectors.parse_period({"period": "all"}, first_day=affiliate.created_at.date()), affiliate=affiliate,
+                                         currency=affiliate.program.commission_currency),
     ))
 
 

@@ -190,6 +190,7 @@ class Money:
     """Amounts per currency, formatted for display: {"usd": 1234} → "$12.34"."""
 
     amounts: dict = field(default_factory=dict)
+    currency: str = ""  # shown as zero in this currency when empty
 
     def add(self, currency: str, amount: int) -> None:
         if amount:
@@ -197,7 +198,7 @@ class Money:
 
     def __str__(self) -> str:
         if not self.amounts:
-            return "—"
+            return money.format_money(0, self.currency) if self.currency else "—"
         return " + ".join(money.format_money(a, c) for c, a in sorted(self.amounts.items(), key=lambda kv: -kv[1]))
 
     def __bool__(self) -> bool:
@@ -219,13 +220,13 @@ def _commission_rows(merchant: Merchant, period: Period, affiliate: Affiliate | 
     ).order_by()
 
 
-def _totals_from(rows) -> dict:
-    totals = {name: Money() for name in ("revenue", "earned", "owed", "pending", "approved", "paid", "voided")}
-    payments = 0
+def _totals_from(rows, currency: str = "") -> dict:
+    totals = {name: Money(currency=currency) for name in ("revenue", "earned", "owed", "pending", "approved", "paid")}
+    payments, voided = 0, 0
     for row in rows:
         status, currency = row["status"], row["currency"]
         if status == Commission.Status.VOIDED:
-            totals["voided"].add(currency, row["n"])
+            voided += row["n"]
             continue
         payments += row["n"]
         totals["revenue"].add(currency, row["revenue"] or 0)
@@ -234,16 +235,17 @@ def _totals_from(rows) -> dict:
         if status in (Commission.Status.PENDING, Commission.Status.APPROVED):
             totals["owed"].add(currency, row["net"] or 0)
     totals["payments"] = payments
+    totals["voided_count"] = voided
     return totals
 
 
-def commission_totals(merchant: Merchant, period: Period, *, affiliate: Affiliate | None = None) -> dict:
+def commission_totals(merchant: Merchant, period: Period, *, affiliate: Affiliate | None = None, currency: str = "") -> dict:
     """Revenue, and commissions earned, owed (pending + approved) and paid, per currency, for commissions created in the period.
 
     Read live (one aggregate through the covering index commission_overview_idx) because a commission's status and
     reversals change long after its day.
     """
-    return _totals_from(_commission_rows(merchant, period, affiliate, by_day=False))
+    return _totals_from(_commission_rows(merchant, period, affiliate, by_day=False), currency)
 
 
 def main_currency(merchant: Merchant) -> str:
@@ -272,6 +274,9 @@ def overview_and_series(merchant: Merchant, period: Period, *, affiliate: Affili
     for row in rows:
         if row["currency"] == currency and row["status"] != Commission.Status.VOIDED:
             earned[row["d"]] += row["net"] or 0
+    for name, value in totals.items():
+        if isinstance(value, Money):
+            value.currency = currency
     stats = {
         **total_counts,
         **totals,
@@ -348,7 +353,8 @@ def payout_totals(merchant: Merchant, *, affiliate: Affiliate | None = None) -> 
     qs = Payout.objects.for_merchant(merchant)
     if affiliate is not None:
         qs = qs.filter(affiliate=affiliate)
-    result = {"pending": Money(), "paid": Money()}
+    currency = affiliate.program.commission_currency if affiliate is not None else ""
+    result = {"pending": Money(currency=currency), "paid": Money(currency=currency)}
     for row in qs.values("status", "currency").annotate(s=Sum("amount")):
         result[row["status"]].add(row["currency"], row["s"] or 0)
     return result

@@ -42,10 +42,10 @@ def rule_text(rule):
 @register.filter
 def recurring_text(program):
     if program.recurring_months is None:
-        return "on every payment for as long as the customer pays"
+        return "for as long as the customer pays"
     if program.recurring_months == 0:
         return "on the first payment only"
-    return f"on every payment for {program.recurring_months} months"
+    return f"for {program.recurring_months} months after the first payment"
 
 
 @register.simple_tag(takes_context=True)
