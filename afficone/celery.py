@@ -1,9 +1,21 @@
 import os
 
 from celery import Celery
+from celery.signals import task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "afficone.settings")
 
 app = Celery("afficone", task_cls="celery.contrib.django.task:DjangoTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+def reuse_database_connections(sender=None, **kwargs) -> None:
+    """Request-like connection handling in workers (CELERY_DB_REUSE_MAX stops Celery closing them per task): keep
+    the connection for CONN_MAX_AGE, drop it when it broke or is too old, as Django does around each request."""
+    from django.db import close_old_connections
+
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return  # runs inside the caller's transaction (tests, the embedded default): never close that
+    close_old_connections()

@@ -455,12 +455,16 @@ def handle_checkout_session(merchant: Merchant, session: dict, event: StripeEven
         customer_email=email,
         stripe_payment_intent_id=payment_intent,
     )
-    if commission is not None:
+    if commission is not None and (commission.base_amount != base_amount or _names_affiliate(commission, email)):
         # payment_intent.succeeded (with our metadata) may have come first, without the tax and email Checkout knows.
         commission, changed = reprice_commission(commission, base_amount=base_amount, customer_email=email)
         if changed:
             rerun_payment_events(merchant, payment_intent=commission.stripe_payment_intent_id,
                                  charge=commission.stripe_charge_id)
+
+
+def _names_affiliate(commission: Commission, email: str) -> bool:
+    return bool(email) and not commission.is_self_referral and email.strip().lower() == commission.affiliate.email.lower()
 
 
 def handle_payment_intent_succeeded(merchant: Merchant, intent: dict, event: StripeEvent) -> None:

@@ -131,6 +131,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=4)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes the database connection before and after every task unless this is set; reconnecting
+# cost about a quarter of an attributed event's time in bench/stripe_webhook.py. With it, the fixup closes them only
+# every this-many tasks, and afficone/celery.py drops a connection that broke or outlived CONN_MAX_AGE, as requests do.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}  # filled by afficone/celery.py from each app's periodic tasks
 # Dashboard rollup (affiliates.DailyStat): rebuilds closed days from raw rows; readers add the open days raw.

@@ -1,0 +1,399 @@
+"""Stripe webhook and attribution bench (run by hand; prints figures and ratios, asserts nothing).
+
+    .venv/bin/python bench/stripe_webhook.py [--parts accept,worker,latency] [--seconds 6] [--events 1500]
+
+accept   POST /stripe/webhook/ with distinct, validly signed checkout.session.completed events (Stripe's example
+         object, about 3 KB) against a bare Django view taking the same POST behind the same middleware, on the same
+         gunicorn in the same run, with wrk: accepted events per second and the ratio (target >= 20% of the bare view).
+worker   one worker host (celery prefork, one process per CPU) draining a pre-filled queue: attributed events per
+         second (each a checkout that earns a commission) against no-op Celery tasks per second, in the same run;
+         twice, with Celery's default of closing the database connection around every task and with connections
+         reused (CELERY_DB_REUSE_MAX, what the settings use), to show what that is worth.
+latency  signed events posted to gunicorn at a steady 100 per second while a worker runs: time from the POST to the
+         commission row, p50 and p99 (target p99 < 250 ms).
+
+Needs PostgreSQL and Redis on 127.0.0.1 (as `make test` has them) and wrk (Debian's package). Uses the database
+`bench_afficone_stripe` (created and migrated when missing) and Redis database 3 (flushed).
+"""
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DB_NAME = "bench_afficone_stripe"
+SECRET = "whsec_bench"
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", default="accept,worker,latency")
+    parser.add_argument("--seconds", type=int, default=6, help="duration of each wrk run and of the latency run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--events", type=int, default=1500, help="events (and no-op tasks) per worker run")
+    parser.add_argument("--rate", type=int, default=100, help="events per second in the latency run")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 4)))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 4)))
+    parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 2, help="worker processes")
+    parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--database-url", default=f"postgres://postgres@127.0.0.1:5432/{DB_NAME}")
+    parser.add_argument("--redis-url", default=os.environ.get("AFFICONE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/3"))
+    return parser.parse_args()
+
+
+def base_env(args, **extra) -> dict:
+    return dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="bench.stripe_settings",
+        DEBUG="false",
+        SECRET_KEY="bench-secret-key-" + "x" * 40,
+        STRIPE_SECRET_KEY="sk_test_bench",
+        STRIPE_WEBHOOK_SECRET=SECRET,
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="false",
+        DATABASE_URL=args.database_url,
+        REDIS_URL=args.redis_url,
+        CELERY_TASK_ALWAYS_EAGER="false",
+        PYTHONPATH=str(ROOT),
+        **extra,
+    )
+
+
+def prepare(args):
+    """Creates and migrates the bench database when needed; returns (merchant, referral ids)."""
+    import psycopg
+
+    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
+            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    env = base_env(args)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from affiliates.models import Affiliate, Referral
+    from affiliates.services import create_affiliate, create_referral
+    from tenants.models import Merchant
+    from tenants.services import create_merchant
+
+    merchant = Merchant.objects.filter(stripe_account_id="acct_bench").first()
+    if merchant is None:
+        merchant, _ = create_merchant(name="Bench Stripe Shop", owner_email="bench-stripe@example.com",
+                                      stripe_account_id="acct_bench")
+    affiliate = Affiliate.objects.filter(merchant=merchant, code="bench").first() or create_affiliate(
+        merchant, email="partner@example.com", code="bench")
+    referrals = list(Referral.objects.filter(affiliate=affiliate).values_list("rid", flat=True)[:50])
+    while len(referrals) < 50:
+        referrals.append(create_referral(affiliate).rid)
+    return merchant, referrals
+
+
+def checkout_event(merchant, rid: str) -> dict:
+    from tests.stripe_events import checkout_session, make_event
+
+    return make_event("checkout.session.completed", checkout_session(client_reference_id=rid),
+                      account=merchant.stripe_account_id)
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+# --- processes ------------------------------------------------------------------------------------------------------
+
+
+def start_gunicorn(args, env) -> subprocess.Popen:
+    command = [
+        sys.executable, "-m", "gunicorn", "afficone.wsgi:application", "--bind", f"127.0.0.1:{args.port}",
+        "--workers", str(args.workers), "--threads", str(args.threads), "--worker-class", "gthread",
+        "--keep-alive", "5", "--backlog", "2048", "--log-level", "warning",
+    ]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{args.port}/healthz", timeout=1).read()
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                sys.exit("gunicorn exited:\n" + proc.stderr.read().decode())
+            time.sleep(0.2)
+    sys.exit("gunicorn did not answer within 30 s")
+
+
+def start_worker(args, env, queue: str) -> subprocess.Popen:
+    command = [
+        sys.executable, "-m", "celery", "-A", "afficone", "worker", "--pool=prefork",
+        f"--concurrency={args.concurrency}", "-Q", queue, "--without-gossip", "--without-mingle",
+        "--without-heartbeat", "-l", "WARNING",
+    ]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    from afficone.celery import app
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit("the Celery worker exited:\n" + proc.stderr.read().decode())
+        try:
+            if app.control.ping(timeout=0.5):
+                return proc
+        except Exception:  # broker warming up
+            pass
+    sys.exit("the Celery worker did not answer within 30 s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+# --- accept ---------------------------------------------------------------------------------------------------------
+
+
+def wrk(args, path: str, seconds: int, events_file: str) -> dict:
+    env = dict(os.environ, AFFICONE_BENCH_EVENTS=events_file, AFFICONE_BENCH_THREADS="2")
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{args.connections}", f"-d{seconds}s", "--latency", "--timeout", "5s",
+         "-s", str(ROOT / "bench" / "stripe_webhook.lua"), f"http://127.0.0.1:{args.port}{path}"],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout
+
+    def latency(label):
+        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        return float(match.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[match.group(2)]
+
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "p50": latency("50"),
+        "p99": latency("99"),
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+    }
+
+
+def write_events(merchant, referrals, count: int) -> str:
+    from tests.stripe_events import encode, sign
+
+    handle = tempfile.NamedTemporaryFile("w", suffix=".events", delete=False)
+    with handle:
+        for i in range(count):
+            body = encode(checkout_event(merchant, referrals[i % len(referrals)])).decode()
+            handle.write(f"{sign(body, secret=SECRET)}\t{body}\n")
+    return handle.name
+
+
+def bench_accept(args, merchant, referrals) -> None:
+    import redis
+
+    from stripe_integration.models import StripeEvent
+
+    # Enough distinct events that wrk never wraps around at up to ~2,500 events/s.
+    count = 2500 * args.seconds + 5000
+    started = time.monotonic()
+    events_file = write_events(merchant, referrals, count)
+    print(f"[accept] {count} signed events prepared in {time.monotonic() - started:.1f} s")
+    server = start_gunicorn(args, base_env(args))
+    try:
+        warm = write_events(merchant, referrals, 500)
+        wrk(args, "/bench/bare/", 2, warm)
+        wrk(args, "/stripe/webhook/", 2, warm)
+        bare = wrk(args, "/bench/bare/", args.seconds, events_file)
+        before = StripeEvent.objects.count()
+        hook = wrk(args, "/stripe/webhook/", args.seconds, events_file)
+        stored = StripeEvent.objects.count() - before
+    finally:
+        stop(server)
+        os.unlink(events_file)
+        redis.Redis.from_url(args.redis_url).flushdb()  # the enqueued tasks: no worker ran in this part
+    accepted = hook["requests"] - hook["non2xx"]
+    print(f"[accept] bare view: {bare['rps']:.0f} req/s, p50 {bare['p50']:.1f} ms, p99 {bare['p99']:.1f} ms")
+    print(f"[accept] webhook:   {hook['rps']:.0f} events/s, p50 {hook['p50']:.1f} ms, p99 {hook['p99']:.1f} ms, "
+          f"non-2xx {hook['non2xx']}; {stored} new events stored for {accepted} accepted")
+    print(f"[accept] webhook/bare: {hook['rps'] / bare['rps']:.0%} (target >= 20%; a naive view ~10% here)")
+
+
+# --- worker ---------------------------------------------------------------------------------------------------------
+
+
+def drain(args, env, queue: str, fill, done) -> float:
+    """Fills `queue`, then lets a fresh worker consume it; seconds from the first task to the last."""
+    import redis
+
+    r = redis.Redis.from_url(args.redis_url)
+    r.flushdb()
+    fill()
+    worker = start_worker(args, dict(env), "bench-idle")
+    try:
+        from afficone.celery import app
+
+        started = time.monotonic()
+        app.control.add_consumer(queue, reply=True, timeout=5)
+        while not done(r):
+            time.sleep(0.02)
+            if time.monotonic() - started > 300:
+                print("  (gave up after 300 s)")
+                break
+        return time.monotonic() - started
+    finally:
+        stop(worker)
+
+
+def bench_worker(args, merchant, referrals) -> None:
+    from django.db import connection
+
+    from affiliates.models import Commission
+    from bench.stripe_tasks import noop_task
+    from stripe_integration import services
+    from stripe_integration.models import StripeEvent
+    from stripe_integration.tasks import process_stripe_event_task
+
+    n = args.events
+
+    def queue_empty(r) -> bool:
+        return r.llen("bench") == 0 and r.hlen("unacked") == 0
+
+    noop_seconds = drain(args, base_env(args), "bench",
+                         lambda: [noop_task.apply_async((i,), queue="bench") for i in range(n)], queue_empty)
+    noop_rate = n / noop_seconds
+    print(f"[worker] no-op tasks: {n} in {noop_seconds:.2f} s = {noop_rate:.0f}/s "
+          f"({args.concurrency} prefork processes)")
+
+    for label, extra in (("connection closed around each task (Celery's default)", {"BENCH_DB_REUSE_MAX": ""}),
+                         ("connection reused (CELERY_DB_REUSE_MAX)", {"BENCH_DB_REUSE_MAX": "1000"})):
+        ids = []
+
+        def fill():
+            ids.clear()
+            for i in range(n):
+                payload = checkout_event(merchant, referrals[i % len(referrals)])
+                event = StripeEvent(stripe_id=payload["id"], type=payload["type"], account=payload["account"],
+                                    merchant=merchant, payload=payload)
+                services._insert_unless_stored(event)
+                ids.append(event.pk)
+            for pk in ids:
+                process_stripe_event_task.apply_async((pk,), queue="bench")
+            connection.close()
+
+        def processed(r) -> bool:
+            return not StripeEvent.objects.filter(pk__in=ids, status="pending").exists()
+
+        seconds = drain(args, base_env(args, **extra), "bench", fill, processed)
+        made = Commission.objects.filter(source_id__in=[
+            e["payload"]["data"]["object"]["payment_intent"] for e in StripeEvent.objects.filter(pk__in=ids).values("payload")
+        ]).count()
+        rate = n / seconds
+        print(f"[worker] attributed events, {label}: {n} in {seconds:.2f} s = {rate:.0f}/s, {made} commissions; "
+              f"{rate / noop_rate:.0%} of the no-op rate (target >= 50%)")
+
+
+# --- latency --------------------------------------------------------------------------------------------------------
+
+
+def bench_latency(args, merchant, referrals) -> None:
+    from affiliates.models import Commission
+    from tests.stripe_events import encode, sign
+
+    total = args.rate * args.seconds
+    events = [checkout_event(merchant, referrals[i % len(referrals)]) for i in range(total)]
+    server = start_gunicorn(args, base_env(args))
+    import redis
+
+    redis.Redis.from_url(args.redis_url).flushdb()
+    worker = start_worker(args, base_env(args), "celery")
+    sent: dict[str, float] = {}
+    errors = []
+    try:
+        # Warm up both processes' connections with a few events first.
+        def post(event, conn):
+            body = encode(event)
+            conn.request("POST", "/stripe/webhook/", body=body,
+                         headers={"Content-Type": "application/json", "Stripe-Signature": sign(body, secret=SECRET)})
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                errors.append(response.status)
+
+        warm = http.client.HTTPConnection("127.0.0.1", args.port, timeout=10)
+        for i in range(20):
+            post(checkout_event(merchant, referrals[i % len(referrals)]), warm)
+        time.sleep(1)
+
+        lanes = 8  # connections sending in turn, so one slow answer does not delay the schedule
+        interval = 1.0 / args.rate
+        start = time.monotonic() + 0.2
+
+        def lane(index):
+            conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=10)
+            for i in range(index, total, lanes):
+                delay = start + i * interval - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                event = events[i]
+                sent[event["data"]["object"]["payment_intent"]] = time.time()
+                post(event, conn)
+
+        threads = [threading.Thread(target=lane, args=(k,)) for k in range(lanes)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        achieved = total / (time.monotonic() - start)
+        deadline = time.monotonic() + 60
+        while Commission.objects.filter(source_id__in=list(sent)).count() < total and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop(worker)
+        stop(server)
+    created = dict(Commission.objects.filter(source_id__in=list(sent)).values_list("source_id", "created_at"))
+    latencies = sorted((created[k].timestamp() - t) * 1000 for k, t in sent.items() if k in created)
+    if not latencies:
+        print("[latency] no commission was written")
+        return
+    p50 = statistics.median(latencies)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    print(f"[latency] {total} events at {achieved:.0f}/s: {len(latencies)} commissions; event-to-commission "
+          f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {latencies[-1]:.0f} ms (target p99 < 250 ms); "
+          f"non-200 answers: {len(errors)}")
+
+
+def main() -> None:
+    args = parse_args()
+    parts = args.parts.split(",")
+    if "accept" in parts and not shutil.which("wrk"):
+        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+    merchant, referrals = prepare(args)
+    print(f"{os.cpu_count()} CPUs; gunicorn {args.workers} workers x {args.threads} threads; worker "
+          f"{args.concurrency} processes; load before: {load_average()}")
+    if "accept" in parts:
+        bench_accept(args, merchant, referrals)
+    if "worker" in parts:
+        bench_worker(args, merchant, referrals)
+    if "latency" in parts:
+        bench_latency(args, merchant, referrals)
+    print(f"load after: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()
