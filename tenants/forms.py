@@ -1,8 +1,10 @@
+import hashlib
 import re
 
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -60,16 +62,45 @@ class SignupForm(forms.Form):
         return cleaned
 
 
+# Failed logins per account before it is locked for the window (password reset still works meanwhile).
+LOGIN_FAILURE_LIMIT = 10
+LOGIN_FAILURE_WINDOW = 15 * 60
+
+
+def login_failures_key(email: str) -> str:
+    return "login-failures:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
 class LoginForm(AuthenticationForm):
+    """Django's login form, by email, with failed attempts counted per account in the shared cache."""
+
     error_messages = {
         "invalid_login": "That email and password do not match an account. Check them, or reset your password.",
         "inactive": "This account is disabled.",
+        "throttled": "Too many failed attempts for this account. Try again in 15 minutes, or reset your password.",
     }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["username"].label = "Email"
         self.fields["username"].widget = forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
+
+    def clean_username(self):
+        # Emails are stored lower-cased; people type them any way.
+        return self.cleaned_data["username"].strip().lower()
+
+    def clean(self):
+        key = login_failures_key(self.data.get("username") or "")
+        if (cache.get(key) or 0) >= LOGIN_FAILURE_LIMIT:
+            raise forms.ValidationError(self.error_messages["throttled"], code="throttled")
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            cache.add(key, 0, LOGIN_FAILURE_WINDOW)
+            cache.incr(key)
+            raise
+        cache.delete(key)
+        return cleaned
 
 
 class CreateMerchantForm(forms.Form):

@@ -135,3 +135,22 @@ def test_switch_to_a_merchant_the_user_is_not_in_answers_404(client, merchant, o
     assert client.post(reverse("tenants:switch"), {"merchant": str(other_merchant.code)}).status_code == 404
     assert client.post(reverse("tenants:switch"), {"merchant": "not-a-uuid"}).status_code == 400
     assert client.session.get("merchant_id") is None
+
+
+def test_repeated_failed_logins_lock_the_account_for_a_while(client, owner):
+    from django.core.cache import cache
+
+    from tenants.forms import LOGIN_FAILURE_LIMIT, login_failures_key
+
+    try:
+        for _ in range(LOGIN_FAILURE_LIMIT):
+            response = client.post(reverse("tenants:login"), {"username": owner.email, "password": "guess"})
+            assert "do not match an account" in response.content.decode()
+        response = client.post(reverse("tenants:login"), {"username": owner.email, "password": PASSWORD})
+        assert "Too many failed attempts" in response.content.decode()
+        assert "_auth_user_id" not in client.session
+        cache.delete(login_failures_key(owner.email))  # the window has passed
+        response = client.post(reverse("tenants:login"), {"username": owner.email.upper(), "password": PASSWORD})
+        assert response.status_code == 302 and "_auth_user_id" in client.session
+    finally:
+        cache.delete(login_failures_key(owner.email))
