@@ -51,8 +51,10 @@ def parse_args():
 def script_size() -> None:
     body = (ROOT / "static" / "tracking" / "t.js").read_bytes()
     gz = len(gzip.compress(body, compresslevel=9))
-    print(f"t.js: {len(body)} bytes, {gz} bytes gzipped (limit 1000: {'within' if gz <= 1000 else 'OVER'}; "
-          f"Dub's script 1687, Plausible's smallest 743)")
+    print(
+        f"t.js: {len(body)} bytes, {gz} bytes gzipped (limit 1000: {'within' if gz <= 1000 else 'OVER'}; "
+        f"Dub's script 1687, Plausible's smallest 743)"
+    )
 
 
 def base_env(args, *, buffer: bool) -> dict:
@@ -103,13 +105,28 @@ def prepare_database(args) -> tuple[str, str]:
 
 def start_server(args, env) -> subprocess.Popen:
     command = [
-        sys.executable, "-m", "gunicorn", "afficone.wsgi:application",
-        "--bind", f"127.0.0.1:{args.port}", "--workers", str(args.workers), "--threads", str(args.threads),
-        "--worker-class", "gthread" if args.threads > 1 else "sync", "--backlog", "2048", "--log-level", "warning",
-        "--timeout", "30",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "afficone.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{args.port}",
+        "--workers",
+        str(args.workers),
+        "--threads",
+        str(args.threads),
+        "--worker-class",
+        "gthread" if args.threads > 1 else "sync",
+        "--backlog",
+        "2048",
+        "--log-level",
+        "warning",
+        "--timeout",
+        "30",
     ]
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -134,9 +151,22 @@ def stop_server(proc: subprocess.Popen) -> None:
 def wrk(args, path: str, seconds: int, key: str, code: str) -> dict:
     env = dict(os.environ, AFFICONE_BENCH_KEY=key, AFFICONE_BENCH_CODE=code)
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{args.connections}", f"-d{seconds}s", "--latency", "--timeout", "5s",
-         "-s", str(ROOT / "bench" / "tracking_click.lua"), f"http://127.0.0.1:{args.port}{path}"],
-        env=env, capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t2",
+            f"-c{args.connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "--timeout",
+            "5s",
+            "-s",
+            str(ROOT / "bench" / "tracking_click.lua"),
+            f"http://127.0.0.1:{args.port}{path}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
 
     def latency(label):
@@ -174,9 +204,15 @@ def main() -> None:
     from tracking.models import Click
 
     redis.Redis.from_url(args.redis_url).flushdb()
-    kind = f"{args.workers} gthread workers x {args.threads} threads" if args.threads > 1 else f"{args.workers} sync workers"
-    print(f"gunicorn: {kind}; wrk: 2 threads, "
-          f"{args.connections} connections, {args.seconds} s per run; {os.cpu_count()} CPUs; load before: {load_average()}")
+    kind = (
+        f"{args.workers} gthread workers x {args.threads} threads"
+        if args.threads > 1
+        else f"{args.workers} sync workers"
+    )
+    print(
+        f"gunicorn: {kind}; wrk: 2 threads, "
+        f"{args.connections} connections, {args.seconds} s per run; {os.cpu_count()} CPUs; load before: {load_average()}"
+    )
     rows = []
     for mode in args.modes.split(","):
         env = base_env(args, buffer=(mode == "buffer"))
@@ -201,16 +237,20 @@ def main() -> None:
             elapsed = time.monotonic() - started
             connection.close()
             stored = Click.objects.count() - clicks_before
-            note = (f"flushed {backlog} buffered clicks in {elapsed:.1f} s ({backlog / max(elapsed, 1e-9):.0f}/s), "
-                    f"{stored} rows: {'none lost, none doubled' if stored == backlog else 'MISMATCH'} "
-                    f"(wrk read {accepted} 2xx answers)")
+            note = (
+                f"flushed {backlog} buffered clicks in {elapsed:.1f} s ({backlog / max(elapsed, 1e-9):.0f}/s), "
+                f"{stored} rows: {'none lost, none doubled' if stored == backlog else 'MISMATCH'} "
+                f"(wrk read {accepted} 2xx answers)"
+            )
         else:
             stored = Click.objects.count() - clicks_before
             note = f"{stored} clicks stored (wrk read {accepted} 2xx answers)"
         rows.append((mode, bare, click, note))
         print(f"\n[{mode}] bare view: {bare['rps']:.0f} req/s, p50 {bare['p50']:.1f} ms, p99 {bare['p99']:.1f} ms")
-        print(f"[{mode}] click:     {click['rps']:.0f} req/s, p50 {click['p50']:.1f} ms, p99 {click['p99']:.1f} ms, "
-              f"non-2xx {click['non2xx']} {click['socket_errors']}")
+        print(
+            f"[{mode}] click:     {click['rps']:.0f} req/s, p50 {click['p50']:.1f} ms, p99 {click['p99']:.1f} ms, "
+            f"non-2xx {click['non2xx']} {click['socket_errors']}"
+        )
         print(f"[{mode}] click/bare throughput: {click['rps'] / bare['rps']:.0%} (target >= 60%, p99 < 50 ms); {note}")
     print(f"\nload after: {load_average()}")
 

@@ -8,6 +8,7 @@ scripts announce themselves with one of the tokens below.
 
 import re
 
+# fmt: off
 BOT_TOKENS = (
     # generic
     "crawl", "spider", "slurp", "scrape", "fetch", "monitor", "preview", "archiver", "indexer",
@@ -29,6 +30,7 @@ BOT_TOKENS = (
     "java/", "okhttp", "apache-httpclient", "axios/", "node-fetch", "undici", "libwww-perl", "php/", "guzzlehttp",
     "ruby", "scrapy", "phantomjs", "postman", "insomnia", "apachebench", "hey/", "k6/", "locust",
 )
+# fmt: on
 
 # "bot" on its own, but not inside phone model names such as CUBOT.
 _BOT_RE = re.compile(r"(?<!cu)bot|" + "|".join(re.escape(token) for token in BOT_TOKENS), re.IGNORECASE)

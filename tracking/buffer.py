@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 
 import redis
 from django.conf import settings
-from django.utils import timezone
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,7 @@ def push(link: str, entry: dict) -> None:
     if link.endswith(":first_click") and entry["is_new_referral"]:
         # First-click programs look the visitor's referral up on the next click, which may come before the flush.
         merchant_id = link.split(":", 1)[0]
-        pipe.set(PENDING_RID + entry["rid"], f'{merchant_id}:{entry["created_at"]}', ex=PENDING_RID_SECONDS)
+        pipe.set(PENDING_RID + entry["rid"], f"{merchant_id}:{entry['created_at']}", ex=PENDING_RID_SECONDS)
     try:
         pipe.execute()
     except redis.RedisError:
@@ -147,7 +146,9 @@ def _store(r: redis.Redis, messages: list) -> int:
         return 0
     ids = [message_id for message_id, _ in messages]
     entries = [
-        _with_link(fields[b"l"].decode(), json.loads(fields[b"e"])) for _, fields in messages if fields and b"e" in fields
+        _with_link(fields[b"l"].decode(), json.loads(fields[b"e"]))
+        for _, fields in messages
+        if fields and b"e" in fields
     ]
     stored = store_clicks(entries)  # commits before anything is acknowledged
     pipe = r.pipeline(transaction=False)

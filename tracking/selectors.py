@@ -25,7 +25,9 @@ def _clicks(merchant: Merchant, *, since: datetime | None, until: datetime | Non
     return clicks
 
 
-def click_count(merchant: Merchant, *, since: datetime | None = None, until: datetime | None = None, affiliate=None) -> int:
+def click_count(
+    merchant: Merchant, *, since: datetime | None = None, until: datetime | None = None, affiliate=None
+) -> int:
     """Clicks in [since, until), optionally of one affiliate."""
     return _clicks(merchant, since=since, until=until, affiliate=affiliate).count()
 
@@ -43,9 +45,7 @@ def unique_visitor_count(
     )
 
 
-def clicks_per_day(
-    merchant: Merchant, *, since: datetime, until: datetime, affiliate=None
-) -> list[tuple[date, int]]:
+def clicks_per_day(merchant: Merchant, *, since: datetime, until: datetime, affiliate=None) -> list[tuple[date, int]]:
     """(UTC day, clicks) for the days in [since, until) that had clicks, oldest first."""
     rows = (
         _clicks(merchant, since=since, until=until, affiliate=affiliate)
@@ -57,7 +57,9 @@ def clicks_per_day(
     return [(row["day"], row["n"]) for row in rows]
 
 
-def clicks_per_affiliate(merchant: Merchant, *, since: datetime | None = None, until: datetime | None = None) -> dict[int, int]:
+def clicks_per_affiliate(
+    merchant: Merchant, *, since: datetime | None = None, until: datetime | None = None
+) -> dict[int, int]:
     """{affiliate id: clicks} in [since, until)."""
     rows = _clicks(merchant, since=since, until=until).values("affiliate_id").annotate(n=Count("id")).order_by()
     return {row["affiliate_id"]: row["n"] for row in rows}

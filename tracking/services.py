@@ -3,7 +3,7 @@
 A click is stored as a `Click` row and answered with a referral id. The id
 is made here, before any row exists, so a click can be answered at once and
 written later: with `TRACKING_BUFFER` on (the default where Redis is
-configured) clicks go to a Redis stream and `flush_click_buffer` bulk-inserts
+configured) clicks go to a Redis stream and `buffer.flush` bulk-inserts
 them (see tracking/buffer.py); without Redis they are written in the request.
 Either way the rows are written by `store_clicks`, idempotently.
 """
@@ -23,11 +23,11 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.utils import timezone
 
 from affiliates.models import CODE_PATTERN, REFERRAL_ID_PATTERN, Affiliate, Program, Referral, new_referral_id
 from tenants.models import Merchant
 
+from . import buffer
 from .models import Click, SeenDomain
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,9 @@ def _page_url(value, field: str, *, required: bool) -> str:
     if not isinstance(value, str) or len(value) > MAX_URL_LENGTH or not value.startswith(("http://", "https://")):
         if not required:
             return ""  # a referrer we cannot use (too long, app:// schemes) does not spoil the click
-        raise TrackingError(400, "invalid", f"`{field}` must be an http(s) URL of at most {MAX_URL_LENGTH} characters.", field)
+        raise TrackingError(
+            400, "invalid", f"`{field}` must be an http(s) URL of at most {MAX_URL_LENGTH} characters.", field
+        )
     return value
 
 
@@ -233,8 +235,6 @@ def accept_click(click: ClickInput, *, user_agent: str, ip_hash: str, now: datet
     With the buffer, the common case (a cached code, no referral to check)
     costs one round trip to Redis: counter, cache and stream in one script.
     """
-    from . import buffer
-
     rate_key, link_key = _rate_key("click", click.public_key, ip_hash), _link_cache_key(click.public_key, click.code)
     entry = {
         "rid": new_referral_id(),
@@ -248,7 +248,9 @@ def accept_click(click: ClickInput, *, user_agent: str, ip_hash: str, now: datet
     }
     if buffer.is_enabled():
         count, cached, queued = buffer.accept(
-            rate_key, link_key, entry,
+            rate_key,
+            link_key,
+            entry,
             window=RATE_WINDOW_SECONDS + 30,
             limit=settings.TRACKING_RATE_LIMIT_PER_MINUTE,
             checks_referral=click.current_referral is not None,
@@ -273,8 +275,6 @@ def accept_click(click: ClickInput, *, user_agent: str, ip_hash: str, now: datet
 
 
 def _link(click: ClickInput, cached: str | None, link_key: str) -> Link:
-    from . import buffer
-
     if cached is None:
         found = _lookup_link(click.public_key, click.code)
         cached = ":".join(str(part) for part in found) if found else ""
@@ -284,7 +284,9 @@ def _link(click: ClickInput, cached: str | None, link_key: str) -> Link:
             cache.set(link_key, cached, LINK_CACHE_SECONDS)
     if not cached:
         if not Merchant.objects.filter(public_key=click.public_key).exists():
-            raise TrackingError(404, "unknown_key", "No merchant has this public key; check the data-afficone attribute.", "k")
+            raise TrackingError(
+                404, "unknown_key", "No merchant has this public key; check the data-afficone attribute.", "k"
+            )
         raise TrackingError(404, "unknown_code", "No active affiliate has this code.", "c")
     return Link.decode(cached)
 
@@ -298,9 +300,10 @@ def _lookup_link(public_key: str, code: str) -> tuple | None:
     fields = ("merchant_id", "pk", "program__cookie_days", "program__attribution")
     # Links carry the code as it was given out, which the (merchant, code) index finds; codes are unique
     # case-insensitively, so a link typed in another case still works.
-    return approved.filter(code=code).values_list(*fields).first() or approved.filter(code__iexact=code).values_list(
-        *fields
-    ).first()
+    return (
+        approved.filter(code=code).values_list(*fields).first()
+        or approved.filter(code__iexact=code).values_list(*fields).first()
+    )
 
 
 # --- recording ----------------------------------------------------------------------------------------------------
@@ -315,8 +318,6 @@ def _live_referral_created_at(link: Link, rid: str, *, now: datetime) -> datetim
         .first()
     )
     if created_at is None:
-        from . import buffer
-
         created_at = buffer.pending_referral_created_at(link.merchant_id, rid)
         if created_at is not None and created_at < since:
             created_at = None
@@ -332,9 +333,7 @@ def store_clicks(entries: list[dict]) -> int:
     adds nothing the second time.
     """
     # An affiliate deleted between the click and the flush takes its clicks with it (as CASCADE would have).
-    live = set(
-        Affiliate.objects.filter(pk__in={e["affiliate_id"] for e in entries}).values_list("pk", "merchant_id")
-    )
+    live = set(Affiliate.objects.filter(pk__in={e["affiliate_id"] for e in entries}).values_list("pk", "merchant_id"))
     entries = [e for e in entries if (e["affiliate_id"], e["merchant_id"]) in live]
     if not entries:
         return 0
@@ -373,7 +372,9 @@ def record_seen_domain(public_key: str, host: str, *, now: datetime) -> None:
     """The installation check: remembers that the script ran on `host` (at most MAX_SEEN_DOMAINS per merchant)."""
     merchant_id = Merchant.objects.filter(public_key=public_key).values_list("pk", flat=True).first()
     if merchant_id is None:
-        raise TrackingError(404, "unknown_key", "No merchant has this public key; check the data-afficone attribute.", "k")
+        raise TrackingError(
+            404, "unknown_key", "No merchant has this public key; check the data-afficone attribute.", "k"
+        )
     seen = SeenDomain.objects.for_merchant(merchant_id)
     if seen.filter(domain=host).update(last_seen_at=now):
         return

@@ -141,7 +141,8 @@ def tracker_script(request):
         response = HttpResponseNotModified()
     else:
         gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
-        response = HttpResponse(script["gzipped"] if gzipped else script["body"], content_type="text/javascript; charset=utf-8")
+        body = script["gzipped"] if gzipped else script["body"]
+        response = HttpResponse(body, content_type="text/javascript; charset=utf-8")
         if gzipped:
             response["Content-Encoding"] = "gzip"
     response["ETag"] = script["etag"]

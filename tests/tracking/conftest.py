@@ -26,15 +26,21 @@ def post_click(client):
 
     def post(body, *, ip="203.0.113.7", user_agent=BROWSER_UA, path="/api/track/click", **extra):
         data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-        return client.post(path, data, content_type="text/plain;charset=UTF-8", REMOTE_ADDR=ip,
-                           HTTP_USER_AGENT=user_agent, **extra)
+        return client.post(
+            path, data, content_type="text/plain;charset=UTF-8", REMOTE_ADDR=ip, HTTP_USER_AGENT=user_agent, **extra
+        )
 
     return post
 
 
 def click_body(merchant, code="alice", **fields):
-    body = {"k": merchant.public_key, "c": code, "u": f"https://shop.test/pricing?ref={code}",
-            "r": "https://blog.example/post", "p": None}
+    body = {
+        "k": merchant.public_key,
+        "c": code,
+        "u": f"https://shop.test/pricing?ref={code}",
+        "r": "https://blog.example/post",
+        "p": None,
+    }
     body.update(fields)
     return body
 

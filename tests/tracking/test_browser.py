@@ -124,9 +124,12 @@ def test_referral_follows_the_visitor_across_subdomains_and_reaches_stripe(shop,
         document.body.append(a, b);
         document.getElementById('pl2').href = 'https://buy.stripe.com/test_changed';
     }""")
-    shop.wait_for_function("""rid => document.getElementById('late-bb').getAttribute('client-reference-id') === rid
+    shop.wait_for_function(
+        """rid => document.getElementById('late-bb').getAttribute('client-reference-id') === rid
         && new URL(document.getElementById('late').href).searchParams.get('client_reference_id') === rid
-        && new URL(document.getElementById('pl2').href).searchParams.get('client_reference_id') === rid""", arg=rid)
+        && new URL(document.getElementById('pl2').href).searchParams.get('client_reference_id') === rid""",
+        arg=rid,
+    )
     assert query(shop.get_attribute("#late", "href")) == {"locale": ["fr"], "client_reference_id": [rid]}
     assert "test_changed" in shop.get_attribute("#pl2", "href")
 
@@ -146,7 +149,12 @@ def test_referral_follows_the_visitor_across_subdomains_and_reaches_stripe(shop,
     assert 59.9 < days_left <= 60
 
     # The installation check: each host name sent its beacon.
-    wait_for(lambda: set(SeenDomain.objects.for_merchant(merchant).values_list("domain", flat=True)) == {"shop.test", "app.shop.test"})
+    wait_for(
+        lambda: (
+            set(SeenDomain.objects.for_merchant(merchant).values_list("domain", flat=True))
+            == {"shop.test", "app.shop.test"}
+        )
+    )
     assert len(stored_clicks()) == 1
     assert shop.errors == [] and shop.console_errors == []
 

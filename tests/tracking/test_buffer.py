@@ -29,7 +29,9 @@ def buffered(settings):
     buffer._client = None
 
 
-def test_click_is_answered_at_once_and_written_by_the_flush(buffered, transactional_db, merchant, affiliate, post_click):
+def test_click_is_answered_at_once_and_written_by_the_flush(
+    buffered, transactional_db, merchant, affiliate, post_click
+):
     response = post_click(click_body(merchant))
 
     assert response.status_code == 200
@@ -44,7 +46,9 @@ def test_click_is_answered_at_once_and_written_by_the_flush(buffered, transactio
     assert buffer.backlog() == 0
 
 
-def test_first_click_finds_a_referral_still_in_the_buffer(buffered, transactional_db, merchant, affiliate, bob, post_click):
+def test_first_click_finds_a_referral_still_in_the_buffer(
+    buffered, transactional_db, merchant, affiliate, bob, post_click
+):
     Program.objects.filter(merchant=merchant).update(attribution=Program.Attribution.FIRST_CLICK)
     first = post_click(click_body(merchant, code="alice")).json()["referral"]
     second = post_click(click_body(merchant, code="bob", p=first)).json()["referral"]
@@ -55,7 +59,9 @@ def test_first_click_finds_a_referral_still_in_the_buffer(buffered, transactiona
     assert Click.objects.filter(referral__rid=first).count() == 2
 
 
-def test_another_merchants_pending_referral_is_not_kept(buffered, transactional_db, merchant, other_merchant, affiliate, post_click):
+def test_another_merchants_pending_referral_is_not_kept(
+    buffered, transactional_db, merchant, other_merchant, affiliate, post_click
+):
     from tests.factories import AffiliateFactory
 
     AffiliateFactory(merchant=other_merchant, program=other_merchant.programs.get(), code="globex")
@@ -77,7 +83,9 @@ def test_a_batch_written_twice_stores_each_click_once(buffered, transactional_db
     assert Click.objects.count() == 3 and Referral.objects.count() == 3
 
 
-def test_clicks_of_a_deleted_affiliate_do_not_block_the_flush(buffered, transactional_db, merchant, affiliate, bob, post_click):
+def test_clicks_of_a_deleted_affiliate_do_not_block_the_flush(
+    buffered, transactional_db, merchant, affiliate, bob, post_click
+):
     post_click(click_body(merchant, code="alice"))
     post_click(click_body(merchant, code="bob"))
     bob.delete()
@@ -87,7 +95,9 @@ def test_clicks_of_a_deleted_affiliate_do_not_block_the_flush(buffered, transact
 
 
 @pytest.mark.worker
-def test_clicks_read_by_a_worker_that_died_are_written_by_the_next(buffered, celery_worker, merchant, affiliate, post_click):
+def test_clicks_read_by_a_worker_that_died_are_written_by_the_next(
+    buffered, celery_worker, merchant, affiliate, post_click
+):
     """A worker killed after reading, before writing and acknowledging: the entries stay pending and are claimed again."""
     for _ in range(5):
         assert post_click(click_body(merchant)).status_code == 200
@@ -105,7 +115,9 @@ def test_clicks_read_by_a_worker_that_died_are_written_by_the_next(buffered, cel
     assert sorted(Click.objects.values_list("referral__affiliate__code", flat=True)) == ["alice"] * 5
 
 
-def test_clicks_are_written_directly_when_redis_is_down(buffered, transactional_db, merchant, affiliate, post_click, settings):
+def test_clicks_are_written_directly_when_redis_is_down(
+    buffered, transactional_db, merchant, affiliate, post_click, settings
+):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     buffer._client = None
 
@@ -115,7 +127,9 @@ def test_clicks_are_written_directly_when_redis_is_down(buffered, transactional_
     assert Click.objects.get().referral.rid == response.json()["referral"]
 
 
-def test_rate_limit_and_refusals_hold_on_the_one_round_trip_path(buffered, transactional_db, merchant, affiliate, post_click, settings):
+def test_rate_limit_and_refusals_hold_on_the_one_round_trip_path(
+    buffered, transactional_db, merchant, affiliate, post_click, settings
+):
     settings.TRACKING_RATE_LIMIT_PER_MINUTE = 3
     assert post_click(click_body(merchant, code="nobody")).status_code == 404
     assert post_click(click_body(merchant, code="nobody")).status_code == 404  # now from the cache

@@ -53,8 +53,9 @@ def test_proxy_header_names_the_visitor_when_configured(direct, merchant, affili
 
 
 def test_preflight_is_answered(client):
-    response = client.options("/api/track/click", HTTP_ORIGIN="https://shop.test",
-                              HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+    response = client.options(
+        "/api/track/click", HTTP_ORIGIN="https://shop.test", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
+    )
     assert response.status_code == 204
     assert response["Access-Control-Allow-Origin"] == "*"
     assert "POST" in response["Access-Control-Allow-Methods"]
@@ -101,7 +102,8 @@ def test_unknown_key_is_refused(direct, merchant, affiliate, post_click):
     response = post_click(click_body(merchant, k="pk_nobody"))
     assert response.status_code == 404
     assert response.json()["error"] == {
-        "code": "unknown_key", "field": "k",
+        "code": "unknown_key",
+        "field": "k",
         "message": "No merchant has this public key; check the data-afficone attribute.",
     }
     assert Click.objects.count() == 0
@@ -122,7 +124,11 @@ def test_codes_that_do_not_earn_are_refused_alike(direct, merchant, other_mercha
     response = post_click(click_body(merchant, code=code))
 
     assert response.status_code == 404
-    assert response.json()["error"] == {"code": "unknown_code", "field": "c", "message": "No active affiliate has this code."}
+    assert response.json()["error"] == {
+        "code": "unknown_code",
+        "field": "c",
+        "message": "No active affiliate has this code.",
+    }
     assert Click.objects.count() == 0 and Referral.objects.count() == 0
 
 
@@ -220,7 +226,9 @@ def test_first_click_does_not_keep_what_is_not_a_live_referral_here(
         Referral.objects.filter(pk=held.pk).update(created_at=timezone.now() - timedelta(days=31))
         rid = held.rid
     elif case == "other_merchant":
-        rid = ReferralFactory(affiliate=AffiliateFactory(merchant=other_merchant, program=other_merchant.programs.get())).rid
+        rid = ReferralFactory(
+            affiliate=AffiliateFactory(merchant=other_merchant, program=other_merchant.programs.get())
+        ).rid
     else:
         rid = "never-issued-referral-id"
 

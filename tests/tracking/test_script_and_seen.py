@@ -38,7 +38,9 @@ def test_script_is_cached_long_and_revalidated_with_a_strong_etag(client):
     assert again["ETag"] == etag
 
     plain = client.get("/t.js", HTTP_IF_NONE_MATCH='"something-else"')
-    assert plain.status_code == 200 and plain.content == SCRIPT.read_bytes() and not plain.has_header("Content-Encoding")
+    assert (
+        plain.status_code == 200 and plain.content == SCRIPT.read_bytes() and not plain.has_header("Content-Encoding")
+    )
 
 
 def test_script_is_one_file_for_every_tenant(client):
@@ -50,8 +52,9 @@ def test_script_is_one_file_for_every_tenant(client):
 def post_seen(client):
     def post(body, *, user_agent=BROWSER_UA, ip="203.0.113.5"):
         data = body if isinstance(body, bytes) else json.dumps(body)
-        return client.post("/api/track/seen", data, content_type="text/plain;charset=UTF-8", HTTP_USER_AGENT=user_agent,
-                           REMOTE_ADDR=ip)
+        return client.post(
+            "/api/track/seen", data, content_type="text/plain;charset=UTF-8", HTTP_USER_AGENT=user_agent, REMOTE_ADDR=ip
+        )
 
     return post
 
@@ -83,7 +86,9 @@ def test_bad_beacons_are_refused_and_store_nothing(merchant, post_seen, body, st
 
 @pytest.mark.django_db
 def test_beacons_from_bots_are_ignored(merchant, post_seen):
-    assert post_seen({"k": merchant.public_key, "u": "https://shop.test/"}, user_agent="Googlebot/2.1").status_code == 204
+    assert (
+        post_seen({"k": merchant.public_key, "u": "https://shop.test/"}, user_agent="Googlebot/2.1").status_code == 204
+    )
     assert SeenDomain.objects.count() == 0
 
 
@@ -92,7 +97,10 @@ def test_a_merchant_keeps_at_most_200_domains(merchant, post_seen, settings):
     settings.TRACKING_RATE_LIMIT_PER_MINUTE = 1000
     now = timezone.now()
     SeenDomain.objects.bulk_create(
-        [SeenDomain(merchant=merchant, domain=f"site{i}.example", last_seen_at=now) for i in range(services.MAX_SEEN_DOMAINS)]
+        [
+            SeenDomain(merchant=merchant, domain=f"site{i}.example", last_seen_at=now)
+            for i in range(services.MAX_SEEN_DOMAINS)
+        ]
     )
     assert post_seen({"k": merchant.public_key, "u": "https://junk.example/"}).status_code == 204
     assert post_seen({"k": merchant.public_key, "u": "https://site3.example/"}).status_code == 204

@@ -10,7 +10,8 @@ register = template.Library()
 @register.simple_tag
 def tracking_snippet(merchant) -> str:
     """The exact tag a merchant pastes on every page (as text; the template escapes it)."""
-    return f'<script async src="{settings.SITE_URL}{reverse("tracking:script")}" data-afficone="{merchant.public_key}"></script>'
+    src = settings.SITE_URL + reverse("tracking:script")
+    return f'<script async src="{src}" data-afficone="{merchant.public_key}"></script>'
 
 
 @register.simple_tag
@@ -21,4 +22,4 @@ def tracking_stub() -> str:
 
 @register.simple_tag
 def tracking_seen_domains(merchant):
-    return list(selectors.seen_domains(merchant)[: 50])
+    return list(selectors.seen_domains(merchant)[:50])
