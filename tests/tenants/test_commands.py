@@ -3,6 +3,7 @@
 import io
 import json
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -36,6 +37,18 @@ def test_createmerchant_prints_one_json_object_with_a_working_api_key():
     assert owner.check_password("plum-kettle-orbit-47")
     assert Membership.objects.get(merchant=merchant).role == "owner"
     assert Program.objects.filter(merchant=merchant, is_default=True).exists()
+
+
+def test_createmerchant_without_a_password_prints_a_one_time_link_to_choose_one(client):
+    data = json.loads(run("createmerchant", "--email", "nopass@shop.test", "--name", "No Pass"))
+    owner = User.objects.get(email="nopass@shop.test")
+    assert not owner.has_usable_password()
+    response = client.get(urlsplit(data["set_password_url"]).path)
+    assert response.status_code == 302  # Django swaps the token for a session, then asks for the password
+    response = client.post(response.url, {"new_password1": "plum-kettle-orbit-47", "new_password2": "plum-kettle-orbit-47"})
+    assert response.status_code == 302
+    owner.refresh_from_db()
+    assert owner.check_password("plum-kettle-orbit-47")
 
 
 def test_createmerchant_refuses_a_stripe_account_already_used_and_creates_nothing():

@@ -9,10 +9,14 @@ import re
 
 from django.conf import settings
 from django.contrib.auth import password_validation
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
+from django.db import transaction
 from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from tenants.models import User
 from tenants.services import MerchantError, create_api_key, create_merchant
@@ -28,7 +32,9 @@ class Command(BaseCommand):
         parser.add_argument("--name", required=True, help="The company name.")
         parser.add_argument("--stripe-account", default=None, help="A connected Stripe account id, acct_...")
         parser.add_argument(
-            "--password", default=None, help="The owner's password, for a new user (else they use password reset)."
+            "--password",
+            default=None,
+            help="The owner's password, for a new user; without it the output holds a one-time set_password_url.",
         )
 
     def handle(self, *args, email, name, stripe_account, password, **options):
@@ -47,28 +53,39 @@ class Command(BaseCommand):
                 password_validation.validate_password(password, User(email=email))
             except ValidationError as error:
                 raise CommandError("--password: " + " ".join(error.messages)) from None
+        if password is not None and user_exists:
+            self.stderr.write(f"{email} already has an account: it keeps its password (--password ignored).")
         try:
-            merchant, owner = create_merchant(
-                name=name, owner_email=email, password=password if not user_exists else None, stripe_account_id=stripe_account
-            )
+            with transaction.atomic():
+                merchant, owner = create_merchant(
+                    name=name,
+                    owner_email=email,
+                    password=password if not user_exists else None,
+                    stripe_account_id=stripe_account,
+                )
+                _, api_key = create_api_key(merchant, name="Created by createmerchant", created_by=owner)
         except MerchantError as error:
             raise CommandError(str(error)) from None
-        _, api_key = create_api_key(merchant, name="Created by createmerchant", created_by=owner)
-        self.stdout.write(
-            json.dumps(
-                {
-                    "id": str(merchant.code),
-                    "name": merchant.name,
-                    "slug": merchant.slug,
-                    "public_key": merchant.public_key,
-                    "api_key": api_key,
-                    "stripe_account_id": merchant.stripe_account_id,
-                    "owner_email": owner.email,
-                    "owner_created": not user_exists,
-                    "dashboard_url": settings.SITE_URL + reverse("tenants:login"),
-                    "portal_url": settings.SITE_URL + reverse("affiliates:portal_dashboard", kwargs={"slug": merchant.slug}),
-                    "script_tag": f'<script async src="{settings.SITE_URL}/t.js" data-afficone="{merchant.public_key}"></script>',
+        result = {
+            "id": str(merchant.code),
+            "name": merchant.name,
+            "slug": merchant.slug,
+            "public_key": merchant.public_key,
+            "api_key": api_key,
+            "stripe_account_id": merchant.stripe_account_id,
+            "owner_email": owner.email,
+            "owner_created": not user_exists,
+            "dashboard_url": settings.SITE_URL + reverse("tenants:login"),
+            "portal_url": settings.SITE_URL + reverse("affiliates:portal_dashboard", kwargs={"slug": merchant.slug}),
+            "script_tag": f'<script async src="{settings.SITE_URL}/t.js" data-afficone="{merchant.public_key}"></script>',
+        }
+        if not owner.has_usable_password():
+            # No password given: a one-time link (Django's reset token, valid PASSWORD_RESET_TIMEOUT) to choose one.
+            result["set_password_url"] = settings.SITE_URL + reverse(
+                "tenants:password_reset_confirm",
+                kwargs={
+                    "uidb64": urlsafe_base64_encode(force_bytes(owner.pk)),
+                    "token": default_token_generator.make_token(owner),
                 },
-                indent=2,
             )
-        )
+        self.stdout.write(json.dumps(result, indent=2))
