@@ -280,8 +280,8 @@ def bench_worker(args, merchant, referrals) -> None:
     print(f"[worker] no-op tasks: {n} in {noop_seconds:.2f} s = {noop_rate:.0f}/s "
           f"({args.concurrency} prefork processes)")
 
-    for label, extra in (("connection closed around each task (Celery's default)", {"BENCH_DB_REUSE_MAX": ""}),
-                         ("connection reused (CELERY_DB_REUSE_MAX)", {"BENCH_DB_REUSE_MAX": "1000"})):
+    for label, extra in (("connection closed around each task (Celery's default)", {"CELERY_DB_REUSE_MAX": "0"}),
+                         ("connection reused (CELERY_DB_REUSE_MAX)", {"CELERY_DB_REUSE_MAX": "1000"})):
         ids = []
 
         def fill():

@@ -214,7 +214,7 @@ def requeue_stale_events(*, now: datetime | None = None, limit: int = 500) -> in
 # --- waiting and waking ---------------------------------------------------------------------------------------------
 
 
-def lock_keys(merchant: Merchant, *keys: str | None) -> None:
+def lock_keys(merchant_id: int, *keys: str | None) -> None:
     """Transaction-scoped Postgres advisory locks on Stripe ids (sorted, so two workers never deadlock on them).
 
     Whoever checks for a related object and may park an event, and whoever writes such an object and wakes parked
@@ -225,14 +225,14 @@ def lock_keys(merchant: Merchant, *keys: str | None) -> None:
         return
     for key in sorted({k for k in keys if k}):
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [merchant.pk, _signed32(crc32(key.encode()))])
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [merchant_id, _signed32(crc32(key.encode()))])
 
 
 def _signed32(value: int) -> int:
     return value - 2**32 if value >= 2**31 else value
 
 
-def wake_waiting(merchant: Merchant, *keys: str | None) -> int:
+def wake_waiting(merchant_id: int, *keys: str | None) -> int:
     """Parked events waiting for one of `keys` go back to pending and are enqueued once this transaction commits."""
     from .tasks import process_stripe_event_task
 
@@ -240,8 +240,7 @@ def wake_waiting(merchant: Merchant, *keys: str | None) -> int:
     if not keys:
         return 0
     ids = list(
-        StripeEvent.objects.for_merchant(merchant)
-        .filter(status=StripeEvent.Status.WAITING, waiting_for__in=keys)
+        StripeEvent.objects.filter(merchant_id=merchant_id, status=StripeEvent.Status.WAITING, waiting_for__in=keys)
         .values_list("pk", flat=True)
     )
     if ids:
@@ -343,9 +342,9 @@ def link_customer(
     opens the recurring-commission window (a subscription paid at checkout starts it there). Wakes events waiting for
     the customer.
     """
-    merchant = referral.merchant
-    lock_keys(merchant, customer_id)
-    existing = Referral.objects.for_merchant(merchant).filter(stripe_customer_id=customer_id).first()
+    merchant_id = referral.merchant_id
+    lock_keys(merchant_id, customer_id)
+    existing = Referral.objects.filter(merchant_id=merchant_id, stripe_customer_id=customer_id).first()
     if existing is not None:
         fill = {}
         if subscription_id and not existing.stripe_subscription_id:
@@ -371,7 +370,7 @@ def link_customer(
     if window_start is not None:
         Referral.objects.filter(pk=linked.pk, first_payment_at__isnull=True).update(first_payment_at=window_start)
         linked.refresh_from_db()
-    wake_waiting(merchant, customer_id)
+    wake_waiting(merchant_id, customer_id)
     return linked
 
 
@@ -388,15 +387,15 @@ def _find_commission(merchant: Merchant, *, payment_intent: str = "", charge: st
     return Commission.objects.for_merchant(merchant).filter(condition).order_by("pk").first()
 
 
-def _record(referral: Referral, **kwargs) -> Commission | None:
+def _record(merchant: Merchant, referral: Referral, **kwargs) -> Commission | None:
     """record_commission, then wake the refunds and disputes waiting for this payment."""
     keys = (kwargs.get("source_id"), kwargs.get("stripe_payment_intent_id"), kwargs.get("stripe_charge_id"))
-    lock_keys(referral.merchant, *keys)
+    lock_keys(merchant.pk, *keys)
     commission = record_commission(referral, **kwargs)
     if commission is not None:
         link_commission_payment(commission, payment_intent=kwargs.get("stripe_payment_intent_id", ""),
                                 charge=kwargs.get("stripe_charge_id", ""))
-    wake_waiting(referral.merchant, *keys)
+    wake_waiting(merchant.pk, *keys)
     return commission
 
 
@@ -446,6 +445,7 @@ def handle_checkout_session(merchant: Merchant, session: dict, event: StripeEven
     payment_intent = _id(session.get("payment_intent"))
     base_amount = checkout_amount_excluding_tax(session)
     commission = _record(
+        merchant,
         referral,
         source_type=Commission.SourceType.PAYMENT_INTENT if payment_intent else Commission.SourceType.CHECKOUT_SESSION,
         source_id=payment_intent or _id(session),
@@ -481,6 +481,7 @@ def handle_payment_intent_succeeded(merchant: Merchant, intent: dict, event: Str
     if customer_id:
         link_customer(referral, customer_id=customer_id, email=email)
     _record(
+        merchant,
         referral,
         source_type=Commission.SourceType.PAYMENT_INTENT,
         source_id=_id(intent),
@@ -516,12 +517,13 @@ def handle_invoice_paid(merchant: Merchant, invoice: dict, event: StripeEvent) -
     customer_id = _id(invoice.get("customer"))
     if not customer_id:
         return
-    lock_keys(merchant, customer_id)
+    lock_keys(merchant.pk, customer_id)
     referral = Referral.objects.for_merchant(merchant).filter(stripe_customer_id=customer_id).first()
     if referral is None:
         raise WaitFor(customer_id)
     invoice_id = _id(invoice)
     _record(
+        merchant,
         referral,
         source_type=Commission.SourceType.INVOICE,
         source_id=invoice_id,
@@ -545,16 +547,16 @@ def handle_invoice_payment_paid(merchant: Merchant, invoice_payment: dict, event
     payment_intent, charge = _id(payment.get("payment_intent")), _id(payment.get("charge"))
     if not invoice_id or not (payment_intent or charge):
         return
-    lock_keys(merchant, invoice_id, payment_intent, charge)
+    lock_keys(merchant.pk, invoice_id, payment_intent, charge)
     commission = Commission.objects.for_merchant(merchant).filter(source_id=invoice_id).first()
     if commission is None:
         raise WaitFor(invoice_id)
     link_commission_payment(commission, payment_intent=payment_intent, charge=charge)
-    wake_waiting(merchant, payment_intent, charge)
+    wake_waiting(merchant.pk, payment_intent, charge)
 
 
 def _commission_for_charge(merchant: Merchant, *, charge: str, payment_intent: str, invoice: str = "") -> Commission:
-    lock_keys(merchant, charge, payment_intent, invoice)
+    lock_keys(merchant.pk, charge, payment_intent, invoice)
     commission = _find_commission(merchant, payment_intent=payment_intent, charge=charge, invoice=invoice)
     if commission is None:
         raise WaitFor(payment_intent or charge or invoice)
@@ -588,7 +590,7 @@ def _dispute_closed_already(merchant: Merchant, dispute_id: str) -> bool:
 
 def handle_dispute_created(merchant: Merchant, dispute: dict, event: StripeEvent) -> None:
     """Holds the commission while the dispute is open (unless its closing has already been processed)."""
-    lock_keys(merchant, _id(dispute))
+    lock_keys(merchant.pk, _id(dispute))
     commission = _commission_for_charge(merchant, charge=_id(dispute.get("charge")), payment_intent=_id(dispute.get("payment_intent")))
     if _dispute_closed_already(merchant, _id(dispute)):
         return
@@ -597,7 +599,7 @@ def handle_dispute_created(merchant: Merchant, dispute: dict, event: StripeEvent
 
 def handle_dispute_closed(merchant: Merchant, dispute: dict, event: StripeEvent) -> None:
     """Lost: the commission is reversed in full. Won (or a closed inquiry): released."""
-    lock_keys(merchant, _id(dispute))
+    lock_keys(merchant.pk, _id(dispute))
     commission = _commission_for_charge(merchant, charge=_id(dispute.get("charge")), payment_intent=_id(dispute.get("payment_intent")))
     settle_dispute(commission, won=dispute.get("status") != "lost")
 
@@ -607,7 +609,7 @@ def handle_subscription_deleted(merchant: Merchant, subscription: dict, event: S
     customer_id = _id(subscription.get("customer"))
     if not customer_id:
         return
-    lock_keys(merchant, customer_id)
+    lock_keys(merchant.pk, customer_id)
     referral = Referral.objects.for_merchant(merchant).filter(stripe_customer_id=customer_id).first()
     if referral is None:
         raise WaitFor(customer_id)
