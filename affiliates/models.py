@@ -239,6 +239,8 @@ class Commission(models.Model):
                 name="commission_overview_idx",
             ),
             models.Index(fields=["affiliate", "-created_at"], name="commission_aff_recent_idx"),
+            # The commissions list's order (newest first, id as the tie-break), read straight off the index.
+            models.Index(fields=["merchant", "-created_at", "-id"], name="commission_list_idx"),
         ]
 
     def __str__(self) -> str:

@@ -348,9 +348,10 @@ def payout_list(request):
             batch.total.add(payout.currency, payout.amount)
         batch.pending_count = sum(p.status == Payout.Status.PENDING for p in batch.payout_rows)
         batch.missing_paypal = sum(not p.affiliate.paypal_email for p in batch.payout_rows)
+    program = services.default_program(request.merchant)
     return render(request, "affiliates/payout_list.html", {
         "batches": batches, "due": selectors.payable_totals(request.merchant),
-        "totals": selectors.payout_totals(request.merchant), "program": services.default_program(request.merchant),
+        "totals": selectors.payout_totals(request.merchant, currency=program.commission_currency), "program": program,
         "mark_form": MarkPaidForm(),
     })
 

@@ -105,7 +105,9 @@ class Command(BaseCommand):
             statuses = [("approved", 0.5), ("paid", 0.25), ("pending", 0.2), ("voided", 0.05)]
             for i in range(o["commissions"]):
                 ref_id, aff, _, conv = converted[rng.randrange(len(converted))]
-                created = min(now, (conv or now) + timedelta(days=30 * rng.randrange(0, 12)))
+                created = (conv or now) + timedelta(days=30 * rng.randrange(0, 12), seconds=rng.random() * 86400)
+                if created > now:  # a renewal that has not happened yet: spread it over the past year instead
+                    created = moment()
                 status = rng.choices([s for s, _ in statuses], [w for _, w in statuses])[0]
                 if (now - created).days < 30:
                     status = "pending" if status != "voided" else status
