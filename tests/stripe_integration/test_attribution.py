@@ -355,3 +355,16 @@ def test_deauthorized_merchant_keeps_events_but_earns_nothing(deliver, merchant,
     event = deliver("checkout.session.completed", checkout_session(client_reference_id=referral.rid))
     assert event.merchant == merchant and event.status == StripeEvent.Status.IGNORED
     assert commissions(merchant) == []
+
+
+def test_events_of_one_merchant_never_touch_another_merchants_commissions(deliver, merchant, other_merchant, referral):
+    session = paid_checkout(deliver, referral)
+    # Another merchant's account sends a refund, a dispute and an invoice naming this merchant's payment and customer.
+    cus, _ = subscribe(deliver, referral)
+    theirs = other_merchant.stripe_account_id
+    deliver("charge.refunded", charge(payment_intent=session["payment_intent"], amount_refunded=10000), account=theirs)
+    deliver("charge.dispute.created", dispute(charge=new_id("ch"), payment_intent=session["payment_intent"]), account=theirs)
+    deliver("invoice.paid", invoice(customer=cus), account=theirs)
+    [commission] = commissions(merchant)
+    assert (commission.reversed_amount, commission.is_on_hold, commission.status) == (0, False, "pending")
+    assert commissions(other_merchant) == []
