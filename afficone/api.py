@@ -69,6 +69,12 @@ class MerchantScopedMixin:
     def merchant(self) -> Merchant | None:
         return request_merchant(self.request)
 
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method in ("POST", "PATCH"):
+            # DRF's parsers read the stream unbounded; Django's `body` enforces DATA_UPLOAD_MAX_MEMORY_SIZE (413).
+            request.body
+
     def get_queryset(self):
         return self.scope_queryset(super().get_queryset().for_merchant(self.merchant))
 

@@ -107,3 +107,21 @@ def test_every_post_operation_documents_the_idempotency_key(anonymous_api):
         names = {p["name"] for p in op.get("parameters", [])}
         assert "Idempotency-Key" in names, path
         assert "409" in op["responses"], path
+
+
+def test_oversized_body_is_413_in_the_shape(api, merchant, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    response = api.post("/api/v1/affiliates", {"email": "k@example.com", "name": "x" * 2000})
+    assert_error(response, 413, code="request_too_large")
+    assert not Affiliate.objects.filter(merchant=merchant).exists()
+
+
+def test_an_unexpected_error_still_answers_in_the_shape(db):
+    from afficone.api import exception_handler
+
+    response = exception_handler(RuntimeError("boom"), {"request": None, "view": None})
+    assert response.status_code == 500
+    assert response.data == {
+        "error": {"code": "server_error", "message": response.data["error"]["message"], "field": None}
+    }
+    assert "boom" not in response.data["error"]["message"]  # internals are logged, not shown

@@ -13,6 +13,8 @@ import hypothesis
 import pytest
 import schemathesis
 from django.contrib.staticfiles import finders
+from django.core import signals
+from django.db import close_old_connections
 from schemathesis.core.parameters import ParameterLocation
 
 from afficone.wsgi import application
@@ -63,7 +65,22 @@ def test_docs_page_uses_only_our_own_static_files(anonymous_api):
 
 
 @pytest.fixture
-def seeded(merchant, settings):
+def wsgi_in_test_transaction():
+    """Calls through the raw WSGI app must not close the test's connection, as Django's own test client ensures.
+
+    Django closes a connection after each request when its autocommit state
+    differs from the settings', which is always the case inside a test's
+    transaction (on Postgres it would end the test's transaction).
+    """
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def seeded(merchant, settings, wsgi_in_test_transaction):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "100000/min"}}
     data = seed_tenant(merchant, code="alice", email="alice@example.com")
     ids = {
