@@ -429,14 +429,12 @@ def _batch_rows(kind: str, payouts, merchant):
 @merchant_required
 def settings(request):
     from stripe_integration.models import StripeEvent
+    from stripe_integration.selectors import webhook_health
 
-    try:
-        from stripe_integration.selectors import webhook_health
-    except ImportError:  # the Stripe app's selectors have not landed in this checkout
-        webhook_health = None
+    health = webhook_health(request.merchant)
     return render(request, "affiliates/settings.html", {
         "last_event": StripeEvent.objects.for_merchant(request.merchant).order_by("-received_at").first(),
-        "health": webhook_health(request.merchant) if webhook_health else None,
+        "health": health,
         "has_connection_partial": _has_template("stripe_integration/_connection.html"),
         "has_install_partial": _has_template("tracking/_install.html"),
         "portal_url": django_settings.SITE_URL + reverse("affiliates:portal_dashboard", kwargs={"slug": request.merchant.slug}),

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -335,3 +336,21 @@ def test_every_url_with_an_id_answers_404_for_another_merchants_rows_and_changes
     body = merchant_client.get(reverse("affiliates:commission_list") + "?affiliate=foreign").content.decode()
     assert "pi_" not in body.split("<tbody>")[-1] if "<tbody>" in body else True
     assert merchant_client.get(reverse("affiliates:commission_list") + "?affiliate=foreign").context["page"].paginator.count == 0
+
+
+def test_settings_shows_webhook_health_from_signed_events(merchant_client, merchant, affiliate):
+    from tests.stripe_events import checkout_session, make_event, post_event
+
+    session = checkout_session(client_reference_id=affiliate.code, amount_total=5000, amount_subtotal=5000)
+    assert post_event(merchant_client, make_event("checkout.session.completed", session, account=merchant.stripe_account_id)).status_code == 200
+    post_event(merchant_client, make_event("customer.created", {"id": "cus_x", "object": "customer", "metadata": {}}, account=merchant.stripe_account_id))
+
+    response = merchant_client.get(reverse("affiliates:settings"))
+    health = response.context["health"]
+    assert health["received"] == 2 and health["failed"] == 0
+    body = response.content.decode()
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
+    assert "Received (24 h) 2 Ignored (24 h) 0 Failed (24 h) 0" in text
+    assert response.context["last_event"].type in ("checkout.session.completed", "customer.created")
+    assert f"<code>{response.context['last_event'].type}</code>" in body
+    assert Commission.objects.filter(affiliate=affiliate, amount=1000).exists()
