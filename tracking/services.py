@@ -195,11 +195,11 @@ RATE_WINDOW_SECONDS = 60
 
 def _rate_key(scope: str, public_key: str, ip_hash: str) -> str:
     # Fixed one-minute windows per (visitor, key).
-    return f"tracking:rl:{scope}:{public_key}:{ip_hash}:{int(time.time() // RATE_WINDOW_SECONDS)}"
+    return f"afficone:tracking:rl:{scope}:{public_key}:{ip_hash}:{int(time.time() // RATE_WINDOW_SECONDS)}"
 
 
 def _link_cache_key(public_key: str, code: str) -> str:
-    return f"tracking:link:{public_key}:{code.lower()}"
+    return f"afficone:tracking:link:{public_key}:{code.lower()}"
 
 
 def _count(cache_key: str) -> int:

@@ -257,3 +257,15 @@ def test_suspending_an_affiliate_stops_their_links_once_the_cache_expires(direct
     cache.delete(services._link_cache_key(merchant.public_key, "alice"))  # what LINK_CACHE_SECONDS does
     assert post_click(click_body(merchant)).status_code == 404
     assert Click.objects.count() == 1
+
+
+def test_tracker_endpoints_are_answered_ahead_of_the_middleware(direct, merchant, affiliate, post_click, client):
+    """No HTTPS redirect (a redirected beacon is lost), no session; the host is still checked."""
+    direct.SECURE_SSL_REDIRECT = True
+    assert client.get("/healthz").status_code == 301  # the rest of the app is redirected to https
+
+    response = post_click(click_body(merchant))
+
+    assert response.status_code == 200 and "Set-Cookie" not in response
+    assert post_click(click_body(merchant), HTTP_HOST="evil.example").status_code == 400
+    assert Click.objects.count() == 1
