@@ -21,6 +21,7 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig, Suspicio
 from django.core.signals import got_request_exception
 from django.db import IntegrityError, transaction
 from django.http import Http404
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -106,9 +107,7 @@ class MerchantScopedMixin:
             if getattr(leaf, "code", None) == "does_not_exist":
                 raise ReferenceNotFound(str(leaf), field=".".join(path))
             if getattr(leaf, "code", None) == "unique":
-                conflict = Conflict(str(leaf), code="unique")
-                conflict.field = ".".join(path)
-                raise conflict
+                raise Conflict(str(leaf), code="unique", field=".".join(path))
             raise exceptions.ValidationError(serializer.errors)
         return serializer.validated_data
 
@@ -204,6 +203,10 @@ class Conflict(exceptions.APIException):
     default_detail = "The request conflicts with the current state of the resource."
     default_code = "conflict"
 
+    def __init__(self, detail=None, code=None, *, field: str | None = None):
+        super().__init__(detail, code)
+        self.field = field
+
 
 class ReferenceNotFound(exceptions.NotFound):
     """The request names, in its body, an object this merchant does not have."""
@@ -276,9 +279,7 @@ def exception_handler(exc, context):
         exc = exceptions.ParseError("The request was malformed.")
     elif isinstance(exc, AffiliateError):
         # A service refused: the request conflicts with the state of the rows it names.
-        conflict = Conflict(str(exc), code=getattr(exc, "code", None) or "conflict")
-        conflict.field = getattr(exc, "field", None)
-        exc = conflict
+        exc = Conflict(str(exc), code=getattr(exc, "code", None) or "conflict", field=getattr(exc, "field", None))
 
     if isinstance(exc, exceptions.APIException):
         headers = {}
@@ -309,7 +310,17 @@ class UnknownEndpoint(APIView):
     schema = None
 
     def initial(self, request, *args, **kwargs):
-        raise exceptions.NotFound(f"There is no API endpoint at {request.path}. See /api/v1/docs/ for the endpoints.")
+        message = f"There is no API endpoint at {request.path}."
+        if request.path.endswith("/") and _resolves(request.path.rstrip("/")):
+            message += f" Paths have no trailing slash: {request.path.rstrip('/')}"
+        raise exceptions.NotFound(f"{message} The endpoints are listed at /api/v1/docs/.")
+
+
+def _resolves(path: str) -> bool:
+    try:
+        return resolve(path).url_name != "unknown"
+    except Resolver404:
+        return False
 
 
 # --- idempotency --------------------------------------------------------------------------------------------------
