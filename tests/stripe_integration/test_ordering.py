@@ -130,7 +130,7 @@ def test_in_order_run_gives_the_expected_commissions(client):
 
 
 # About 2 s an example on a busy 2-core machine; raise ORDERING_EXAMPLES for a deeper search.
-@settings(max_examples=int(os.environ.get("ORDERING_EXAMPLES", 15)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("ORDERING_EXAMPLES", 12)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_any_order_with_repeats_gives_the_in_order_commissions(client, data):
     merchant, events, names = build_scenario()
