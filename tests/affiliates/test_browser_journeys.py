@@ -172,4 +172,12 @@ def test_affiliate_signs_up_is_approved_earns_from_a_webhook_and_is_paid(page, b
     screenshot(merchant_page, "merchant-overview")
     merchant_page.goto(base + f"/affiliates/{affiliate.uid}/")
     screenshot(merchant_page, "merchant-affiliate-detail")
+
+    # On a phone: the pages reflow, nothing overflows sideways.
+    for p, path, name in ((page, "/p/lumen/", "portal-dashboard-mobile"), (merchant_page, "/dashboard/", "merchant-overview-mobile")):
+        p.set_viewport_size({"width": 390, "height": 844})
+        p.goto(base + path)
+        screenshot(p, name)
+        wide = p.evaluate("""[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391).map(e => e.tagName + '.' + e.className).slice(0, 8)""")
+        assert p.evaluate("document.documentElement.scrollWidth") <= 390, wide
     assert page.console_errors == []
