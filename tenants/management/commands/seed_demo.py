@@ -68,6 +68,7 @@ class Command(BaseCommand):
         else:
             # The demo's notification emails (new commission, payout sent) go nowhere, quietly.
             logging.getLogger("celery").setLevel(logging.WARNING)
+            logging.getLogger("kombu").setLevel(logging.ERROR)  # the in-memory broker has no host name
             with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
                 with transaction.atomic():
                     merchant = self.seed()
