@@ -73,7 +73,7 @@ def test_another_merchants_pending_referral_is_not_kept(
     assert ours != theirs
 
 
-def test_a_batch_written_twice_stores_each_click_once(buffered, transactional_db, merchant, affiliate, post_click):
+def test_a_batch_written_twice_stores_each_click_once(buffered, db, merchant, affiliate, post_click):
     for _ in range(3):
         post_click(click_body(merchant))
     entries = [buffer._with_link(f[b"l"].decode(), json.loads(f[b"e"])) for _, f in buffered.xrange(buffer.STREAM)]
