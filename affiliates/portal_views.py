@@ -12,13 +12,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import AuthenticationForm
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from tenants.forms import LoginForm
 from tenants.models import Merchant
 
 from . import selectors, services
@@ -163,7 +163,7 @@ def portal_signup(request, slug):
 
 def portal_login(request, slug):
     merchant = _merchant(slug)
-    form = AuthenticationForm(request, data=request.POST or None)
+    form = LoginForm(request, data=request.POST or None)  # the dashboard's login: per-account throttling included
     if request.method == "POST" and form.is_valid():
         login(request, form.get_user())
         target = request.POST.get("next") or request.GET.get("next", "")

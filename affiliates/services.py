@@ -702,6 +702,23 @@ def rollup_daily_stats(*, recompute_days: int = 2, full: bool = False, now: date
     return len(rows)
 
 
+def _password_matches(user, password: str) -> bool:
+    """An existing account's password, checked with the login's per-account throttle (no password oracle)."""
+    from django.contrib.auth import authenticate
+    from django.core.cache import cache
+
+    from tenants.forms import LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW, login_failures_key
+
+    key = login_failures_key(user.email)
+    if (cache.get(key) or 0) >= LOGIN_FAILURE_LIMIT:
+        raise AffiliateError("Too many failed attempts for this account. Try again in 15 minutes, or reset your password.")
+    if authenticate(username=user.email, password=password) is not None:
+        return True
+    cache.add(key, 0, LOGIN_FAILURE_WINDOW)
+    cache.incr(key)
+    return False
+
+
 @transaction.atomic
 def register_affiliate(merchant: Merchant, *, email: str, password: str, name: str = "") -> tuple[Affiliate, object]:
     """Portal signup: one global account per email (tenants.User), one affiliate per merchant.
@@ -709,14 +726,14 @@ def register_affiliate(merchant: Merchant, *, email: str, password: str, name: s
     An email that already has an account must give that account's password;
     a new email gets an account with a validated password.
     """
-    from django.contrib.auth import authenticate, password_validation
+    from django.contrib.auth import password_validation
 
     from tenants.models import User
 
     email = email.strip().lower()
     user = User.objects.filter(email__iexact=email).first()
     if user is not None:
-        if authenticate(username=user.email, password=password) is None:
+        if not _password_matches(user, password):
             raise AffiliateError(
                 "An account with this email already exists: enter its password, or reset it from the login page."
             )
@@ -733,13 +750,13 @@ def register_affiliate(merchant: Merchant, *, email: str, password: str, name: s
 @transaction.atomic
 def accept_affiliate_invite(affiliate: Affiliate, *, password: str):
     """An invited affiliate sets a password (new email) or proves theirs (existing account); the invite is then used."""
-    from django.contrib.auth import authenticate, password_validation
+    from django.contrib.auth import password_validation
 
     from tenants.models import User
 
     user = User.objects.filter(email__iexact=affiliate.email).first()
     if user is not None:
-        if authenticate(username=user.email, password=password) is None:
+        if not _password_matches(user, password):
             raise AffiliateError("You already have an account with this email: enter its password.")
     else:
         try:

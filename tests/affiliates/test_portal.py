@@ -180,3 +180,16 @@ def test_branding_shows_on_the_portal(client, merchant):
     type(merchant).objects.filter(pk=merchant.pk).update(brand_color="#0f766e")
     body = client.get(url("portal_signup", merchant)).content.decode()
     assert "--brand: #0f766e" in body and merchant.name in body
+
+
+def test_signup_with_an_existing_email_is_throttled_like_the_login(client, merchant):
+    from django.core.cache import cache
+
+    cache.clear()
+    UserFactory(email="target@example.net")
+    for _ in range(10):
+        client.post(url("portal_signup", merchant), {"name": "X", "email": "target@example.net", "password": "guess-guess-guess"})
+    response = client.post(url("portal_signup", merchant), {"name": "X", "email": "target@example.net", "password": PASSWORD})
+    assert response.status_code == 400 and "Too many failed attempts" in response.content.decode()
+    assert not Affiliate.objects.filter(email="target@example.net").exists()
+    cache.clear()
