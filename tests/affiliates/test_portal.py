@@ -83,6 +83,8 @@ def test_login_goes_to_the_dashboard_and_a_stranger_is_sent_to_login(client, mer
     assert response.status_code == 302 and url("portal_login", merchant) in response["Location"]
     response = client.post(url("portal_login", merchant), {"username": "alice@example.net", "password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == url("portal_dashboard", merchant)
+    assert client.get(url("portal_login", merchant))["Location"] == url("portal_dashboard", merchant)  # already in
+    client.logout()
     bad = client.post(url("portal_login", merchant), {"username": "alice@example.net", "password": "nope"})
     assert bad.status_code == 400
 

@@ -72,7 +72,7 @@ class Command(BaseCommand):
             def moment():
                 return now - timedelta(seconds=rng.random() * days * 86400)
 
-            self.stdout.write(f"referrals: {o['referrals']:,}")
+            self.stdout.write(f"referrals: {o['referrals']:,} (at {time.monotonic() - started:.0f} s)")
             referral_rows = []
             for aff in rng.choices(aff_ids, weights, k=o["referrals"]):
                 created = moment()
@@ -87,7 +87,7 @@ class Command(BaseCommand):
             referrals = list(Referral.objects.filter(merchant=merchant).values_list("pk", "affiliate_id", "created_at", "converted_at"))
             converted = [r for r in referrals if r[3] is not None] or referrals
 
-            self.stdout.write(f"clicks: {o['clicks']:,}")
+            self.stdout.write(f"clicks: {o['clicks']:,} (at {time.monotonic() - started:.0f} s)")
             click_rows = []
             for i in range(o["clicks"]):
                 ref = referrals[rng.randrange(len(referrals))] if rng.random() < 0.5 else None
@@ -100,7 +100,7 @@ class Command(BaseCommand):
             if click_rows:
                 self._insert(Click, ["merchant_id", "affiliate_id", "referral_id", "landing_url", "referrer", "user_agent", "ip_hash", "created_at"], click_rows)
 
-            self.stdout.write(f"commissions: {o['commissions']:,}")
+            self.stdout.write(f"commissions: {o['commissions']:,} (at {time.monotonic() - started:.0f} s)")
             commission_rows = []
             statuses = [("approved", 0.5), ("paid", 0.25), ("pending", 0.2), ("voided", 0.05)]
             for i in range(o["commissions"]):
@@ -145,6 +145,7 @@ class Command(BaseCommand):
             if connection.vendor == "postgresql":
                 for table in ("tracking_click", "affiliates_referral", "affiliates_commission", "affiliates_affiliate"):
                     cursor.execute(f"VACUUM ANALYZE {table}")
+        self.stdout.write(f"rollup (at {time.monotonic() - started:.0f} s)")
         written = rollup_daily_stats(full=True)
         self.stdout.write(self.style.SUCCESS(
             f"Seeded {merchant.name} ({SLUG}) in {time.monotonic() - started:.0f} s: {o['clicks']:,} clicks, "
