@@ -71,44 +71,63 @@ def store_event(payload: dict) -> StripeEvent | None:
     from .tasks import process_stripe_event_task
 
     account = payload.get("account") or ""
-    merchant_id = (
-        Merchant.objects.filter(stripe_account_id=account).values_list("pk", flat=True).first() if account else None
-    )
     created = payload.get("created")
     event = StripeEvent(
         stripe_id=payload["id"][:255],
         type=str(payload["type"])[:100],
         account=account[:255],
-        merchant_id=merchant_id,
         livemode=bool(payload.get("livemode")),
         payload=payload,
-        status=StripeEvent.Status.PENDING if merchant_id else StripeEvent.Status.IGNORED,
-        error="" if merchant_id else "No merchant is connected to this Stripe account.",
         stripe_created_at=datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None,
     )
     if not _insert_unless_stored(event):
         return None
-    if merchant_id:
+    if event.merchant_id:
         process_stripe_event_task.delay_on_commit(event.pk)
     return event
 
 
+UNKNOWN_ACCOUNT = "No merchant is connected to this Stripe account."
+
+
 def _insert_unless_stored(event: StripeEvent) -> bool:
-    """INSERT ... ON CONFLICT (stripe_id) DO NOTHING RETURNING id: one statement whether or not the event is new, and
-    no failed statement that would break a surrounding transaction. Sets `event.pk`; False for a duplicate."""
+    """Stores `event` in one statement, its merchant looked up from `account` on the way; False for a duplicate.
+
+    INSERT ... SELECT ... LEFT JOIN merchant ON stripe_account_id ... ON CONFLICT (stripe_id) DO NOTHING RETURNING:
+    a single round trip whether the event is new, a duplicate or for an unknown account (stored IGNORED), and no
+    failing statement that would break a surrounding transaction. Sets `event.pk`, `merchant_id` and `status`.
+    """
+    qn = connection.ops.quote_name
     fields = [f for f in StripeEvent._meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in fields]
-    sql = "INSERT INTO {table} ({columns}) VALUES ({params}) ON CONFLICT (stripe_id) DO NOTHING RETURNING id".format(
-        table=connection.ops.quote_name(StripeEvent._meta.db_table),
-        columns=", ".join(connection.ops.quote_name(f.column) for f in fields),
-        params=", ".join(["%s"] * len(fields)),
+    columns, exprs, params = [], [], []
+    for field in fields:
+        columns.append(qn(field.column))
+        if field.name == "merchant":
+            exprs.append("m.id")
+        elif field.name == "status":
+            exprs.append("CASE WHEN m.id IS NULL THEN %s ELSE %s END")
+            params += [StripeEvent.Status.IGNORED, StripeEvent.Status.PENDING]
+        elif field.name == "error":
+            exprs.append("CASE WHEN m.id IS NULL THEN %s ELSE '' END")
+            params.append(UNKNOWN_ACCOUNT)
+        else:
+            exprs.append("%s")
+            params.append(field.get_db_prep_save(field.pre_save(event, add=True), connection))
+    # "WHERE 1 = 1" keeps SQLite from reading ON CONFLICT as the join's ON.
+    sql = (
+        f"INSERT INTO {qn(StripeEvent._meta.db_table)} ({', '.join(columns)}) "
+        f"SELECT {', '.join(exprs)} FROM (SELECT 1 AS one) AS one "
+        f"LEFT JOIN {qn(Merchant._meta.db_table)} m ON m.{qn('stripe_account_id')} = %s AND %s <> '' WHERE 1 = 1 "
+        f"ON CONFLICT (stripe_id) DO NOTHING RETURNING id, merchant_id"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+        cursor.execute(sql, params + [event.account, event.account])
         row = cursor.fetchone()
     if row is None:
         return False
-    event.pk = row[0]
+    event.pk, event.merchant_id = row
+    event.status = StripeEvent.Status.PENDING if event.merchant_id else StripeEvent.Status.IGNORED
+    event.error = "" if event.merchant_id else UNKNOWN_ACCOUNT
     return True
 
 
