@@ -5,9 +5,14 @@ shop.test and app.shop.test are both mapped to 127.0.0.1 with Chromium's
 site); the app runs on a third origin (live_server).
 """
 
+import ssl
+import subprocess
 import threading
+import urllib.error
+import urllib.request
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -21,6 +26,7 @@ from tracking.models import Click, SeenDomain
 pytestmark = pytest.mark.browser
 
 SITE = {"app": "", "key": "", "loading": "async"}
+SCRIPT = Path(__file__).resolve().parents[2] / "static" / "tracking" / "t.js"
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Shop</title>
@@ -39,13 +45,20 @@ PAGE = """<!doctype html>
 
 
 class ShopHandler(BaseHTTPRequestHandler):
+    """The merchant's site: every path answers the page above, with the script from the app's origin."""
+
+    def app_origin(self):
+        return SITE["app"]
+
     def do_GET(self):
-        body = PAGE.format(**SITE).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
+        self._reply(200, "text/html; charset=utf-8", PAGE.format(**dict(SITE, app=self.app_origin())).encode())
+
+    def _reply(self, status, content_type, content):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(content)))
         self.end_headers()
-        self.wfile.write(body)
+        self.wfile.write(content)
 
     def log_message(self, *args):
         pass
@@ -54,6 +67,66 @@ class ShopHandler(BaseHTTPRequestHandler):
 @pytest.fixture(scope="session")
 def shop_server():
     server = ThreadingHTTPServer(("127.0.0.1", 0), ShopHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"{server.server_address[1]}"
+    server.shutdown()
+
+
+class TlsShopHandler(ShopHandler):
+    """The shop over https, also fronting the app (t.js and /api/track/ relayed to live_server), as a CDN would."""
+
+    def app_origin(self):
+        return f"https://{self.headers['Host']}"
+
+    def do_GET(self):
+        if self.path != "/t.js":
+            return super().do_GET()
+        self._reply(200, "text/javascript", SCRIPT.read_bytes())
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers = {
+            "Content-Type": self.headers.get("Content-Type", ""),
+            "User-Agent": self.headers.get("User-Agent", ""),
+        }
+        upstream = urllib.request.Request(SITE["app"] + self.path, data=body, method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(upstream, timeout=10) as answer:
+                status, content = answer.status, answer.read()
+        except urllib.error.HTTPError as error:
+            status, content = error.code, error.read()
+        self._reply(status, "application/json", content)
+
+
+@pytest.fixture(scope="session")
+def tls_shop_server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=shop.test",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), TlsShopHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"{server.server_address[1]}"
@@ -249,3 +322,22 @@ def test_demo_shop_on_localhost_and_on_a_bare_ip(page, live_server, merchant):
 
     assert [(c.referral.rid, c.affiliate.code) for c in stored_clicks()] == [(rids[0], "barista"), (rids[1], "barista")]
     assert page.console_errors == []
+
+
+def test_on_https_the_cookie_is_secure(shop_browser, tls_shop_server, live_server, merchant, affiliate):
+    SITE.update(app=live_server.url, key=merchant.public_key, loading="async")
+    context = shop_browser.new_context(ignore_https_errors=True)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+
+    page.goto(f"https://app.shop.test:{tls_shop_server}/?ref=alice")
+    rid = ready(page)
+
+    cookie = next(c for c in context.cookies() if c["name"] == "afficone_ref")
+    assert cookie["value"] == rid and cookie["domain"] == ".shop.test"
+    assert cookie["secure"] is True and cookie["sameSite"] == "Lax"
+    assert [c.referral.rid for c in stored_clicks()] == [rid]
+    assert errors == []
+    context.close()
