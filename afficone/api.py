@@ -88,7 +88,9 @@ class MerchantScopedMixin:
     def list_response(self, output_serializer):
         """One page of `get_queryset()`, rendered with `output_serializer`."""
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(output_serializer(page, many=True, context=self.get_serializer_context()).data)
+        return self.get_paginated_response(
+            output_serializer(page, many=True, context=self.get_serializer_context()).data
+        )
 
     def validated(self, input_serializer, data=None, **kwargs) -> dict:
         """`data` (default: the JSON body) validated by `input_serializer`, or the error raised.
@@ -98,7 +100,9 @@ class MerchantScopedMixin:
         merchant does not have answers 404, naming the field.
         """
         from_body = data is None
-        serializer = input_serializer(data=self.request.data if from_body else data, context=self.get_serializer_context(), **kwargs)
+        serializer = input_serializer(
+            data=self.request.data if from_body else data, context=self.get_serializer_context(), **kwargs
+        )
         type_errors = json_type_errors(serializer, serializer.initial_data) if from_body else {}
         if type_errors:
             raise exceptions.ValidationError(type_errors)
@@ -218,9 +222,7 @@ class ReferenceNotFound(exceptions.NotFound):
 
 class IdempotencyKeyReused(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
-    default_detail = (
-        "This Idempotency-Key was already used with a different request. Use a new key for a new request."
-    )
+    default_detail = "This Idempotency-Key was already used with a different request. Use a new key for a new request."
     default_code = "idempotency_key_reused"
 
 
@@ -359,7 +361,9 @@ def idempotent(handler):
             b"\0".join([request.method.encode(), request.get_full_path().encode(), request.body])
         ).hexdigest()
         with transaction.atomic():
-            IdempotencyKey.objects.for_merchant(merchant).filter(created_at__lt=timezone.now() - IDEMPOTENCY_TTL).delete()
+            IdempotencyKey.objects.for_merchant(merchant).filter(
+                created_at__lt=timezone.now() - IDEMPOTENCY_TTL
+            ).delete()
             try:
                 with transaction.atomic():
                     record = IdempotencyKey.objects.create(
@@ -369,13 +373,17 @@ def idempotent(handler):
                 stored = IdempotencyKey.objects.for_merchant(merchant).get(key=key)
                 if stored.fingerprint != fingerprint:
                     raise IdempotencyKeyReused() from None
-                return Response(stored.response_body, status=stored.response_status, headers={"Idempotent-Replayed": "true"})
+                return Response(
+                    stored.response_body, status=stored.response_status, headers={"Idempotent-Replayed": "true"}
+                )
             response = handler(view, request, *args, **kwargs)
             if response.status_code >= 400:
                 record.delete()
             else:
                 body = json.loads(json.dumps(response.data, cls=JSONEncoder))
-                IdempotencyKey.objects.filter(pk=record.pk).update(response_status=response.status_code, response_body=body)
+                IdempotencyKey.objects.filter(pk=record.pk).update(
+                    response_status=response.status_code, response_body=body
+                )
         return response
 
     wrapper.is_idempotent = True
@@ -400,7 +408,9 @@ class CursorPagination(pagination.CursorPagination):
         except exceptions.NotFound:
             cursor = False
         # The position is compared with created_at; anything but a timestamp would reach the database.
-        if cursor is False or (cursor is not None and cursor.position is not None and parse_datetime(cursor.position) is None):
+        if cursor is False or (
+            cursor is not None and cursor.position is not None and parse_datetime(cursor.position) is None
+        ):
             # DRF's answer, 404: no page is named by this cursor.
             raise ReferenceNotFound(self.invalid_cursor_message, field=self.cursor_query_param)
         return cursor

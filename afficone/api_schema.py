@@ -57,9 +57,9 @@ class ApiAutoSchema(AutoSchema):
             codes += ["409", "413", "415"]
         for code in codes:
             if code not in responses:
-                responses[code] = self._get_response_for_code(
-                    ErrorSerializer, code, direction=direction
-                ) | {"description": self.ERROR_DESCRIPTIONS[code]}
+                responses[code] = self._get_response_for_code(ErrorSerializer, code, direction=direction) | {
+                    "description": self.ERROR_DESCRIPTIONS[code]
+                }
         return responses
 
     def _get_response_headers_for_code(self, status_code, direction="response"):

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -68,10 +68,15 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
         email = serializers.EmailField()
         name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
         code = serializers.RegexField(
-            CODE_PATTERN, required=False, help_text="1 to 64 letters, digits, `-` or `_`; suggested from the name if left out."
+            CODE_PATTERN,
+            required=False,
+            help_text="1 to 64 letters, digits, `-` or `_`; suggested from the name if left out.",
         )
         program = PublicIdField(
-            queryset=Program.objects.all(), pattern=UUID_PATTERN, required=False, help_text="Default: the default program."
+            queryset=Program.objects.all(),
+            pattern=UUID_PATTERN,
+            required=False,
+            help_text="Default: the default program.",
         )
 
         def validate_email(self, email: str) -> str:
@@ -106,7 +111,9 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
             queryset = queryset.filter(code__iexact=filters["code"])
         return queryset
 
-    @extend_schema(summary="List affiliates", parameters=[AffiliateFilters], responses=AffiliateOutputSerializer(many=True))
+    @extend_schema(
+        summary="List affiliates", parameters=[AffiliateFilters], responses=AffiliateOutputSerializer(many=True)
+    )
     def list(self, request):
         return self.list_response(AffiliateOutputSerializer)
 
@@ -141,7 +148,8 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
         data = self.validated(self.AffiliateUpdateInput)
         with transaction.atomic():
             if data.keys() & {"name", "code", "commission_override"}:
-                override = data.get("commission_override", self._current_override(affiliate)) or {}
+                current = CommissionOverrideField().to_representation(affiliate)
+                override = data.get("commission_override", current) or {}
                 affiliate = services.update_affiliate(
                     affiliate,
                     name=data.get("name", affiliate.name),
@@ -153,16 +161,6 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
             if "status" in data and data["status"] != affiliate.status:
                 affiliate = services.change_affiliate_status(affiliate, status=data["status"])
         return self.output(AffiliateOutputSerializer, affiliate)
-
-    @staticmethod
-    def _current_override(affiliate: Affiliate) -> dict | None:
-        if not affiliate.commission_type_override:
-            return None
-        return {
-            "type": affiliate.commission_type_override,
-            "bps": affiliate.commission_bps_override,
-            "amount": affiliate.commission_amount_override,
-        }
 
 
 # --- referrals ----------------------------------------------------------------------------------------------------
@@ -199,11 +197,15 @@ class ReferralViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
             queryset = queryset.filter(customer_email__iexact=filters["customer_email"])
         return queryset
 
-    @extend_schema(summary="List referrals", parameters=[ReferralFilters], responses=ReferralOutputSerializer(many=True))
+    @extend_schema(
+        summary="List referrals", parameters=[ReferralFilters], responses=ReferralOutputSerializer(many=True)
+    )
     def list(self, request):
         return self.list_response(ReferralOutputSerializer)
 
-    @extend_schema(summary="Retrieve a referral", parameters=[REFERRAL_ID_PARAMETER], responses=ReferralOutputSerializer)
+    @extend_schema(
+        summary="Retrieve a referral", parameters=[REFERRAL_ID_PARAMETER], responses=ReferralOutputSerializer
+    )
     def retrieve(self, request, id=None):
         return self.output(ReferralOutputSerializer, self.get_object())
 
@@ -226,7 +228,9 @@ class CommissionViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
         created_lte = serializers.DateTimeField(required=False, help_text="Created at or before (ISO 8601).")
 
     class CommissionVoidInput(serializers.Serializer):
-        reason = serializers.CharField(max_length=255, help_text="Why the commission is voided; shown to the affiliate.")
+        reason = serializers.CharField(
+            max_length=255, help_text="Why the commission is voided; shown to the affiliate."
+        )
 
     def scope_queryset(self, queryset):
         if self.action != "list":
@@ -242,19 +246,24 @@ class CommissionViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
             queryset = queryset.filter(created_at__lte=filters["created_lte"])
         return queryset
 
-    @extend_schema(summary="List commissions", parameters=[CommissionFilters], responses=CommissionOutputSerializer(many=True))
+    @extend_schema(
+        summary="List commissions", parameters=[CommissionFilters], responses=CommissionOutputSerializer(many=True)
+    )
     def list(self, request):
         return self.list_response(CommissionOutputSerializer)
 
     @extend_schema(
-        summary="Retrieve a commission", parameters=[_uuid_path("The commission's id.")], responses=CommissionOutputSerializer
+        summary="Retrieve a commission",
+        parameters=[_uuid_path("The commission's id.")],
+        responses=CommissionOutputSerializer,
     )
     def retrieve(self, request, id=None):
         return self.output(CommissionOutputSerializer, self.get_object())
 
     @extend_schema(
         summary="Approve a commission",
-        description="Pending → approved before the hold period ends. Refused (409) for any other status or while a dispute is open.",
+        description="Pending → approved before the hold period ends. "
+        "Refused (409) for any other status or while a dispute is open.",
         parameters=[_uuid_path("The commission's id.")],
         request=None,
         responses=CommissionOutputSerializer,
@@ -320,7 +329,9 @@ class PayoutViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     def list(self, request):
         return self.list_response(PayoutOutputSerializer)
 
-    @extend_schema(summary="Retrieve a payout", parameters=[_uuid_path("The payout's id.")], responses=PayoutOutputSerializer)
+    @extend_schema(
+        summary="Retrieve a payout", parameters=[_uuid_path("The payout's id.")], responses=PayoutOutputSerializer
+    )
     def retrieve(self, request, id=None):
         return self.output(PayoutOutputSerializer, self.get_object())
 
@@ -389,7 +400,9 @@ class ProgramViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     def list(self, request):
         return self.list_response(ProgramOutputSerializer)
 
-    @extend_schema(summary="Retrieve a program", parameters=[_uuid_path("The program's id.")], responses=ProgramOutputSerializer)
+    @extend_schema(
+        summary="Retrieve a program", parameters=[_uuid_path("The program's id.")], responses=ProgramOutputSerializer
+    )
     def retrieve(self, request, id=None):
         return self.output(ProgramOutputSerializer, self.get_object())
 
@@ -447,7 +460,9 @@ class ConversionViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
                 Affiliate.objects.for_merchant(merchant).filter(code__iexact=reference).exists()
             )
             if not known:
-                raise serializers.ValidationError("No referral id or affiliate code matches this.", code="does_not_exist")
+                raise serializers.ValidationError(
+                    "No referral id or affiliate code matches this.", code="does_not_exist"
+                )
             return reference
 
     class ConversionRefundInput(serializers.Serializer):
@@ -472,7 +487,9 @@ class ConversionViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     def list(self, request):
         return self.list_response(ConversionOutputSerializer)
 
-    @extend_schema(summary="Retrieve a conversion", parameters=[SALE_ID_PARAMETER], responses=ConversionOutputSerializer)
+    @extend_schema(
+        summary="Retrieve a conversion", parameters=[SALE_ID_PARAMETER], responses=ConversionOutputSerializer
+    )
     def retrieve(self, request, id=None):
         return self.output(ConversionOutputSerializer, self.get_object())
 
@@ -498,7 +515,9 @@ class ConversionViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
         )
         commission = self.get_queryset().get(pk=commission.pk)
         return self.output(
-            ConversionOutputSerializer, commission, status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+            ConversionOutputSerializer,
+            commission,
+            status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
     @extend_schema(

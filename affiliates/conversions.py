@@ -65,9 +65,7 @@ def record_conversion(
     """
     source_id = source_id_for(sale)
     currency = currency.lower()
-    existing = (
-        conversions(merchant).select_related("referral", "affiliate").filter(source_id=source_id).first()
-    )
+    existing = conversions(merchant).select_related("referral", "affiliate").filter(source_id=source_id).first()
     if existing is not None:
         if existing.base_amount != amount or not _names_same_referral(existing, reference):
             raise ConversionError(
@@ -78,7 +76,9 @@ def record_conversion(
         return existing, False
     referral = resolve_reference(merchant, reference)
     if referral is None:
-        raise ConversionError("No referral or affiliate code matches this reference.", code="unknown_referral", field="referral")
+        raise ConversionError(
+            "No referral or affiliate code matches this reference.", code="unknown_referral", field="referral"
+        )
     affiliate = referral.affiliate
     if not affiliate.is_approved:
         raise ConversionError(
@@ -123,6 +123,8 @@ def refund_conversion(commission: Commission, *, amount: int | None = None) -> C
         amount = remaining
     if amount > remaining:
         raise ConversionError(
-            f"Only {remaining} of the sale is left to refund (in minor units).", code="refund_exceeds_sale", field="amount"
+            f"Only {remaining} of the sale is left to refund (in minor units).",
+            code="refund_exceeds_sale",
+            field="amount",
         )
     return apply_refund(commission, refunded_amount=commission.refunded_amount + amount)

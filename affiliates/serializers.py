@@ -20,7 +20,10 @@ from .portal_views import referral_link
 
 def affiliate_link(affiliate: Affiliate) -> str:
     """The merchant's site with ?ref=CODE; this app's own address until the merchant has set a website."""
-    return referral_link(affiliate.merchant, affiliate.code) or f"{settings.SITE_URL}/?{urlencode({'ref': affiliate.code})}"
+    return (
+        referral_link(affiliate.merchant, affiliate.code)
+        or f"{settings.SITE_URL}/?{urlencode({'ref': affiliate.code})}"
+    )
 
 
 class PercentOverrideSerializer(serializers.Serializer):
@@ -61,7 +64,11 @@ class CommissionOverrideField(serializers.Field):
         if type_errors:
             raise serializers.ValidationError(type_errors)
         shape.is_valid(raise_exception=True)
-        return {"type": data["type"], "bps": shape.validated_data.get("bps"), "amount": shape.validated_data.get("amount")}
+        return {
+            "type": data["type"],
+            "bps": shape.validated_data.get("bps"),
+            "amount": shape.validated_data.get("amount"),
+        }
 
     def to_representation(self, affiliate: Affiliate) -> dict | None:
         if affiliate.commission_type_override == CommissionType.PERCENT:
@@ -80,7 +87,9 @@ class AffiliateOutputSerializer(serializers.Serializer):
     link = serializers.SerializerMethodField(help_text="The affiliate's referral link to the merchant's site.")
     program = serializers.UUIDField(source="program.code")
     commission_override = CommissionOverrideField(
-        source="*", allow_null=True, help_text="The affiliate's own commission rule, or null when the program's applies."
+        source="*",
+        allow_null=True,
+        help_text="The affiliate's own commission rule, or null when the program's applies.",
     )
     created = serializers.DateTimeField(source="created_at")
     approved_at = serializers.DateTimeField(allow_null=True)
@@ -91,9 +100,13 @@ class AffiliateOutputSerializer(serializers.Serializer):
 
 
 class ReferralOutputSerializer(serializers.Serializer):
-    id = serializers.CharField(source="rid", help_text="The referral id: `client_reference_id` / `metadata._afficoneRef`.")
+    id = serializers.CharField(
+        source="rid", help_text="The referral id: `client_reference_id` / `metadata._afficoneRef`."
+    )
     affiliate = serializers.UUIDField(source="affiliate.uid")
-    customer = serializers.CharField(source="stripe_customer_id", allow_null=True, help_text="The Stripe customer id, once known.")
+    customer = serializers.CharField(
+        source="stripe_customer_id", allow_null=True, help_text="The Stripe customer id, once known."
+    )
     customer_email = serializers.CharField(allow_blank=True)
     created = serializers.DateTimeField(source="created_at")
     converted_at = serializers.DateTimeField(allow_null=True)

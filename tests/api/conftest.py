@@ -29,7 +29,9 @@ class Api:
         return self.client.post(path, data, content_type="application/json", headers=self._headers(headers))
 
     def patch(self, path: str, body=None, headers: dict | None = None):
-        return self.client.patch(path, json.dumps(body or {}), content_type="application/json", headers=self._headers(headers))
+        return self.client.patch(
+            path, json.dumps(body or {}), content_type="application/json", headers=self._headers(headers)
+        )
 
     def delete(self, path: str, headers: dict | None = None):
         return self.client.delete(path, headers=self._headers(headers))
@@ -79,7 +81,11 @@ def seed_tenant(merchant, *, code: str, email: str) -> dict:
     paid_out = CommissionFactory(referral=referral, amount=9000, status="approved")
     create_payout_batch(merchant)
     conversion = CommissionFactory(
-        referral=referral, amount=800, source_type="conversion", source_id=f"conv_order-{code}", stripe_payment_intent_id=""
+        referral=referral,
+        amount=800,
+        source_type="conversion",
+        source_id=f"conv_order-{code}",
+        stripe_payment_intent_id="",
     )
     paid_out.refresh_from_db()
     return {

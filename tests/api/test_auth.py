@@ -17,7 +17,14 @@ def test_missing_key_is_401_with_bearer_challenge(anonymous_api, merchant):
 
 @pytest.mark.parametrize(
     "header",
-    ["Bearer afk_not-a-real-key", "Bearer", "Bearer two words", "Basic dXNlcjpwYXNz", "Token afk_x", "Bearer pk_public"],
+    [
+        "Bearer afk_not-a-real-key",
+        "Bearer",
+        "Bearer two words",
+        "Basic dXNlcjpwYXNz",
+        "Token afk_x",
+        "Bearer pk_public",
+    ],
 )
 def test_wrong_or_malformed_key_is_401(db, header):
     client = Api(None)

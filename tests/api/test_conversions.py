@@ -19,7 +19,9 @@ def convert(api, **fields):
     return api.post("/api/v1/conversions", body)
 
 
-def test_conversion_by_referral_id_earns_the_programs_commission(api, merchant, affiliate, referral, django_capture_on_commit_callbacks):
+def test_conversion_by_referral_id_earns_the_programs_commission(
+    api, merchant, affiliate, referral, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         response = convert(api, referral=referral.rid, customer_email="buyer@example.org")
     assert response.status_code == 201, response.content
@@ -83,7 +85,12 @@ def test_unknown_referral_or_bad_input_is_4xx_and_stores_nothing(api, merchant, 
     assert_error(convert(api, referral="alice", amount=12.5), 400, code="invalid_type", field="amount")
     assert_error(convert(api, referral="alice", currency="dollars"), 400, field="currency")
     assert_error(convert(api, referral="alice", id="a/b"), 400, field="id")
-    assert_error(api.post("/api/v1/conversions", {"referral": "alice", "amount": 5, "currency": "usd"}), 400, code="required", field="id")
+    assert_error(
+        api.post("/api/v1/conversions", {"referral": "alice", "amount": 5, "currency": "usd"}),
+        400,
+        code="required",
+        field="id",
+    )
     assert not Commission.objects.filter(merchant=merchant).exists()
     assert not Referral.objects.filter(merchant=merchant).exists()
 

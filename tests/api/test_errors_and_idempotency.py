@@ -82,7 +82,9 @@ def test_errors_are_not_stored_so_a_fixed_request_can_reuse_the_key(api, merchan
     assert_error(api.post("/api/v1/affiliates", {"name": "no email"}, headers=headers), 400)
     assert not IdempotencyKey.objects.filter(merchant=merchant).exists()
     # Once it succeeds, the key holds that response.
-    assert api.post("/api/v1/affiliates", {"name": "fixed", "email": "g@example.com"}, headers=headers).status_code == 201
+    assert (
+        api.post("/api/v1/affiliates", {"name": "fixed", "email": "g@example.com"}, headers=headers).status_code == 201
+    )
     assert IdempotencyKey.objects.get(merchant=merchant, key="retry-me").response_status == 201
 
 

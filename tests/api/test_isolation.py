@@ -50,7 +50,9 @@ def test_every_route_with_another_merchants_ids_is_404_and_changes_nothing(api, 
     before = snapshot(other_merchant)
     for method, path, body in routes(theirs):
         args = (path, body) if method != "get" else (path,)
-        response = getattr(api, method)(*args, headers={"Idempotency-Key": f"k-{method}-{path}"} if method == "post" else None)
+        response = getattr(api, method)(
+            *args, headers={"Idempotency-Key": f"k-{method}-{path}"} if method == "post" else None
+        )
         assert_error(response, 404, code="not_found")
     assert snapshot(other_merchant) == before
 

@@ -38,10 +38,14 @@ def test_create_affiliate_without_website_links_to_this_app_and_suggests_a_code(
 def test_create_affiliate_bad_input_says_which_field_and_stores_nothing(api, merchant, affiliate):
     assert_error(api.post("/api/v1/affiliates", {"name": "No Email"}), 400, code="required", field="email")
     assert_error(api.post("/api/v1/affiliates", {"email": "x@example.com", "code": "has space"}), 400, field="code")
-    assert_error(api.post("/api/v1/affiliates", {"email": "x@example.com", "code": "ALICE"}), 409, code="unique", field="code")
+    assert_error(
+        api.post("/api/v1/affiliates", {"email": "x@example.com", "code": "ALICE"}), 409, code="unique", field="code"
+    )
     assert_error(api.post("/api/v1/affiliates", {"email": affiliate.email.upper()}), 409, code="unique", field="email")
     assert_error(api.post("/api/v1/affiliates", {"email": "x@example.com", "program": "nope"}), 400, field="program")
-    assert_error(api.post("/api/v1/affiliates", {"email": "x@example.com", "name": 7}), 400, code="invalid_type", field="name")
+    assert_error(
+        api.post("/api/v1/affiliates", {"email": "x@example.com", "name": 7}), 400, code="invalid_type", field="name"
+    )
     assert list(Affiliate.objects.filter(merchant=merchant)) == [affiliate]
 
 
@@ -71,7 +75,11 @@ def test_update_affiliate_code_override_and_status(api, merchant, affiliate):
     assert response.status_code == 200, response.content
     assert response.json()["commission_override"] == {"type": "percent", "bps": 3500}
     affiliate.refresh_from_db()
-    assert (affiliate.code, affiliate.commission_type_override, affiliate.commission_bps_override) == ("alice-new", "percent", 3500)
+    assert (affiliate.code, affiliate.commission_type_override, affiliate.commission_bps_override) == (
+        "alice-new",
+        "percent",
+        3500,
+    )
 
     assert api.patch(url, {"status": "suspended"}).json()["status"] == "suspended"
     affiliate.refresh_from_db()
@@ -83,7 +91,9 @@ def test_update_affiliate_code_override_and_status(api, merchant, affiliate):
     assert affiliate.commission_type_override == "" and affiliate.code == "alice-new"
 
     assert_error(api.patch(url, {"commission_override": {"type": "percent"}}), 400, field="commission_override.bps")
-    assert_error(api.patch(url, {"commission_override": {"type": "percent", "bps": 10001}}), 400, field="commission_override.bps")
+    assert_error(
+        api.patch(url, {"commission_override": {"type": "percent", "bps": 10001}}), 400, field="commission_override.bps"
+    )
     assert_error(api.patch(url, {"commission_override": {"type": "bonus"}}), 400, field="commission_override")
     response = api.patch(url, {"commission_override": {"type": "fixed", "amount": 1500}})
     assert response.json()["commission_override"] == {"type": "fixed", "amount": 1500}
@@ -207,13 +217,22 @@ def test_programs_list_retrieve_and_update(api, merchant):
     assert (listed["commission_type"], listed["commission_bps"], listed["recurring_months"]) == ("percent", 2000, 12)
     assert (listed["cookie_days"], listed["hold_days"]) == (60, 30)
 
-    response = api.patch(f"/api/v1/programs/{program.code}", {"commission_bps": 2500, "cookie_days": 90, "recurring_months": None})
+    response = api.patch(
+        f"/api/v1/programs/{program.code}", {"commission_bps": 2500, "cookie_days": 90, "recurring_months": None}
+    )
     assert response.status_code == 200, response.content
     program.refresh_from_db()
     assert (program.commission_bps, program.cookie_days, program.recurring_months) == (2500, 90, None)
-    assert_error(api.patch(f"/api/v1/programs/{program.code}", {"cookie_days": 0}), 400, code="min_value", field="cookie_days")
+    assert_error(
+        api.patch(f"/api/v1/programs/{program.code}", {"cookie_days": 0}), 400, code="min_value", field="cookie_days"
+    )
     assert_error(api.patch(f"/api/v1/programs/{program.code}", {"commission_bps": 20000}), 400, field="commission_bps")
-    assert_error(api.patch(f"/api/v1/programs/{program.code}", {"auto_approve": 1}), 400, code="invalid_type", field="auto_approve")
+    assert_error(
+        api.patch(f"/api/v1/programs/{program.code}", {"auto_approve": 1}),
+        400,
+        code="invalid_type",
+        field="auto_approve",
+    )
     program.refresh_from_db()
     assert (program.commission_bps, program.cookie_days) == (2500, 90)
     assert Program.objects.filter(merchant=merchant).count() == 1

@@ -38,10 +38,17 @@ def test_schema_is_openapi_3_with_bearer_auth_and_the_error_shape(anonymous_api)
     error = doc["components"]["schemas"]["ErrorDetail"]
     assert set(error["properties"]) == {"code", "message", "field"}
     assert error["properties"]["field"]["nullable"] is True
-    assert doc["components"]["schemas"]["AffiliateStatusEnum"]["enum"] == ["pending", "approved", "rejected", "suspended"]
+    assert doc["components"]["schemas"]["AffiliateStatusEnum"]["enum"] == [
+        "pending",
+        "approved",
+        "rejected",
+        "suspended",
+    ]
     assert doc["components"]["schemas"]["CommissionStatusEnum"]["enum"] == ["pending", "approved", "paid", "voided"]
     listing = doc["paths"]["/api/v1/commissions"]["get"]
-    assert {"cursor", "limit", "affiliate", "status", "created_gte", "created_lte"} <= {p["name"] for p in listing["parameters"]}
+    assert {"cursor", "limit", "affiliate", "status", "created_gte", "created_lte"} <= {
+        p["name"] for p in listing["parameters"]
+    }
     page = doc["components"]["schemas"]["PaginatedCommissionOutputList"]
     assert {"next", "previous", "results"} <= set(page["properties"])
     for path, item in doc["paths"].items():

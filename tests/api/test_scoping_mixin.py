@@ -2,7 +2,6 @@
 
 import pytest
 from rest_framework import viewsets
-
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory, force_authenticate
 
