@@ -29,7 +29,9 @@ def email_taken_message():
 
 
 class SignupForm(forms.Form):
-    company = forms.CharField(label="Company name", max_length=200, widget=forms.TextInput(attrs={"autocomplete": "organization"}))
+    company = forms.CharField(
+        label="Company name", max_length=200, widget=forms.TextInput(attrs={"autocomplete": "organization"})
+    )
     email = forms.EmailField(label="Work email", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     password = forms.CharField(
         label="Password",

@@ -8,7 +8,6 @@ from django.utils.text import slugify
 
 from .models import API_KEY_PREFIX, ApiKey, Invitation, Membership, Merchant, User, hash_api_key
 
-
 # An invitation link works once, and only for this long.
 INVITATION_TTL = timedelta(days=14)
 

@@ -32,7 +32,9 @@ urlpatterns = [
     ),
     path(
         "password-reset/sent/",
-        auth_views.PasswordResetDoneView.as_view(template_name="tenants/password_reset_done.html", extra_context=PUBLIC),
+        auth_views.PasswordResetDoneView.as_view(
+            template_name="tenants/password_reset_done.html", extra_context=PUBLIC
+        ),
         name="password_reset_done",
     ),
     path(
@@ -40,7 +42,7 @@ urlpatterns = [
         auth_views.PasswordResetConfirmView.as_view(
             template_name="tenants/password_reset_confirm.html",
             extra_context=PUBLIC,
-            success_url=reverse_lazy("tenants:password_reset_complete")
+            success_url=reverse_lazy("tenants:password_reset_complete"),
         ),
         name="password_reset_confirm",
     ),

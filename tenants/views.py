@@ -37,7 +37,9 @@ def signup(request):
     if request.method == "POST" and form.is_valid():
         try:
             merchant, user = services.create_merchant(
-                name=form.cleaned_data["company"], owner_email=form.cleaned_data["email"], password=form.cleaned_data["password"]
+                name=form.cleaned_data["company"],
+                owner_email=form.cleaned_data["email"],
+                password=form.cleaned_data["password"],
             )
         except IntegrityError:  # the same email signed up a moment ago
             form.add_error("email", forms.email_taken_message())
@@ -73,7 +75,9 @@ def switch(request):
     form = forms.SwitchForm(request.POST)
     if not form.is_valid():
         return HttpResponseBadRequest("Choose a merchant to switch to.")
-    membership = get_object_or_404(request.user.memberships.select_related("merchant"), merchant__code=form.cleaned_data["merchant"])
+    membership = get_object_or_404(
+        request.user.memberships.select_related("merchant"), merchant__code=form.cleaned_data["merchant"]
+    )
     switch_merchant(request, membership.merchant_id)
     messages.success(request, f"Switched to {membership.merchant.name}.")
     return redirect("affiliates:overview")
@@ -111,7 +115,9 @@ def _render_team(request, invite_form=None, status=200):
     for invitation in invitations:
         invitation.is_expired = invitation.created_at < cutoff
     context = {
-        "members": Membership.objects.for_merchant(request.merchant).select_related("user").order_by("created_at", "pk"),
+        "members": Membership.objects.for_merchant(request.merchant)
+        .select_related("user")
+        .order_by("created_at", "pk"),
         "invitations": invitations,
         "invite_form": invite_form or forms.InviteForm(can_invite_owner=_is_owner(request)),
         "is_owner": _is_owner(request),
@@ -127,7 +133,10 @@ def team(request):
     if request.method == "POST" and form.is_valid():
         try:
             invitation = services.invite_member(
-                request.merchant, email=form.cleaned_data["email"], role=form.cleaned_data["role"], invited_by=request.user
+                request.merchant,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                invited_by=request.user,
             )
         except services.MerchantError as error:
             form.add_error("email", str(error))
@@ -236,7 +245,9 @@ def api_keys(request):
         # Kept only until the next page shows it; only the hash is stored for good.
         request.session[NEW_API_KEY_SESSION_KEY] = {"code": str(key.code), "secret": secret}
         return redirect("tenants:api_key_created", code=key.code)
-    keys = ApiKey.objects.for_merchant(request.merchant).select_related("created_by").order_by("revoked_at", "-created_at")
+    keys = (
+        ApiKey.objects.for_merchant(request.merchant).select_related("created_by").order_by("revoked_at", "-created_at")
+    )
     return render(request, "tenants/api_keys.html", {"form": form, "keys": keys}, status=400 if form.errors else 200)
 
 
@@ -247,7 +258,9 @@ def api_key_created(request, code):
     new_key = request.session.pop(NEW_API_KEY_SESSION_KEY, None)
     if not new_key or new_key.get("code") != str(key.code):
         messages.info(
-            request, f"The secret of “{key.name}” was shown once, when it was created. If it is lost, create a new key and revoke this one."
+            request,
+            f"The secret of “{key.name}” was shown once, when it was created. "
+            "If it is lost, create a new key and revoke this one.",
         )
         return redirect("tenants:api_keys")
     return render(request, "tenants/api_key_created.html", {"key": key, "secret": new_key["secret"]})
@@ -273,7 +286,9 @@ def revoke_api_key(request, code):
 def branding(request):
     merchant = request.merchant
     form = forms.BrandingForm(
-        request.POST or None, request.FILES or None, initial={"name": merchant.name, "brand_color": merchant.brand_color}
+        request.POST or None,
+        request.FILES or None,
+        initial={"name": merchant.name, "brand_color": merchant.brand_color},
     )
     if request.method == "POST" and form.is_valid():
         services.update_branding(

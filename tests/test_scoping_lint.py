@@ -17,9 +17,34 @@ ROOT = Path(__file__).resolve().parent.parent
 APPS = ("tenants", "affiliates", "tracking", "stripe_integration")
 # Reached straight off the manager, these read or write rows of every tenant.
 UNSCOPED = {
-    "get", "filter", "exclude", "get_or_create", "update_or_create", "in_bulk", "first", "last", "latest", "earliest",
-    "values", "values_list", "count", "exists", "aggregate", "annotate", "iterator", "update", "delete", "raw",
-    "select_related", "prefetch_related", "order_by", "only", "defer", "distinct", "select_for_update", "alias",
+    "get",
+    "filter",
+    "exclude",
+    "get_or_create",
+    "update_or_create",
+    "in_bulk",
+    "first",
+    "last",
+    "latest",
+    "earliest",
+    "values",
+    "values_list",
+    "count",
+    "exists",
+    "aggregate",
+    "annotate",
+    "iterator",
+    "update",
+    "delete",
+    "raw",
+    "select_related",
+    "prefetch_related",
+    "order_by",
+    "only",
+    "defer",
+    "distinct",
+    "select_for_update",
+    "alias",
 }
 SHORTCUTS = {"get_object_or_404", "get_list_or_404"}
 
@@ -158,4 +183,6 @@ def test_views_and_apis_reach_tenant_rows_only_through_for_merchant():
     assert ROOT / "tenants" / "views.py" in files
     models = tenant_models()
     found = [hit for path in files for hit in offenders(path.read_text(), models, str(path.relative_to(ROOT)))]
-    assert found == [], "unscoped access to tenant-owned rows (use Model.objects.for_merchant(...)):\n" + "\n".join(found)
+    assert found == [], "unscoped access to tenant-owned rows (use Model.objects.for_merchant(...)):\n" + "\n".join(
+        found
+    )

@@ -61,7 +61,9 @@ def test_signup_with_an_existing_email_says_to_log_in_and_creates_nothing(client
     "password,message", [("short1", "too short"), ("password123", "too common"), ("83749201834", "entirely numeric")]
 )
 def test_signup_applies_the_password_validators(client, password, message):
-    response = client.post(reverse("tenants:signup"), {"company": "Weak", "email": "weak@example.com", "password": password})
+    response = client.post(
+        reverse("tenants:signup"), {"company": "Weak", "email": "weak@example.com", "password": password}
+    )
     assert response.status_code == 400
     assert message in response.content.decode()
     assert not User.objects.filter(email="weak@example.com").exists()

@@ -77,7 +77,11 @@ def test_branding_saves_name_colour_and_a_png_logo(merchant_client, merchant):
     [
         ({"name": "Acme", "brand_color": "orange"}, {}, "#rrggbb"),
         ({"name": " ", "brand_color": "#112233"}, {}, "This field is required"),
-        ({"name": "Acme", "brand_color": "#112233"}, {"logo": ("logo.png", b"<svg onload=alert(1)>")}, "PNG, JPEG or GIF"),
+        (
+            {"name": "Acme", "brand_color": "#112233"},
+            {"logo": ("logo.png", b"<svg onload=alert(1)>")},
+            "PNG, JPEG or GIF",
+        ),
         ({"name": "Acme", "brand_color": "#112233"}, {"logo": ("big.png", PNG + b"\0" * 600_000)}, "limit is 512 KB"),
     ],
 )

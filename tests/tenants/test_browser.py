@@ -11,7 +11,10 @@ from tests.conftest import screenshot, wait_for
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "plum-kettle-orbit-47"
-GIF = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+GIF = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01"
+    b"\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -75,9 +78,7 @@ def test_signup_login_team_invite_and_api_key(page, browser, live_server):
 
     page.get_by_role("link", name="Branding").click()
     page.get_by_label("Name shown to affiliates").fill("Roastery Labs Coffee")
-    page.get_by_label("Logo").set_input_files(
-        files=[{"name": "logo.gif", "mimeType": "image/gif", "buffer": GIF}]
-    )
+    page.get_by_label("Logo").set_input_files(files=[{"name": "logo.gif", "mimeType": "image/gif", "buffer": GIF}])
     page.get_by_role("button", name="Save branding").click()
     assert page.get_by_text("Branding saved").is_visible()
     assert page.get_by_role("img", name="Roastery Labs Coffee logo").evaluate("img => img.naturalWidth") == 1

@@ -25,8 +25,17 @@ def run(*args) -> str:
 
 def test_createmerchant_prints_one_json_object_with_a_working_api_key():
     data = json.loads(
-        run("createmerchant", "--email", "Owner@Shop.test", "--name", "Shop Inc", "--stripe-account", "acct_1Shop",
-            "--password", "plum-kettle-orbit-47")
+        run(
+            "createmerchant",
+            "--email",
+            "Owner@Shop.test",
+            "--name",
+            "Shop Inc",
+            "--stripe-account",
+            "acct_1Shop",
+            "--password",
+            "plum-kettle-orbit-47",
+        )
     )
     merchant = Merchant.objects.get(code=data["id"])
     assert data["public_key"] == merchant.public_key and data["slug"] == merchant.slug == "shop-inc"
@@ -45,7 +54,9 @@ def test_createmerchant_without_a_password_prints_a_one_time_link_to_choose_one(
     assert not owner.has_usable_password()
     response = client.get(urlsplit(data["set_password_url"]).path)
     assert response.status_code == 302  # Django swaps the token for a session, then asks for the password
-    response = client.post(response.url, {"new_password1": "plum-kettle-orbit-47", "new_password2": "plum-kettle-orbit-47"})
+    response = client.post(
+        response.url, {"new_password1": "plum-kettle-orbit-47", "new_password2": "plum-kettle-orbit-47"}
+    )
     assert response.status_code == 302
     owner.refresh_from_db()
     assert owner.check_password("plum-kettle-orbit-47")

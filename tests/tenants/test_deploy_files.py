@@ -1,4 +1,7 @@
-"""docker-compose.yml and the Dockerfile describe the production shape (no container engine runs in CI: parsed, not run)."""
+"""docker-compose.yml and the Dockerfile describe the production shape.
+
+No container engine runs in CI, so the files are parsed and checked, not run.
+"""
 
 import re
 import tomllib
@@ -55,14 +58,18 @@ def test_the_image_runs_as_a_non_root_user_and_collects_static_files_at_build():
     assert "\nUSER afficone\n" in app_stage
     # The image installs the runtime lock, which pins what requirements.lock pins.
     pins = lambda path: dict(  # noqa: E731
-        line.split("==", 1) for line in (ROOT / path).read_text().splitlines() if "==" in line and not line.startswith("#")
+        line.split("==", 1)
+        for line in (ROOT / path).read_text().splitlines()
+        if "==" in line and not line.startswith("#")
     )
     runtime, full = pins("requirements-prod.lock"), pins("requirements.lock")
     declared = {
         re.split(r"[<>=!\[ ]", requirement, maxsplit=1)[0].lower()
         for requirement in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     }
-    regenerate = "regenerate: uv pip compile pyproject.toml -c requirements.lock -o requirements-prod.lock --python-version 3.11"
+    regenerate = (
+        "regenerate: uv pip compile pyproject.toml -c requirements.lock -o requirements-prod.lock --python-version 3.11"
+    )
     assert declared <= set(runtime), regenerate
     assert all(full.get(name) == version for name, version in runtime.items()), regenerate
     assert "playwright" not in runtime and "pytest" not in runtime

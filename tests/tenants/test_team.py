@@ -154,7 +154,9 @@ def test_an_admin_cannot_change_roles_or_remove_members(client, merchant, owner)
     admin = MembershipFactory(merchant=merchant, role=Membership.Role.ADMIN).user
     owner_membership = Membership.objects.get(merchant=merchant, user=owner)
     client.force_login(admin)
-    assert client.post(reverse("tenants:change_role", args=[owner_membership.code]), {"role": "member"}).status_code == 403
+    assert (
+        client.post(reverse("tenants:change_role", args=[owner_membership.code]), {"role": "member"}).status_code == 403
+    )
     assert client.post(reverse("tenants:remove_member", args=[owner_membership.code])).status_code == 403
     owner_membership.refresh_from_db()
     assert owner_membership.role == "owner"

@@ -77,7 +77,8 @@ class Command(BaseCommand):
             "owner_created": not user_exists,
             "dashboard_url": settings.SITE_URL + reverse("tenants:login"),
             "portal_url": settings.SITE_URL + reverse("affiliates:portal_dashboard", kwargs={"slug": merchant.slug}),
-            "script_tag": f'<script async src="{settings.SITE_URL}/t.js" data-afficone="{merchant.public_key}"></script>',
+            "script_tag": f'<script async src="{settings.SITE_URL}/t.js" '
+            f'data-afficone="{merchant.public_key}"></script>',
         }
         if not owner.has_usable_password():
             # No password given: a one-time link (Django's reset token, valid PASSWORD_RESET_TIMEOUT) to choose one.

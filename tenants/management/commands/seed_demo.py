@@ -75,7 +75,9 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"Seeded {merchant.name}: {self.summary(merchant)}."))
         self.stdout.write(f"Affiliate portal login (Maya): maya@afficone.test / {DEMO_PASSWORD}")
         self.stdout.write(f"Dashboard:        {_url('tenants:login', '/login/')}")
-        self.stdout.write(f"Affiliate portal: {_url('affiliates:portal_dashboard', f'/p/{DEMO_SLUG}/', slug=DEMO_SLUG)}")
+        self.stdout.write(
+            f"Affiliate portal: {_url('affiliates:portal_dashboard', f'/p/{DEMO_SLUG}/', slug=DEMO_SLUG)}"
+        )
         self.stdout.write(f"Demo shop:        {_url('tracking:demo_shop', '/demo/shop/')}")
 
     def seed(self) -> Merchant:
@@ -115,7 +117,7 @@ class Command(BaseCommand):
         )
         referrals = self.clicks(merchant, visits, rng)
         sale = 0
-        for referral, (clicked_at, _) in zip(referrals, visits):
+        for referral, (clicked_at, _) in zip(referrals, visits, strict=True):
             if rng.random() < 0.09:
                 sale += 1
                 self.buy(referral, clicked_at + timedelta(minutes=rng.randint(3, 600)), sale, rng, now)
@@ -138,7 +140,7 @@ class Command(BaseCommand):
         referrals = Referral.objects.bulk_create(
             [Referral(merchant=merchant, affiliate=affiliate, rid=new_referral_id()) for _, affiliate in visits]
         )
-        for referral, (at, _) in zip(referrals, visits):
+        for referral, (at, _) in zip(referrals, visits, strict=True):
             referral.created_at = at  # auto_now_add stamped them now; bulk_update writes the visit's time
         Referral.objects.bulk_update(referrals, ["created_at"], batch_size=500)
         Click.objects.bulk_create(
@@ -154,7 +156,7 @@ class Command(BaseCommand):
                     created_at=at,
                     token=secrets.token_hex(12),
                 )
-                for referral, (at, affiliate) in zip(referrals, visits)
+                for referral, (at, affiliate) in zip(referrals, visits, strict=True)
             ],
             batch_size=500,
         )
