@@ -48,7 +48,7 @@ def parse_amount(value, currency: str, *, field_label: str = "amount") -> int:
 
 
 class ProgramForm(forms.Form):
-    RECURRING = [("months", "For a number of months"), ("forever", "For as long as the customer pays"), ("first", "First payment only")]
+    RECURRING = (("months", "For a number of months"), ("forever", "For as long as the customer pays"), ("first", "First payment only"))
 
     name = forms.CharField(max_length=200, label="Program name")
     commission_type = forms.ChoiceField(choices=CommissionType.choices, widget=forms.RadioSelect, label="Commission")
@@ -150,7 +150,7 @@ class InviteAffiliateForm(forms.Form):
 
 
 class AffiliateEditForm(forms.Form):
-    OVERRIDE = [("", "Use the program's rule"), (CommissionType.PERCENT, "Percentage"), (CommissionType.FIXED, "Fixed amount")]
+    OVERRIDE = (("", "Use the program's rule"), (CommissionType.PERCENT, "Percentage"), (CommissionType.FIXED, "Fixed amount"))
 
     name = forms.CharField(max_length=200, required=False, label="Name")
     code = forms.RegexField(

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 
 from django.db.models import Count, F, Q, Sum
@@ -63,11 +62,11 @@ class Period:
 
 
 def day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=dt_timezone.utc)
+    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def today() -> date:
-    return timezone.now().astimezone(dt_timezone.utc).date()
+    return timezone.now().astimezone(UTC).date()
 
 
 def parse_period(params, *, first_day: date | None = None) -> Period:
@@ -149,7 +148,7 @@ def _rollup_counts(merchant: Merchant, start: date, end: date, affiliate: Affili
         qs = qs.filter(affiliate_id__in=ids)
     else:
         qs = qs.filter(affiliate=None)  # the merchant's own rows: one per day
-    sums = dict(clicks=Sum("clicks"), referrals=Sum("referrals"), customers=Sum("customers"))
+    sums = {"clicks": Sum("clicks"), "referrals": Sum("referrals"), "customers": Sum("customers")}
     result: dict = defaultdict(lambda: {"clicks": 0, "referrals": 0, "customers": 0})
     if by is None:
         row = qs.aggregate(**sums)
@@ -346,7 +345,7 @@ def affiliate_stats(merchant: Merchant, affiliates: list[Affiliate], period: Per
 
 def first_day(merchant: Merchant) -> date:
     """The merchant's first day, for the "All time" period (no scan: the merchant's creation date)."""
-    return merchant.created_at.astimezone(dt_timezone.utc).date()
+    return merchant.created_at.astimezone(UTC).date()
 
 
 def payout_totals(merchant: Merchant, *, affiliate: Affiliate | None = None, currency: str = "") -> dict:

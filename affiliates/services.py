@@ -653,7 +653,7 @@ def rollup_daily_stats(*, recompute_days: int = 2, full: bool = False, now: date
     drift. Readers add raw rows after the watermark, so totals are exact.
     Idempotent; serialised by a row lock on RollupState. Returns rows written.
     """
-    from datetime import timezone as dt_timezone
+    from datetime import UTC
 
     from django.db.models import Count
     from django.db.models.functions import TruncDate
@@ -663,7 +663,7 @@ def rollup_daily_stats(*, recompute_days: int = 2, full: bool = False, now: date
     from .models import DailyStat, RollupState
 
     now = now or timezone.now()
-    yesterday = now.astimezone(dt_timezone.utc).date() - timedelta(days=1)
+    yesterday = now.astimezone(UTC).date() - timedelta(days=1)
     with transaction.atomic():
         RollupState.objects.get_or_create(pk=1)
         state = RollupState.objects.select_for_update().get(pk=1)
@@ -674,14 +674,14 @@ def rollup_daily_stats(*, recompute_days: int = 2, full: bool = False, now: date
                     Referral.objects.order_by("created_at").values_list("created_at", flat=True).first(),
                 ) if d is not None
             ]
-            start = min(first).astimezone(dt_timezone.utc).date() if first else yesterday
+            start = min(first).astimezone(UTC).date() if first else yesterday
         else:
             start = state.closed_through - timedelta(days=recompute_days - 1)
         if start > yesterday:
             RollupState.objects.filter(pk=1).update(closed_through=yesterday)
             return 0
-        lo = datetime.combine(start, datetime.min.time(), tzinfo=dt_timezone.utc)
-        hi = datetime.combine(yesterday + timedelta(days=1), datetime.min.time(), tzinfo=dt_timezone.utc)
+        lo = datetime.combine(start, datetime.min.time(), tzinfo=UTC)
+        hi = datetime.combine(yesterday + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
         rows: dict[tuple[int, int, object], dict] = defaultdict(lambda: {"clicks": 0, "referrals": 0, "customers": 0})
         sources = (
             ("clicks", Click.objects.filter(created_at__gte=lo, created_at__lt=hi), "created_at"),
@@ -727,6 +727,7 @@ def register_affiliate(merchant: Merchant, *, email: str, password: str, name: s
     a new email gets an account with a validated password.
     """
     from django.contrib.auth import password_validation
+    from django.core.exceptions import ValidationError
 
     from tenants.models import User
 
@@ -740,8 +741,8 @@ def register_affiliate(merchant: Merchant, *, email: str, password: str, name: s
     else:
         try:
             password_validation.validate_password(password, User(email=email, name=name))
-        except Exception as exc:  # ValidationError: its messages are for the user
-            raise AffiliateError(" ".join(getattr(exc, "messages", [str(exc)]))) from None
+        except ValidationError as exc:  # its messages are for the user
+            raise AffiliateError(" ".join(exc.messages)) from None
         user = User.objects.create_user(email=email, password=password, name=name.strip())
     affiliate = sign_up_affiliate(merchant, user=user, name=name)
     return affiliate, user
@@ -751,6 +752,7 @@ def register_affiliate(merchant: Merchant, *, email: str, password: str, name: s
 def accept_affiliate_invite(affiliate: Affiliate, *, password: str):
     """An invited affiliate sets a password (new email) or proves theirs (existing account); the invite is then used."""
     from django.contrib.auth import password_validation
+    from django.core.exceptions import ValidationError
 
     from tenants.models import User
 
@@ -761,7 +763,7 @@ def accept_affiliate_invite(affiliate: Affiliate, *, password: str):
     else:
         try:
             password_validation.validate_password(password, User(email=affiliate.email))
-        except Exception as exc:
-            raise AffiliateError(" ".join(getattr(exc, "messages", [str(exc)]))) from None
+        except ValidationError as exc:
+            raise AffiliateError(" ".join(exc.messages)) from None
         user = User.objects.create_user(email=affiliate.email, password=password, name=affiliate.name)
     return claim_affiliate_invite(affiliate, user=user), user

@@ -11,10 +11,10 @@ from affiliates.services import (
     AffiliateError,
     apply_refund,
     create_payout_batch,
+    hold_commission,
     mark_payout_paid,
     record_commission,
     settle_dispute,
-    hold_commission,
 )
 from tests.factories import AffiliateFactory, ReferralFactory
 

@@ -7,8 +7,8 @@ from django.core import mail
 from django.urls import reverse
 
 from affiliates.models import Affiliate, Commission, Program
-from tests.factories import PASSWORD, AffiliateFactory, CommissionFactory, MembershipFactory, UserFactory
 from affiliates.services import create_payout_batch
+from tests.factories import PASSWORD, AffiliateFactory, CommissionFactory, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

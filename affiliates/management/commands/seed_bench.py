@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from affiliates.models import Affiliate, Commission, Payout, PayoutBatch, Program, Referral
 from affiliates.services import rollup_daily_stats
-from tenants.models import Merchant, User
+from tenants.models import Merchant
 from tenants.services import create_merchant
 from tracking.models import Click
 
@@ -157,9 +157,9 @@ class Command(BaseCommand):
         if not rows:
             return
         if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                with cursor.cursor.copy(f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
+            sql = f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN"
+            with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
             return
         model.objects.bulk_create([model(**dict(zip(columns, row))) for row in rows], batch_size=2000)
