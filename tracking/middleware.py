@@ -1,18 +1,19 @@
 from . import views
 
 # The tracker's endpoints, by path: answered before the rest of the middleware runs.
-ENDPOINTS = {"/api/track/click": views.track_click, "/api/track/seen": views.track_seen}
+ENDPOINTS = {"/api/track/click": views.track_click, "/api/track/seen": views.track_seen, "/t.js": views.tracker_script}
 
 
 class TrackerEndpointsMiddleware:
-    """Answers /api/track/* ahead of the other middleware, which these endpoints have no use for.
+    """Answers /api/track/* (and /t.js where no proxy serves it) ahead of the other middleware.
 
-    They are cross-site by design (no CSRF), read no session, user or tenant,
-    show no messages, and must not be redirected (a redirected beacon is
-    lost). Every visit through an affiliate link costs one of these requests,
-    and the middleware stack is most of what a Django request costs
-    (bench/tracking_click.py measures both), so they skip it. First in
-    MIDDLEWARE.
+    These endpoints are cross-site by design (no CSRF), read no session, user
+    or tenant, show no messages, and must not be redirected (a redirected
+    beacon is lost). Every visit through an affiliate link costs one of these
+    requests, and the middleware stack is most of what a Django request costs
+    (bench/tracking_click.py measures both), so they skip it; the script also
+    stays free of `Vary: Cookie`, which would keep a CDN from caching it.
+    First in MIDDLEWARE.
     """
 
     def __init__(self, get_response):

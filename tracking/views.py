@@ -148,6 +148,7 @@ def tracker_script(request):
     response["ETag"] = script["etag"]
     response["Cache-Control"] = SCRIPT_CACHE_CONTROL
     response["Cross-Origin-Resource-Policy"] = "cross-origin"
+    response["X-Content-Type-Options"] = "nosniff"
     patch_vary_headers(response, ["Accept-Encoding"])
     return _cors(response)
 

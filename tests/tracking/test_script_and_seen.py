@@ -32,6 +32,8 @@ def test_script_is_cached_long_and_revalidated_with_a_strong_etag(client):
     assert "public" in first["Cache-Control"] and "max-age=86400" in first["Cache-Control"]
     assert "Accept-Encoding" in first["Vary"]
     assert first["Cross-Origin-Resource-Policy"] == "cross-origin"
+    assert first["X-Content-Type-Options"] == "nosniff"
+    assert "Cookie" not in first["Vary"] and "Set-Cookie" not in first  # cacheable by a CDN
 
     again = client.get("/t.js", HTTP_IF_NONE_MATCH=etag)
     assert again.status_code == 304 and again.content == b""
