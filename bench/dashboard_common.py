@@ -21,16 +21,14 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "afficone.settings")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
-from django.db import connection  # noqa: E402
-from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
-
-from django.core.signals import request_started  # noqa: E402
-from django.db import reset_queries  # noqa: E402
+from django.core.signals import request_started
+from django.db import connection, reset_queries
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 # The test client's requests would clear the query log that CaptureQueriesContext reads.
 request_started.disconnect(reset_queries)
@@ -39,7 +37,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "15"))
 
 def clients():
     """(bench tenant client, empty tenant client)."""
-    from tenants.models import Merchant, Membership
+    from tenants.models import Membership, Merchant
     from tenants.services import create_merchant
 
     bench = Merchant.objects.filter(slug="bench-shop").first()
@@ -75,8 +73,8 @@ def measure(client, path: str) -> tuple[float, float, int]:
 
 def report(paths: list[str]) -> None:
     from affiliates.models import Commission, Referral
-    from tracking.models import Click
     from tenants.models import Merchant
+    from tracking.models import Click
 
     bench_client, empty_client = clients()
     merchant = Merchant.objects.get(slug="bench-shop")
