@@ -163,7 +163,11 @@ def portal_signup(request, slug):
 
 def portal_login(request, slug):
     merchant = _merchant(slug)
-    if request.method == "GET" and Affiliate.objects.for_merchant(merchant).filter(user_id=request.user.pk).exists():
+    if (
+        request.method == "GET"
+        and request.user.is_authenticated
+        and Affiliate.objects.for_merchant(merchant).filter(user=request.user).exists()
+    ):
         return redirect("affiliates:portal_dashboard", slug=slug)  # already logged in as one of its affiliates
     form = LoginForm(request, data=request.POST or None)  # the dashboard's login: per-account throttling included
     if request.method == "POST" and form.is_valid():

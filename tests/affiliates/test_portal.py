@@ -79,8 +79,10 @@ def test_signup_refuses_a_weak_password_and_a_second_account(client, merchant, a
 
 
 def test_login_goes_to_the_dashboard_and_a_stranger_is_sent_to_login(client, merchant, portal_user):
+    AffiliateFactory(merchant=merchant, user=None, code="invited")  # an invited affiliate without an account yet
     response = client.get(url("portal_dashboard", merchant))
     assert response.status_code == 302 and url("portal_login", merchant) in response["Location"]
+    assert client.get(response["Location"]).status_code == 200  # the login page itself, not a redirect loop
     response = client.post(url("portal_login", merchant), {"username": "alice@example.net", "password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == url("portal_dashboard", merchant)
     assert client.get(url("portal_login", merchant))["Location"] == url("portal_dashboard", merchant)  # already in
