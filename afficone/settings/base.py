@@ -140,7 +140,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # every this-many tasks, and afficone/celery.py drops a connection that broke or outlived CONN_MAX_AGE, as requests do.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict = {}  # filled by afficone/celery.py from each app's periodic tasks
+CELERY_BEAT_SCHEDULE: dict = {}  # each app's periodic tasks, below
+# Pending commissions past their hold period (and not held by a dispute) become approved.
+CELERY_BEAT_SCHEDULE["affiliates-approve-due-commissions"] = {
+    "task": "affiliates.tasks.approve_due_commissions_task",
+    "schedule": 900.0,
+}
 # Dashboard rollup (affiliates.DailyStat): rebuilds closed days from raw rows; readers add the open days raw.
 CELERY_BEAT_SCHEDULE["affiliates-rollup-daily-stats"] = {
     "task": "affiliates.tasks.rollup_daily_stats_task",
