@@ -45,6 +45,18 @@ def _names_same_referral(commission: Commission, reference: str) -> bool:
     )
 
 
+def _existing(commission: Commission, *, sale: str, reference: str, amount: int) -> Commission:
+    """The sale already recorded, if this request describes the same sale."""
+    commission = Commission.objects.select_related("referral", "affiliate").get(pk=commission.pk)
+    if commission.base_amount != amount or not _names_same_referral(commission, reference):
+        raise ConversionError(
+            f"The sale {sale} was already recorded with a different amount or referral.",
+            code="conversion_mismatch",
+            field="id",
+        )
+    return commission
+
+
 @transaction.atomic
 def record_conversion(
     merchant: Merchant, *, sale: str, reference: str, amount: int, currency: str, customer_email: str = ""
@@ -67,13 +79,7 @@ def record_conversion(
     currency = currency.lower()
     existing = conversions(merchant).select_related("referral", "affiliate").filter(source_id=source_id).first()
     if existing is not None:
-        if existing.base_amount != amount or not _names_same_referral(existing, reference):
-            raise ConversionError(
-                f"The sale {sale} was already recorded with a different amount or referral.",
-                code="conversion_mismatch",
-                field="id",
-            )
-        return existing, False
+        return _existing(existing, sale=sale, reference=reference, amount=amount), False
     referral = resolve_reference(merchant, reference)
     if referral is None:
         raise ConversionError(
@@ -104,6 +110,12 @@ def record_conversion(
             code="outside_recurring_limit",
             field="referral",
         )
+    if commission.referral_id != referral.pk:
+        # A concurrent request recorded this sale first (record_commission returned its row): drop what this
+        # one wrote (a fresh referral for a code) and answer as a repeat.
+        existing = _existing(commission, sale=sale, reference=reference, amount=amount)
+        transaction.set_rollback(True)
+        return existing, False
     return commission, True
 
 
