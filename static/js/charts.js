@@ -26,7 +26,8 @@
       axes: [
         {stroke: "#6b7280", grid: {stroke: "#f1f5f9"}, space: 70, incrs: [86400, 86400 * 2, 86400 * 7, 86400 * 14, 86400 * 30, 86400 * 91, 86400 * 182, 86400 * 365],
          values: function (u, splits) { return splits.map(function (t) { return new Date(t * 1000).toLocaleDateString(undefined, {month: "short", day: "numeric", timeZone: "UTC"}); }); }},
-        {scale: "n", stroke: "#6b7280", grid: {stroke: "#f1f5f9"}, size: 50},
+        {scale: "n", stroke: "#6b7280", grid: {stroke: "#f1f5f9"}, size: 50,
+         incrs: [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000, 20000, 50000, 100000, 250000, 1000000]},
         {scale: "m", side: 1, stroke: "#6b7280", grid: {show: false}, size: 70, values: function (u, vals) { return vals.map(function (v) { return fmtMoney(u, v); }); }}
       ],
       series: [
