@@ -76,6 +76,16 @@ class MerchantScopedMixin:
             # DRF's parsers read the stream unbounded; Django's `body` enforces DATA_UPLOAD_MAX_MEMORY_SIZE (413).
             request.body
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        rate_limit = getattr(request, "rate_limit", None)
+        if rate_limit is not None:
+            limit, remaining, reset = rate_limit
+            response["X-RateLimit-Limit"] = str(limit)
+            response["X-RateLimit-Remaining"] = str(remaining)
+            response["X-RateLimit-Reset"] = str(reset)  # Unix time when the window ends
+        return response
+
     def get_queryset(self):
         return self.scope_queryset(super().get_queryset().for_merchant(self.merchant))
 

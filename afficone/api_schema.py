@@ -24,7 +24,8 @@ class ApiAutoSchema(AutoSchema):
         "or an Idempotency-Key already used with a different request.",
         "413": "The request body is too large.",
         "415": "The body is not JSON (send `Content-Type: application/json`).",
-        "429": "Too many requests for this API key; retry after the number of seconds in `Retry-After`.",
+        "429": "Too many requests for this API key; retry after the number of seconds in `Retry-After`. "
+        "Every response carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (Unix time).",
     }
 
     def _handler(self):

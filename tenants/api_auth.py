@@ -105,9 +105,12 @@ class ApiKeyRateThrottle(BaseThrottle):
         except ValueError:  # expired between add and incr
             cache.set(cache_key, 1, timeout=self.duration + 5)
             count = 1
+        reset = (window + 1) * self.duration
+        # Read by MerchantScopedMixin.finalize_response for the X-RateLimit-* headers.
+        request.rate_limit = (self.num_requests, max(self.num_requests - count, 0), reset)
         if count <= self.num_requests:
             return True
-        self.retry_after = (window + 1) * self.duration - now
+        self.retry_after = reset - now
         return False
 
     def wait(self) -> float | None:

@@ -51,10 +51,13 @@ def test_revoked_key_is_refused_at_once(api, merchant):
 def test_rate_limit_is_per_key_and_answers_429_in_the_shape(merchant, settings):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "3/day"}}
     first, second = Api(create_api_key(merchant, name="one")[1]), Api(create_api_key(merchant, name="two")[1])
-    assert [first.get("/api/v1/programs").status_code for _ in range(3)] == [200, 200, 200]
+    responses = [first.get("/api/v1/programs") for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert [(r["X-RateLimit-Limit"], r["X-RateLimit-Remaining"]) for r in responses] == [("3", "2"), ("3", "1"), ("3", "0")]
     response = first.get("/api/v1/programs")
     assert_error(response, 429, code="throttled")
     assert int(response["Retry-After"]) > 0
+    assert response["X-RateLimit-Remaining"] == "0"
     # Another key of the same merchant has its own allowance.
     assert second.get("/api/v1/programs").status_code == 200
 
