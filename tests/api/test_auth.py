@@ -53,7 +53,8 @@ def test_rate_limit_is_per_key_and_answers_429_in_the_shape(merchant, settings):
     first, second = Api(create_api_key(merchant, name="one")[1]), Api(create_api_key(merchant, name="two")[1])
     responses = [first.get("/api/v1/programs") for _ in range(3)]
     assert [r.status_code for r in responses] == [200, 200, 200]
-    assert [(r["X-RateLimit-Limit"], r["X-RateLimit-Remaining"]) for r in responses] == [("3", "2"), ("3", "1"), ("3", "0")]
+    assert [r["X-RateLimit-Remaining"] for r in responses] == ["2", "1", "0"]
+    assert {r["X-RateLimit-Limit"] for r in responses} == {"3"}
     response = first.get("/api/v1/programs")
     assert_error(response, 429, code="throttled")
     assert int(response["Retry-After"]) > 0
