@@ -11,7 +11,7 @@ from afficone.urls import urlpatterns as app_urlpatterns
 @csrf_exempt
 @require_POST
 def bare(request):
-    request.body  # read the body, as the webhook does
+    _ = request.body  # read the body, as the webhook does
     return HttpResponse(status=200)
 
 

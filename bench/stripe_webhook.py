@@ -93,10 +93,12 @@ def prepare(args):
 
     merchant = Merchant.objects.filter(stripe_account_id="acct_bench").first()
     if merchant is None:
-        merchant, _ = create_merchant(name="Bench Stripe Shop", owner_email="bench-stripe@example.com",
-                                      stripe_account_id="acct_bench")
+        merchant, _ = create_merchant(
+            name="Bench Stripe Shop", owner_email="bench-stripe@example.com", stripe_account_id="acct_bench"
+        )
     affiliate = Affiliate.objects.filter(merchant=merchant, code="bench").first() or create_affiliate(
-        merchant, email="partner@example.com", code="bench")
+        merchant, email="partner@example.com", code="bench"
+    )
     referrals = list(Referral.objects.filter(affiliate=affiliate).values_list("rid", flat=True)[:50])
     while len(referrals) < 50:
         referrals.append(create_referral(affiliate).rid)
@@ -106,8 +108,9 @@ def prepare(args):
 def checkout_event(merchant, rid: str) -> dict:
     from tests.stripe_events import checkout_session, make_event
 
-    return make_event("checkout.session.completed", checkout_session(client_reference_id=rid),
-                      account=merchant.stripe_account_id)
+    return make_event(
+        "checkout.session.completed", checkout_session(client_reference_id=rid), account=merchant.stripe_account_id
+    )
 
 
 def load_average() -> str:
@@ -119,12 +122,28 @@ def load_average() -> str:
 
 def start_gunicorn(args, env) -> subprocess.Popen:
     command = [
-        sys.executable, "-m", "gunicorn", "afficone.wsgi:application", "--bind", f"127.0.0.1:{args.port}",
-        "--workers", str(args.workers), "--threads", str(args.threads), "--worker-class", "gthread",
-        "--keep-alive", "5", "--backlog", "2048", "--log-level", "warning",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "afficone.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{args.port}",
+        "--workers",
+        str(args.workers),
+        "--threads",
+        str(args.threads),
+        "--worker-class",
+        "gthread",
+        "--keep-alive",
+        "5",
+        "--backlog",
+        "2048",
+        "--log-level",
+        "warning",
     ]
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -139,12 +158,25 @@ def start_gunicorn(args, env) -> subprocess.Popen:
 
 def start_worker(args, env, queue: str) -> subprocess.Popen:
     command = [
-        sys.executable, "-m", "celery", "-A", "afficone", "worker", "--pool=prefork",
-        f"--concurrency={args.concurrency}", "-Q", queue, "--without-gossip", "--without-mingle",
-        "--without-heartbeat", "-l", "WARNING",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "afficone",
+        "worker",
+        "--pool=prefork",
+        f"--concurrency={args.concurrency}",
+        "-Q",
+        queue,
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "-l",
+        "WARNING",
     ]
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     from afficone.celery import app
 
     deadline = time.monotonic() + 30
@@ -174,9 +206,22 @@ def stop(proc: subprocess.Popen) -> None:
 def wrk(args, path: str, seconds: int, events_file: str) -> dict:
     env = dict(os.environ, AFFICONE_BENCH_EVENTS=events_file, AFFICONE_BENCH_THREADS="2")
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{args.connections}", f"-d{seconds}s", "--latency", "--timeout", "5s",
-         "-s", str(ROOT / "bench" / "stripe_webhook.lua"), f"http://127.0.0.1:{args.port}{path}"],
-        env=env, capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t2",
+            f"-c{args.connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "--timeout",
+            "5s",
+            "-s",
+            str(ROOT / "bench" / "stripe_webhook.lua"),
+            f"http://127.0.0.1:{args.port}{path}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
 
     def latency(label):
@@ -205,7 +250,8 @@ def write_events(merchant, referrals, count: int) -> str:
             template = templates[i % len(templates)]
             event = json.loads(template)
             body = template.replace(event["id"], f"evt_bench{run}{i:08d}").replace(
-                event["data"]["object"]["payment_intent"], f"pi_bench{run}{i:08d}")
+                event["data"]["object"]["payment_intent"], f"pi_bench{run}{i:08d}"
+            )
             handle.write(f"{sign(body, secret=SECRET)}\t{body}\n")
     return handle.name
 
@@ -235,9 +281,11 @@ def bench_accept(args, merchant, referrals) -> None:
         redis.Redis.from_url(args.redis_url).flushdb()  # the enqueued tasks: no worker ran in this part
     accepted = hook["requests"] - hook["non2xx"]
     print(f"[accept] bare view: {bare['rps']:.0f} req/s, p50 {bare['p50']:.1f} ms, p99 {bare['p99']:.1f} ms")
-    print(f"[accept] webhook:   {hook['rps']:.0f} events/s, p50 {hook['p50']:.1f} ms, p99 {hook['p99']:.1f} ms, "
-          f"non-2xx {hook['non2xx']}; {stored} new events stored for {accepted} answered "
-          f"(requests in flight when wrk stops are stored but not counted)")
+    print(
+        f"[accept] webhook:   {hook['rps']:.0f} events/s, p50 {hook['p50']:.1f} ms, p99 {hook['p99']:.1f} ms, "
+        f"non-2xx {hook['non2xx']}; {stored} new events stored for {accepted} answered "
+        f"(requests in flight when wrk stops are stored but not counted)"
+    )
     print(f"[accept] webhook/bare: {hook['rps'] / bare['rps']:.0%} (target >= 20%; a naive view ~10% here)")
 
 
@@ -281,38 +329,56 @@ def bench_worker(args, merchant, referrals) -> None:
     def queue_empty(r) -> bool:
         return r.llen("bench") == 0 and r.hlen("unacked") == 0
 
-    noop_seconds = drain(args, base_env(args), "bench",
-                         lambda: [noop_task.apply_async((i,), queue="bench") for i in range(n)], queue_empty)
+    noop_seconds = drain(
+        args,
+        base_env(args),
+        "bench",
+        lambda: [noop_task.apply_async((i,), queue="bench") for i in range(n)],
+        queue_empty,
+    )
     noop_rate = n / noop_seconds
-    print(f"[worker] no-op tasks: {n} in {noop_seconds:.2f} s = {noop_rate:.0f}/s "
-          f"({args.concurrency} prefork processes)")
+    print(
+        f"[worker] no-op tasks: {n} in {noop_seconds:.2f} s = {noop_rate:.0f}/s ({args.concurrency} prefork processes)"
+    )
 
-    for label, extra in (("connection closed around each task (Celery's default)", {"CELERY_DB_REUSE_MAX": "0"}),
-                         ("connection reused (CELERY_DB_REUSE_MAX)", {"CELERY_DB_REUSE_MAX": "1000"})):
+    for label, extra in (
+        ("connection closed around each task (Celery's default)", {"CELERY_DB_REUSE_MAX": "0"}),
+        ("connection reused (CELERY_DB_REUSE_MAX)", {"CELERY_DB_REUSE_MAX": "1000"}),
+    ):
         ids = []
 
-        def fill():
+        def fill(ids=ids):
             ids.clear()
             for i in range(n):
                 payload = checkout_event(merchant, referrals[i % len(referrals)])
-                event = StripeEvent(stripe_id=payload["id"], type=payload["type"], account=payload["account"],
-                                    merchant=merchant, payload=payload)
+                event = StripeEvent(
+                    stripe_id=payload["id"],
+                    type=payload["type"],
+                    account=payload["account"],
+                    merchant=merchant,
+                    payload=payload,
+                )
                 services._insert_unless_stored(event)
                 ids.append(event.pk)
             for pk in ids:
                 process_stripe_event_task.apply_async((pk,), queue="bench")
             connection.close()
 
-        def processed(r) -> bool:
+        def processed(r, ids=ids) -> bool:
             return not StripeEvent.objects.filter(pk__in=ids, status="pending").exists()
 
         seconds = drain(args, base_env(args, **extra), "bench", fill, processed)
-        made = Commission.objects.filter(source_id__in=[
-            e["payload"]["data"]["object"]["payment_intent"] for e in StripeEvent.objects.filter(pk__in=ids).values("payload")
-        ]).count()
+        made = Commission.objects.filter(
+            source_id__in=[
+                e["payload"]["data"]["object"]["payment_intent"]
+                for e in StripeEvent.objects.filter(pk__in=ids).values("payload")
+            ]
+        ).count()
         rate = n / seconds
-        print(f"[worker] attributed events, {label}: {n} in {seconds:.2f} s = {rate:.0f}/s, {made} commissions; "
-              f"{rate / noop_rate:.0%} of the no-op rate (target >= 50%)")
+        print(
+            f"[worker] attributed events, {label}: {n} in {seconds:.2f} s = {rate:.0f}/s, {made} commissions; "
+            f"{rate / noop_rate:.0%} of the no-op rate (target >= 50%)"
+        )
 
 
 # --- latency --------------------------------------------------------------------------------------------------------
@@ -335,8 +401,12 @@ def bench_latency(args, merchant, referrals) -> None:
         # Warm up both processes' connections with a few events first.
         def post(event, conn):
             body = encode(event)
-            conn.request("POST", "/stripe/webhook/", body=body,
-                         headers={"Content-Type": "application/json", "Stripe-Signature": sign(body, secret=SECRET)})
+            conn.request(
+                "POST",
+                "/stripe/webhook/",
+                body=body,
+                headers={"Content-Type": "application/json", "Stripe-Signature": sign(body, secret=SECRET)},
+            )
             response = conn.getresponse()
             response.read()
             if response.status != 200:
@@ -380,9 +450,11 @@ def bench_latency(args, merchant, referrals) -> None:
         return
     p50 = statistics.median(latencies)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    print(f"[latency] {total} events at {achieved:.0f}/s: {len(latencies)} commissions; event-to-commission "
-          f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {latencies[-1]:.0f} ms (target p99 < 250 ms); "
-          f"non-200 answers: {len(errors)}")
+    print(
+        f"[latency] {total} events at {achieved:.0f}/s: {len(latencies)} commissions; event-to-commission "
+        f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {latencies[-1]:.0f} ms (target p99 < 250 ms); "
+        f"non-200 answers: {len(errors)}"
+    )
 
 
 def main() -> None:
@@ -391,8 +463,10 @@ def main() -> None:
     if "accept" in parts and not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
     merchant, referrals = prepare(args)
-    print(f"{os.cpu_count()} CPUs; gunicorn {args.workers} workers x {args.threads} threads; worker "
-          f"{args.concurrency} processes; load before: {load_average()}")
+    print(
+        f"{os.cpu_count()} CPUs; gunicorn {args.workers} workers x {args.threads} threads; worker "
+        f"{args.concurrency} processes; load before: {load_average()}"
+    )
     if "accept" in parts:
         bench_accept(args, merchant, referrals)
     if "worker" in parts:

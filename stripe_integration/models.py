@@ -21,7 +21,9 @@ class StripeEvent(models.Model):
     stripe_id = models.CharField(max_length=255, unique=True)
     type = models.CharField(max_length=100)
     account = models.CharField(max_length=255, blank=True, db_index=True)
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, null=True, blank=True, related_name="stripe_events")
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.CASCADE, null=True, blank=True, related_name="stripe_events"
+    )
     livemode = models.BooleanField(default=False)
     payload = models.JSONField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)

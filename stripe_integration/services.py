@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zlib import crc32
 
+import stripe
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -43,13 +44,12 @@ log = logging.getLogger(__name__)
 # A failed event is retried by the periodic sweep until it has been attempted this often.
 MAX_ATTEMPTS = 8
 # Errors worth retrying: the database or Stripe were briefly unreachable, or two transactions deadlocked.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
-try:  # the stripe library's network errors, should a handler ever call Stripe
-    import stripe
-
-    TRANSIENT_ERRORS += (stripe.APIConnectionError, stripe.RateLimitError)
-except ImportError:  # pragma: no cover
-    pass
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    stripe.APIConnectionError,
+    stripe.RateLimitError,
+)
 
 
 class WaitFor(Exception):
@@ -147,7 +147,10 @@ def process_event(event_id: int) -> str | None:
             event = (
                 StripeEvent.objects.select_for_update(of=("self",))
                 .select_related("merchant")
-                .filter(pk=event_id, status__in=[StripeEvent.Status.PENDING, StripeEvent.Status.WAITING, StripeEvent.Status.FAILED])
+                .filter(
+                    pk=event_id,
+                    status__in=[StripeEvent.Status.PENDING, StripeEvent.Status.WAITING, StripeEvent.Status.FAILED],
+                )
                 .first()
             )
             if event is None:
@@ -178,7 +181,10 @@ def _run_handler(event: StripeEvent) -> tuple[str, str, str]:
     handler = HANDLERS.get(event.type)
     if handler is None:
         return StripeEvent.Status.IGNORED, "", ""
-    if merchant.stripe_status == Merchant.StripeStatus.DISCONNECTED and event.type != "account.application.deauthorized":
+    if (
+        merchant.stripe_status == Merchant.StripeStatus.DISCONNECTED
+        and event.type != "account.application.deauthorized"
+    ):
         return StripeEvent.Status.IGNORED, "", "The merchant had disconnected Stripe."
     obj = (event.payload.get("data") or {}).get("object") or {}
     try:
@@ -220,9 +226,14 @@ def requeue_stale_events(*, now: datetime | None = None, limit: int = 500) -> in
     ).values_list("pk", "attempts", "last_attempt_at")[:limit]:
         if last is None or last < now - min(timedelta(minutes=2 ** max(attempts - 1, 0)), timedelta(hours=1)):
             failed_ids.append(pk)
-    ids = list(
-        StripeEvent.objects.filter(pending, merchant__isnull=False).order_by("received_at").values_list("pk", flat=True)[:limit]
-    ) + failed_ids
+    ids = (
+        list(
+            StripeEvent.objects.filter(pending, merchant__isnull=False)
+            .order_by("received_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        + failed_ids
+    )
     if ids:
         StripeEvent.objects.filter(pk__in=ids).update(enqueued_at=now)
         for pk in ids:
@@ -234,7 +245,10 @@ def requeue_stale_events(*, now: datetime | None = None, limit: int = 500) -> in
 
 
 def lock_keys(merchant_id: int, *keys: str | None) -> None:
-    """Transaction-scoped Postgres advisory locks on Stripe ids (sorted, so two workers never deadlock on them).
+    """Transaction-scoped Postgres advisory locks on Stripe ids.
+
+    Keys are taken sorted within a call, and handlers lock a customer before its payments, so two workers take them
+    in the same order; a deadlock Postgres still detects is an OperationalError, retried like any transient error.
 
     Whoever checks for a related object and may park an event, and whoever writes such an object and wakes parked
     events, holds the lock of that object's id; so a wake-up can never slip between another worker's check and its
@@ -259,8 +273,9 @@ def wake_waiting(merchant_id: int, *keys: str | None) -> int:
     if not keys:
         return 0
     ids = list(
-        StripeEvent.objects.filter(merchant_id=merchant_id, status=StripeEvent.Status.WAITING, waiting_for__in=keys)
-        .values_list("pk", flat=True)
+        StripeEvent.objects.filter(
+            merchant_id=merchant_id, status=StripeEvent.Status.WAITING, waiting_for__in=keys
+        ).values_list("pk", flat=True)
     )
     if ids:
         StripeEvent.objects.filter(pk__in=ids).update(status=StripeEvent.Status.PENDING, enqueued_at=timezone.now())
@@ -322,7 +337,7 @@ def _reference(obj: dict) -> str:
 
 def invoice_subscription(invoice: dict) -> str:
     """Both shapes: `parent.subscription_details.subscription` (2025-03-31 and later) and top-level `subscription`."""
-    details = ((invoice.get("parent") or {}).get("subscription_details") or {})
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
     return _id(details.get("subscription")) or _id(invoice.get("subscription"))
 
 
@@ -393,7 +408,9 @@ def link_customer(
     return linked
 
 
-def _find_commission(merchant: Merchant, *, payment_intent: str = "", charge: str = "", invoice: str = "") -> Commission | None:
+def _find_commission(
+    merchant: Merchant, *, payment_intent: str = "", charge: str = "", invoice: str = ""
+) -> Commission | None:
     condition = Q()
     if payment_intent:
         condition |= Q(stripe_payment_intent_id=payment_intent) | Q(source_id=payment_intent)
@@ -412,8 +429,11 @@ def _record(merchant: Merchant, referral: Referral, **kwargs) -> Commission | No
     lock_keys(merchant.pk, *keys)
     commission = record_commission(referral, **kwargs)
     if commission is not None:
-        link_commission_payment(commission, payment_intent=kwargs.get("stripe_payment_intent_id", ""),
-                                charge=kwargs.get("stripe_charge_id", ""))
+        link_commission_payment(
+            commission,
+            payment_intent=kwargs.get("stripe_payment_intent_id", ""),
+            charge=kwargs.get("stripe_charge_id", ""),
+        )
     wake_waiting(merchant.pk, *keys)
     return commission
 
@@ -457,8 +477,13 @@ def handle_checkout_session(merchant: Merchant, session: dict, event: StripeEven
     if customer_id:
         # A subscription paid at checkout opens its recurring window there; a trial's opens at its first payment.
         window = _timestamp(session.get("created")) if mode == "subscription" and paid else None
-        link_customer(referral, customer_id=customer_id, email=email, subscription_id=_id(session.get("subscription")),
-                      window_start=window)
+        link_customer(
+            referral,
+            customer_id=customer_id,
+            email=email,
+            subscription_id=_id(session.get("subscription")),
+            window_start=window,
+        )
     if mode != "payment" or not paid:
         return
     payment_intent = _id(session.get("payment_intent"))
@@ -478,12 +503,15 @@ def handle_checkout_session(merchant: Merchant, session: dict, event: StripeEven
         # payment_intent.succeeded (with our metadata) may have come first, without the tax and email Checkout knows.
         commission, changed = reprice_commission(commission, base_amount=base_amount, customer_email=email)
         if changed:
-            rerun_payment_events(merchant, payment_intent=commission.stripe_payment_intent_id,
-                                 charge=commission.stripe_charge_id)
+            rerun_payment_events(
+                merchant, payment_intent=commission.stripe_payment_intent_id, charge=commission.stripe_charge_id
+            )
 
 
 def _names_affiliate(commission: Commission, email: str) -> bool:
-    return bool(email) and not commission.is_self_referral and email.strip().lower() == commission.affiliate.email.lower()
+    return (
+        bool(email) and not commission.is_self_referral and email.strip().lower() == commission.affiliate.email.lower()
+    )
 
 
 def handle_payment_intent_succeeded(merchant: Merchant, intent: dict, event: StripeEvent) -> None:
@@ -587,14 +615,19 @@ def handle_charge_refunded(merchant: Merchant, charge: dict, event: StripeEvent)
     order, or repeated, end at the same reversal). The charge's amount includes tax, the commission's base does not,
     so the refunded share is taken of the charge and applied to the base."""
     commission = _commission_for_charge(
-        merchant, charge=_id(charge), payment_intent=_id(charge.get("payment_intent")), invoice=_id(charge.get("invoice"))
+        merchant,
+        charge=_id(charge),
+        payment_intent=_id(charge.get("payment_intent")),
+        invoice=_id(charge.get("invoice")),
     )
     charge_amount = int(charge.get("amount") or 0)
     refunded = int(charge.get("amount_refunded") or 0)
     if charge_amount <= 0 or refunded <= 0:
         return
     refunded_of_base = (
-        commission.base_amount if refunded >= charge_amount else money.proportion(commission.base_amount, refunded, charge_amount)
+        commission.base_amount
+        if refunded >= charge_amount
+        else money.proportion(commission.base_amount, refunded, charge_amount)
     )
     apply_refund(commission, refunded_amount=refunded_of_base)
 
@@ -610,7 +643,9 @@ def _dispute_closed_already(merchant: Merchant, dispute_id: str) -> bool:
 def handle_dispute_created(merchant: Merchant, dispute: dict, event: StripeEvent) -> None:
     """Holds the commission while the dispute is open (unless its closing has already been processed)."""
     lock_keys(merchant.pk, _id(dispute))
-    commission = _commission_for_charge(merchant, charge=_id(dispute.get("charge")), payment_intent=_id(dispute.get("payment_intent")))
+    commission = _commission_for_charge(
+        merchant, charge=_id(dispute.get("charge")), payment_intent=_id(dispute.get("payment_intent"))
+    )
     if _dispute_closed_already(merchant, _id(dispute)):
         return
     hold_commission(commission)
@@ -619,7 +654,9 @@ def handle_dispute_created(merchant: Merchant, dispute: dict, event: StripeEvent
 def handle_dispute_closed(merchant: Merchant, dispute: dict, event: StripeEvent) -> None:
     """Lost: the commission is reversed in full. Won (or a closed inquiry): released."""
     lock_keys(merchant.pk, _id(dispute))
-    commission = _commission_for_charge(merchant, charge=_id(dispute.get("charge")), payment_intent=_id(dispute.get("payment_intent")))
+    commission = _commission_for_charge(
+        merchant, charge=_id(dispute.get("charge")), payment_intent=_id(dispute.get("payment_intent"))
+    )
     settle_dispute(commission, won=dispute.get("status") != "lost")
 
 

@@ -15,7 +15,9 @@ def webhook(request):
     """Stripe's Connect webhook: check the signature on the raw body, store the event, answer; a task does the work."""
     try:
         stripe.WebhookSignature.verify_header(
-            request.body, request.headers.get("Stripe-Signature"), settings.STRIPE_WEBHOOK_SECRET,
+            request.body,
+            request.headers.get("Stripe-Signature"),
+            settings.STRIPE_WEBHOOK_SECRET,
             settings.STRIPE_WEBHOOK_TOLERANCE,
         )
     except stripe.SignatureVerificationError as exc:
@@ -27,7 +29,13 @@ def webhook(request):
         payload = json.loads(request.body)
     except ValueError:
         return HttpResponseBadRequest("The body is not JSON.", content_type="text/plain")
-    if not isinstance(payload, dict) or not isinstance(payload.get("id"), str) or not isinstance(payload.get("type"), str):
-        return HttpResponseBadRequest("The body is not a Stripe event (id and type are required).", content_type="text/plain")
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("id"), str)
+        or not isinstance(payload.get("type"), str)
+    ):
+        return HttpResponseBadRequest(
+            "The body is not a Stripe event (id and type are required).", content_type="text/plain"
+        )
     store_event(payload)
     return HttpResponse(status=200)

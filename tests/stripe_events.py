@@ -132,13 +132,32 @@ def customer(**patch: Any) -> dict:
 
 def subscription(**patch: Any) -> dict:
     obj = fixture("subscription")
-    merge(obj, {"id": new_id("sub"), "status": "active", "created": now(), "start_date": now(), "ended_at": None,
-                "canceled_at": None, "cancel_at": None, "trial_end": None, "trial_start": None})
+    merge(
+        obj,
+        {
+            "id": new_id("sub"),
+            "status": "active",
+            "created": now(),
+            "start_date": now(),
+            "ended_at": None,
+            "canceled_at": None,
+            "cancel_at": None,
+            "trial_end": None,
+            "trial_start": None,
+        },
+    )
     return merge(obj, patch)
 
 
-def invoice(*, shape: str = "new", subscription: str | None = None, payment_intent: str | None = None,
-            charge: str | None = None, tax: int = 0, **patch: Any) -> dict:
+def invoice(
+    *,
+    shape: str = "new",
+    subscription: str | None = None,
+    payment_intent: str | None = None,
+    charge: str | None = None,
+    tax: int = 0,
+    **patch: Any,
+) -> dict:
     """A paid subscription invoice of 100.00 USD.
 
     shape="new" (API 2025-03-31 and later): the subscription is at `parent.subscription_details.subscription`, tax in
@@ -172,10 +191,24 @@ def invoice(*, shape: str = "new", subscription: str | None = None, payment_inte
     )
     obj.pop("subscription", None)
     if shape == "new":
-        obj["parent"] = {"type": "subscription_details", "quote_details": None,
-                         "subscription_details": {"metadata": {}, "subscription": subscription}}
-        obj["total_taxes"] = [{"amount": tax, "tax_behavior": "exclusive", "taxability_reason": "standard_rated",
-                               "taxable_amount": amount - tax, "type": "tax_rate_details"}] if tax else []
+        obj["parent"] = {
+            "type": "subscription_details",
+            "quote_details": None,
+            "subscription_details": {"metadata": {}, "subscription": subscription},
+        }
+        obj["total_taxes"] = (
+            [
+                {
+                    "amount": tax,
+                    "tax_behavior": "exclusive",
+                    "taxability_reason": "standard_rated",
+                    "taxable_amount": amount - tax,
+                    "type": "tax_rate_details",
+                }
+            ]
+            if tax
+            else []
+        )
     elif shape == "old":
         obj.pop("parent", None)
         obj.pop("total_taxes", None)
@@ -188,18 +221,40 @@ def invoice(*, shape: str = "new", subscription: str | None = None, payment_inte
 def invoice_payment(*, invoice: str, payment_intent: str, amount: int = 10000, **patch: Any) -> dict:
     """The link (API 2025-03-31 and later) between an invoice and the PaymentIntent that paid it."""
     obj = fixture("invoice_payment")
-    merge(obj, {"id": new_id("inpay"), "invoice": invoice, "amount_paid": amount, "amount_requested": amount,
-                "currency": "usd", "status": "paid", "livemode": False,
-                "payment": {"type": "payment_intent", "payment_intent": payment_intent},
-                "status_transitions": {"paid_at": now(), "canceled_at": None}})
+    merge(
+        obj,
+        {
+            "id": new_id("inpay"),
+            "invoice": invoice,
+            "amount_paid": amount,
+            "amount_requested": amount,
+            "currency": "usd",
+            "status": "paid",
+            "livemode": False,
+            "payment": {"type": "payment_intent", "payment_intent": payment_intent},
+            "status_transitions": {"paid_at": now(), "canceled_at": None},
+        },
+    )
     return merge(obj, patch)
 
 
 def charge(**patch: Any) -> dict:
     """A captured charge of 100.00 USD; pass `payment_intent`, and `amount_refunded` for refunds."""
     obj = fixture("charge")
-    merge(obj, {"id": new_id("ch"), "amount": 10000, "amount_captured": 10000, "captured": True, "paid": True,
-                "status": "succeeded", "currency": "usd", "created": now(), "source": None})
+    merge(
+        obj,
+        {
+            "id": new_id("ch"),
+            "amount": 10000,
+            "amount_captured": 10000,
+            "captured": True,
+            "paid": True,
+            "status": "succeeded",
+            "currency": "usd",
+            "created": now(),
+            "source": None,
+        },
+    )
     obj = merge(obj, patch)
     obj["refunded"] = obj["amount_refunded"] >= obj["amount"] > 0
     return obj
@@ -207,16 +262,33 @@ def charge(**patch: Any) -> dict:
 
 def dispute(*, charge: str, payment_intent: str | None = None, status: str = "needs_response", **patch: Any) -> dict:
     obj = fixture("dispute")
-    merge(obj, {"id": new_id("dp"), "charge": charge, "payment_intent": payment_intent, "status": status,
-                "amount": 10000, "currency": "usd", "created": now()})
+    merge(
+        obj,
+        {
+            "id": new_id("dp"),
+            "charge": charge,
+            "payment_intent": payment_intent,
+            "status": status,
+            "amount": 10000,
+            "currency": "usd",
+            "created": now(),
+        },
+    )
     return merge(obj, patch)
 
 
 # --- events ---------------------------------------------------------------------------------------------------------
 
 
-def make_event(type: str, obj: dict, *, account: str | None, id: str | None = None, created: int | None = None,
-               livemode: bool = False) -> dict:
+def make_event(
+    type: str,
+    obj: dict,
+    *,
+    account: str | None,
+    id: str | None = None,
+    created: int | None = None,
+    livemode: bool = False,
+) -> dict:
     """A Connect event envelope around `obj`; `account` names the merchant (Merchant.stripe_account_id)."""
     fixture_event = fixture("event")
     event = {
@@ -248,8 +320,15 @@ def encode(event: dict) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
 
 
-def post_event(client_or_url, event: dict | bytes, *, signature: str | None = None, secret: str | None = None,
-               timestamp: int | None = None, process: bool = True):
+def post_event(
+    client_or_url,
+    event: dict | bytes,
+    *,
+    signature: str | None = None,
+    secret: str | None = None,
+    timestamp: int | None = None,
+    process: bool = True,
+):
     """Signs and posts `event` to the webhook.
 
     `client_or_url` is Django's test client (returns its response) or a base URL such as `live_server.url`
@@ -260,8 +339,12 @@ def post_event(client_or_url, event: dict | bytes, *, signature: str | None = No
     body = event if isinstance(event, bytes) else encode(event)
     header = sign(body, secret=secret, timestamp=timestamp) if signature is None else signature
     if isinstance(client_or_url, str):
-        request = urllib.request.Request(client_or_url.rstrip("/") + WEBHOOK_PATH, data=body, method="POST",
-                                         headers={"Content-Type": "application/json", "Stripe-Signature": header})
+        request = urllib.request.Request(
+            client_or_url.rstrip("/") + WEBHOOK_PATH,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", "Stripe-Signature": header},
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, response.read()

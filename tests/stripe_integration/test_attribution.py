@@ -68,16 +68,21 @@ def test_paid_checkout_session_earns_the_program_rate_on_its_payment_intent(deli
 
 
 def test_tax_is_not_commissioned(deliver, merchant, referral):
-    session = checkout_session(client_reference_id=referral.rid, amount_subtotal=10000, amount_total=11900,
-                               total_details={"amount_tax": 1900})
+    session = checkout_session(
+        client_reference_id=referral.rid, amount_subtotal=10000, amount_total=11900, total_details={"amount_tax": 1900}
+    )
     deliver("checkout.session.completed", session)
     [commission] = commissions(merchant)
     assert (commission.base_amount, commission.amount) == (10000, 2000)
 
 
 def test_discounted_checkout_earns_on_what_was_paid(deliver, merchant, referral):
-    session = checkout_session(client_reference_id=referral.rid, amount_subtotal=10000, amount_total=7500,
-                               total_details={"amount_discount": 2500, "amount_tax": 0})
+    session = checkout_session(
+        client_reference_id=referral.rid,
+        amount_subtotal=10000,
+        amount_total=7500,
+        total_details={"amount_discount": 2500, "amount_tax": 0},
+    )
     deliver("checkout.session.completed", session)
     assert commissions(merchant)[0].amount == 1500
 
@@ -122,8 +127,9 @@ def test_checkout_and_its_payment_intent_earn_one_commission(deliver, merchant, 
 
 def test_checkout_corrects_a_commission_its_payment_intent_wrote_first(deliver, merchant, referral):
     session = checkout_session(client_reference_id=referral.rid, amount_total=11900, total_details={"amount_tax": 1900})
-    intent = payment_intent(id=session["payment_intent"], amount=11900, amount_received=11900,
-                            metadata={"_afficoneRef": referral.rid})
+    intent = payment_intent(
+        id=session["payment_intent"], amount=11900, amount_received=11900, metadata={"_afficoneRef": referral.rid}
+    )
     deliver("payment_intent.succeeded", intent)
     assert commissions(merchant)[0].base_amount == 11900  # the PaymentIntent alone does not know the tax
     deliver("checkout.session.completed", session)
@@ -132,8 +138,14 @@ def test_checkout_corrects_a_commission_its_payment_intent_wrote_first(deliver, 
 
 
 def test_payment_intent_with_reference_earns(deliver, merchant, referral):
-    intent = payment_intent(amount=5000, amount_received=5000, currency="eur", metadata={"_afficoneRef": referral.rid},
-                            customer="cus_pi1", receipt_email="payer@example.org")
+    intent = payment_intent(
+        amount=5000,
+        amount_received=5000,
+        currency="eur",
+        metadata={"_afficoneRef": referral.rid},
+        customer="cus_pi1",
+        receipt_email="payer@example.org",
+    )
     deliver("payment_intent.succeeded", intent)
     [commission] = commissions(merchant)
     assert (commission.amount, commission.currency, commission.source_id) == (1000, "eur", intent["id"])
@@ -149,15 +161,18 @@ def test_payment_intent_without_reference_is_not_ours(deliver, merchant, referra
 
 @pytest.mark.parametrize("currency, paid, expected", [("jpy", 1003, 201), ("kwd", 12345, 2469), ("usd", 10003, 2001)])
 def test_exact_in_every_currency(deliver, merchant, referral, currency, paid, expected):
-    deliver("checkout.session.completed", checkout_session(client_reference_id=referral.rid, currency=currency,
-                                                           amount_subtotal=paid, amount_total=paid))
+    deliver(
+        "checkout.session.completed",
+        checkout_session(client_reference_id=referral.rid, currency=currency, amount_subtotal=paid, amount_total=paid),
+    )
     [commission] = commissions(merchant)
     assert (commission.amount, commission.currency) == (expected, currency)
 
 
 def test_self_referral_is_flagged_and_earns_nothing(deliver, merchant, referral):
-    session = checkout_session(client_reference_id=referral.rid,
-                               customer_details={"email": referral.affiliate.email.upper()})
+    session = checkout_session(
+        client_reference_id=referral.rid, customer_details={"email": referral.affiliate.email.upper()}
+    )
     deliver("checkout.session.completed", session)
     [commission] = commissions(merchant)
     assert commission.is_self_referral
@@ -171,7 +186,9 @@ def test_suspended_affiliate_earns_nothing(deliver, merchant, referral):
 
 
 def test_affiliate_override_is_used_and_recorded(deliver, merchant, referral):
-    Affiliate.objects.filter(pk=referral.affiliate_id).update(commission_type_override="fixed", commission_amount_override=1500)
+    Affiliate.objects.filter(pk=referral.affiliate_id).update(
+        commission_type_override="fixed", commission_amount_override=1500
+    )
     deliver("checkout.session.completed", checkout_session(client_reference_id=referral.rid))
     [commission] = commissions(merchant)
     assert commission.amount == 1500
@@ -184,8 +201,12 @@ def test_affiliate_override_is_used_and_recorded(deliver, merchant, referral):
 def subscribe(deliver, referral, **session_patch):
     """A subscription-mode checkout: links the customer and subscription, earns nothing by itself."""
     cus, sub = new_id("cus"), new_id("sub")
-    deliver("checkout.session.completed", checkout_session(
-        client_reference_id=referral.rid, mode="subscription", customer=cus, subscription=sub, **session_patch))
+    deliver(
+        "checkout.session.completed",
+        checkout_session(
+            client_reference_id=referral.rid, mode="subscription", customer=cus, subscription=sub, **session_patch
+        ),
+    )
     return cus, sub
 
 
@@ -207,8 +228,15 @@ def test_subscription_checkout_links_customer_and_leaves_money_to_invoices(deliv
 @pytest.mark.parametrize("shape", ["new", "old"])
 def test_both_invoice_shapes_are_read_and_tax_excluded(deliver, merchant, referral, shape):
     cus, sub = subscribe(deliver, referral)
-    inv = invoice(shape=shape, customer=cus, subscription=sub, amount_paid=12000, tax=2000,
-                  payment_intent=new_id("pi"), charge=new_id("ch"))
+    inv = invoice(
+        shape=shape,
+        customer=cus,
+        subscription=sub,
+        amount_paid=12000,
+        tax=2000,
+        payment_intent=new_id("pi"),
+        charge=new_id("ch"),
+    )
     deliver("invoice.paid", inv)
     [commission] = commissions(merchant)
     assert (commission.base_amount, commission.amount, commission.is_recurring) == (10000, 2000, True)
@@ -218,7 +246,9 @@ def test_both_invoice_shapes_are_read_and_tax_excluded(deliver, merchant, referr
 
 def test_zero_invoice_is_skipped(deliver, merchant, referral):
     cus, sub = subscribe(deliver, referral, payment_status="no_payment_required")
-    deliver("invoice.paid", invoice(customer=cus, subscription=sub, amount_paid=0, billing_reason="subscription_create"))
+    deliver(
+        "invoice.paid", invoice(customer=cus, subscription=sub, amount_paid=0, billing_reason="subscription_create")
+    )
     assert commissions(merchant) == []
 
 
@@ -254,15 +284,24 @@ def test_recurring_commissions_stop_at_the_program_limit(deliver, merchant, refe
     cus, sub = subscribe(deliver, referral, created=ts(start))
     for month in range(4):
         paid = start.replace(month=start.month + month) + timedelta(minutes=1)
-        deliver("invoice.paid", invoice(customer=cus, subscription=sub, paid_at=ts(paid),
-                                        billing_reason="subscription_create" if month == 0 else "subscription_cycle"))
+        deliver(
+            "invoice.paid",
+            invoice(
+                customer=cus,
+                subscription=sub,
+                paid_at=ts(paid),
+                billing_reason="subscription_create" if month == 0 else "subscription_cycle",
+            ),
+        )
     assert [c.is_recurring for c in commissions(merchant)] == [False, True]
 
 
 def test_deleted_subscription_stops_recurring_commissions(deliver, merchant, referral):
     start = datetime.now(UTC) - timedelta(days=70)
     cus, sub = subscribe(deliver, referral, created=ts(start))
-    deliver("invoice.paid", invoice(customer=cus, subscription=sub, paid_at=ts(start), billing_reason="subscription_create"))
+    deliver(
+        "invoice.paid", invoice(customer=cus, subscription=sub, paid_at=ts(start), billing_reason="subscription_create")
+    )
     ended = start + timedelta(days=40)
     deliver("customer.subscription.deleted", subscription(id=sub, customer=cus, status="canceled", ended_at=ts(ended)))
     deliver("invoice.paid", invoice(customer=cus, subscription=sub, paid_at=ts(ended + timedelta(days=20))))
@@ -287,7 +326,10 @@ def test_refunds_reverse_in_proportion_to_the_cumulative_amount(deliver, merchan
     [commission] = commissions(merchant)
     assert (commission.reversed_amount, commission.status) == (500, Commission.Status.PENDING)
     deliver("charge.refunded", dict(ch, amount_refunded=2750))  # a repeat of the same state changes nothing
-    deliver("charge.refunded", charge(id=ch["id"], payment_intent=session["payment_intent"], amount=11000, amount_refunded=11000))
+    deliver(
+        "charge.refunded",
+        charge(id=ch["id"], payment_intent=session["payment_intent"], amount=11000, amount_refunded=11000),
+    )
     commission.refresh_from_db()
     assert (commission.reversed_amount, commission.net_amount, commission.status) == (2000, 0, Commission.Status.VOIDED)
 
@@ -363,7 +405,9 @@ def test_events_of_one_merchant_never_touch_another_merchants_commissions(delive
     cus, _ = subscribe(deliver, referral)
     theirs = other_merchant.stripe_account_id
     deliver("charge.refunded", charge(payment_intent=session["payment_intent"], amount_refunded=10000), account=theirs)
-    deliver("charge.dispute.created", dispute(charge=new_id("ch"), payment_intent=session["payment_intent"]), account=theirs)
+    deliver(
+        "charge.dispute.created", dispute(charge=new_id("ch"), payment_intent=session["payment_intent"]), account=theirs
+    )
     deliver("invoice.paid", invoice(customer=cus), account=theirs)
     [commission] = commissions(merchant)
     assert (commission.reversed_amount, commission.is_on_hold, commission.status) == (0, False, "pending")

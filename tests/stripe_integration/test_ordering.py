@@ -43,32 +43,78 @@ def ts(days: float) -> int:
 
 
 def build_scenario():
-    """A fresh merchant with affiliates alice and bob; returns (merchant, events in Stripe's order, {stripe id: name})."""
+    """A fresh merchant with affiliates alice and bob.
+
+    Returns (merchant, the events in Stripe's order, {stripe id: name in EXPECTED}).
+    """
     merchant = MerchantFactory()
     create_default_program(merchant)
     alice = create_affiliate(merchant, email=f"alice-{merchant.pk}@example.net", code="alice")
     bob = create_affiliate(merchant, email=f"bob-{merchant.pk}@example.net", code="bob")
     r1, r2, r3, r4 = (create_referral(a) for a in (alice, bob, alice, bob))
-    ids = {k: new_id(k.rstrip("0123456789").lower()) for k in
-           ("pi1", "cus2", "sub2", "in2", "pi2", "ch2", "cus3", "sub3", "in3", "in3b", "pi3", "pi5", "ch5", "pi6", "cs6")}
+    ids = {
+        k: new_id(k.rstrip("0123456789").lower())
+        for k in (
+            "pi1",
+            "cus2",
+            "sub2",
+            "in2",
+            "pi2",
+            "ch2",
+            "cus3",
+            "sub3",
+            "in3",
+            "in3b",
+            "pi3",
+            "pi5",
+            "ch5",
+            "pi6",
+            "cs6",
+        )
+    }
     names = {v: k for k, v in ids.items()}
 
-    session1 = checkout_session(client_reference_id=r1.rid, payment_intent=ids["pi1"], amount_total=12000,
-                                total_details={"amount_tax": 2000}, created=ts(0))
+    session1 = checkout_session(
+        client_reference_id=r1.rid,
+        payment_intent=ids["pi1"],
+        amount_total=12000,
+        total_details={"amount_tax": 2000},
+        created=ts(0),
+    )
     intent1 = payment_intent(id=ids["pi1"], amount=12000, amount_received=12000, metadata={"_afficoneRef": r1.rid})
     cus2 = customer(id=ids["cus2"], metadata={"_afficoneRef": r2.rid}, email="trial@example.org", created=ts(1))
     in2 = invoice(id=ids["in2"], customer=ids["cus2"], subscription=ids["sub2"], amount_paid=5000, paid_at=ts(15))
-    session3 = checkout_session(client_reference_id=r3.rid, mode="subscription", customer=ids["cus3"],
-                                subscription=ids["sub3"], created=ts(2))
-    in3 = invoice(shape="old", id=ids["in3"], customer=ids["cus3"], subscription=ids["sub3"], amount_paid=3300, tax=300,
-                  payment_intent=ids["pi3"], billing_reason="subscription_create", paid_at=ts(2))
-    in3b = invoice(shape="old", id=ids["in3b"], customer=ids["cus3"], subscription=ids["sub3"], amount_paid=3300,
-                   tax=300, payment_intent=new_id("pi"), paid_at=ts(32))
-    intent5 = payment_intent(id=ids["pi5"], amount=4000, amount_received=4000, latest_charge=ids["ch5"],
-                             metadata={"_afficoneRef": "BOB"})
+    session3 = checkout_session(
+        client_reference_id=r3.rid, mode="subscription", customer=ids["cus3"], subscription=ids["sub3"], created=ts(2)
+    )
+    in3 = invoice(
+        shape="old",
+        id=ids["in3"],
+        customer=ids["cus3"],
+        subscription=ids["sub3"],
+        amount_paid=3300,
+        tax=300,
+        payment_intent=ids["pi3"],
+        billing_reason="subscription_create",
+        paid_at=ts(2),
+    )
+    in3b = invoice(
+        shape="old",
+        id=ids["in3b"],
+        customer=ids["cus3"],
+        subscription=ids["sub3"],
+        amount_paid=3300,
+        tax=300,
+        payment_intent=new_id("pi"),
+        paid_at=ts(32),
+    )
+    intent5 = payment_intent(
+        id=ids["pi5"], amount=4000, amount_received=4000, latest_charge=ids["ch5"], metadata={"_afficoneRef": "BOB"}
+    )
     dispute5 = dispute(charge=ids["ch5"], payment_intent=ids["pi5"])
-    session6 = checkout_session(id=ids["cs6"], client_reference_id=r4.rid, payment_intent=ids["pi6"],
-                                payment_status="unpaid", amount_total=2500)
+    session6 = checkout_session(
+        id=ids["cs6"], client_reference_id=r4.rid, payment_intent=ids["pi6"], payment_status="unpaid", amount_total=2500
+    )
 
     events = [
         ("checkout.session.completed", session1),
@@ -84,8 +130,10 @@ def build_scenario():
         ("checkout.session.completed", session3),
         ("invoice.paid", in3),
         ("invoice.paid", in3b),
-        ("customer.subscription.deleted", subscription(id=ids["sub3"], customer=ids["cus3"], status="canceled",
-                                                       ended_at=ts(40))),
+        (
+            "customer.subscription.deleted",
+            subscription(id=ids["sub3"], customer=ids["cus3"], status="canceled", ended_at=ts(40)),
+        ),
         ("payment_intent.succeeded", intent5),
         ("charge.dispute.created", dispute5),
         ("charge.dispute.closed", dict(dispute5, status="won")),
@@ -100,8 +148,16 @@ def build_scenario():
 def outcome(merchant, names):
     rows = Commission.objects.for_merchant(merchant).select_related("affiliate")
     return sorted(
-        (names.get(c.source_id, c.source_id), c.affiliate.code, c.base_amount, c.amount, c.reversed_amount, c.status,
-         c.is_on_hold, c.is_recurring)
+        (
+            names.get(c.source_id, c.source_id),
+            c.affiliate.code,
+            c.base_amount,
+            c.amount,
+            c.reversed_amount,
+            c.status,
+            c.is_on_hold,
+            c.is_recurring,
+        )
         for c in rows
     )
 
@@ -130,13 +186,19 @@ def test_in_order_run_gives_the_expected_commissions(client):
 
 
 # About 2 s an example on a busy 2-core machine; raise ORDERING_EXAMPLES for a deeper search.
-@settings(max_examples=int(os.environ.get("ORDERING_EXAMPLES", 12)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("ORDERING_EXAMPLES", 12)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_any_order_with_repeats_gives_the_in_order_commissions(client, data):
     merchant, events, names = build_scenario()
     order = data.draw(st.permutations(range(len(events))), label="order")
-    repeats = data.draw(st.lists(st.tuples(st.sampled_from(range(len(events))), st.integers(0, len(events))), max_size=6),
-                        label="repeats")
+    repeats = data.draw(
+        st.lists(st.tuples(st.sampled_from(range(len(events))), st.integers(0, len(events))), max_size=6),
+        label="repeats",
+    )
     sequence = [events[i] for i in order]
     for index, position in repeats:  # a redelivery of an event, anywhere (even before the original)
         sequence.insert(position, events[index])

@@ -101,7 +101,9 @@ def test_get_is_not_allowed(client):
 
 
 def test_unknown_account_is_stored_and_ignored(client, merchant, django_capture_on_commit_callbacks):
-    event = make_event("checkout.session.completed", checkout_session(client_reference_id="alice"), account="acct_nobody")
+    event = make_event(
+        "checkout.session.completed", checkout_session(client_reference_id="alice"), account="acct_nobody"
+    )
     with django_capture_on_commit_callbacks() as callbacks:
         assert post_event(client, event, process=False).status_code == 200
     stored = StripeEvent.objects.get(stripe_id=event["id"])

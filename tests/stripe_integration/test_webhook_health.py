@@ -12,7 +12,12 @@ pytestmark = pytest.mark.django_db
 
 def test_webhook_health_counts_the_last_24_hours_of_this_merchant_only(client, merchant, other_merchant):
     assert webhook_health(merchant) == {
-        "received": 0, "ignored": 0, "failed": 0, "waiting": 0, "pending": 0, "last_event_at": None
+        "received": 0,
+        "ignored": 0,
+        "failed": 0,
+        "waiting": 0,
+        "pending": 0,
+        "last_event_at": None,
     }
     post_event(client, make_event("customer.created", customer(), account=merchant.stripe_account_id))
     post_event(client, make_event("plan.created", {"id": "plan_1"}, account=merchant.stripe_account_id))
@@ -27,6 +32,10 @@ def test_webhook_health_counts_the_last_24_hours_of_this_merchant_only(client, m
 
     health = webhook_health(merchant)
     assert {k: health[k] for k in ("received", "ignored", "failed", "waiting", "pending")} == {
-        "received": 4, "ignored": 1, "failed": 1, "waiting": 1, "pending": 0
+        "received": 4,
+        "ignored": 1,
+        "failed": 1,
+        "waiting": 1,
+        "pending": 0,
     }
     assert health["last_event_at"] == StripeEvent.objects.filter(merchant=merchant).latest("received_at").received_at

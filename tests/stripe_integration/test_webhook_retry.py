@@ -15,7 +15,9 @@ from tests.stripe_events import checkout_session, make_event, post_event
 pytestmark = pytest.mark.django_db
 
 
-def test_failure_is_recorded_on_the_row_and_retried_with_backoff(client, merchant, affiliate, django_capture_on_commit_callbacks):
+def test_failure_is_recorded_on_the_row_and_retried_with_backoff(
+    client, merchant, affiliate, django_capture_on_commit_callbacks
+):
     referral = ReferralFactory(affiliate=affiliate)
     # A session Stripe would never send: its amount is not a number. The handler fails; the webhook still says 200.
     broken = checkout_session(client_reference_id=referral.rid, amount_total="lots")
@@ -39,8 +41,11 @@ def test_failure_is_recorded_on_the_row_and_retried_with_backoff(client, merchan
 
 def test_task_run_twice_writes_one_commission(client, merchant, affiliate):
     referral = ReferralFactory(affiliate=affiliate)
-    event = make_event("checkout.session.completed", checkout_session(client_reference_id=referral.rid),
-                       account=merchant.stripe_account_id)
+    event = make_event(
+        "checkout.session.completed",
+        checkout_session(client_reference_id=referral.rid),
+        account=merchant.stripe_account_id,
+    )
     post_event(client, event)
     stored = StripeEvent.objects.get(stripe_id=event["id"])
     process_stripe_event_task.delay(stored.pk)
@@ -53,10 +58,14 @@ def test_task_run_twice_writes_one_commission(client, merchant, affiliate):
 
 def test_pending_event_is_requeued_once_a_minute_has_passed(merchant, affiliate, django_capture_on_commit_callbacks):
     referral = ReferralFactory(affiliate=affiliate)
-    payload = make_event("checkout.session.completed", checkout_session(client_reference_id=referral.rid),
-                         account=merchant.stripe_account_id)
-    event = StripeEvent.objects.create(stripe_id=payload["id"], type=payload["type"], account=payload["account"],
-                                       merchant=merchant, payload=payload)
+    payload = make_event(
+        "checkout.session.completed",
+        checkout_session(client_reference_id=referral.rid),
+        account=merchant.stripe_account_id,
+    )
+    event = StripeEvent.objects.create(
+        stripe_id=payload["id"], type=payload["type"], account=payload["account"], merchant=merchant, payload=payload
+    )
     assert requeue_stale_events() == 0  # just stored: its own task is surely still on its way
     with django_capture_on_commit_callbacks(execute=True):
         assert requeue_stale_events(now=timezone.now() + timedelta(seconds=61)) == 1

@@ -1,4 +1,4 @@
-"""End to end on the real stack: signed events through the webhook, a real Celery worker on the Redis broker, Postgres."""
+"""End to end on the real stack: signed events through the webhook, a real Celery worker, Redis and Postgres."""
 
 from datetime import timedelta
 
@@ -20,7 +20,9 @@ def test_worker_attributes_a_checkout_and_a_waiting_invoice(client, merchant, af
     account = merchant.stripe_account_id
     session = checkout_session(client_reference_id=referral.rid)
     assert post_event(client, make_event("checkout.session.completed", session, account=account)).status_code == 200
-    commission = wait_for(lambda: Commission.objects.for_merchant(merchant).filter(source_id=session["payment_intent"]).first())
+    commission = wait_for(
+        lambda: Commission.objects.for_merchant(merchant).filter(source_id=session["payment_intent"]).first()
+    )
     assert (commission.amount, commission.affiliate) == (2000, affiliate)
 
     # An invoice whose customer is linked only later: parked by the worker, woken by the link.
@@ -40,8 +42,9 @@ def test_event_stored_but_never_enqueued_is_picked_up_by_the_sweep(merchant, aff
     session = checkout_session(client_reference_id=referral.rid)
     payload = make_event("checkout.session.completed", session, account=merchant.stripe_account_id)
     # As the webhook stores it, but the broker was down when it tried to enqueue the task.
-    event = StripeEvent.objects.create(stripe_id=payload["id"], type=payload["type"], account=payload["account"],
-                                       merchant=merchant, payload=payload)
+    event = StripeEvent.objects.create(
+        stripe_id=payload["id"], type=payload["type"], account=payload["account"], merchant=merchant, payload=payload
+    )
     StripeEvent.objects.filter(pk=event.pk).update(received_at=timezone.now() - timedelta(minutes=2))
     assert requeue_stale_events() == 1
     wait_for(lambda: StripeEvent.objects.get(pk=event.pk).status == "processed")
