@@ -359,6 +359,24 @@ def payout_totals(merchant: Merchant, *, affiliate: Affiliate | None = None, cur
     return result
 
 
+def annotate_batches(merchant: Merchant, batches: list) -> None:
+    """Sets on each batch of a page: its payouts, its total per currency, how many are unpaid or lack a PayPal email."""
+    payouts = (
+        Payout.objects.for_merchant(merchant).filter(batch__in=batches)
+        .select_related("affiliate").order_by("affiliate__email", "currency")
+    )
+    by_batch: dict = defaultdict(list)
+    for payout in payouts:
+        by_batch[payout.batch_id].append(payout)
+    for batch in batches:
+        batch.payout_rows = by_batch.get(batch.pk, [])
+        batch.total = Money()
+        for payout in batch.payout_rows:
+            batch.total.add(payout.currency, payout.amount)
+        batch.pending_count = sum(p.status == Payout.Status.PENDING for p in batch.payout_rows)
+        batch.missing_paypal = sum(not p.affiliate.paypal_email for p in batch.payout_rows)
+
+
 def payable_totals(merchant: Merchant) -> dict:
     """What a new batch would pay now: (affiliates due, Money)."""
     from .services import payable_commissions

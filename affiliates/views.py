@@ -334,20 +334,7 @@ def commission_void(request, code):
 @merchant_required(manage=True)
 def payout_list(request):
     batches = _paginate(request, PayoutBatch.objects.for_merchant(request.merchant).order_by("-created_at", "-pk"), 10)
-    payouts = (
-        Payout.objects.for_merchant(request.merchant).filter(batch__in=list(batches.object_list))
-        .select_related("affiliate").order_by("affiliate__email", "currency")
-    )
-    by_batch: dict = {}
-    for payout in payouts:
-        by_batch.setdefault(payout.batch_id, []).append(payout)
-    for batch in batches.object_list:
-        batch.payout_rows = by_batch.get(batch.pk, [])
-        batch.total = selectors.Money()
-        for payout in batch.payout_rows:
-            batch.total.add(payout.currency, payout.amount)
-        batch.pending_count = sum(p.status == Payout.Status.PENDING for p in batch.payout_rows)
-        batch.missing_paypal = sum(not p.affiliate.paypal_email for p in batch.payout_rows)
+    selectors.annotate_batches(request.merchant, list(batches.object_list))
     program = services.default_program(request.merchant)
     return render(request, "affiliates/payout_list.html", {
         "batches": batches, "due": selectors.payable_totals(request.merchant),
