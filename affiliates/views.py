@@ -380,6 +380,8 @@ def payout_batch_mark_paid(request, code):
 @merchant_required(manage=True)
 def payout_batch_export(request, code, kind):
     batch = get_object_or_404(PayoutBatch.objects.for_merchant(request.merchant), code=code)
+    if kind not in ("paypal", "generic"):
+        raise Http404("Unknown export: use paypal or generic.")
     payouts = Payout.objects.for_merchant(request.merchant).filter(batch=batch).select_related("affiliate").order_by("pk")
     response = StreamingHttpResponse(_batch_rows(kind, payouts, request.merchant), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="payouts-{batch.created_at:%Y%m%d-%H%M}-{kind}.csv"'
@@ -397,8 +399,6 @@ def _batch_rows(kind: str, payouts, merchant):
                     str(p.code).replace("-", "")[:30], f"Affiliate commissions from {merchant.name}"[:165], "PayPal",
                 ])
         return
-    if kind != "generic":
-        raise Http404("Unknown export.")
     yield writer.writerow(["payout_id", "affiliate_code", "affiliate_name", "affiliate_email", "amount", "currency",
                            "payout_method", "paypal_email", "bank_details", "status", "reference", "paid_at"])
     for p in payouts:

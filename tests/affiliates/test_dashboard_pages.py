@@ -259,6 +259,7 @@ def test_payout_batch_mark_paid_and_exports_total_equals_commissions(merchant_cl
     assert paypal.splitlines()[0].split(",")[:3] == ["alice@paypal.test", "55.00", "USD"]
     generic = list(csv.reader(io.StringIO(b"".join(merchant_client.get(reverse("affiliates:payout_batch_export", kwargs={"code": payout.batch.code, "kind": "generic"})).streaming_content).decode())))
     assert generic[1][1] == "alice" and generic[1][4] == "55.00"
+    assert merchant_client.get(reverse("affiliates:payout_batch_export", kwargs={"code": payout.batch.code, "kind": "xlsx"})).status_code == 404
 
     with django_capture_on_commit_callbacks(execute=True):
         merchant_client.post(reverse("affiliates:payout_mark_paid", kwargs={"code": payout.code}), {"reference": "PAYPAL-123"})
