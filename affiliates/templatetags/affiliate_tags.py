@@ -52,11 +52,12 @@ def recurring_text(program):
 def with_params(context, **params):
     """The current URL's query string with some parameters replaced (empty ones dropped)."""
     query = context["request"].GET.copy()
+    if "page" not in params:
+        query.pop("page", None)  # a new filter starts again at the first page
     for key, value in params.items():
         query.pop(key, None)
         if value not in (None, ""):
             query[key] = value
-    query.pop("page", None) if "page" not in params else None
     return "?" + urlencode(sorted((k, v) for k, v in query.items() if v != ""))
 
 
