@@ -18,6 +18,7 @@ import re
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.signals import got_request_exception
 from django.db import IntegrityError, transaction
 from django.http import Http404
@@ -185,9 +186,7 @@ class PublicIdField(serializers.RelatedField):
             return self.get_queryset().get(**{self.lookup: value})
         except self.queryset.model.DoesNotExist:
             self.fail("does_not_exist", model=model, value=value[:80])
-        except (TypeError, ValueError, Exception) as exc:  # a malformed UUID raises Django's ValidationError
-            if isinstance(exc, self.queryset.model.MultipleObjectsReturned):
-                raise
+        except (TypeError, ValueError, DjangoValidationError):  # e.g. a malformed UUID
             self.fail("invalid", model=model, value=value[:80])
 
     def to_representation(self, value):
