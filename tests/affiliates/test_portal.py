@@ -181,9 +181,10 @@ def test_new_commission_email_follows_the_affiliates_opt_in(affiliate, django_ca
 
 
 def test_branding_shows_on_the_portal(client, merchant):
-    type(merchant).objects.filter(pk=merchant.pk).update(brand_color="#0f766e")
+    type(merchant).objects.filter(pk=merchant.pk).update(brand_color="#0f766e", name="Acme Rebrand", logo="logos/acme.png")
     body = client.get(url("portal_signup", merchant)).content.decode()
-    assert "--brand: #0f766e" in body and merchant.name in body
+    assert "--brand: #0f766e" in body and "Earn with Acme Rebrand" in body
+    assert '<img src="/media/logos/acme.png"' in body
 
 
 def test_signup_with_an_existing_email_is_throttled_like_the_login(client, merchant):
