@@ -144,12 +144,14 @@ def _store(r: redis.Redis, messages: list) -> int:
 
     if not messages:
         return 0
-    ids = [message_id for message_id, _ in messages]
-    entries = [
-        _with_link(fields[b"l"].decode(), json.loads(fields[b"e"]))
-        for _, fields in messages
-        if fields and b"e" in fields
-    ]
+    ids, entries = [], []
+    for message_id, fields in messages:
+        ids.append(message_id)
+        try:
+            entries.append(_with_link(fields[b"l"].decode(), json.loads(fields[b"e"])))
+        except (KeyError, TypeError, ValueError):
+            # Only this module writes the stream; an entry it cannot read must not block the ones after it.
+            log.error("dropping unreadable click buffer entry %s: %r", message_id, fields)
     stored = store_clicks(entries)  # commits before anything is acknowledged
     pipe = r.pipeline(transaction=False)
     pipe.xack(STREAM, GROUP, *ids)

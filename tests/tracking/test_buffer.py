@@ -140,3 +140,12 @@ def test_rate_limit_and_refusals_hold_on_the_one_round_trip_path(
     assert buffer.backlog() == 3
     assert flush_click_buffer_task() == 3
     assert Click.objects.count() == 3
+
+
+def test_an_unreadable_entry_does_not_block_the_ones_after_it(buffered, db, merchant, affiliate, post_click):
+    buffer._ensure_group(buffered)
+    buffered.xadd(buffer.STREAM, {"e": "{not json"})
+    post_click(click_body(merchant))
+
+    assert flush_click_buffer_task() == 1
+    assert Click.objects.count() == 1 and buffer.backlog() == 0
