@@ -10,6 +10,7 @@ urlpatterns = [
     path("onboarding/", views.onboarding, name="onboarding"),
     path("affiliates/", views.affiliate_list, name="affiliate_list"),
     path("affiliates/invite/", views.affiliate_invite, name="affiliate_invite"),
+    path("affiliates/status/", views.affiliate_bulk_status, name="affiliate_bulk_status"),
     path("affiliates/<uuid:uid>/", views.affiliate_detail, name="affiliate_detail"),
     path("affiliates/<uuid:uid>/status/", views.affiliate_status, name="affiliate_status"),
     path("commissions/", views.commission_list, name="commission_list"),

@@ -224,6 +224,23 @@ def affiliate_status(request, uid):
     return _redirect_back(request, reverse("affiliates:affiliate_detail", kwargs={"uid": uid}))
 
 
+@merchant_required
+@require_POST
+def affiliate_bulk_status(request):
+    """Approve or reject the selected affiliates of the list at once (each one as `affiliate_status` would)."""
+    form = AffiliateStatusForm(request.POST)
+    uids = [u for u in request.POST.getlist("uid") if _is_uuid(u)]
+    if not form.is_valid() or not uids:
+        messages.error(request, "Select affiliates and an action.")
+        return _redirect_back(request, reverse("affiliates:affiliate_list"))
+    affiliates = list(Affiliate.objects.for_merchant(request.merchant).filter(uid__in=uids))
+    for affiliate in affiliates:
+        services.change_affiliate_status(affiliate, status=form.cleaned_data["status"])
+    label = dict(Affiliate.Status.choices)[form.cleaned_data["status"]].lower()
+    messages.success(request, f"{len(affiliates)} affiliate{'s' if len(affiliates) != 1 else ''} {label}.")
+    return _redirect_back(request, reverse("affiliates:affiliate_list"))
+
+
 # --- commissions -----------------------------------------------------------------------------------------------------
 
 

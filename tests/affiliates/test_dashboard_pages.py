@@ -355,3 +355,18 @@ def test_settings_shows_webhook_health_from_signed_events(merchant_client, merch
     assert response.context["last_event"].type in ("checkout.session.completed", "customer.created")
     assert f"<code>{response.context['last_event'].type}</code>" in body
     assert Commission.objects.filter(affiliate=affiliate, amount=1000).exists()
+
+
+def test_bulk_approve_selected_pending_affiliates_emails_each(merchant_client, merchant, other_merchant, django_capture_on_commit_callbacks):
+    a = AffiliateFactory(merchant=merchant, status="pending", approved_at=None)
+    b = AffiliateFactory(merchant=merchant, status="pending", approved_at=None)
+    untouched = AffiliateFactory(merchant=merchant, status="pending", approved_at=None)
+    foreign = AffiliateFactory(merchant=other_merchant, status="pending", approved_at=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = merchant_client.post(reverse("affiliates:affiliate_bulk_status"),
+                                        {"status": "approved", "uid": [a.uid, b.uid, foreign.uid]}, follow=True)
+    assert "2 affiliates approved" in response.content.decode()
+    for x in (a, b, untouched, foreign):
+        x.refresh_from_db()
+    assert (a.status, b.status, untouched.status, foreign.status) == ("approved", "approved", "pending", "pending")
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([a.email, b.email])

@@ -112,6 +112,7 @@ def test_dashboard_shows_link_stats_and_builds_links_for_the_merchants_site(port
     assert "https://acme.test/?ref=alice" in body and "$42.00" in body
     assert response.context["built_link"] == "https://app.acme.test/pricing?plan=pro&ref=alice"
     assert not response.context["built_off_site"]
+    assert "Add your" in body and "payout details" in body  # nothing to pay them with yet
     assert portal_client.get(url("portal_dashboard", merchant) + "?page_url=https://evil.test/").context["built_off_site"]
 
 
