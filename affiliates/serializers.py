@@ -14,6 +14,7 @@ from rest_framework import serializers
 
 from afficone.api import json_type_errors
 
+from .conversions import sale_id
 from .models import Affiliate, Commission, CommissionType, Payout, Program
 from .portal_views import referral_link
 
@@ -195,6 +196,4 @@ class ConversionOutputSerializer(serializers.Serializer):
     created = serializers.DateTimeField(source="created_at")
 
     def get_id(self, commission: Commission) -> str:
-        from .conversions import sale_id
-
         return sale_id(commission)
