@@ -302,7 +302,16 @@ def drain(args, env, queue: str, fill, done) -> float:
     worker = start_worker(args, dict(env), "bench-idle")
     try:
         from afficone.celery import app
+        from bench.stripe_tasks import noop_task
+        from stripe_integration.tasks import process_stripe_event_task
 
+        # Warm every worker process (imports, its database connection) before the clock starts.
+        for i in range(4 * args.concurrency):
+            noop_task.apply_async((i,), queue="bench-idle")
+            process_stripe_event_task.apply_async((0,), queue="bench-idle")
+        while r.llen("bench-idle") or r.hlen("unacked"):
+            time.sleep(0.05)
+        time.sleep(0.5)
         started = time.monotonic()
         app.control.add_consumer(queue, reply=True, timeout=5)
         while not done(r):

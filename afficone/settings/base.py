@@ -136,8 +136,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER",
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Celery's Django fixup closes the database connection before and after every task unless this is set; reconnecting
-# cost about a quarter of an attributed event's time in bench/stripe_webhook.py. With it, the fixup closes them only
-# every this-many tasks, and afficone/celery.py drops a connection that broke or outlived CONN_MAX_AGE, as requests do.
+# cost about 40% of an attributed event's time in bench/stripe_webhook.py (11 vs 19 events/s on 2 cores). With it,
+# the fixup closes them only every this-many tasks, and afficone/celery.py drops a connection that broke or outlived
+# CONN_MAX_AGE, as Django does around requests.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}  # each app's periodic tasks, below
