@@ -343,6 +343,22 @@ def affiliate_stats(merchant: Merchant, affiliates: list[Affiliate], period: Per
         affiliate.stats = {**by_affiliate.get(affiliate.pk, {"clicks": 0, "referrals": 0, "customers": 0}), **earned[affiliate.pk]}
 
 
+def affiliate_money(merchant: Merchant) -> dict:
+    """{affiliate id: {currency: {"owed": n, "paid": n}}}, all time, net of reversals (for the affiliates export)."""
+    result: dict = defaultdict(lambda: defaultdict(lambda: {"owed": 0, "paid": 0}))
+    rows = (
+        Commission.objects.for_merchant(merchant)
+        .exclude(status=Commission.Status.VOIDED)
+        .values("affiliate_id", "currency", "status")
+        .annotate(net=Sum(F("amount") - F("reversed_amount")))
+        .order_by()
+    )
+    for row in rows:
+        key = "paid" if row["status"] == Commission.Status.PAID else "owed"
+        result[row["affiliate_id"]][row["currency"]][key] += row["net"] or 0
+    return result
+
+
 def first_day(merchant: Merchant) -> date:
     """The merchant's first day, for the "All time" period (no scan: the merchant's creation date)."""
     return merchant.created_at.astimezone(UTC).date()

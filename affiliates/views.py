@@ -136,6 +136,8 @@ def program_confirm(request):
 @merchant_required
 def affiliate_list(request):
     q, status = request.GET.get("q", "").strip(), request.GET.get("status", "")
+    if request.GET.get("format") == "csv":
+        return _affiliates_csv(request.merchant, selectors.search_affiliates(request.merchant, q=q, status=status))
     page = _paginate(request, selectors.search_affiliates(request.merchant, q=q, status=status).select_related("program"))
     period = _period(request)
     selectors.affiliate_stats(request.merchant, list(page.object_list), period)
@@ -145,6 +147,29 @@ def affiliate_list(request):
         "statuses": Affiliate.Status.choices,
         "invite_form": InviteAffiliateForm(),
     })
+
+
+def _affiliates_csv(merchant, affiliates):
+    """Every matching affiliate with their link, payout details and all-time commissions (net, per currency)."""
+    writer = csv.writer(_Echo())
+    earned = selectors.affiliate_money(merchant)
+
+    def rows():
+        yield writer.writerow(["code", "name", "email", "status", "joined_at", "link", "payout_method", "paypal_email",
+                               "bank_details", "currency", "owed", "paid"])
+        for a in affiliates.iterator(chunk_size=2000):
+            money_rows = earned.get(a.pk) or {"": {"owed": 0, "paid": 0}}
+            for currency, sums in sorted(money_rows.items()):
+                yield writer.writerow([
+                    _safe_cell(a.code), _safe_cell(a.name), _safe_cell(a.email), a.status, a.created_at.isoformat(),
+                    _referral_link(merchant, a), a.payout_method, _safe_cell(a.paypal_email), _safe_cell(a.bank_details),
+                    currency.upper(), money.to_major(sums["owed"], currency) if currency else "",
+                    money.to_major(sums["paid"], currency) if currency else "",
+                ])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="affiliates-{timezone.now():%Y%m%d}.csv"'
+    return response
 
 
 @merchant_required

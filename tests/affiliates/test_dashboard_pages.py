@@ -370,3 +370,13 @@ def test_bulk_approve_selected_pending_affiliates_emails_each(merchant_client, m
         x.refresh_from_db()
     assert (a.status, b.status, untouched.status, foreign.status) == ("approved", "approved", "pending", "pending")
     assert sorted(m.to[0] for m in mail.outbox) == sorted([a.email, b.email])
+
+
+def test_affiliates_csv_export_lists_the_filtered_affiliates_with_their_money(merchant_client, merchant, affiliate):
+    AffiliateFactory(merchant=merchant, code="pend", status="pending")
+    _approved(affiliate, amount=1250)
+    CommissionFactory(referral__affiliate=affiliate, amount=999, status=Commission.Status.PAID)
+    response = merchant_client.get(reverse("affiliates:affiliate_list") + "?status=approved&format=csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][:4] == ["code", "name", "email", "status"]
+    assert [(r[0], r[9], r[10], r[11]) for r in rows[1:]] == [("alice", "USD", "12.50", "9.99")]
