@@ -160,17 +160,23 @@ def _store(r: redis.Redis, messages: list) -> int:
     return stored
 
 
-def flush(*, max_seconds: float = 30.0, claim_idle_ms: int = CLAIM_IDLE_MS) -> int:
+def flush(*, max_seconds: float = 30.0, claim_idle_ms: int = CLAIM_IDLE_MS, wait: float = 0) -> int:
     """Writes buffered clicks to the database; returns how many new clicks were stored.
 
     One flush at a time (a lock with a timeout, so a killed flusher does not
     block the next); it first takes back entries another reader left
     unacknowledged, then reads new ones until the stream is empty or
-    `max_seconds` have passed.
+    `max_seconds` have passed. With `wait`, a caller that needs every click
+    made so far in the database (say, a payment naming a referral id not yet
+    written) waits up to that many seconds for a running flush instead of
+    returning at once.
     """
     r = client()
-    if not r.set(LOCK, "1", nx=True, ex=int(max_seconds) + 30):
-        return 0
+    deadline = time.monotonic() + wait
+    while not r.set(LOCK, "1", nx=True, ex=int(max_seconds) + 30):
+        if time.monotonic() >= deadline:
+            return 0
+        time.sleep(0.05)
     try:
         _ensure_group(r)
         stored = 0

@@ -157,11 +157,11 @@ CELERY_BEAT_SCHEDULE["stripe-requeue-stale-events"] = {
     "task": "stripe_integration.tasks.requeue_stale_events_task",
     "schedule": 60.0,
 }
-# Tracking: write the clicks buffered in Redis (tracking/buffer.py); stale runs are dropped, the next one catches up.
+# Tracking: write the clicks buffered in Redis (tracking/buffer.py). The runs do not expire: queued in order with
+# the webhook tasks, a run enqueued after a click leaves the queue before a payment event that arrives later.
 CELERY_BEAT_SCHEDULE["tracking-flush-click-buffer"] = {
     "task": "tracking.tasks.flush_click_buffer_task",
     "schedule": 2.0,
-    "options": {"expires": 10},
 }
 
 # Tracking (tracking/): clicks are buffered in a Redis stream when Redis is configured; the rate limit counts

@@ -4,6 +4,7 @@ These run against the Redis that `make test` provides (REDIS_URL).
 """
 
 import json
+import threading
 
 import pytest
 
@@ -149,3 +150,13 @@ def test_an_unreadable_entry_does_not_block_the_ones_after_it(buffered, db, merc
 
     assert flush_click_buffer_task() == 1
     assert Click.objects.count() == 1 and buffer.backlog() == 0
+
+
+def test_a_caller_can_wait_for_a_running_flush_and_then_find_every_click(buffered, db, merchant, affiliate, post_click):
+    rid = post_click(click_body(merchant)).json()["referral"]
+    buffered.set(buffer.LOCK, "1", ex=60)  # another flusher is at work
+    assert buffer.flush() == 0
+    threading.Timer(0.3, buffered.delete, [buffer.LOCK]).start()  # ... and finishes
+
+    assert buffer.flush(wait=5) == 1
+    assert Referral.objects.filter(rid=rid).exists()
