@@ -334,7 +334,9 @@ def affiliate_stats(merchant: Merchant, affiliates: list[Affiliate], period: Per
         .values("affiliate_id", "status", "currency")
         .annotate(net=Sum(F("amount") - F("reversed_amount")), revenue=Sum(F("base_amount") - F("refunded_amount")))
     )
-    earned: dict = defaultdict(lambda: {"revenue": Money(), "owed": Money(), "paid": Money()})
+    currency = affiliates[0].program.commission_currency
+    earned: dict = defaultdict(lambda: {"revenue": Money(currency=currency), "owed": Money(currency=currency),
+                                        "paid": Money(currency=currency)})
     for row in money_rows:
         entry = earned[row["affiliate_id"]]
         entry["revenue"].add(row["currency"], row["revenue"] or 0)
