@@ -12,10 +12,9 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from tenants.access import merchant_required
@@ -38,22 +37,12 @@ def _paginate(request, queryset, per_page: int = PAGE_SIZE):
     return Paginator(queryset, per_page).get_page(request.GET.get("page"))
 
 
-def _has_template(name: str) -> bool:
-    try:
-        get_template(name)
-    except TemplateDoesNotExist:
-        return False
-    return True
-
-
 def _period(request):
     return selectors.parse_period(request.GET, first_day=selectors.first_day(request.merchant))
 
 
 def _redirect_back(request, fallback: str):
     """Back to the page the form was on (same site only), else `fallback`."""
-    from django.utils.http import url_has_allowed_host_and_scheme
-
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return redirect(target)
@@ -94,8 +83,6 @@ def onboarding(request):
     return render(request, "affiliates/onboarding.html", {
         "steps": {s["key"]: s for s in steps},
         "steps_left": sum(not s["done"] for s in steps),
-        "has_connection_partial": _has_template("stripe_integration/_connection.html"),
-        "has_install_partial": _has_template("tracking/_install.html"),
         "program": services.default_program(request.merchant),
         "invite_form": InviteAffiliateForm(),
         **_checkout_context(request.merchant),
@@ -464,8 +451,6 @@ def settings(request):
     return render(request, "affiliates/settings.html", {
         "last_event": StripeEvent.objects.for_merchant(request.merchant).order_by("-received_at").first(),
         "health": health,
-        "has_connection_partial": _has_template("stripe_integration/_connection.html"),
-        "has_install_partial": _has_template("tracking/_install.html"),
         "portal_url": django_settings.SITE_URL + reverse("affiliates:portal_dashboard", kwargs={"slug": request.merchant.slug}),
         **_checkout_context(request.merchant),
     })
