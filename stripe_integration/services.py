@@ -706,3 +706,8 @@ HANDLERS: dict[str, Callable[[Merchant, dict, StripeEvent], None]] = {
     "customer.subscription.deleted": handle_subscription_deleted,
     "account.application.deauthorized": handle_deauthorized,
 }
+
+# The event types the platform's Connect webhook endpoint must be subscribed to (shown on the settings page).
+# invoice_payment.paid matters on API versions 2025-03-31 and later: it is how a refund or dispute of a subscription
+# payment finds the invoice's commission, since those invoices no longer name their PaymentIntent.
+WEBHOOK_EVENT_TYPES: tuple[str, ...] = tuple(HANDLERS)
