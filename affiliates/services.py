@@ -127,7 +127,13 @@ def resolve_reference(merchant: Merchant, reference: str | None) -> Referral | N
     reference = (reference or "").strip()
     if not reference or len(reference) > 200:
         return None
-    referral = Referral.objects.for_merchant(merchant).select_related("affiliate").filter(rid=reference).first()
+    referrals = Referral.objects.for_merchant(merchant).select_related("affiliate").filter(rid=reference)
+    referral = referrals.first()
+    if referral is None:
+        from tracking.services import write_buffered_clicks
+
+        write_buffered_clicks()  # a referral id answered moments ago may still be in the click buffer
+        referral = referrals.first()
     if referral is not None:
         return referral
     affiliate = Affiliate.objects.for_merchant(merchant).filter(code__iexact=reference).first()

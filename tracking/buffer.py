@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import redis
 from django.conf import settings
+from django.db import transaction
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +153,17 @@ def _store(r: redis.Redis, messages: list) -> int:
         except (KeyError, TypeError, ValueError):
             # Only this module writes the stream; an entry it cannot read must not block the ones after it.
             log.error("dropping unreadable click buffer entry %s: %r", message_id, fields)
-    stored = store_clicks(entries)  # commits before anything is acknowledged
-    pipe = r.pipeline(transaction=False)
-    pipe.xack(STREAM, GROUP, *ids)
-    pipe.xdel(STREAM, *ids)
-    pipe.execute()
+    stored = store_clicks(entries)
+
+    def acknowledge():
+        pipe = r.pipeline(transaction=False)
+        pipe.xack(STREAM, GROUP, *ids)
+        pipe.xdel(STREAM, *ids)
+        pipe.execute()
+
+    # Only once the rows are committed: called inside a caller's transaction, a rollback leaves the entries
+    # pending, to be claimed again.
+    transaction.on_commit(acknowledge)
     return stored
 
 

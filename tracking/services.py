@@ -324,6 +324,17 @@ def _live_referral_created_at(link: Link, rid: str, *, now: datetime) -> datetim
     return created_at
 
 
+def write_buffered_clicks(*, wait: float = 5.0) -> None:
+    """Writes the clicks still waiting in the buffer, waiting up to `wait` seconds for a flush already running.
+
+    For a payment that names a referral id the buffer may not have written
+    yet (`affiliates.services.resolve_reference` calls it on a miss). Safe
+    inside a transaction: entries are acknowledged only once it commits.
+    """
+    if buffer.is_enabled() and buffer.backlog():
+        buffer.flush(wait=wait)
+
+
 @transaction.atomic
 def store_clicks(entries: list[dict]) -> int:
     """Writes buffered clicks and the referrals they created; returns the number of new clicks.

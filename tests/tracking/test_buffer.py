@@ -7,6 +7,7 @@ import json
 import threading
 
 import pytest
+from django.db import transaction
 
 from affiliates.models import Program, Referral
 from tests.conftest import requires_real_stack, wait_for
@@ -31,7 +32,7 @@ def buffered(settings):
 
 
 def test_click_is_answered_at_once_and_written_by_the_flush(
-    buffered, transactional_db, merchant, affiliate, post_click
+    buffered, db, django_capture_on_commit_callbacks, merchant, affiliate, post_click
 ):
     response = post_click(click_body(merchant))
 
@@ -39,7 +40,8 @@ def test_click_is_answered_at_once_and_written_by_the_flush(
     rid = response.json()["referral"]
     assert Click.objects.count() == 0 and buffer.backlog() == 1
 
-    assert flush_click_buffer_task() == 1
+    with django_capture_on_commit_callbacks(execute=True):  # the commit acknowledges the entries
+        assert flush_click_buffer_task() == 1
 
     click = Click.objects.get()
     assert click.referral.rid == rid and click.affiliate == affiliate
@@ -48,7 +50,7 @@ def test_click_is_answered_at_once_and_written_by_the_flush(
 
 
 def test_first_click_finds_a_referral_still_in_the_buffer(
-    buffered, transactional_db, merchant, affiliate, bob, post_click
+    buffered, db, merchant, affiliate, bob, post_click
 ):
     Program.objects.filter(merchant=merchant).update(attribution=Program.Attribution.FIRST_CLICK)
     first = post_click(click_body(merchant, code="alice")).json()["referral"]
@@ -61,7 +63,7 @@ def test_first_click_finds_a_referral_still_in_the_buffer(
 
 
 def test_another_merchants_pending_referral_is_not_kept(
-    buffered, transactional_db, merchant, other_merchant, affiliate, post_click
+    buffered, db, merchant, other_merchant, affiliate, post_click
 ):
     from tests.factories import AffiliateFactory
 
@@ -85,13 +87,14 @@ def test_a_batch_written_twice_stores_each_click_once(buffered, db, merchant, af
 
 
 def test_clicks_of_a_deleted_affiliate_do_not_block_the_flush(
-    buffered, transactional_db, merchant, affiliate, bob, post_click
+    buffered, db, django_capture_on_commit_callbacks, merchant, affiliate, bob, post_click
 ):
     post_click(click_body(merchant, code="alice"))
     post_click(click_body(merchant, code="bob"))
     bob.delete()
 
-    assert flush_click_buffer_task() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert flush_click_buffer_task() == 1
     assert Click.objects.get().affiliate == affiliate and buffer.backlog() == 0
 
 
@@ -117,7 +120,7 @@ def test_clicks_read_by_a_worker_that_died_are_written_by_the_next(
 
 
 def test_clicks_are_written_directly_when_redis_is_down(
-    buffered, transactional_db, merchant, affiliate, post_click, settings
+    buffered, db, merchant, affiliate, post_click, settings
 ):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     buffer._client = None
@@ -129,7 +132,7 @@ def test_clicks_are_written_directly_when_redis_is_down(
 
 
 def test_rate_limit_and_refusals_hold_on_the_one_round_trip_path(
-    buffered, transactional_db, merchant, affiliate, post_click, settings
+    buffered, db, merchant, affiliate, post_click, settings
 ):
     settings.TRACKING_RATE_LIMIT_PER_MINUTE = 3
     assert post_click(click_body(merchant, code="nobody")).status_code == 404
@@ -143,12 +146,15 @@ def test_rate_limit_and_refusals_hold_on_the_one_round_trip_path(
     assert Click.objects.count() == 3
 
 
-def test_an_unreadable_entry_does_not_block_the_ones_after_it(buffered, db, merchant, affiliate, post_click):
+def test_an_unreadable_entry_does_not_block_the_ones_after_it(
+    buffered, db, django_capture_on_commit_callbacks, merchant, affiliate, post_click
+):
     buffer._ensure_group(buffered)
     buffered.xadd(buffer.STREAM, {"e": "{not json"})
     post_click(click_body(merchant))
 
-    assert flush_click_buffer_task() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert flush_click_buffer_task() == 1
     assert Click.objects.count() == 1 and buffer.backlog() == 0
 
 
@@ -160,3 +166,33 @@ def test_a_caller_can_wait_for_a_running_flush_and_then_find_every_click(buffere
 
     assert buffer.flush(wait=5) == 1
     assert Referral.objects.filter(rid=rid).exists()
+
+
+def test_a_payment_naming_a_referral_still_in_the_buffer_finds_it(
+    buffered, db, django_capture_on_commit_callbacks, merchant, affiliate, post_click
+):
+    from affiliates.services import resolve_reference
+
+    rid = post_click(click_body(merchant)).json()["referral"]
+    assert not Referral.objects.filter(rid=rid).exists()
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():  # then the commit
+        referral = resolve_reference(merchant, rid)
+        assert referral.rid == rid and referral.affiliate == affiliate
+        assert buffer.backlog() == 1  # acknowledged only once the caller's transaction commits
+    assert buffer.backlog() == 0
+    assert Click.objects.get().referral == referral
+
+
+def test_entries_flushed_in_a_transaction_that_rolls_back_are_written_again(
+    buffered, db, django_capture_on_commit_callbacks, merchant, affiliate, post_click
+):
+    post_click(click_body(merchant))
+    with pytest.raises(RuntimeError), transaction.atomic():
+        assert buffer.flush() == 1
+        raise RuntimeError("the caller's transaction fails")
+    assert Click.objects.count() == 0
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert buffer.flush(claim_idle_ms=0) == 1
+    assert Click.objects.count() == 1 and buffer.backlog() == 0
