@@ -338,3 +338,53 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"rolled up through {self.closed_through}"
+
+
+class CommissionDailyStat(models.Model):
+    """Commissions per merchant, UTC day of creation, currency and status: count, net earned and revenue.
+
+    Postgres only (SQLite reads raw rows). Closed days only, rebuilt from raw
+    rows by `affiliates.services.rollup_daily_stats`. A commission's status and
+    reversals change after its day, so a database trigger marks the day of
+    every later change in CommissionDirtyDay; readers read dirty days raw until
+    the task has rebuilt them, so totals are exact at every moment whatever
+    code (ORM update, admin, cascade, raw SQL) made the change.
+    """
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=Commission.Status.choices)
+    payments = models.PositiveIntegerField(default=0)
+    net = models.BigIntegerField(default=0, help_text="amount - reversed_amount, summed.")
+    revenue = models.BigIntegerField(default=0, help_text="base_amount - refunded_amount, summed.")
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "day", "currency", "status"], name="uniq_commission_daily_stat"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id} {self.day} {self.currency} {self.status}"
+
+
+class CommissionDirtyDay(models.Model):
+    """A closed day whose commissions changed after it was rolled up; written by the trigger, cleared by the task.
+
+    `version` comes from a sequence at each change, so the task deletes only
+    the marks it has rebuilt (a change committed meanwhile keeps its mark).
+    """
+
+    # A plain id, not a foreign key: the trigger also fires while a merchant's rows are being deleted, and its marks
+    # must not hold up that deletion. Marks of a deleted merchant are cleared by the next rollup.
+    merchant_pk = models.BigIntegerField()
+    day = models.DateField()
+    version = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["merchant_pk", "day"], name="uniq_commission_dirty_day")]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_pk} {self.day}"

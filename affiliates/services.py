@@ -678,12 +678,14 @@ def rollup_daily_stats(*, recompute_days: int = 2, full: bool = False, now: date
                 d for d in (
                     Click.objects.order_by("created_at").values_list("created_at", flat=True).first(),
                     Referral.objects.order_by("created_at").values_list("created_at", flat=True).first(),
+                    Commission.objects.order_by("created_at").values_list("created_at", flat=True).first(),
                 ) if d is not None
             ]
             start = min(first).astimezone(UTC).date() if first else yesterday
         else:
             start = state.closed_through - timedelta(days=recompute_days - 1)
         if start > yesterday:
+            _rollup_commissions(None, yesterday)
             RollupState.objects.filter(pk=1).update(closed_through=yesterday)
             return 0
         lo = datetime.combine(start, datetime.min.time(), tzinfo=UTC)
@@ -704,8 +706,64 @@ def rollup_daily_stats(*, recompute_days: int = 2, full: bool = False, now: date
             [DailyStat(merchant_id=m, affiliate_id=a, day=d, **values) for (m, a, d), values in rows.items()],
             batch_size=5000,
         )
+        _rollup_commissions(start, yesterday)
         RollupState.objects.filter(pk=1).update(closed_through=yesterday)
     return len(rows)
+
+
+def _rollup_commissions(start, yesterday) -> None:
+    """Rebuilds CommissionDailyStat for the days [start, yesterday] and for every day the trigger marked dirty.
+
+    Postgres only (the trigger is). A mark is deleted only if its version is
+    still the one read here: a change committed while this runs keeps its mark,
+    and readers keep reading that day raw until the next run.
+    """
+    from datetime import UTC
+
+    from django.db import connection
+    from django.db.models import Count, Sum
+    from django.db.models.functions import TruncDate
+
+    from .models import CommissionDailyStat, CommissionDirtyDay
+
+    if connection.vendor != "postgresql":
+        return
+    marks = list(CommissionDirtyDay.objects.filter(day__lte=yesterday).values_list("merchant_pk", "day", "version"))
+
+    def aggregate(qs):
+        return (
+            qs.annotate(d=TruncDate("created_at"))
+            .values("merchant_id", "d", "currency", "status")
+            .annotate(n=Count("*"), net=Sum(F("amount") - F("reversed_amount")), revenue=Sum(F("base_amount") - F("refunded_amount")))
+            .order_by()
+        )
+
+    def write(rows) -> None:
+        CommissionDailyStat.objects.bulk_create(
+            [
+                CommissionDailyStat(merchant_id=r["merchant_id"], day=r["d"], currency=r["currency"], status=r["status"],
+                                    payments=r["n"], net=r["net"] or 0, revenue=r["revenue"] or 0)
+                for r in rows
+            ],
+            batch_size=5000,
+        )
+
+    def bounds(first, last):
+        return (datetime.combine(first, datetime.min.time(), tzinfo=UTC),
+                datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=UTC))
+
+    if start is not None:
+        lo, hi = bounds(start, yesterday)
+        rows = list(aggregate(Commission.objects.filter(created_at__gte=lo, created_at__lt=hi)).iterator())
+        CommissionDailyStat.objects.filter(day__gte=start, day__lte=yesterday).delete()
+        write(rows)
+    for merchant_pk, day in {(m, d) for m, d, _ in marks if start is None or d < start}:
+        lo, hi = bounds(day, day)
+        rows = list(aggregate(Commission.objects.filter(merchant_id=merchant_pk, created_at__gte=lo, created_at__lt=hi)))
+        CommissionDailyStat.objects.filter(merchant_id=merchant_pk, day=day).delete()
+        write(rows)
+    for merchant_pk, day, version in marks:
+        CommissionDirtyDay.objects.filter(merchant_pk=merchant_pk, day=day, version__lte=version).delete()
 
 
 def _password_matches(user, password: str) -> bool:
