@@ -3,9 +3,11 @@
 Every function takes the merchant (and, for the portal, the affiliate) and
 filters by it: nothing here reads across tenants. Counts of clicks, referrals
 and customers come from the DailyStat rollup for closed days plus the raw rows
-of the days after it (see `affiliates.models.DailyStat`), so their cost does
-not grow with the history; money comes from Commission through a covering
-index, because commission statuses change after the day is over.
+of the days after it (see `affiliates.models.DailyStat`); a merchant's money
+totals come from CommissionDailyStat the same way, except the closed days a
+database trigger marked as changed since, which are read raw (see
+`affiliates.models.CommissionDailyStat`). Either way the cost does not grow
+with the history and the totals are exact.
 """
 
 from __future__ import annotations
