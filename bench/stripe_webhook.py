@@ -42,11 +42,13 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", default="accept,worker,latency")
     parser.add_argument("--seconds", type=int, default=6, help="duration of each wrk run and of the latency run")
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--events", type=int, default=1500, help="events (and no-op tasks) per worker run")
     parser.add_argument("--rate", type=int, default=100, help="events per second in the latency run")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 4)))
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 4)))
+    # The webhook waits on each commit's fsync, so threads overlap those waits; workers x threads stays below
+    # Postgres' max_connections (100 by default), as every thread keeps its own connection (CONN_MAX_AGE).
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 16)))
     parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 2, help="worker processes")
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--database-url", default=f"postgres://postgres@127.0.0.1:5432/{DB_NAME}")
@@ -280,13 +282,14 @@ def bench_accept(args, merchant, referrals) -> None:
         os.unlink(events_file)
         redis.Redis.from_url(args.redis_url).flushdb()  # the enqueued tasks: no worker ran in this part
     accepted = hook["requests"] - hook["non2xx"]
+    accepted_rate = hook["rps"] * accepted / max(hook["requests"], 1)  # only 2xx answers count
     print(f"[accept] bare view: {bare['rps']:.0f} req/s, p50 {bare['p50']:.1f} ms, p99 {bare['p99']:.1f} ms")
     print(
         f"[accept] webhook:   {hook['rps']:.0f} events/s, p50 {hook['p50']:.1f} ms, p99 {hook['p99']:.1f} ms, "
         f"non-2xx {hook['non2xx']}; {stored} new events stored for {accepted} answered "
         f"(requests in flight when wrk stops are stored but not counted)"
     )
-    print(f"[accept] webhook/bare: {hook['rps'] / bare['rps']:.0%} (target >= 20%; a naive view ~10% here)")
+    print(f"[accept] webhook/bare: {accepted_rate / bare['rps']:.0%} (target >= 20%; a naive view ~10% here)")
 
 
 # --- worker ---------------------------------------------------------------------------------------------------------
