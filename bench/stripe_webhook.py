@@ -285,7 +285,7 @@ def bench_accept(args, merchant, referrals) -> None:
     accepted_rate = hook["rps"] * accepted / max(hook["requests"], 1)  # only 2xx answers count
     print(f"[accept] bare view: {bare['rps']:.0f} req/s, p50 {bare['p50']:.1f} ms, p99 {bare['p99']:.1f} ms")
     print(
-        f"[accept] webhook:   {hook['rps']:.0f} events/s, p50 {hook['p50']:.1f} ms, p99 {hook['p99']:.1f} ms, "
+        f"[accept] webhook:   {accepted_rate:.0f} events/s accepted, p50 {hook['p50']:.1f} ms, p99 {hook['p99']:.1f} ms, "
         f"non-2xx {hook['non2xx']}; {stored} new events stored for {accepted} answered "
         f"(requests in flight when wrk stops are stored but not counted)"
     )
