@@ -1,6 +1,6 @@
 """Tracking bench (run by hand; prints figures and ratios, asserts nothing).
 
-    .venv/bin/python bench/tracking_click.py [--seconds 8] [--connections 64] [--modes direct,buffer]
+    .venv/bin/python bench/tracking_click.py [--seconds 4] [--rounds 3] [--connections 64] [--modes direct,buffer]
 
 1. The size of /t.js, raw and gzipped (limit: 1,000 bytes gzipped).
 2. POST /api/track/click against a bare Django view (same middleware, same
@@ -36,7 +36,8 @@ UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chr
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=int, default=8, help="duration of each wrk run")
+    parser.add_argument("--seconds", type=int, default=4, help="duration of each wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of bare, fast-path bare and click")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--modes", default="direct,buffer")
     # docker-compose.yml's web service: gunicorn with WEB_CONCURRENCY (3) sync workers.
@@ -210,23 +211,29 @@ def main() -> None:
         else f"{args.workers} sync workers"
     )
     print(
-        f"gunicorn: {kind}; wrk: 2 threads, "
-        f"{args.connections} connections, {args.seconds} s per run; {os.cpu_count()} CPUs; load before: {load_average()}"
+        f"gunicorn: {kind}; wrk: 2 threads, {args.connections} connections, {args.seconds} s per run; "
+        f"{os.cpu_count()} CPUs; load before: {load_average()}"
     )
     for mode in args.modes.split(","):
         env = base_env(args, buffer=(mode == "buffer"))
         server = start_server(args, env)
+        rounds = []  # bare, fast-path bare and click, interleaved: a burst of load elsewhere hits all three alike
         try:
             wrk(args, "/bench/bare", 2, key, code)  # warm up: imports, connections, the link cache
             wrk(args, "/api/track/click", 2, key, code)
-            bare = wrk(args, "/bench/bare", args.seconds, key, code)
-            fast = wrk(args, "/bench/bare-fast", args.seconds, key, code)
             clicks_before = Click.objects.count()
             redis.Redis.from_url(args.redis_url).delete(buffer.STREAM)
-            click = wrk(args, "/api/track/click", args.seconds, key, code)
+            for _ in range(args.rounds):
+                rounds.append(
+                    {
+                        "bare": wrk(args, "/bench/bare", args.seconds, key, code),
+                        "fast": wrk(args, "/bench/bare-fast", args.seconds, key, code),
+                        "click": wrk(args, "/api/track/click", args.seconds, key, code),
+                    }
+                )
         finally:
             stop_server(server)
-        accepted = click["requests"] - click["non2xx"]
+        accepted = sum(r["click"]["requests"] - r["click"]["non2xx"] for r in rounds)
         # wrk counts the answers it read before the clock stopped; the server also finished the ones in flight.
         if mode == "buffer":
             backlog = buffer.backlog()
@@ -244,15 +251,23 @@ def main() -> None:
         else:
             stored = Click.objects.count() - clicks_before
             note = f"{stored} clicks stored (wrk read {accepted} 2xx answers)"
-        print(f"\n[{mode}] bare view: {bare['rps']:.0f} req/s, p50 {bare['p50']:.1f} ms, p99 {bare['p99']:.1f} ms")
-        print(f"[{mode}] bare view on the tracker's fast path: {fast['rps']:.0f} req/s, p50 {fast['p50']:.1f} ms, "
-              f"p99 {fast['p99']:.1f} ms")
+        print()
+        for name, label in (("bare", "bare view"), ("fast", "bare view, fast path"), ("click", "click")):
+            runs = [r[name] for r in rounds]
+            print(
+                f"[{mode}] {label:21} "
+                + "  ".join(f"{r['rps']:6.0f}/s p50 {r['p50']:5.1f} p99 {r['p99']:6.1f} ms" for r in runs)
+                + (f"  non-2xx {sum(r['non2xx'] for r in runs)}" if name == "click" else "")
+            )
+        ratios = sorted(r["click"]["rps"] / r["bare"]["rps"] for r in rounds)
+        fast_ratios = sorted(r["click"]["rps"] / r["fast"]["rps"] for r in rounds)
+        p99 = sorted(r["click"]["p99"] for r in rounds)
+        mid = len(rounds) // 2
         print(
-            f"[{mode}] click:     {click['rps']:.0f} req/s, p50 {click['p50']:.1f} ms, p99 {click['p99']:.1f} ms, "
-            f"non-2xx {click['non2xx']} {click['socket_errors']}"
+            f"[{mode}] click / bare view: median {ratios[mid]:.0%} of the throughput over {len(rounds)} rounds "
+            f"(range {ratios[0]:.0%}-{ratios[-1]:.0%}; target >= 60%); click p99 median {p99[mid]:.0f} ms "
+            f"(target < 50 ms); click / bare view on the same fast path: median {fast_ratios[mid]:.0%}"
         )
-        print(f"[{mode}] click / bare view: {click['rps'] / bare['rps']:.0%} of the throughput (target >= 60%, "
-              f"p99 < 50 ms); click / bare view on the same fast path: {click['rps'] / fast['rps']:.0%}")
         print(f"[{mode}] {note}")
     print(f"\nload after: {load_average()}")
 
