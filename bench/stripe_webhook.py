@@ -316,7 +316,7 @@ def drain(args, env, queue: str, fill, done) -> float:
             time.sleep(0.05)
         time.sleep(0.5)
         started = time.monotonic()
-        app.control.add_consumer(queue, reply=True, timeout=5)
+        app.control.add_consumer(queue, reply=True, timeout=5, limit=1)  # returns at the first reply
         while not done(r):
             time.sleep(0.02)
             if time.monotonic() - started > 300:
