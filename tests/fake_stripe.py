@@ -338,7 +338,7 @@ class FakeStripe:
         limit = max(1, min(int(query.get("limit", 10)), 100))
         filters = {k: v for k, v in query.items()
                    if k not in ("limit", "starting_after", "ending_before") and not k.startswith("expand")}
-        matching = [o for o in objects if all(_as_query_value(o.get(k)) == v for k, v in filters.items())]
+        matching = [o for o in objects if all(_as_query_value(_field(o, k)) == v for k, v in filters.items())]
         matching.sort(key=lambda o: o["_order"], reverse=True)  # Stripe lists newest first
         if "starting_after" in query:
             ids = [o["id"] for o in matching]
@@ -361,6 +361,13 @@ class FakeStripe:
             if failure.remaining <= 0:
                 del self._failures[path]
             return failure
+
+
+def _field(obj: dict, key: str):
+    """A list filter's field; Stripe's nested form `payment[payment_intent]` reads obj["payment"]["payment_intent"]."""
+    for part in key.replace("]", "").split("["):
+        obj = obj.get(part) if isinstance(obj, dict) else None
+    return obj
 
 
 def _as_query_value(value) -> str | None:

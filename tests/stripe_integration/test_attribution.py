@@ -412,3 +412,27 @@ def test_events_of_one_merchant_never_touch_another_merchants_commissions(delive
     [commission] = commissions(merchant)
     assert (commission.reversed_amount, commission.is_on_hold, commission.status) == (0, False, "pending")
     assert commissions(other_merchant) == []
+
+
+def test_refund_of_a_new_shape_invoice_asks_stripe_which_invoice_it_paid(deliver, merchant, referral, fake_stripe):
+    cus, sub = subscribe(deliver, referral)
+    inv = invoice(customer=cus, subscription=sub)
+    pi = new_id("pi")
+    fake_stripe.put(invoice_payment(invoice=inv["id"], payment_intent=pi), account=merchant.stripe_account_id)
+    # The refund arrives first: Stripe names the invoice, whose own event has not come yet, so the refund waits for it.
+    refund = deliver("charge.refunded", charge(payment_intent=pi, customer=cus, amount_refunded=5000))
+    assert (refund.status, refund.waiting_for) == (StripeEvent.Status.WAITING, inv["id"])
+    deliver("invoice.paid", inv)
+    [commission] = commissions(merchant)
+    assert (commission.stripe_payment_intent_id, commission.reversed_amount) == (pi, 1000)
+    refund.refresh_from_db()
+    assert refund.status == StripeEvent.Status.PROCESSED
+    asked = fake_stripe.requests_to("/v1/invoice_payments")
+    assert len(asked) == 2  # when the refund came, and again when the invoice woke it
+    assert {(r.query["payment[payment_intent]"], r.stripe_account) for r in asked} == {(pi, merchant.stripe_account_id)}
+
+
+def test_refund_of_a_customer_nobody_referred_asks_stripe_nothing(deliver, merchant, referral, fake_stripe):
+    parked = deliver("charge.refunded", charge(payment_intent=new_id("pi"), customer=new_id("cus"), amount_refunded=1))
+    assert parked.status == StripeEvent.Status.WAITING
+    assert fake_stripe.requests_to("/v1/invoice_payments") == []
