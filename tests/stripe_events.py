@@ -1,6 +1,6 @@
 """Signed Stripe webhook events built from Stripe's own example objects.
 
-Objects start from `../shared/stripe/fixtures3.json` (Stripe's openapi fixtures: one example per resource), are put in
+Objects start from `tests/fixtures/stripe/fixtures3.json` (Stripe's openapi fixtures: one example per resource), are put in
 the state a scenario needs (a builder per resource, each taking `**patch`; nested dicts are merged, so
 `checkout_session(total_details={"amount_tax": 100})` keeps the other keys), get fresh ids, and are wrapped in a Connect
 event envelope that names the merchant's `account`. `post_event` signs the exact body with `STRIPE_WEBHOOK_SECRET` and
@@ -30,8 +30,8 @@ import stripe
 from django.conf import settings
 from django.test import TestCase
 
-# ../shared/stripe/fixtures3.json, beside the repository (see the issue and ../shared/stripe/README.md).
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "stripe" / "fixtures3.json"
+# A copy of ../shared/stripe/fixtures3.json (see tests/fixtures/stripe/README.md), so any clone runs the suite.
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "stripe" / "fixtures3.json"
 API_VERSION = "2025-03-31.basil"
 WEBHOOK_PATH = "/stripe/webhook/"
 
