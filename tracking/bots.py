@@ -32,11 +32,19 @@ BOT_TOKENS = (
 )
 # fmt: on
 
+_TOKENS = tuple(token.lower() for token in BOT_TOKENS)
 # "bot" on its own, but not inside phone model names such as CUBOT.
-_BOT_RE = re.compile(r"(?<!cu)bot|" + "|".join(re.escape(token) for token in BOT_TOKENS), re.IGNORECASE)
+_BOT_RE = re.compile(r"(?<!cu)bot")
 
 
 def is_bot(user_agent: str) -> bool:
-    """True for a known automated client, and for a missing User-Agent (every browser sends one)."""
-    user_agent = (user_agent or "").strip()
-    return not user_agent or _BOT_RE.search(user_agent) is not None
+    """True for a known automated client, and for a missing User-Agent (every browser sends one).
+
+    Plain substring tests: on every click, a regular expression with a hundred alternatives cost ten times more.
+    """
+    user_agent = (user_agent or "").strip().lower()
+    if not user_agent:
+        return True
+    if "bot" in user_agent and _BOT_RE.search(user_agent):
+        return True
+    return any(token in user_agent for token in _TOKENS)
