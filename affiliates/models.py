@@ -370,6 +370,43 @@ class CommissionDailyStat(models.Model):
         return f"{self.merchant_id} {self.day} {self.currency} {self.status}"
 
 
+class AffiliateCommissionMonth(models.Model):
+    """Each affiliate's commissions (voided ones excluded) per UTC calendar month and currency, for the top affiliates.
+
+    Postgres only, complete months only (last day on or before the rollup's
+    watermark), rebuilt whole from raw rows by
+    `affiliates.services.rollup_daily_stats` with CommissionDailyStat. A
+    per-day row per affiliate would be as many rows as commissions; a month
+    keeps one row per affiliate and currency. A month holding a day the
+    trigger marked in CommissionDirtyDay is read raw until the task rebuilds
+    it, so the ranking and its amounts are exact at every moment.
+    """
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="+")
+    month = models.DateField(help_text="First day of the UTC month.")
+    currency = models.CharField(max_length=3)
+    payments = models.PositiveIntegerField(default=0)
+    net = models.BigIntegerField(default=0, help_text="amount - reversed_amount, summed.")
+    revenue = models.BigIntegerField(default=0, help_text="base_amount - refunded_amount, summed.")
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["affiliate", "month", "currency"], name="uniq_affiliate_commission_month"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["merchant", "month"], include=["affiliate_id", "currency", "payments", "net", "revenue"],
+                name="aff_commission_month_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.affiliate_id} {self.month:%Y-%m} {self.currency}"
+
+
 class CommissionDirtyDay(models.Model):
     """A closed day whose commissions changed after it was rolled up; written by the trigger, cleared by the task.
 

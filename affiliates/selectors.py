@@ -242,10 +242,10 @@ def _commission_day_rows(merchant: Merchant, period: Period, affiliate: Affiliat
         .values_list("day", flat=True)
     )
     rows = [
-        {"status": r.status, "currency": r.currency, "d": r.day, "n": r.payments, "net": r.net, "revenue": r.revenue}
-        for r in CommissionDailyStat.objects.for_merchant(merchant)
-        .filter(day__gte=period.start, day__lte=rolled_end).exclude(day__in=dirty).only(
-            "status", "currency", "day", "payments", "net", "revenue")
+        {"status": status, "currency": currency, "d": day, "n": n, "net": net, "revenue": revenue}
+        for status, currency, day, n, net, revenue in CommissionDailyStat.objects.for_merchant(merchant)
+        .filter(day__gte=period.start, day__lte=rolled_end).exclude(day__in=dirty)
+        .values_list("status", "currency", "day", "payments", "net", "revenue")  # tuples: no model instances to build
     ]
     raw = Q(pk__in=[])
     if rolled_end < period.end:
@@ -338,16 +338,87 @@ def overview_and_series(merchant: Merchant, period: Period, *, affiliate: Affili
     return stats, series
 
 
+def _month_split(merchant: Merchant, period: Period) -> tuple[list[date], list[tuple[date, date]]]:
+    """(months read from AffiliateCommissionMonth, day ranges read raw) that together cover the period once.
+
+    A month comes from the rollup when it lies whole inside the period, on or before the watermark, and holds no day
+    the trigger marked since (one query); the rest (the partial months at both ends, the open days, marked months) is
+    read raw: at most about two months of rows, whatever the length of the history.
+    """
+    from django.db import connection
+
+    from .models import CommissionDirtyDay
+    from .services import month_start, next_month
+
+    closed = period.closed_through
+    months: list[date] = []
+    if connection.vendor == "postgresql" and closed is not None:
+        rolled_end = min(closed, period.end)
+        month = month_start(period.start)
+        if month < period.start:
+            month = next_month(month)
+        while next_month(month) - timedelta(days=1) <= rolled_end:
+            months.append(month)
+            month = next_month(month)
+    if months:
+        dirty = {
+            month_start(day) for day in CommissionDirtyDay.objects.filter(
+                merchant_pk=merchant.pk, day__gte=months[0], day__lt=next_month(months[-1])
+            ).values_list("day", flat=True)
+        }
+        months = [m for m in months if m not in dirty]
+    raw, cursor = [], period.start
+    for month in months:
+        if month > cursor:
+            raw.append((cursor, month - timedelta(days=1)))
+        cursor = next_month(month)
+    if cursor <= period.end:
+        raw.append((cursor, period.end))
+    return months, raw
+
+
 def top_affiliates(merchant: Merchant, period: Period, *, limit: int = 5) -> list[dict]:
-    """The affiliates who earned most in the period (main currency first), with their counts."""
-    rows = list(
-        Commission.objects.for_merchant(merchant)
-        .filter(created_at__gte=period.start_at, created_at__lt=period.end_at)
-        .exclude(status=Commission.Status.VOIDED)
-        .values("affiliate_id", "currency")
-        .annotate(revenue=Sum(F("base_amount") - F("refunded_amount")), earned=Sum(F("amount") - F("reversed_amount")), n=Count("*"))
-        .order_by("-earned")[: limit * 3]
-    )
+    """The affiliates who earned most in the period (largest amount in one currency first), with their counts.
+
+    Voided commissions do not count. Whole closed months come from AffiliateCommissionMonth, the rest raw (see
+    `_month_split`); both are summed per affiliate and currency in one query, so the ranking is exact.
+    """
+    from django.db import connection
+
+    from .models import AffiliateCommissionMonth
+
+    months, raw_ranges = _month_split(merchant, period)
+    def raw(first: date, last: date):
+        return (
+            Commission.objects.for_merchant(merchant)
+            .filter(created_at__gte=day_start(first), created_at__lt=day_start(last + timedelta(days=1)))
+            .exclude(status=Commission.Status.VOIDED)
+            .values("affiliate_id", "currency")
+            .annotate(revenue=Sum(F("base_amount") - F("refunded_amount")), earned=Sum(F("amount") - F("reversed_amount")),
+                      n=Count("*"))
+            .order_by()
+        )
+
+    parts = [raw(first, last) for first, last in raw_ranges]  # one range each: an index-only scan of commission_overview_idx
+    if months:
+        parts.append(
+            AffiliateCommissionMonth.objects.for_merchant(merchant).filter(month__in=months)
+            .values("affiliate_id", "currency")
+            .annotate(revenue=Sum("revenue"), earned=Sum("net"), n=Sum("payments"))
+            .order_by()
+        )
+    if len(parts) == 1:
+        rows = list(parts[0].order_by("-earned", "affiliate_id")[: limit * 3])
+    else:
+        compiled = [part.query.sql_with_params() for part in parts]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT affiliate_id, currency, SUM(revenue), SUM(earned), SUM(n) FROM ("
+                + " UNION ALL ".join(f"({sql})" for sql, _ in compiled)
+                + ") AS parts GROUP BY affiliate_id, currency ORDER BY 4 DESC, 1 LIMIT %s",
+                (*(p for _, params in compiled for p in params), limit * 3),
+            )
+            rows = [dict(zip(("affiliate_id", "currency", "revenue", "earned", "n"), r)) for r in cursor.fetchall()]
     picked: dict[int, dict] = {}
     for row in rows:
         entry = picked.setdefault(row["affiliate_id"], {"revenue": Money(), "earned": Money(), "payments": 0})
@@ -499,6 +570,66 @@ def commission_filter(merchant: Merchant, *, status: str = "", affiliate: Affili
     if period is not None:
         qs = qs.filter(created_at__gte=period.start_at, created_at__lt=period.end_at)
     return qs
+
+
+# --- the commissions list: keyset pages ------------------------------------------------------------------------------
+
+
+class BadCursor(ValueError):
+    """A page cursor that is not one this list wrote."""
+
+
+def _cursor(commission: Commission) -> str:
+    """"<microseconds since the epoch>-<id>": the row's place in the list's order (newest first, id breaks ties)."""
+    delta = commission.created_at - datetime(1970, 1, 1, tzinfo=UTC)
+    return f"{(delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds}-{commission.pk}"
+
+
+def _parse_cursor(text: str) -> tuple[datetime, int]:
+    micros, _, pk = text.partition("-")
+    if not (micros.isdigit() and pk.isdigit()) or len(micros) > 18 or len(pk) > 18:
+        raise BadCursor(text)
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(micros)), int(pk)
+
+
+@dataclass
+class CommissionPage:
+    """One page of the commissions list, found by its neighbour's cursor instead of an offset: the cost is the same
+    on the last page as on the first (an index range scan of `commission_list_idx` from the cursor)."""
+
+    object_list: list
+    count: int
+    newer: str | None  # cursor for ?before=, None on the first page
+    older: str | None  # cursor for ?after=, None on the last page
+
+    @property
+    def paginator(self):  # `page.paginator.count`, as on a Django Page
+        return self
+
+
+def commission_page(qs, *, after: str = "", before: str = "", per_page: int = 50) -> CommissionPage:
+    """The `per_page` commissions of `qs` older than the `after` cursor, or newer than the `before` cursor, or the
+    newest; 3 queries whatever the page (rows, affiliates joined; the count). Raises BadCursor."""
+    qs = qs.select_related("affiliate")
+    newest_first = qs.order_by("-created_at", "-pk")
+    if before:
+        at, pk = _parse_cursor(before)
+        rows = list(
+            qs.filter(Q(created_at__gte=at) & (Q(created_at__gt=at) | Q(pk__gt=pk))).order_by("created_at", "pk")[: per_page + 1]
+        )
+        more_newer = len(rows) > per_page
+        rows = rows[:per_page][::-1]
+        newer, older = (_cursor(rows[0]) if more_newer and rows else None), (_cursor(rows[-1]) if rows else None)
+    else:
+        if after:
+            at, pk = _parse_cursor(after)
+            newest_first = newest_first.filter(Q(created_at__lte=at) & (Q(created_at__lt=at) | Q(pk__lt=pk)))
+        rows = list(newest_first[: per_page + 1])
+        more_older = len(rows) > per_page
+        rows = rows[:per_page]
+        newer = _cursor(rows[0]) if after and rows else None
+        older = _cursor(rows[-1]) if more_older else None
+    return CommissionPage(rows, qs.count(), newer, older)
 
 
 def search_affiliates(merchant: Merchant, *, q: str = "", status: str = ""):

@@ -762,8 +762,62 @@ def _rollup_commissions(start, yesterday) -> None:
         rows = list(aggregate(Commission.objects.filter(merchant_id=merchant_pk, created_at__gte=lo, created_at__lt=hi)))
         CommissionDailyStat.objects.filter(merchant_id=merchant_pk, day=day).delete()
         write(rows)
+    _rollup_affiliate_months(start, yesterday, {(m, d) for m, d, _ in marks})
     for merchant_pk, day, version in marks:
         CommissionDirtyDay.objects.filter(merchant_pk=merchant_pk, day=day, version__lte=version).delete()
+
+
+def month_start(day):
+    return day.replace(day=1)
+
+
+def next_month(day):
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def _rollup_affiliate_months(start, yesterday, marks: set) -> None:
+    """Rebuilds AffiliateCommissionMonth for the complete months (last day <= yesterday) that meet [start, yesterday]
+    for every merchant, and for the complete months holding a marked day, for that merchant. Whole months from raw
+    rows, deleted and re-inserted, in the caller's transaction.
+    """
+    from datetime import UTC
+
+    from django.db.models import Count, Sum
+
+    from .models import AffiliateCommissionMonth
+
+    def rebuild(month, merchant_pk=None) -> None:
+        lo = datetime.combine(month, datetime.min.time(), tzinfo=UTC)
+        hi = datetime.combine(next_month(month), datetime.min.time(), tzinfo=UTC)
+        qs = Commission.objects.filter(created_at__gte=lo, created_at__lt=hi).exclude(status=Commission.Status.VOIDED)
+        old = AffiliateCommissionMonth.objects.filter(month=month)
+        if merchant_pk is not None:
+            qs, old = qs.filter(merchant_id=merchant_pk), old.filter(merchant_id=merchant_pk)
+        rows = qs.values("merchant_id", "affiliate_id", "currency").annotate(
+            n=Count("*"), net=Sum(F("amount") - F("reversed_amount")), revenue=Sum(F("base_amount") - F("refunded_amount"))
+        ).order_by()
+        rows = list(rows.iterator())
+        old.delete()
+        AffiliateCommissionMonth.objects.bulk_create(
+            [
+                AffiliateCommissionMonth(merchant_id=r["merchant_id"], affiliate_id=r["affiliate_id"], month=month,
+                                         currency=r["currency"], payments=r["n"], net=r["net"] or 0, revenue=r["revenue"] or 0)
+                for r in rows
+            ],
+            batch_size=5000,
+        )
+
+    whole: set = set()
+    if start is not None:
+        month = month_start(start)
+        while next_month(month) <= yesterday + timedelta(days=1):
+            whole.add(month)
+            month = next_month(month)
+    for month in sorted(whole):
+        rebuild(month)
+    for merchant_pk, month in sorted({(m, month_start(d)) for m, d in marks}):
+        if month not in whole and next_month(month) <= yesterday + timedelta(days=1):
+            rebuild(month, merchant_pk)
 
 
 def _password_matches(user, password: str) -> bool:

@@ -71,6 +71,15 @@ def measure(client, path: str) -> tuple[float, float, int]:
     return statistics.median(times), times[int(0.95 * (len(times) - 1))], len(ctx)
 
 
+def deep_cursor(offset: int) -> str:
+    """The commissions list's cursor for the bench tenant's `offset`-th newest commission (a deep page)."""
+    from affiliates.models import Commission
+    from affiliates.selectors import _cursor
+
+    qs = Commission.objects.filter(merchant__slug="bench-shop").order_by("-created_at", "-pk")
+    return _cursor(qs[offset - 1])
+
+
 def report(paths: list[str]) -> None:
     from affiliates.models import Commission, Referral
     from tenants.models import Merchant
@@ -84,5 +93,5 @@ def report(paths: list[str]) -> None:
     print(f"{'page':52} {'median ms':>10} {'p95 ms':>8} {'queries':>8} | {'empty ms':>9} {'queries':>8} {'ratio':>6}")
     for path in paths:
         med, p95, q = measure(bench_client, path)
-        emed, _, eq = measure(empty_client, path)
+        emed, _, eq = measure(empty_client, path.split("?after=")[0])  # the empty tenant has no such page
         print(f"{path:52} {med:10.1f} {p95:8.1f} {q:8d} | {emed:9.1f} {eq:8d} {med / emed:6.2f}")
