@@ -413,7 +413,7 @@ def top_affiliates(merchant: Merchant, period: Period, *, limit: int = 5) -> lis
         compiled = [part.query.sql_with_params() for part in parts]
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT affiliate_id, currency, SUM(revenue), SUM(earned), SUM(n) FROM ("
+                "SELECT affiliate_id, currency, SUM(revenue)::bigint, SUM(earned)::bigint, SUM(n)::bigint FROM ("
                 + " UNION ALL ".join(f"({sql})" for sql, _ in compiled)
                 + ") AS parts GROUP BY affiliate_id, currency ORDER BY 4 DESC, 1 LIMIT %s",
                 (*(p for _, params in compiled for p in params), limit * 3),

@@ -57,6 +57,7 @@ def test_top_affiliates_from_the_monthly_rollup_equal_the_raw_rows_through_late_
     period, after = _top(merchant)
     assert selectors._month_split(merchant, period)[0], "whole closed months come from the rollup"
     assert after == before
+    assert all(type(amount) is int for row in after for amount in (*row[1].values(), *row[2].values(), row[3]))
 
     # Late changes to rolled-up months, through the services: read raw until the next run, exact throughout.
     void_commission(Commission.objects.get(pk=made[2].pk), reason="Fraud")  # bob's 2500, 50 days ago
