@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -226,8 +227,9 @@ def record_commission(
     existing = Commission.objects.filter(merchant_id=merchant_id, source_id=source_id).first()
     if existing is not None:
         return existing
-    referral = Referral.objects.get(pk=referral.pk)  # fresh: first_payment_at may have been set by another payment
-    affiliate = Affiliate.objects.select_related("program").get(pk=referral.affiliate_id)
+    # Fresh: first_payment_at may have been set by another payment. One query with the affiliate and program.
+    referral = Referral.objects.select_related("affiliate__program").get(pk=referral.pk)
+    affiliate = referral.affiliate
     paid_at = paid_at or timezone.now()
     if not affiliate.is_approved or base_amount <= 0:
         return None
@@ -260,10 +262,12 @@ def record_commission(
         with transaction.atomic():
             commission = Commission.objects.create(**fields)
             # The earliest payment opens the recurring window, whichever of them arrives first.
-            Referral.objects.filter(Q(first_payment_at=None) | Q(first_payment_at__gt=paid_at), pk=referral.pk).update(
-                first_payment_at=paid_at
+            # One UPDATE: first_payment_at = LEAST(first_payment_at, paid_at) (Postgres' LEAST skips NULLs;
+            # Coalesce keeps SQLite's from answering NULL), converted_at kept if set.
+            Referral.objects.filter(pk=referral.pk).update(
+                first_payment_at=Least(Coalesce(F("first_payment_at"), Value(paid_at)), Value(paid_at)),
+                converted_at=Coalesce(F("converted_at"), Value(now)),
             )
-            Referral.objects.filter(pk=referral.pk, converted_at=None).update(converted_at=now)
     except IntegrityError:
         # Lost a race with another worker for the same source: theirs stands.
         return Commission.objects.get(merchant_id=merchant_id, source_id=source_id)

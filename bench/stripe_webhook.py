@@ -6,14 +6,16 @@ accept   POST /stripe/webhook/ with distinct, validly signed checkout.session.co
          object, about 3 KB) against a bare Django view taking the same POST behind the same middleware, on the same
          gunicorn in the same run, with wrk: accepted events per second and the ratio (target >= 20% of the bare view).
 worker   one worker host (celery prefork, one process per CPU) draining a pre-filled queue: attributed events per
-         second (each a checkout that earns a commission) against no-op Celery tasks per second, in the same run;
+         second (each a checkout that earns a commission) against no-op Celery tasks per second, in the same run,
+         with the same pool and concurrency (two processes per core by default);
          twice, with Celery's default of closing the database connection around every task and with connections
          reused (CELERY_DB_REUSE_MAX, what the settings use), to show what that is worth.
 latency  signed events posted to gunicorn at a steady 100 per second while a worker runs: time from the POST to the
          commission row, p50 and p99 (target p99 < 250 ms).
 
 Needs PostgreSQL and Redis on 127.0.0.1 (as `make test` has them) and wrk (Debian's package). Uses the database
-`bench_afficone_stripe` (created and migrated when missing) and Redis database 3 (flushed).
+named in --database-url (default `bench_afficone_stripe`, created and migrated when missing) and Redis database 3
+(flushed; AFFICONE_BENCH_REDIS_URL picks another).
 """
 
 import argparse
@@ -49,7 +51,11 @@ def parse_args():
     # The webhook waits on each commit's fsync, so threads overlap those waits; workers x threads stays below
     # Postgres' max_connections (100 by default), as every thread keeps its own connection (CONN_MAX_AGE).
     parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 16)))
-    parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 2, help="worker processes")
+    # Two prefork processes per core: an attributed event spends about half its time waiting on Postgres, so two
+    # processes keep a core busy. The no-op baseline runs with the same pool and concurrency (like with like).
+    parser.add_argument(
+        "--concurrency", type=int, default=2 * (os.cpu_count() or 1), help="worker processes (both worker runs)"
+    )
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--database-url", default=f"postgres://postgres@127.0.0.1:5432/{DB_NAME}")
     parser.add_argument("--redis-url", default=os.environ.get("AFFICONE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/3"))
@@ -78,10 +84,10 @@ def prepare(args):
     """Creates and migrates the bench database when needed; returns (merchant, referral ids)."""
     import psycopg
 
-    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
-            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    admin_url, db_name = args.database_url.rsplit("/", 1)
+    with psycopg.connect(admin_url + "/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{db_name}"')
     env = base_env(args)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     os.environ.update(env)
@@ -327,6 +333,25 @@ def drain(args, env, queue: str, fill, done) -> float:
         stop(worker)
 
 
+def statements_per_event(merchant, referrals) -> int:
+    """SQL statements (BEGIN and COMMIT included) that processing one attributed checkout takes, counted in-process."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from stripe_integration import services
+    from stripe_integration.models import StripeEvent
+
+    payload = checkout_event(merchant, referrals[0])
+    event = StripeEvent(
+        stripe_id=payload["id"], type=payload["type"], account=payload["account"], merchant=merchant, payload=payload
+    )
+    services._insert_unless_stored(event)
+    with CaptureQueriesContext(connection) as queries:
+        services.process_event(event.pk)
+    connection.close()
+    return len(queries.captured_queries)
+
+
 def bench_worker(args, merchant, referrals) -> None:
     from django.db import connection
 
@@ -337,6 +362,7 @@ def bench_worker(args, merchant, referrals) -> None:
     from stripe_integration.tasks import process_stripe_event_task
 
     n = args.events
+    print(f"[worker] SQL statements per attributed checkout: {statements_per_event(merchant, referrals)}")
 
     def queue_empty(r) -> bool:
         return r.llen("bench") == 0 and r.hlen("unacked") == 0
@@ -350,7 +376,8 @@ def bench_worker(args, merchant, referrals) -> None:
     )
     noop_rate = n / noop_seconds
     print(
-        f"[worker] no-op tasks: {n} in {noop_seconds:.2f} s = {noop_rate:.0f}/s ({args.concurrency} prefork processes)"
+        f"[worker] no-op tasks: {n} in {noop_seconds:.2f} s = {noop_rate:.0f}/s ({args.concurrency} prefork processes, "
+        f"acks_late, the same worker command as the attributed runs)"
     )
 
     for label, extra in (
