@@ -394,12 +394,14 @@ def top_affiliates(merchant: Merchant, period: Period, *, limit: int = 5) -> lis
             .filter(created_at__gte=day_start(first), created_at__lt=day_start(last + timedelta(days=1)))
             .exclude(status=Commission.Status.VOIDED)
             .values("affiliate_id", "currency")
-            .annotate(revenue=Sum(F("base_amount") - F("refunded_amount")), earned=Sum(F("amount") - F("reversed_amount")),
-                      n=Count("*"))
+            .annotate(
+                revenue=Sum(F("base_amount") - F("refunded_amount")), earned=Sum(F("amount") - F("reversed_amount")), n=Count("*")
+            )
             .order_by()
         )
 
-    parts = [raw(first, last) for first, last in raw_ranges]  # one range each: an index-only scan of commission_overview_idx
+    # One query per raw range: each is an index-only scan of commission_overview_idx.
+    parts = [raw(first, last) for first, last in raw_ranges]
     if months:
         parts.append(
             AffiliateCommissionMonth.objects.for_merchant(merchant).filter(month__in=months)

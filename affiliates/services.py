@@ -619,6 +619,9 @@ def sign_up_affiliate(merchant: Merchant, *, user, name: str = "", code: str | N
     return affiliate
 
 
+FORMULA_PREFIXES = ("=", "+", "-", "@")
+
+
 def update_payout_settings(
     affiliate: Affiliate, *, payout_method: str, paypal_email: str = "", bank_details: str = "", notify_on_commission: bool
 ) -> Affiliate:
@@ -626,6 +629,9 @@ def update_payout_settings(
         raise AffiliateError("Choose PayPal or bank transfer.")
     if payout_method == Affiliate.PayoutMethod.PAYPAL and not paypal_email.strip():
         raise AffiliateError("Give the PayPal email address to pay.")
+    if paypal_email.strip()[:1] in FORMULA_PREFIXES:
+        # Such an address ends up in the PayPal CSV, where a spreadsheet would run it as a formula.
+        raise AffiliateError("A PayPal email address cannot start with = + - or @.")
     if payout_method == Affiliate.PayoutMethod.BANK and not bank_details.strip():
         raise AffiliateError("Give your bank details (account holder, IBAN or account number, bank).")
     Affiliate.objects.filter(pk=affiliate.pk).update(
@@ -798,14 +804,16 @@ def _rollup_affiliate_months(start, yesterday, marks: set) -> None:
         if merchant_pk is not None:
             qs, old = qs.filter(merchant_id=merchant_pk), old.filter(merchant_id=merchant_pk)
         rows = qs.values("merchant_id", "affiliate_id", "currency").annotate(
-            n=Count("*"), net=Sum(F("amount") - F("reversed_amount")), revenue=Sum(F("base_amount") - F("refunded_amount"))
+            n=Count("*"), net=Sum(F("amount") - F("reversed_amount")),
+            revenue=Sum(F("base_amount") - F("refunded_amount")),
         ).order_by()
         rows = list(rows.iterator())
         old.delete()
         AffiliateCommissionMonth.objects.bulk_create(
             [
                 AffiliateCommissionMonth(merchant_id=r["merchant_id"], affiliate_id=r["affiliate_id"], month=month,
-                                         currency=r["currency"], payments=r["n"], net=r["net"] or 0, revenue=r["revenue"] or 0)
+                                         currency=r["currency"], payments=r["n"], net=r["net"] or 0,
+                                         revenue=r["revenue"] or 0)
                 for r in rows
             ],
             batch_size=5000,

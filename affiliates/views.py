@@ -328,11 +328,13 @@ def _prepare_commission_rows(commissions) -> None:
             "source": c.source_id if len(c.source_id) <= 28 else c.source_id[:27] + "…",
             "source_type": sources.get(c.source_type, c.source_type), "status_label": statuses.get(c.status, c.status),
             "hold_until": f"{c.hold_until:%b} {c.hold_until.day}",
-            "payment": fmt(c.base_amount, c.currency), "refunded": fmt(c.refunded_amount, c.currency) if c.refunded_amount else "",
+            "payment": fmt(c.base_amount, c.currency),
+            "refunded": fmt(c.refunded_amount, c.currency) if c.refunded_amount else "",
             "net": fmt(c.net_amount, c.currency), "amount": fmt(c.amount, c.currency) if c.reversed_amount else "",
             "approve_url": urls["commission_approve"].replace(_PLACEHOLDER, code)
             if c.status == Commission.Status.PENDING and not c.is_on_hold else "",
-            "void_url": urls["commission_void"].replace(_PLACEHOLDER, code) if c.status in owed and not c.payout_id else "",
+            "void_url": urls["commission_void"].replace(_PLACEHOLDER, code)
+            if c.status in owed and not c.payout_id else "",
         }
 
 
@@ -464,8 +466,9 @@ def _batch_rows(kind: str, payouts, merchant):
         for p in payouts:
             if p.affiliate.paypal_email:
                 yield writer.writerow([
-                    p.affiliate.paypal_email, money.to_major(p.amount, p.currency), p.currency.upper(),
-                    str(p.code).replace("-", "")[:30], f"Affiliate commissions from {merchant.name}"[:165], "PayPal",
+                    _safe_cell(p.affiliate.paypal_email), money.to_major(p.amount, p.currency), p.currency.upper(),
+                    str(p.code).replace("-", "")[:30], _safe_cell(f"Affiliate commissions from {merchant.name}"[:165]),
+                    "PayPal",
                 ])
         return
     yield writer.writerow(["payout_id", "affiliate_code", "affiliate_name", "affiliate_email", "amount", "currency",

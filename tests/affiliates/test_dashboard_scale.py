@@ -24,7 +24,11 @@ def _oracle(merchant, period):
         Commission.objects.filter(merchant=merchant, created_at__gte=period.start_at, created_at__lt=period.end_at)
         .exclude(status=Commission.Status.VOIDED)
         .values("affiliate__code")
-        .annotate(earned=Sum(F("amount") - F("reversed_amount")), revenue=Sum(F("base_amount") - F("refunded_amount")), n=Count("*"))
+        .annotate(
+            earned=Sum(F("amount") - F("reversed_amount")),
+            revenue=Sum(F("base_amount") - F("refunded_amount")),
+            n=Count("*"),
+        )
         .order_by("-earned", "affiliate_id")
     )
     return [(r["affiliate__code"], {"usd": r["earned"]}, {"usd": r["revenue"]}, r["n"]) for r in rows if r["earned"]]
@@ -36,7 +40,10 @@ def _top(merchant):
                     for t in selectors.top_affiliates(merchant, period, limit=10)]
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the commission rollups and their trigger are Postgres-only")
+POSTGRES_ONLY = pytest.mark.skipif(connection.vendor != "postgresql", reason="the rollups' trigger is Postgres only")
+
+
+@POSTGRES_ONLY
 def test_top_affiliates_from_the_monthly_rollup_equal_the_raw_rows_through_late_changes(merchant, other_merchant):
     ann, bob, cid = (AffiliateFactory(merchant=merchant, code=code) for code in ("ann", "bob", "cid"))
     made = []
@@ -78,7 +85,8 @@ def test_commission_list_pages_by_cursor_show_each_commission_once_in_order(merc
     made = [CommissionFactory(referral__affiliate=affiliate) for _ in range(2 * views.PAGE_SIZE + 7)]
     same_moment = timezone.now() - timedelta(days=1)
     Commission.objects.filter(pk__in=[c.pk for c in made[:60]]).update(created_at=same_moment)  # ties: id decides
-    expected = list(Commission.objects.filter(merchant=merchant).order_by("-created_at", "-pk").values_list("source_id", flat=True))
+    newest_first = Commission.objects.filter(merchant=merchant).order_by("-created_at", "-pk")
+    expected = list(newest_first.values_list("source_id", flat=True))
     url = reverse("affiliates:commission_list")
 
     seen, pages, response = [], [], merchant_client.get(url)
