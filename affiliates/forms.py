@@ -12,6 +12,7 @@ from django.contrib.auth import password_validation
 
 from . import money
 from .models import CODE_PATTERN, Affiliate, CommissionType, Program
+from .services import FORMULA_PREFIXES
 
 CURRENCIES = [
     ("usd", "USD"), ("eur", "EUR"), ("gbp", "GBP"), ("cad", "CAD"), ("aud", "AUD"), ("chf", "CHF"), ("jpy", "JPY"),
@@ -233,6 +234,12 @@ class PayoutSettingsForm(forms.Form):
         help_text="Account holder, IBAN or account number, BIC/SWIFT or routing number, bank name and country.",
     )
     notify_on_commission = forms.BooleanField(required=False, label="Email me when I earn a commission")
+
+    def clean_paypal_email(self):
+        email = self.cleaned_data["paypal_email"]
+        if email[:1] in FORMULA_PREFIXES:
+            raise forms.ValidationError("A PayPal email address cannot start with = + - or @.")
+        return email
 
     def clean(self):
         data = super().clean()

@@ -216,6 +216,9 @@ class Commission(models.Model):
     voided_at = models.DateTimeField(null=True, blank=True)
     void_reason = models.CharField(max_length=255, blank=True)
     payout = models.ForeignKey("Payout", on_delete=models.SET_NULL, null=True, blank=True, related_name="commissions")
+    # What the payout actually paid for it (its net amount when the payout was marked paid). A refund or lost dispute
+    # after that leaves `paid_amount - net_amount` owed back, which the next payout deducts.
+    paid_amount = models.BigIntegerField(default=0)
 
     objects = TenantQuerySet.as_manager()
 
@@ -276,7 +279,9 @@ class Payout(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     batch = models.ForeignKey(PayoutBatch, on_delete=models.CASCADE, null=True, blank=True, related_name="payouts")
     affiliate = models.ForeignKey(Affiliate, on_delete=models.PROTECT, related_name="payouts")
-    amount = models.BigIntegerField()
+    amount = models.BigIntegerField(help_text="Sum of its commissions' net amounts, less `deducted_amount`.")
+    # Reversals of commissions already paid out (refunds, lost disputes), recovered from this payout.
+    deducted_amount = models.BigIntegerField(default=0)
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     reference = models.CharField(max_length=255, blank=True, help_text="The transfer's reference, e.g. a PayPal id.")

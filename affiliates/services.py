@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Value
+from django.db.models import F, Q, Sum, Value
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 from django.utils.text import slugify
@@ -341,23 +341,30 @@ def apply_refund(commission: Commission, *, refunded_amount: int) -> Commission:
 
 
 def _resettle_pending_payout(payout_id: int) -> None:
-    """A refund reached a commission in an unpaid payout: the payout's total follows its commissions."""
+    """A refund or a dispute reached a commission in an unpaid payout: voided and held commissions leave it, and
+    its total follows what remains. A paid payout is history: later reversals are deducted from the next one."""
     payout = Payout.objects.select_for_update().filter(pk=payout_id, status=Payout.Status.PENDING).first()
     if payout is None:
-        return  # already paid: the reversal shows on the commission, the payout is history
-    Commission.objects.filter(payout=payout, status=Commission.Status.VOIDED).update(payout=None)
-    total = sum(c.net_amount for c in Commission.objects.filter(payout=payout))
+        return
+    Commission.objects.filter(payout=payout).filter(Q(status=Commission.Status.VOIDED) | Q(is_on_hold=True)).update(
+        payout=None
+    )
+    total = sum(c.net_amount for c in Commission.objects.filter(payout=payout)) - payout.deducted_amount
     if total <= 0:
         Commission.objects.filter(payout=payout).update(payout=None)
-        payout.delete()
+        payout.delete()  # its deduction is owed again, and the next batch takes it
     else:
         Payout.objects.filter(pk=payout.pk).update(amount=total)
 
 
+@transaction.atomic
 def hold_commission(commission: Commission) -> Commission:
-    """A dispute was opened: the commission is not approved or paid while it is open."""
+    """A dispute was opened: the commission is not approved or paid while it is open (it leaves an unpaid payout)."""
     Commission.objects.filter(pk=commission.pk).update(is_on_hold=True)
     commission.refresh_from_db()
+    if commission.payout_id is not None:
+        _resettle_pending_payout(commission.payout_id)
+        commission.refresh_from_db()
     return commission
 
 
@@ -429,6 +436,8 @@ def create_payout_batch(merchant: Merchant, *, created_by=None) -> PayoutBatch |
     Commissions are claimed with select_for_update, so two batches created at
     once never share a commission. Returns None when nobody is due.
     """
+    # One batch at a time per merchant: the owed-back balances below must not be deducted twice.
+    list(Affiliate.objects.for_merchant(merchant).select_for_update().values_list("pk", flat=True))
     commissions = list(
         payable_commissions(merchant).select_for_update().select_related("affiliate__program").order_by("pk")
     )
@@ -436,24 +445,61 @@ def create_payout_batch(merchant: Merchant, *, created_by=None) -> PayoutBatch |
     for commission in commissions:
         if commission.affiliate.status == Affiliate.Status.APPROVED:
             groups[(commission.affiliate_id, commission.currency)].append(commission)
-    due = {
-        key: items
-        for key, items in groups.items()
-        if sum(c.net_amount for c in items) >= max(items[0].affiliate.program.min_payout_amount, 1)
-    }
+    owed_back = owed_back_balances(merchant)
+    due = {}
+    for key, items in groups.items():
+        program = items[0].affiliate.program
+        minimum = payout_minimum(program, key[1])
+        amount = sum(c.net_amount for c in items) - owed_back.get(key, 0)
+        if amount >= max(minimum, 1):
+            due[key] = (items, amount)
     if not due:
         return None
     batch = PayoutBatch.objects.create(merchant=merchant, created_by=created_by)
-    for (affiliate_id, currency), items in sorted(due.items()):
+    for (affiliate_id, currency), (items, amount) in sorted(due.items()):
         payout = Payout.objects.create(
             merchant=merchant,
             batch=batch,
             affiliate_id=affiliate_id,
             currency=currency,
-            amount=sum(c.net_amount for c in items),
+            amount=amount,
+            deducted_amount=owed_back.get((affiliate_id, currency), 0),
         )
         Commission.objects.filter(pk__in=[c.pk for c in items]).update(payout=payout)
     return batch
+
+
+def payout_minimum(program: Program, currency: str) -> int:
+    """The program's minimum in `currency`'s minor unit. It is set in the program's currency; for another currency
+    the same figure in that currency's major units is used (no exchange rates here: $50.00 → €50.00, ¥50)."""
+    if currency == program.commission_currency:
+        return program.min_payout_amount
+    shift = money.exponent(currency) - money.exponent(program.commission_currency)
+    value = program.min_payout_amount * 10**shift if shift >= 0 else -(-program.min_payout_amount // 10**-shift)
+    return max(value, 1)
+
+
+def owed_back_balances(merchant: Merchant) -> dict[tuple[int, str], int]:
+    """Per (affiliate, currency): what refunds and lost disputes took back from commissions already paid out,
+    less what earlier payouts have deducted for it. Derived, never stored, so a deleted payout owes it again."""
+    reversed_after_payment = (
+        Commission.objects.for_merchant(merchant)
+        .filter(status=Commission.Status.PAID)
+        .values("affiliate_id", "currency")
+        .annotate(total=Sum(F("paid_amount") - F("amount") + F("reversed_amount")))
+    )
+    deducted = (
+        Payout.objects.for_merchant(merchant)
+        .filter(deducted_amount__gt=0)
+        .values("affiliate_id", "currency")
+        .annotate(total=Sum("deducted_amount"))
+    )
+    balances: dict[tuple[int, str], int] = defaultdict(int)
+    for row in reversed_after_payment:
+        balances[(row["affiliate_id"], row["currency"])] += row["total"] or 0
+    for row in deducted:
+        balances[(row["affiliate_id"], row["currency"])] -= row["total"] or 0
+    return {key: value for key, value in balances.items() if value > 0}
 
 
 @transaction.atomic
@@ -465,7 +511,9 @@ def mark_payout_paid(payout: Payout, *, reference: str = "") -> Payout:
     )
     if claimed != 1:
         raise AffiliateError("This payout has already been marked paid.")
-    Commission.objects.filter(payout=payout).update(status=Commission.Status.PAID, paid_at=now)
+    Commission.objects.filter(payout=payout).update(
+        status=Commission.Status.PAID, paid_at=now, paid_amount=F("amount") - F("reversed_amount")
+    )
     payout.refresh_from_db()
     from .tasks import notify_payout_sent_task
 

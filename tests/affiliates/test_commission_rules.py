@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from affiliates import money
-from affiliates.models import Affiliate, Commission, CommissionType, Payout
+from affiliates.models import Affiliate, Commission, CommissionType, Payout, Program
 from affiliates.services import (
     AffiliateError,
     apply_refund,
@@ -172,3 +172,63 @@ def test_refund_of_a_commission_in_an_unpaid_payout_adjusts_the_payout(merchant,
 
     payout.refresh_from_db()
     assert payout.amount == 4000 == sum(c.net_amount for c in payout.commissions.all())
+
+
+def _approved(referral, source, amount=10000, currency="usd"):
+    commission = _commission(referral, source=source, amount=amount, currency=currency)
+    Commission.objects.filter(pk=commission.pk).update(status=Commission.Status.APPROVED)
+    commission.refresh_from_db()
+    return commission
+
+
+def test_a_disputed_commission_leaves_its_unpaid_payout_and_is_not_paid(merchant, affiliate):
+    Program.objects.filter(merchant=merchant).update(min_payout_amount=0)
+    disputed = _approved(ReferralFactory(affiliate=affiliate), "pi_disputed")
+    kept = _approved(ReferralFactory(affiliate=affiliate), "pi_kept")
+    payout = create_payout_batch(merchant).payouts.get()
+    assert payout.amount == 4000
+
+    hold_commission(disputed)
+    mark_payout_paid(payout, reference="PP-1")
+
+    disputed.refresh_from_db()
+    kept.refresh_from_db()
+    payout.refresh_from_db()
+    assert (disputed.status, disputed.payout_id) == (Commission.Status.APPROVED, None)
+    assert kept.status == Commission.Status.PAID
+    assert payout.amount == 2000 == sum(c.net_amount for c in payout.commissions.all())
+
+
+def test_a_refund_after_payout_is_deducted_from_the_next_payout(merchant, affiliate):
+    Program.objects.filter(merchant=merchant).update(min_payout_amount=0)
+    refunded = _approved(ReferralFactory(affiliate=affiliate), "pi_refunded")
+    first = create_payout_batch(merchant).payouts.get()
+    mark_payout_paid(first, reference="PP-1")
+
+    apply_refund(refunded, refunded_amount=10000)  # the whole payment, after the affiliate was paid 2000
+    _approved(ReferralFactory(affiliate=affiliate), "pi_next", amount=15000)  # earns 3000
+
+    second = create_payout_batch(merchant).payouts.get()
+    assert (second.amount, second.deducted_amount) == (1000, 2000)
+    assert second.amount == sum(c.net_amount for c in second.commissions.all()) - second.deducted_amount
+    refunded.refresh_from_db()
+    assert first.amount + second.amount == refunded.net_amount + 3000  # paid in all = earned in all
+
+
+def test_what_is_owed_back_waits_until_earnings_cover_it(merchant, affiliate):
+    Program.objects.filter(merchant=merchant).update(min_payout_amount=0)
+    refunded = _approved(ReferralFactory(affiliate=affiliate), "pi_refunded")
+    mark_payout_paid(create_payout_batch(merchant).payouts.get())
+    apply_refund(refunded, refunded_amount=10000)
+    _approved(ReferralFactory(affiliate=affiliate), "pi_small", amount=5000)  # earns 1000 < 2000 owed back
+
+    assert create_payout_batch(merchant) is None
+
+
+def test_the_minimum_payout_is_read_in_each_currencys_own_units(merchant, affiliate):
+    Program.objects.filter(merchant=merchant).update(min_payout_amount=5000)  # $50.00
+    _approved(ReferralFactory(affiliate=affiliate), "pi_jpy_small", amount=200, currency="jpy")  # ¥40 < ¥50
+    assert create_payout_batch(merchant) is None
+    _approved(ReferralFactory(affiliate=affiliate), "pi_jpy_more", amount=100, currency="jpy")  # ¥60 in all
+    payout = create_payout_batch(merchant).payouts.get()
+    assert (payout.amount, payout.currency) == (60, "jpy")
