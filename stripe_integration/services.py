@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from zlib import crc32
 
 import stripe
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -248,6 +249,9 @@ def _run_handler(event: StripeEvent) -> tuple[str, str, str]:
     handler = HANDLERS.get(event.type)
     if handler is None:
         return StripeEvent.Status.IGNORED, "", ""
+    if settings.STRIPE_LIVE_EVENTS_ONLY and not event.livemode:
+        # A live Connect endpoint also receives the test-mode events of its accounts: a test checkout earns nothing.
+        return StripeEvent.Status.IGNORED, "", "A test-mode event; this installation attributes live payments only."
     if (
         merchant.stripe_status == Merchant.StripeStatus.DISCONNECTED
         and event.type != "account.application.deauthorized"
@@ -634,6 +638,10 @@ def handle_invoice_paid(merchant: Merchant, invoice: dict, event: StripeEvent) -
     """
     amount_paid = int(invoice.get("amount_paid") or 0)
     if amount_paid <= 0:
+        return
+    if not invoice_subscription(invoice):
+        # A one-off invoice, e.g. the one Checkout issues after a payment when "create an invoice" is on: that payment
+        # is attributed through its Checkout Session or PaymentIntent. Invoices earn as subscription payments only.
         return
     customer_id = _id(invoice.get("customer"))
     if not customer_id:

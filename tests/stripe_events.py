@@ -165,6 +165,7 @@ def invoice(
     `subscription`, `payment_intent`, `charge` and `tax`.
     """
     obj = fixture("invoice")
+    subscription = new_id("sub") if subscription is None else subscription or None  # "" builds a one-off invoice
     paid_at = patch.pop("paid_at", None) or now()
     amount = patch.get("amount_paid", 10000)
     merge(

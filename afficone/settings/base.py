@@ -39,6 +39,8 @@ STRIPE_CLIENT_ID = env("STRIPE_CLIENT_ID", default="ca_afficone_development")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
 STRIPE_CONNECT_BASE = env("STRIPE_CONNECT_BASE", default="https://connect.stripe.com")
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+# A live platform's Connect endpoint also receives its accounts' test-mode events; those must not earn commissions.
+STRIPE_LIVE_EVENTS_ONLY = env.bool("STRIPE_LIVE_EVENTS_ONLY", default=STRIPE_SECRET_KEY.startswith("sk_live_"))
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
