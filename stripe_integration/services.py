@@ -1,7 +1,7 @@
 """Stripe events: storing them, and turning them into referral links and commissions.
 
 The webhook stores each event (`store_event`) and a task runs `process_event`, which dispatches on the event type
-through `HANDLERS`. Handlers read what the event carries (no API call): the money math lives in affiliates/services.py
+through `HANDLERS`. Handlers read what the event carries (no API call): the money math lives in affiliates/services/ (commissions.py)
 (`record_commission`, `apply_refund`, `hold_commission`, `settle_dispute`).
 
 Order does not matter. A handler that needs something another event brings (an invoice before its customer is linked,

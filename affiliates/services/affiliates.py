@@ -1,0 +1,376 @@
+"""Programs, affiliates and referrals: creating, inviting, signing up and managing them."""
+
+import re
+import secrets
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.text import slugify
+
+from tenants.models import Merchant
+
+from ..models import CODE_PATTERN, Affiliate, CommissionType, Program, Referral
+from .errors import AffiliateError
+
+# --- programs -----------------------------------------------------------------------------------------------------
+
+
+def create_default_program(merchant: Merchant) -> Program:
+    """DESIGN.md's default: 20% excluding tax, recurring 12 months, 60-day cookie, 30-day hold."""
+    program, _ = Program.objects.get_or_create(
+        merchant=merchant,
+        is_default=True,
+        defaults=dict(
+            name=f"{merchant.name} affiliate program",
+            commission_type=CommissionType.PERCENT,
+            commission_bps=2000,
+            recurring_months=12,
+            cookie_days=60,
+            hold_days=30,
+        ),
+    )
+    return program
+
+
+def default_program(merchant: Merchant) -> Program:
+    return Program.objects.filter(merchant=merchant, is_default=True).first() or create_default_program(merchant)
+
+
+# --- affiliates ---------------------------------------------------------------------------------------------------
+
+
+def is_valid_code(code: str) -> bool:
+    return bool(re.fullmatch(CODE_PATTERN, code or ""))
+
+
+def suggest_code(merchant: Merchant, seed: str) -> str:
+    base = re.sub(r"[^A-Za-z0-9_-]", "", slugify(seed.split("@")[0]))[:40] or "partner"
+    code = base
+    while Affiliate.objects.filter(merchant=merchant, code__iexact=code).exists():
+        code = f"{base}-{secrets.token_hex(2)}"
+    return code
+
+
+@transaction.atomic
+def create_affiliate(
+    merchant: Merchant,
+    *,
+    email: str,
+    name: str = "",
+    code: str | None = None,
+    program: Program | None = None,
+    status: str = Affiliate.Status.APPROVED,
+    user=None,
+) -> Affiliate:
+    """Affiliates the merchant creates start approved; self-signups pass the status the program gives."""
+    email = email.strip().lower()
+    code = (code or "").strip() or suggest_code(merchant, name or email)
+    if not is_valid_code(code):
+        raise AffiliateError("A code is 1 to 64 letters, digits, '-' or '_'.")
+    if Affiliate.objects.filter(merchant=merchant, code__iexact=code).exists():
+        raise AffiliateError(f"The code {code!r} is already taken.")
+    if Affiliate.objects.filter(merchant=merchant, email__iexact=email).exists():
+        raise AffiliateError(f"{email} is already an affiliate.")
+    program = program or default_program(merchant)
+    if program.merchant_id != merchant.pk:
+        raise AffiliateError("Unknown program.")
+    try:
+        with transaction.atomic():
+            return Affiliate.objects.create(
+                merchant=merchant,
+                program=program,
+                email=email,
+                name=name.strip(),
+                code=code,
+                status=status,
+                user=user,
+                approved_at=timezone.now() if status == Affiliate.Status.APPROVED else None,
+            )
+    except IntegrityError:
+        raise AffiliateError("That code or email is already taken.") from None
+
+
+def set_affiliate_status(affiliate: Affiliate, status: str) -> Affiliate:
+    if status not in Affiliate.Status.values:
+        raise AffiliateError("Unknown status.")
+    updates = {"status": status}
+    if status == Affiliate.Status.APPROVED and affiliate.approved_at is None:
+        updates["approved_at"] = timezone.now()
+    Affiliate.objects.filter(pk=affiliate.pk).update(**updates)
+    affiliate.refresh_from_db()
+    return affiliate
+
+
+# --- referrals ----------------------------------------------------------------------------------------------------
+
+
+def create_referral(affiliate: Affiliate, **fields) -> Referral:
+    return Referral.objects.create(merchant_id=affiliate.merchant_id, affiliate=affiliate, **fields)
+
+
+def resolve_reference(merchant: Merchant, reference: str | None) -> Referral | None:
+    """The referral named by `reference`: a referral id, or an affiliate's code.
+
+    A code (say, from a coupon the merchant's backend knows) gets a fresh
+    referral for that affiliate. Scoped to `merchant`: another tenant's ids
+    resolve to None.
+    """
+    reference = (reference or "").strip()
+    if not reference or len(reference) > 200:
+        return None
+    referrals = Referral.objects.for_merchant(merchant).select_related("affiliate").filter(rid=reference)
+    referral = referrals.first()
+    if referral is None:
+        from tracking.services import write_buffered_clicks
+
+        write_buffered_clicks()  # a referral id answered moments ago may still be in the click buffer
+        referral = referrals.first()
+    if referral is not None:
+        return referral
+    affiliate = Affiliate.objects.for_merchant(merchant).filter(code__iexact=reference).first()
+    if affiliate is None:
+        return None
+    return create_referral(affiliate)
+
+
+
+
+# --- dashboard and portal -----------------------------------------------------------------------------------------
+
+PROGRAM_FIELDS = (
+    "name", "commission_type", "commission_bps", "commission_amount", "commission_currency", "recurring_months",
+    "cookie_days", "hold_days", "min_payout_amount", "attribution", "auto_approve", "signup_open",
+)
+
+
+def _on_commit_task(task, *args) -> None:
+    transaction.on_commit(lambda: task.delay(*args))
+
+
+@transaction.atomic
+def update_program(program: Program, **changes) -> Program:
+    """Saves the merchant's program settings; the first save completes the onboarding step "review your program"."""
+    unknown = set(changes) - set(PROGRAM_FIELDS)
+    if unknown:
+        raise AffiliateError(f"Unknown program settings: {', '.join(sorted(unknown))}.")
+    if changes.get("commission_type") == CommissionType.PERCENT and not 0 <= changes.get("commission_bps", program.commission_bps) <= 10000:
+        raise AffiliateError("A percentage is between 0% and 100%.")
+    updates = dict(changes)
+    if program.reviewed_at is None:
+        updates["reviewed_at"] = timezone.now()
+    Program.objects.filter(pk=program.pk).update(**updates)
+    program.refresh_from_db()
+    return program
+
+
+@transaction.atomic
+def update_affiliate(
+    affiliate: Affiliate,
+    *,
+    name: str,
+    code: str,
+    commission_type_override: str = "",
+    commission_bps_override: int | None = None,
+    commission_amount_override: int | None = None,
+) -> Affiliate:
+    """Edits an affiliate's name, code and commission override. Links with the old code stop working."""
+    code = code.strip()
+    if not is_valid_code(code):
+        raise AffiliateError("A code is 1 to 64 letters, digits, '-' or '_'.")
+    taken = Affiliate.objects.filter(merchant_id=affiliate.merchant_id, code__iexact=code).exclude(pk=affiliate.pk)
+    if taken.exists():
+        raise AffiliateError(f"The code {code!r} is already taken.")
+    if commission_type_override == CommissionType.PERCENT:
+        if commission_bps_override is None or not 0 <= commission_bps_override <= 10000:
+            raise AffiliateError("Give the override percentage, between 0% and 100%.")
+        commission_amount_override = None
+    elif commission_type_override == CommissionType.FIXED:
+        if commission_amount_override is None or commission_amount_override < 0:
+            raise AffiliateError("Give the override amount.")
+        commission_bps_override = None
+    else:
+        commission_type_override, commission_bps_override, commission_amount_override = "", None, None
+    try:
+        with transaction.atomic():
+            Affiliate.objects.filter(pk=affiliate.pk).update(
+                name=name.strip(),
+                code=code,
+                commission_type_override=commission_type_override,
+                commission_bps_override=commission_bps_override,
+                commission_amount_override=commission_amount_override,
+            )
+    except IntegrityError:
+        raise AffiliateError(f"The code {code!r} is already taken.") from None
+    affiliate.refresh_from_db()
+    return affiliate
+
+
+def change_affiliate_status(affiliate: Affiliate, *, status: str) -> Affiliate:
+    """Approve, reject or suspend. The affiliate is emailed when approved for the first time or again."""
+    was_approved = affiliate.status == Affiliate.Status.APPROVED
+    affiliate = set_affiliate_status(affiliate, status)
+    if status == Affiliate.Status.APPROVED and not was_approved:
+        from ..tasks import notify_affiliate_approved_task
+
+        _on_commit_task(notify_affiliate_approved_task, affiliate.pk)
+    return affiliate
+
+
+INVITE_SALT = "affiliates.invite"
+INVITE_MAX_AGE = timedelta(days=14)
+
+
+def invite_token(affiliate: Affiliate) -> str:
+    from django.core import signing
+
+    return signing.dumps(str(affiliate.uid), salt=INVITE_SALT, compress=True)
+
+
+def affiliate_for_invite(merchant: Merchant, token: str) -> Affiliate | None:
+    """The invited affiliate of `merchant` named by a signed, unexpired token, while no account claimed it."""
+    from django.core import signing
+
+    try:
+        uid = signing.loads(token, salt=INVITE_SALT, max_age=INVITE_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    return Affiliate.objects.for_merchant(merchant).filter(uid=uid, user=None).first()
+
+
+@transaction.atomic
+def invite_affiliate(merchant: Merchant, *, email: str, name: str = "", code: str | None = None, invited_by=None) -> Affiliate:
+    """Creates an approved affiliate and emails them a link to set up their portal account (valid 14 days)."""
+    affiliate = create_affiliate(merchant, email=email, name=name, code=code, status=Affiliate.Status.APPROVED)
+    from ..tasks import notify_affiliate_invited_task
+
+    _on_commit_task(notify_affiliate_invited_task, affiliate.pk)
+    return affiliate
+
+
+@transaction.atomic
+def claim_affiliate_invite(affiliate: Affiliate, *, user) -> Affiliate:
+    """Links the invited affiliate to the account that accepted; single use (conditional update)."""
+    claimed = Affiliate.objects.filter(pk=affiliate.pk, user=None).update(user=user)
+    if claimed != 1:
+        raise AffiliateError("This invitation has already been used.")
+    affiliate.refresh_from_db()
+    return affiliate
+
+
+@transaction.atomic
+def sign_up_affiliate(merchant: Merchant, *, user, name: str = "", code: str | None = None) -> Affiliate:
+    """A self-signup on the portal: pending, or approved at once if the program auto-approves.
+
+    The merchant's owners and admins are told of every new affiliate; an
+    auto-approved one also gets the approval email with their link.
+    """
+    program = default_program(merchant)
+    if not program.signup_open:
+        raise AffiliateError(f"{merchant.name} is not accepting new affiliates at the moment.")
+    if Affiliate.objects.for_merchant(merchant).filter(Q(user=user) | Q(email__iexact=user.email)).exists():
+        raise AffiliateError("You already have an affiliate account here: log in instead.")
+    status = Affiliate.Status.APPROVED if program.auto_approve else Affiliate.Status.PENDING
+    affiliate = create_affiliate(
+        merchant, email=user.email, name=name or user.name, code=code, program=program, status=status, user=user
+    )
+    from ..tasks import notify_affiliate_approved_task, notify_new_application_task
+
+    _on_commit_task(notify_new_application_task, affiliate.pk)
+    if status == Affiliate.Status.APPROVED:
+        _on_commit_task(notify_affiliate_approved_task, affiliate.pk)
+    return affiliate
+
+
+FORMULA_PREFIXES = ("=", "+", "-", "@")
+
+
+def update_payout_settings(
+    affiliate: Affiliate, *, payout_method: str, paypal_email: str = "", bank_details: str = "", notify_on_commission: bool
+) -> Affiliate:
+    if payout_method not in Affiliate.PayoutMethod.values:
+        raise AffiliateError("Choose PayPal or bank transfer.")
+    if payout_method == Affiliate.PayoutMethod.PAYPAL and not paypal_email.strip():
+        raise AffiliateError("Give the PayPal email address to pay.")
+    if paypal_email.strip()[:1] in FORMULA_PREFIXES:
+        # Such an address ends up in the PayPal CSV, where a spreadsheet would run it as a formula.
+        raise AffiliateError("A PayPal email address cannot start with = + - or @.")
+    if payout_method == Affiliate.PayoutMethod.BANK and not bank_details.strip():
+        raise AffiliateError("Give your bank details (account holder, IBAN or account number, bank).")
+    Affiliate.objects.filter(pk=affiliate.pk).update(
+        payout_method=payout_method,
+        paypal_email=paypal_email.strip().lower(),
+        bank_details=bank_details.strip(),
+        notify_on_commission=notify_on_commission,
+    )
+    affiliate.refresh_from_db()
+    return affiliate
+
+
+
+def _password_matches(user, password: str) -> bool:
+    """An existing account's password, checked with the login's per-account throttle (no password oracle)."""
+    from django.contrib.auth import authenticate
+    from django.core.cache import cache
+
+    from tenants.forms import LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW, login_failures_key
+
+    key = login_failures_key(user.email)
+    if (cache.get(key) or 0) >= LOGIN_FAILURE_LIMIT:
+        raise AffiliateError("Too many failed attempts for this account. Try again in 15 minutes, or reset your password.")
+    if authenticate(username=user.email, password=password) is not None:
+        return True
+    cache.add(key, 0, LOGIN_FAILURE_WINDOW)
+    cache.incr(key)
+    return False
+
+
+@transaction.atomic
+def register_affiliate(merchant: Merchant, *, email: str, password: str, name: str = "") -> tuple[Affiliate, object]:
+    """Portal signup: one global account per email (tenants.User), one affiliate per merchant.
+
+    An email that already has an account must give that account's password;
+    a new email gets an account with a validated password.
+    """
+    from django.contrib.auth import password_validation
+    from django.core.exceptions import ValidationError
+
+    from tenants.models import User
+
+    email = email.strip().lower()
+    user = User.objects.filter(email__iexact=email).first()
+    if user is not None:
+        if not _password_matches(user, password):
+            raise AffiliateError(
+                "An account with this email already exists: enter its password, or reset it from the login page."
+            )
+    else:
+        try:
+            password_validation.validate_password(password, User(email=email, name=name))
+        except ValidationError as exc:  # its messages are for the user
+            raise AffiliateError(" ".join(exc.messages)) from None
+        user = User.objects.create_user(email=email, password=password, name=name.strip())
+    affiliate = sign_up_affiliate(merchant, user=user, name=name)
+    return affiliate, user
+
+
+@transaction.atomic
+def accept_affiliate_invite(affiliate: Affiliate, *, password: str):
+    """An invited affiliate sets a password (new email) or proves theirs (existing account); the invite is then used."""
+    from django.contrib.auth import password_validation
+    from django.core.exceptions import ValidationError
+
+    from tenants.models import User
+
+    user = User.objects.filter(email__iexact=affiliate.email).first()
+    if user is not None:
+        if not _password_matches(user, password):
+            raise AffiliateError("You already have an account with this email: enter its password.")
+    else:
+        try:
+            password_validation.validate_password(password, User(email=affiliate.email))
+        except ValidationError as exc:
+            raise AffiliateError(" ".join(exc.messages)) from None
+        user = User.objects.create_user(email=affiliate.email, password=password, name=affiliate.name)
+    return claim_affiliate_invite(affiliate, user=user), user

@@ -1,0 +1,290 @@
+"""Commissions: the rule, the amount, and everything that later changes it (refunds, disputes, approval)."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, Least
+from django.utils import timezone
+
+
+from .. import money
+from ..models import Affiliate, Commission, CommissionType, Payout, Program, Referral
+from .errors import AffiliateError
+
+# --- commissions --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: str  # CommissionType
+    value: int  # basis points, or a fixed amount in the minor unit of `currency`
+    currency: str
+    origin: str  # "program" or "affiliate"
+
+    def __str__(self) -> str:
+        value = f"{self.value}bps" if self.kind == CommissionType.PERCENT else f"{self.value} {self.currency}"
+        return f"{self.origin}:{self.kind}:{value}"
+
+
+def commission_rule(affiliate: Affiliate) -> Rule:
+    """The affiliate's override where set, else the program's rule."""
+    program = affiliate.program
+    if affiliate.commission_type_override:
+        kind = affiliate.commission_type_override
+        if kind == CommissionType.PERCENT and affiliate.commission_bps_override is not None:
+            return Rule(kind, affiliate.commission_bps_override, "", "affiliate")
+        if kind == CommissionType.FIXED and affiliate.commission_amount_override is not None:
+            return Rule(kind, affiliate.commission_amount_override, program.commission_currency, "affiliate")
+    if program.commission_type == CommissionType.FIXED:
+        return Rule(CommissionType.FIXED, program.commission_amount, program.commission_currency, "program")
+    return Rule(CommissionType.PERCENT, program.commission_bps, "", "program")
+
+
+def compute_commission(rule: Rule, *, base_amount: int, currency: str) -> tuple[int, str]:
+    """(amount, currency) earned on `base_amount` (minor units, tax excluded), rounded half-up."""
+    if rule.kind == CommissionType.FIXED:
+        return (rule.value if base_amount > 0 else 0), rule.currency
+    return money.percent_of(base_amount, rule.value), currency.lower()
+
+
+def within_recurring_limit(referral: Referral, program: Program, paid_at: datetime) -> bool:
+    if referral.subscription_ended_at is not None and paid_at > referral.subscription_ended_at:
+        return False
+    if referral.first_payment_at is None or program.recurring_months is None:
+        return True
+    if program.recurring_months == 0:
+        return False
+    # "12 months" = payments made before the 12th monthly anniversary of the first payment, so a monthly plan earns
+    # 12 commissions; an hour's grace absorbs billing drift without admitting the 13th.
+    return paid_at < add_months(referral.first_payment_at, program.recurring_months) - timedelta(hours=1)
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """Calendar months, clamping the day (Jan 31 + 1 month = Feb 28/29)."""
+    import calendar
+
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
+
+
+def record_commission(
+    referral: Referral,
+    *,
+    source_type: str,
+    source_id: str,
+    base_amount: int,
+    currency: str,
+    paid_at: datetime | None = None,
+    customer_email: str = "",
+    is_recurring: bool = False,
+    stripe_payment_intent_id: str = "",
+    stripe_charge_id: str = "",
+    stripe_invoice_id: str = "",
+) -> Commission | None:
+    """Writes the commission a payment earns, once.
+
+    Idempotency key: (merchant, source_id), a unique constraint; a second
+    call for the same source returns the existing row unchanged. Returns None
+    when nothing is earned: the affiliate is not approved (suspended
+    affiliates earn nothing), the payment is zero, or a recurring payment
+    falls outside the program's recurring limit. A self-referral (the
+    customer's email is the affiliate's) is stored voided and flagged.
+    """
+    merchant_id = referral.merchant_id
+    existing = Commission.objects.filter(merchant_id=merchant_id, source_id=source_id).first()
+    if existing is not None:
+        return existing
+    # Fresh: first_payment_at may have been set by another payment. One query with the affiliate and program.
+    referral = Referral.objects.select_related("affiliate__program").get(pk=referral.pk)
+    affiliate = referral.affiliate
+    paid_at = paid_at or timezone.now()
+    if not affiliate.is_approved or base_amount <= 0:
+        return None
+    if is_recurring and not within_recurring_limit(referral, affiliate.program, paid_at):
+        return None
+    rule = commission_rule(affiliate)
+    amount, commission_currency = compute_commission(rule, base_amount=base_amount, currency=currency)
+    is_self = bool(customer_email) and customer_email.strip().lower() == affiliate.email.lower()
+    now = timezone.now()
+    fields = dict(
+        merchant_id=merchant_id,
+        affiliate=affiliate,
+        referral=referral,
+        amount=0 if is_self else amount,
+        currency=commission_currency,
+        base_amount=base_amount,
+        source_type=source_type,
+        source_id=source_id,
+        stripe_payment_intent_id=stripe_payment_intent_id or "",
+        stripe_charge_id=stripe_charge_id or "",
+        stripe_invoice_id=stripe_invoice_id or "",
+        rule=str(rule),
+        is_recurring=is_recurring,
+        is_self_referral=is_self,
+        hold_until=now + timedelta(days=affiliate.program.hold_days),
+    )
+    if is_self:
+        fields.update(status=Commission.Status.VOIDED, voided_at=now, void_reason="Self-referral: the customer is the affiliate.")
+    try:
+        with transaction.atomic():
+            commission = Commission.objects.create(**fields)
+            # The earliest payment opens the recurring window, whichever of them arrives first.
+            # One UPDATE: first_payment_at = LEAST(first_payment_at, paid_at) (Postgres' LEAST skips NULLs;
+            # Coalesce keeps SQLite's from answering NULL), converted_at kept if set.
+            Referral.objects.filter(pk=referral.pk).update(
+                first_payment_at=Least(Coalesce(F("first_payment_at"), Value(paid_at)), Value(paid_at)),
+                converted_at=Coalesce(F("converted_at"), Value(now)),
+            )
+    except IntegrityError:
+        # Lost a race with another worker for the same source: theirs stands.
+        return Commission.objects.get(merchant_id=merchant_id, source_id=source_id)
+    if not is_self and commission.amount > 0:
+        from ..tasks import notify_new_commission_task
+
+        transaction.on_commit(lambda: notify_new_commission_task.delay(commission.pk))
+    return commission
+
+
+@transaction.atomic
+def reprice_commission(commission: Commission, *, base_amount: int, customer_email: str = "") -> tuple[Commission, bool]:
+    """A more exact account of a payment already commissioned: Checkout knows the tax and the customer's email that
+    the PaymentIntent it created does not, so `checkout.session.completed` corrects a commission first written from
+    `payment_intent.succeeded`, and the result does not depend on which event came first.
+
+    Returns (commission, changed). When changed, the commission is as if just written: refunds and disputes already
+    applied to the old amount are cleared, and the caller re-applies them (they are idempotent). A commission that is
+    paid, in a payout, voided by the merchant or already flagged as a self-referral is left alone. The rule is the one
+    it was written with when that is still the affiliate's, else the amount is scaled.
+    """
+    commission = Commission.objects.select_for_update().select_related("affiliate__program").get(pk=commission.pk)
+    affiliate = commission.affiliate
+    is_self = bool(customer_email) and customer_email.strip().lower() == affiliate.email.lower()
+    voided_by_merchant = commission.status == Commission.Status.VOIDED and commission.reversed_amount < commission.amount
+    if (
+        commission.status == Commission.Status.PAID or commission.payout_id is not None or voided_by_merchant
+        or commission.is_self_referral or base_amount <= 0 or (base_amount == commission.base_amount and not is_self)
+    ):
+        return commission, False
+    rule = commission_rule(affiliate)
+    if str(rule) == commission.rule:
+        amount, _ = compute_commission(rule, base_amount=base_amount, currency=commission.currency)
+    elif commission.rule.split(":")[1:2] == [CommissionType.FIXED]:
+        amount = commission.amount
+    else:
+        amount = money.proportion(commission.amount, base_amount, commission.base_amount)
+    updates: dict = dict(
+        base_amount=base_amount, amount=amount, refunded_amount=0, reversed_amount=0, is_on_hold=False,
+        status=Commission.Status.APPROVED if commission.status == Commission.Status.APPROVED else Commission.Status.PENDING,
+        voided_at=None, void_reason="",
+    )
+    if is_self:
+        updates.update(amount=0, is_self_referral=True, status=Commission.Status.VOIDED, voided_at=timezone.now(),
+                       void_reason="Self-referral: the customer is the affiliate.")
+    Commission.objects.filter(pk=commission.pk).update(**updates)
+    commission.refresh_from_db()
+    return commission, True
+
+
+@transaction.atomic
+def apply_refund(commission: Commission, *, refunded_amount: int) -> Commission:
+    """Takes back the share of the commission that `refunded_amount` (cumulative) is of the payment.
+
+    Idempotent and order-proof: the reversal only grows, to
+    `amount * refunded / base`, rounded half-up; a full refund voids the
+    commission unless it has already been paid out.
+    """
+    commission = Commission.objects.select_for_update().get(pk=commission.pk)
+    refunded = min(max(refunded_amount, commission.refunded_amount), commission.base_amount)
+    reversed_amount = max(commission.reversed_amount, money.proportion(commission.amount, refunded, commission.base_amount))
+    updates = {"refunded_amount": refunded, "reversed_amount": min(reversed_amount, commission.amount)}
+    if refunded >= commission.base_amount and commission.status in (Commission.Status.PENDING, Commission.Status.APPROVED):
+        updates.update(status=Commission.Status.VOIDED, voided_at=timezone.now(), void_reason="Payment refunded in full.")
+    Commission.objects.filter(pk=commission.pk).update(**updates)
+    commission.refresh_from_db()
+    if commission.payout_id is not None:
+        _resettle_pending_payout(commission.payout_id)
+        commission.refresh_from_db()
+    return commission
+
+
+def _resettle_pending_payout(payout_id: int) -> None:
+    """A refund or a dispute reached a commission in an unpaid payout: voided and held commissions leave it, and
+    its total follows what remains. A paid payout is history: later reversals are deducted from the next one."""
+    payout = Payout.objects.select_for_update().filter(pk=payout_id, status=Payout.Status.PENDING).first()
+    if payout is None:
+        return
+    Commission.objects.filter(payout=payout).filter(Q(status=Commission.Status.VOIDED) | Q(is_on_hold=True)).update(
+        payout=None
+    )
+    total = sum(c.net_amount for c in Commission.objects.filter(payout=payout)) - payout.deducted_amount
+    if total <= 0:
+        Commission.objects.filter(payout=payout).update(payout=None)
+        payout.delete()  # its deduction is owed again, and the next batch takes it
+    else:
+        Payout.objects.filter(pk=payout.pk).update(amount=total)
+
+
+@transaction.atomic
+def hold_commission(commission: Commission) -> Commission:
+    """A dispute was opened: the commission is not approved or paid while it is open (it leaves an unpaid payout)."""
+    Commission.objects.filter(pk=commission.pk).update(is_on_hold=True)
+    commission.refresh_from_db()
+    if commission.payout_id is not None:
+        _resettle_pending_payout(commission.payout_id)
+        commission.refresh_from_db()
+    return commission
+
+
+@transaction.atomic
+def settle_dispute(commission: Commission, *, won: bool) -> Commission:
+    if won:
+        Commission.objects.filter(pk=commission.pk).update(is_on_hold=False)
+        commission.refresh_from_db()
+        return commission
+    commission = apply_refund(commission, refunded_amount=commission.base_amount)
+    Commission.objects.filter(pk=commission.pk).update(is_on_hold=False)
+    if commission.status != Commission.Status.PAID:
+        Commission.objects.filter(pk=commission.pk).update(
+            status=Commission.Status.VOIDED, void_reason="Dispute lost.", voided_at=timezone.now()
+        )
+    commission.refresh_from_db()
+    return commission
+
+
+def approve_commission(commission: Commission) -> Commission:
+    """Pending → approved (by the merchant, before the hold period ends, or by the hold task)."""
+    if commission.status != Commission.Status.PENDING:
+        raise AffiliateError(f"Only pending commissions can be approved; this one is {commission.status}.")
+    if commission.is_on_hold:
+        raise AffiliateError("This commission is held while a dispute is open.")
+    Commission.objects.filter(pk=commission.pk, status=Commission.Status.PENDING).update(
+        status=Commission.Status.APPROVED, approved_at=timezone.now()
+    )
+    commission.refresh_from_db()
+    return commission
+
+
+def void_commission(commission: Commission, *, reason: str) -> Commission:
+    if commission.status not in (Commission.Status.PENDING, Commission.Status.APPROVED):
+        raise AffiliateError(f"A {commission.status} commission cannot be voided.")
+    if commission.payout_id is not None:
+        raise AffiliateError("This commission is in a payout; remove it from the payout first.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise AffiliateError("Say why the commission is voided.")
+    Commission.objects.filter(pk=commission.pk, status__in=[Commission.Status.PENDING, Commission.Status.APPROVED]).update(
+        status=Commission.Status.VOIDED, voided_at=timezone.now(), void_reason=reason[:255]
+    )
+    commission.refresh_from_db()
+    return commission
+
+
+def approve_due_commissions(*, now: datetime | None = None) -> int:
+    """Pending commissions past their hold period, not held by a dispute, become approved."""
+    now = now or timezone.now()
+    return Commission.objects.filter(
+        status=Commission.Status.PENDING, hold_until__lte=now, is_on_hold=False, reversed_amount__lt=F("amount")
+    ).update(status=Commission.Status.APPROVED, approved_at=now)
