@@ -22,7 +22,6 @@ import argparse
 import http.client
 import json
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -35,6 +34,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+from wrk import run_wrk  # noqa: E402  (bench/ is on the path: scripts run from it)
 sys.path.insert(0, str(ROOT))
 DB_NAME = "bench_afficone_stripe"
 SECRET = "whsec_bench"
@@ -212,37 +213,10 @@ def stop(proc: subprocess.Popen) -> None:
 
 def wrk(args, path: str, seconds: int, events_file: str) -> dict:
     env = dict(os.environ, AFFICONE_BENCH_EVENTS=events_file, AFFICONE_BENCH_THREADS="2")
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{args.connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "--timeout",
-            "5s",
-            "-s",
-            str(ROOT / "bench" / "stripe_webhook.lua"),
-            f"http://127.0.0.1:{args.port}{path}",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-
-    def latency(label):
-        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        return float(match.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[match.group(2)]
-
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-        "p50": latency("50"),
-        "p99": latency("99"),
-        "non2xx": int(non2xx.group(1)) if non2xx else 0,
-    }
+    return run_wrk(
+        f"http://127.0.0.1:{args.port}{path}", seconds=seconds, connections=args.connections,
+        script=str(ROOT / "bench" / "stripe_webhook.lua"), env=env,
+    )
 
 
 def write_events(merchant, referrals, count: int) -> str:

@@ -19,7 +19,6 @@ migrated when missing) and the Redis database of --redis-url (flushed).
 import argparse
 import gzip
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -29,6 +28,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+from wrk import run_wrk  # noqa: E402  (bench/ is on the path: scripts run from it)
 sys.path.insert(0, str(ROOT))
 DB_NAME = "bench_afficone_tracking"
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
@@ -151,41 +152,10 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 def wrk(args, path: str, seconds: int, key: str, code: str) -> dict:
     env = dict(os.environ, AFFICONE_BENCH_KEY=key, AFFICONE_BENCH_CODE=code)
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{args.connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "--timeout",
-            "5s",
-            "-s",
-            str(ROOT / "bench" / "tracking_click.lua"),
-            f"http://127.0.0.1:{args.port}{path}",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-
-    def latency(label):
-        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        value, unit = float(match.group(1)), match.group(2)
-        return value * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-
-    total = int(re.search(r"(\d+) requests in", out).group(1))
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: (.*)", out)
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50": latency("50"),
-        "p99": latency("99"),
-        "requests": total,
-        "non2xx": int(non2xx.group(1)) if non2xx else 0,
-        "socket_errors": errors.group(1) if errors else "",
-    }
+    return run_wrk(
+        f"http://127.0.0.1:{args.port}{path}", seconds=seconds, connections=args.connections,
+        script=str(ROOT / "bench" / "tracking_click.lua"), env=env,
+    )
 
 
 def load_average() -> str:

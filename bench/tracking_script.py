@@ -13,7 +13,6 @@ Needs nginx (Debian: apt-get install nginx-light) and wrk.
 import argparse
 import gzip
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -25,24 +24,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+from wrk import run_wrk  # noqa: E402  (bench/ is on the path: scripts run from it)
+
 
 def wrk(url: str, seconds: int, connections: int, headers: list[str]) -> dict:
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    for header in headers:
-        command += ["-H", header]
-    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-
-    def latency(label):
-        value, unit = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
-        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50": latency("50"),
-        "p99": latency("99"),
-        "errors": int(non2xx.group(1)) if non2xx else 0,
-    }
+    return run_wrk(url, seconds=seconds, connections=connections, headers=tuple(headers))
 
 
 def wait_for(url: str, proc: subprocess.Popen, name: str) -> None:
@@ -157,7 +143,7 @@ def main() -> None:
     for name, run in runs.items():
         print(
             f"{name:28} {run['rps']:9.0f} req/s  p50 {run['p50']:6.1f} ms  p99 {run['p99']:6.1f} ms  "
-            f"x{run['rps'] / baseline:.1f} the Django view  (non-2xx/3xx: {run['errors']})"
+            f"x{run['rps'] / baseline:.1f} the Django view  (non-2xx/3xx: {run['non2xx']})"
         )
 
 
