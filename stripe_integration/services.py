@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 # A failed event is retried by the periodic sweep until it has been attempted this often.
 MAX_ATTEMPTS = 8
+# How long an event waits for the customer link or commission it depends on; those normally follow within seconds.
+WAIT_LIMIT = timedelta(days=7)
 # Errors worth retrying: the database or Stripe were briefly unreachable, or two transactions deadlocked.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError,
@@ -314,6 +316,18 @@ def requeue_stale_events(*, now: datetime | None = None, limit: int = 500) -> in
         for pk in ids:
             process_stripe_event_task.delay(pk)
     return len(ids)
+
+
+def expire_waiting_events(*, now: datetime | None = None) -> int:
+    """Events that waited WAIT_LIMIT for their link (most are invoices and refunds of customers nobody referred)
+    are marked ignored, so waiting means "not arrived yet" on the health page. Idempotent."""
+    now = now or timezone.now()
+    return StripeEvent.objects.filter(
+        status=StripeEvent.Status.WAITING, received_at__lt=now - WAIT_LIMIT
+    ).update(
+        status=StripeEvent.Status.IGNORED,
+        error=f"Nothing it depends on arrived within {WAIT_LIMIT.days} days: not a referred customer's payment.",
+    )
 
 
 # --- waiting and waking ---------------------------------------------------------------------------------------------

@@ -19,5 +19,6 @@ def process_stripe_event_task(stripe_event_id: int) -> None:
 
 @shared_task
 def requeue_stale_events_task() -> int:
-    """Idempotent: re-enqueuing an event that is already queued costs one no-op run."""
+    """Idempotent: re-enqueuing an event that is already queued costs one no-op run; expiring twice changes nothing."""
+    services.expire_waiting_events()
     return services.requeue_stale_events()

@@ -72,3 +72,21 @@ def test_pending_event_is_requeued_once_a_minute_has_passed(merchant, affiliate,
     event.refresh_from_db()
     assert event.status == StripeEvent.Status.PROCESSED
     assert Commission.objects.count() == 1
+
+
+def test_events_waiting_a_week_for_a_link_that_never_came_are_ignored(client, merchant):
+    from stripe_integration.tasks import requeue_stale_events_task
+    from tests.stripe_events import invoice
+
+    old, recent = (invoice(customer=f"cus_nobody_referred_{n}") for n in (1, 2))
+    for obj in (old, recent):
+        post_event(client, make_event("invoice.paid", obj, account=merchant.stripe_account_id))
+    events = StripeEvent.objects.for_merchant(merchant)
+    assert set(events.values_list("status", flat=True)) == {StripeEvent.Status.WAITING}
+    events.filter(payload__data__object__id=old["id"]).update(received_at=timezone.now() - timedelta(days=8))
+
+    requeue_stale_events_task.delay()
+
+    statuses = dict(events.values_list("payload__data__object__id", "status"))
+    assert statuses == {old["id"]: StripeEvent.Status.IGNORED, recent["id"]: StripeEvent.Status.WAITING}
+    assert not Commission.objects.for_merchant(merchant).exists()
