@@ -23,19 +23,17 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from wrk import run_wrk  # noqa: E402  (bench/ is on the path: scripts run from it)
+from harness import run_wrk, start_gunicorn, stop  # noqa: E402  (bench/ is on the path: scripts run from it)
 sys.path.insert(0, str(ROOT))
 DB_NAME = "bench_afficone_stripe"
 SECRET = "whsec_bench"
@@ -128,40 +126,10 @@ def load_average() -> str:
 # --- processes ------------------------------------------------------------------------------------------------------
 
 
-def start_gunicorn(args, env) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "afficone.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{args.port}",
-        "--workers",
-        str(args.workers),
-        "--threads",
-        str(args.threads),
-        "--worker-class",
-        "gthread",
-        "--keep-alive",
-        "5",
-        "--backlog",
-        "2048",
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+def start_web(args, env) -> subprocess.Popen:
+    return start_gunicorn(
+        port=args.port, workers=args.workers, threads=args.threads, env=env, extra=("--keep-alive", "5")
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{args.port}/healthz", timeout=1).read()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                sys.exit("gunicorn exited:\n" + proc.stderr.read().decode())
-            time.sleep(0.2)
-    sys.exit("gunicorn did not answer within 30 s")
 
 
 def start_worker(args, env, queue: str) -> subprocess.Popen:
@@ -197,15 +165,6 @@ def start_worker(args, env, queue: str) -> subprocess.Popen:
         except Exception:  # broker warming up
             pass
     sys.exit("the Celery worker did not answer within 30 s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 # --- accept ---------------------------------------------------------------------------------------------------------
@@ -247,7 +206,7 @@ def bench_accept(args, merchant, referrals) -> None:
     started = time.monotonic()
     events_file = write_events(merchant, referrals, count)
     print(f"[accept] {count} signed events prepared in {time.monotonic() - started:.1f} s")
-    server = start_gunicorn(args, base_env(args))
+    server = start_web(args, base_env(args))
     try:
         warm = write_events(merchant, referrals, 500)
         wrk(args, "/bench/bare/", 2, warm)
@@ -404,7 +363,7 @@ def bench_latency(args, merchant, referrals) -> None:
 
     total = args.rate * args.seconds
     events = [checkout_event(merchant, referrals[i % len(referrals)]) for i in range(total)]
-    server = start_gunicorn(args, base_env(args))
+    server = start_web(args, base_env(args))
     import redis
 
     redis.Redis.from_url(args.redis_url).flushdb()

@@ -20,16 +20,14 @@ import argparse
 import gzip
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from wrk import run_wrk  # noqa: E402  (bench/ is on the path: scripts run from it)
+from harness import run_wrk, start_gunicorn, stop  # noqa: E402  (bench/ is on the path: scripts run from it)
 sys.path.insert(0, str(ROOT))
 DB_NAME = "bench_afficone_tracking"
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
@@ -106,48 +104,9 @@ def prepare_database(args) -> tuple[str, str]:
 
 
 def start_server(args, env) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "afficone.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{args.port}",
-        "--workers",
-        str(args.workers),
-        "--threads",
-        str(args.threads),
-        "--worker-class",
-        "gthread" if args.threads > 1 else "sync",
-        "--backlog",
-        "2048",
-        "--log-level",
-        "warning",
-        "--timeout",
-        "30",
-    ]
-    proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    return start_gunicorn(
+        port=args.port, workers=args.workers, threads=args.threads, env=env, extra=("--timeout", "30")
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{args.port}/healthz", timeout=1).read()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                sys.exit("gunicorn exited:\n" + proc.stderr.read().decode())
-            time.sleep(0.2)
-    sys.exit("gunicorn did not answer within 30 s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def wrk(args, path: str, seconds: int, key: str, code: str) -> dict:
@@ -202,7 +161,7 @@ def main() -> None:
                     }
                 )
         finally:
-            stop_server(server)
+            stop(server)
         accepted = sum(r["click"]["requests"] - r["click"]["non2xx"] for r in rounds)
         # wrk counts the answers it read before the clock stopped; the server also finished the ones in flight.
         if mode == "buffer":

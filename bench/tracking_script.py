@@ -14,43 +14,19 @@ import argparse
 import gzip
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from wrk import run_wrk  # noqa: E402  (bench/ is on the path: scripts run from it)
+from harness import run_wrk, stop, wait_for_url  # noqa: E402  (bench/ is on the path: scripts run from it)
 
 
 def wrk(url: str, seconds: int, connections: int, headers: list[str]) -> dict:
     return run_wrk(url, seconds=seconds, connections=connections, headers=tuple(headers))
-
-
-def wait_for(url: str, proc: subprocess.Popen, name: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1).read()
-            return
-        except OSError:
-            if proc.poll() is not None:
-                sys.exit(f"{name} exited")
-            time.sleep(0.2)
-    sys.exit(f"{name} did not answer within 30 s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def main() -> None:
@@ -115,8 +91,8 @@ def main() -> None:
         start_new_session=True,
     )
     try:
-        wait_for(f"http://127.0.0.1:{args.web_port}/t.js", web, "gunicorn")
-        wait_for(f"http://127.0.0.1:{args.proxy_port}/t.js", proxy, "nginx")
+        wait_for_url(f"http://127.0.0.1:{args.web_port}/t.js", web, "gunicorn")
+        wait_for_url(f"http://127.0.0.1:{args.proxy_port}/t.js", proxy, "nginx")
         via_proxy = f"http://127.0.0.1:{args.proxy_port}/t.js"
         request = urllib.request.Request(via_proxy, headers={"Accept-Encoding": "gzip"})
         with urllib.request.urlopen(request) as answer:
