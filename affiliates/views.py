@@ -346,7 +346,7 @@ class _Echo:
 def _safe_cell(value) -> str:
     """Spreadsheets run cells that start with = + - @ as formulas: neutralise them (CSV injection)."""
     text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return "'" + text if text[:1] in (*services.FORMULA_PREFIXES, "\t", "\r") else text
 
 
 def _commissions_csv(qs):

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from celery.result import EagerResult
 from django.utils import timezone
 
 from affiliates.models import Commission
@@ -27,7 +28,8 @@ def test_commission_past_hold_becomes_approved_and_others_stay(affiliate):
 def test_real_worker_on_redis_and_postgres_approves_due_commissions(celery_worker, affiliate):
     due = CommissionFactory(referral__affiliate=affiliate, hold_until=timezone.now() - timedelta(minutes=1))
 
-    approve_due_commissions_task.delay()
+    result = approve_due_commissions_task.delay()
 
+    assert not isinstance(result, EagerResult)  # sent through Redis: only the worker process can do the work
     wait_for(lambda: Commission.objects.get(pk=due.pk).status == Commission.Status.APPROVED)
-    assert celery_worker.poll() is None  # the worker process, not this one, did the work
+    assert celery_worker.poll() is None
