@@ -315,7 +315,9 @@ def test_demo_shop_on_localhost_and_on_a_bare_ip(page, live_server, merchant):
         base = live_server.url.replace("localhost", host)
         page.goto(f"{base}/demo/shop/")
         page.click("text=Arrive via Bea Barista")
-        page.wait_for_function("document.getElementById('referral').textContent.length === 22")
+        # The click navigates; wait for the new page before reading it (the old one may be mid-unload).
+        page.wait_for_url("**/demo/shop/?ref=barista")
+        page.wait_for_function("(document.getElementById('referral') || {}).textContent?.length === 22")
         rid = page.text_content("#referral")
         rids.append(rid)
 
