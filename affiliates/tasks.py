@@ -5,11 +5,10 @@ from .models import Affiliate, Commission, Payout
 
 
 @shared_task
-def notify_new_commission_task(commission_id: int) -> None:
-    commission = Commission.objects.select_related("affiliate", "merchant").filter(pk=commission_id).first()
-    if commission is None:
-        return
-    emails.send_new_commission(commission)
+def notify_new_commissions_task(commission_ids: list[int]) -> None:
+    """One email per commission (affiliates who turned these emails off get none); ids that are gone are skipped."""
+    for commission in Commission.objects.select_related("affiliate", "merchant").filter(pk__in=commission_ids).order_by("pk"):
+        emails.send_new_commission(commission)
 
 
 @shared_task

@@ -5,7 +5,8 @@
 accept   POST /stripe/webhook/ with distinct, validly signed checkout.session.completed events (Stripe's example
          object, about 3 KB) against a bare Django view taking the same POST behind the same middleware, on the same
          gunicorn in the same run, with wrk: accepted events per second and the ratio (target >= 20% of the bare view).
-worker   one worker host (celery prefork, one process per CPU) draining a pre-filled queue: attributed events per
+worker   one worker host (celery prefork, one process per CPU) attributing a backlog of stored events, asked for
+         as the webhook asks (one request_drain() per event; stripe_integration/dispatch.py): attributed events per
          second (each a checkout that earns a commission) against no-op Celery tasks per second, in the same run,
          with the same pool and concurrency (one process per core by default);
          twice, with Celery's default of closing the database connection around every task and with connections
@@ -246,7 +247,8 @@ def drain(args, env, queue: str, fill, done) -> float:
         from bench.stripe_tasks import noop_task
         from stripe_integration.tasks import process_stripe_event_task
 
-        # Warm every worker process (imports, its database connection) before the clock starts.
+        # Warm every worker process (imports, its database connection) before the clock starts. (Not with a drainer:
+        # it would start on the backlog.)
         for i in range(4 * args.concurrency):
             noop_task.apply_async((i,), queue="bench-idle")
             process_stripe_event_task.apply_async((0,), queue="bench-idle")
@@ -290,8 +292,8 @@ def bench_worker(args, merchant, referrals) -> None:
     from affiliates.models import Commission
     from bench.stripe_tasks import noop_task
     from stripe_integration import services
+    from stripe_integration.dispatch import request_drain
     from stripe_integration.models import StripeEvent
-    from stripe_integration.tasks import process_stripe_event_task
 
     n = args.events
     print(f"[worker] SQL statements per attributed checkout: {statements_per_event(merchant, referrals)}")
@@ -331,8 +333,8 @@ def bench_worker(args, merchant, referrals) -> None:
                 )
                 services._insert_unless_stored(event)
                 ids.append(event.pk)
-            for pk in ids:
-                process_stripe_event_task.apply_async((pk,), queue="bench")
+            for _ in ids:  # what the webhook does after each event's commit
+                request_drain()
             connection.close()
 
         def processed(r, ids=ids) -> bool:
@@ -340,7 +342,7 @@ def bench_worker(args, merchant, referrals) -> None:
             time.sleep(0.08)
             return not StripeEvent.objects.filter(pk__gte=ids[0], status="pending").exists()
 
-        seconds = drain(args, base_env(args, **extra), "bench", fill, processed)
+        seconds = drain(args, base_env(args, **extra), "celery", fill, processed)
         made = Commission.objects.filter(
             source_id__in=[
                 e["payload"]["data"]["object"]["payment_intent"]

@@ -38,6 +38,7 @@ from affiliates.services import (
 )
 from tenants.models import Merchant
 
+from .dispatch import request_drain_on_commit
 from .models import StripeEvent
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,6 @@ def store_event(payload: dict) -> StripeEvent | None:
 
     Idempotency key: `StripeEvent.stripe_id` (unique). Events of an unknown account are stored as IGNORED.
     """
-    from .tasks import process_stripe_event_task
-
     account = payload.get("account") or ""
     created = payload.get("created")
     event = StripeEvent(
@@ -86,7 +85,7 @@ def store_event(payload: dict) -> StripeEvent | None:
     if not _insert_unless_stored(event):
         return None
     if event.merchant_id:
-        process_stripe_event_task.delay_on_commit(event.pk)
+        request_drain_on_commit()
     return event
 
 
@@ -144,11 +143,24 @@ def process_event(event_id: int) -> str | None:
     handlers' own writes are idempotent too (commissions are unique per source). A failure rolls the handler back and
     is recorded on the row (error, traceback, attempts); transient errors are re-raised so the task retries them.
     """
+    return _process(event_id, reraise_transient=True)
+
+
+def process_next_event() -> str | None:
+    """Claims the oldest pending event that no other drainer holds and processes it, as `process_event` does;
+    None when none is pending. A failure, transient or not, is recorded on the event, which the periodic sweep
+    retries with back-off; only an error before anything was claimed (the database is down) is raised."""
+    return _process(None, reraise_transient=False)
+
+
+def _process(event_id: int | None, *, reraise_transient: bool) -> str | None:
+    claimed_id = event_id
     try:
         with transaction.atomic():
             event = _claim(event_id)
             if event is None:
-                return None  # processed, ignored or gone: a redelivery is a no-op
+                return None  # processed, ignored or gone (a redelivery is a no-op), or nothing pending
+            claimed_id = event.pk
             status, waiting_for, error = _run_handler(event)
             if (status, waiting_for, error) != (StripeEvent.Status.PROCESSED, "", ""):
                 # The claim wrote "processed"; the rarer outcomes (waiting, ignored) rewrite it.
@@ -160,21 +172,27 @@ def process_event(event_id: int) -> str | None:
                 )
             return status
     except Exception as exc:
-        _record_failure(event_id, exc)
-        if isinstance(exc, TRANSIENT_ERRORS):
+        if claimed_id is None:
             raise
-        log.exception("Stripe event %s failed", event_id)
+        _record_failure(claimed_id, exc)
+        if isinstance(exc, TRANSIENT_ERRORS):
+            if reraise_transient:
+                raise
+            log.warning("Stripe event %s failed (%s: %s); the sweep retries it", claimed_id, type(exc).__name__, exc)
+        else:
+            log.exception("Stripe event %s failed", claimed_id)
         return StripeEvent.Status.FAILED
 
 
 RUNNABLE = (StripeEvent.Status.PENDING, StripeEvent.Status.WAITING, StripeEvent.Status.FAILED)
 
 
-def _claim(event_id: int) -> StripeEvent | None:
+def _claim(event_id: int | None) -> StripeEvent | None:
     """Locks a runnable event and marks it processed (the outcome of almost every run; the transaction rolls it back
     if the handler fails), returning it with its merchant: one statement on Postgres,
     UPDATE ... FROM merchant ... RETURNING. Under READ COMMITTED a second worker's UPDATE waits for the row and then
-    finds it no longer runnable, exactly as SELECT ... FOR UPDATE with the status filter did.
+    finds it no longer runnable, exactly as SELECT ... FOR UPDATE with the status filter did. `event_id` None claims
+    the oldest pending event not locked by another transaction (FOR UPDATE SKIP LOCKED), for the drainers.
 
     Elsewhere (SQLite), or for an event without a merchant, the ORM reads the row FOR UPDATE and updates it.
     """
@@ -194,8 +212,17 @@ def _claim(event_id: int) -> StripeEvent | None:
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
         event = _claim_returning(event_id, changes)
-        if event is not None:
+        if event is not None or event_id is None:
             return event
+    if event_id is None:  # SQLite serialises writers: the oldest pending event is free to take
+        event_id = (
+            StripeEvent.objects.filter(status=StripeEvent.Status.PENDING, merchant__isnull=False)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if event_id is None:
+            return None
     event = (
         StripeEvent.objects.select_for_update(of=("self",))
         .select_related("merchant")
@@ -211,8 +238,9 @@ def _claim(event_id: int) -> StripeEvent | None:
     return event
 
 
-def _claim_returning(event_id: int, changes: dict) -> StripeEvent | None:
+def _claim_returning(event_id: int | None, changes: dict) -> StripeEvent | None:
     qn = connection.ops.quote_name
+    table = qn(StripeEvent._meta.db_table)
     event_fields = [f for f in StripeEvent._meta.concrete_fields]
     merchant_fields = [f for f in Merchant._meta.concrete_fields]
     assignments, params = [], []
@@ -220,15 +248,24 @@ def _claim_returning(event_id: int, changes: dict) -> StripeEvent | None:
         field = StripeEvent._meta.get_field(name)
         assignments.append(f"{qn(field.column)} = %s")
         params.append(field.get_db_prep_save(value, connection))
+    if event_id is None:  # the oldest pending event, through the partial index stripe_event_pending
+        target = (
+            f"(SELECT id FROM {table} WHERE status = %s AND merchant_id IS NOT NULL "
+            f"ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+        )
+        params.append(StripeEvent.Status.PENDING)
+    else:
+        target = "%s"
+        params.append(event_id)
     sql = (
-        f"UPDATE {qn(StripeEvent._meta.db_table)} AS e SET {', '.join(assignments)}, attempts = e.attempts + 1 "
+        f"UPDATE {table} AS e SET {', '.join(assignments)}, attempts = e.attempts + 1 "
         f"FROM {qn(Merchant._meta.db_table)} AS m "
-        f"WHERE e.id = %s AND e.status IN ({', '.join(['%s'] * len(RUNNABLE))}) AND m.id = e.merchant_id "
+        f"WHERE e.id = {target} AND e.status IN ({', '.join(['%s'] * len(RUNNABLE))}) AND m.id = e.merchant_id "
         f"RETURNING {', '.join('e.' + qn(f.column) for f in event_fields)}, "
         f"{', '.join('m.' + qn(f.column) for f in merchant_fields)}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, event_id, *RUNNABLE])
+        cursor.execute(sql, [*params, *RUNNABLE])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -284,13 +321,15 @@ def _record_failure(event_id: int, exc: BaseException) -> None:
 
 
 def requeue_stale_events(*, now: datetime | None = None, limit: int = 500) -> int:
-    """Re-enqueues events stored but never processed, so none is lost to a broker outage or a killed worker.
+    """Gets events processed that were stored but never reached, so none is lost to a broker outage, a killed
+    worker or a drainer slot that is still held.
 
-    Pending events older than a minute (and not re-enqueued in the last five), and failed events with attempts left
-    whose back-off (a minute, doubling per attempt, at most an hour) has passed. Enqueuing twice is harmless: the task
-    is idempotent. Returns how many were enqueued.
+    Pending events older than a minute (and not swept in the last five): a drainer of its own (holding no slot) is
+    started for them. Failed events with attempts left whose back-off (a minute, doubling per attempt, at most an hour)
+    has passed: a task each. Starting either twice is harmless: processing is idempotent. Returns how many events were
+    concerned.
     """
-    from .tasks import process_stripe_event_task
+    from .tasks import drain_stripe_events_task, process_stripe_event_task
 
     now = now or timezone.now()
     minute_ago = now - timedelta(minutes=1)
@@ -303,18 +342,18 @@ def requeue_stale_events(*, now: datetime | None = None, limit: int = 500) -> in
     ).values_list("pk", "attempts", "last_attempt_at")[:limit]:
         if last is None or last < now - min(timedelta(minutes=2 ** max(attempts - 1, 0)), timedelta(hours=1)):
             failed_ids.append(pk)
-    ids = (
-        list(
-            StripeEvent.objects.filter(pending, merchant__isnull=False)
-            .order_by("received_at")
-            .values_list("pk", flat=True)[:limit]
-        )
-        + failed_ids
+    stale_ids = list(
+        StripeEvent.objects.filter(pending, merchant__isnull=False)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:limit]
     )
+    ids = stale_ids + failed_ids
     if ids:
         StripeEvent.objects.filter(pk__in=ids).update(enqueued_at=now)
-        for pk in ids:
-            process_stripe_event_task.delay(pk)
+    if stale_ids:
+        transaction.on_commit(drain_stripe_events_task.delay)
+    for pk in failed_ids:
+        transaction.on_commit(lambda pk=pk: process_stripe_event_task.delay(pk))
     return len(ids)
 
 
@@ -355,9 +394,8 @@ def _signed32(value: int) -> int:
 
 
 def wake_waiting(merchant_id: int, *keys: str | None) -> int:
-    """Parked events waiting for one of `keys` go back to pending and are enqueued once this transaction commits."""
-    from .tasks import process_stripe_event_task
-
+    """Parked events waiting for one of `keys` go back to pending; a drainer is asked for once this transaction
+    commits."""
     keys = sorted({k for k in keys if k})
     if not keys:
         return 0
@@ -371,16 +409,14 @@ def wake_waiting(merchant_id: int, *keys: str | None) -> int:
             [StripeEvent.Status.PENDING, enqueued_at, merchant_id, StripeEvent.Status.WAITING, *keys],
         )
         ids = [row[0] for row in cursor.fetchall()]
-    for pk in ids:
-        process_stripe_event_task.delay_on_commit(pk)
+    if ids:
+        request_drain_on_commit()
     return len(ids)
 
 
 def rerun_payment_events(merchant: Merchant, *, payment_intent: str = "", charge: str = "") -> int:
     """A commission was rewritten from scratch: its refunds and disputes, already processed, run again on commit
     (they are idempotent and read cumulative states, so running them again lands where the in-order run does)."""
-    from .tasks import process_stripe_event_task
-
     names = Q()
     if payment_intent:
         names |= Q(payload__data__object__payment_intent=payment_intent)
@@ -395,8 +431,7 @@ def rerun_payment_events(merchant: Merchant, *, payment_intent: str = "", charge
     )
     if ids:
         StripeEvent.objects.filter(pk__in=ids).update(status=StripeEvent.Status.PENDING, enqueued_at=timezone.now())
-        for pk in ids:
-            process_stripe_event_task.delay_on_commit(pk)
+        request_drain_on_commit()
     return len(ids)
 
 
@@ -661,7 +696,12 @@ def handle_invoice_paid(merchant: Merchant, invoice: dict, event: StripeEvent) -
     if not customer_id:
         return
     lock_keys(merchant.pk, customer_id)
-    referral = Referral.objects.for_merchant(merchant).filter(stripe_customer_id=customer_id).first()
+    referral = (
+        Referral.objects.for_merchant(merchant)
+        .select_related("affiliate__program")
+        .filter(stripe_customer_id=customer_id)
+        .first()
+    )
     if referral is None:
         raise WaitFor(customer_id)
     invoice_id = _id(invoice)

@@ -1,6 +1,14 @@
 from celery import shared_task
 
-from . import services
+from . import dispatch, services
+
+
+@shared_task(acks_late=True)
+def drain_stripe_events_task(slot: int | None = None) -> int:
+    """Processes pending events until none is left (stripe_integration/dispatch.py); `slot` is the drainer slot the
+    asker took for it (None: the periodic sweep's drainer, which holds none). Idempotent: every event is claimed
+    under a row lock while pending, so a redelivered or concurrent drainer finds only what is left."""
+    return dispatch.drain(slot)
 
 
 @shared_task(
@@ -12,13 +20,14 @@ from . import services
     max_retries=5,
 )
 def process_stripe_event_task(stripe_event_id: int) -> None:
-    """Idempotency key: the StripeEvent row, processed only while pending, waiting or failed (locked FOR UPDATE);
-    commissions are unique per (merchant, source). acks_late is safe because a redelivery is a no-op."""
+    """One event, by id: the sweep's retry of a failed event. Idempotency key: the StripeEvent row, processed only
+    while pending, waiting or failed (locked FOR UPDATE); commissions are unique per (merchant, source). acks_late is
+    safe because a redelivery is a no-op."""
     services.process_event(stripe_event_id)
 
 
 @shared_task
 def requeue_stale_events_task() -> int:
-    """Idempotent: re-enqueuing an event that is already queued costs one no-op run; expiring twice changes nothing."""
+    """Idempotent: starting a drainer or retrying an event twice costs one no-op run; expiring twice changes nothing."""
     services.expire_waiting_events()
     return services.requeue_stale_events()

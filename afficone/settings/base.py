@@ -159,6 +159,9 @@ CELERY_BEAT_SCHEDULE["stripe-requeue-stale-events"] = {
     "task": "stripe_integration.tasks.requeue_stale_events_task",
     "schedule": 60.0,
 }
+# Stripe events are processed by drainers (stripe_integration/dispatch.py): at most this many at once, across all
+# worker hosts. One per worker process that should attribute events (each drains events in a loop while any pend).
+STRIPE_EVENT_DRAINERS = env.int("STRIPE_EVENT_DRAINERS", default=2)
 # Tracking: write the clicks buffered in Redis (tracking/buffer.py). The runs do not expire: queued in order with
 # the webhook tasks, a run enqueued after a click leaves the queue before a payment event that arrives later.
 CELERY_BEAT_SCHEDULE["tracking-flush-click-buffer"] = {

@@ -38,6 +38,7 @@ from .commissions import (  # noqa: F401
     within_recurring_limit,
     add_months,
     record_commission,
+    batched_commission_notices,
     reprice_commission,
     apply_refund,
     hold_commission,

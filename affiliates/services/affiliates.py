@@ -120,7 +120,8 @@ def resolve_reference(merchant: Merchant, reference: str | None) -> Referral | N
     reference = (reference or "").strip()
     if not reference or len(reference) > 200:
         return None
-    referrals = Referral.objects.for_merchant(merchant).select_related("affiliate").filter(rid=reference)
+    # With the affiliate and program, which recording a commission reads next.
+    referrals = Referral.objects.for_merchant(merchant).select_related("affiliate__program").filter(rid=reference)
     referral = referrals.first()
     if referral is None:
         from tracking.services import write_buffered_clicks

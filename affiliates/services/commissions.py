@@ -1,9 +1,12 @@
 """Commissions: the rule, the amount, and everything that later changes it (refunds, disputes, approval)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
@@ -94,22 +97,21 @@ def record_commission(
     customer's email is the affiliate's) is stored voided and flagged.
     """
     merchant_id = referral.merchant_id
-    existing = Commission.objects.filter(merchant_id=merchant_id, source_id=source_id).first()
-    if existing is not None:
-        return existing
-    # Fresh: first_payment_at may have been set by another payment. One query with the affiliate and program.
-    referral = Referral.objects.select_related("affiliate__program").get(pk=referral.pk)
+    if is_recurring or not _is_loaded(referral):
+        # Fresh, with its affiliate and program in one query: another payment of the same customer may just have set
+        # first_payment_at, which decides the recurring window (callers hold the customer's lock).
+        referral = Referral.objects.select_related("affiliate__program").get(pk=referral.pk)
     affiliate = referral.affiliate
     paid_at = paid_at or timezone.now()
     if not affiliate.is_approved or base_amount <= 0:
-        return None
+        return Commission.objects.filter(merchant_id=merchant_id, source_id=source_id).first()
     if is_recurring and not within_recurring_limit(referral, affiliate.program, paid_at):
-        return None
+        return Commission.objects.filter(merchant_id=merchant_id, source_id=source_id).first()
     rule = commission_rule(affiliate)
     amount, commission_currency = compute_commission(rule, base_amount=base_amount, currency=currency)
     is_self = bool(customer_email) and customer_email.strip().lower() == affiliate.email.lower()
     now = timezone.now()
-    fields = dict(
+    commission = Commission(
         merchant_id=merchant_id,
         affiliate=affiliate,
         referral=referral,
@@ -127,25 +129,81 @@ def record_commission(
         hold_until=now + timedelta(days=affiliate.program.hold_days),
     )
     if is_self:
-        fields.update(status=Commission.Status.VOIDED, voided_at=now, void_reason="Self-referral: the customer is the affiliate.")
-    try:
-        with transaction.atomic():
-            commission = Commission.objects.create(**fields)
-            # The earliest payment opens the recurring window, whichever of them arrives first.
-            # One UPDATE: first_payment_at = LEAST(first_payment_at, paid_at) (Postgres' LEAST skips NULLs;
-            # Coalesce keeps SQLite's from answering NULL), converted_at kept if set.
-            Referral.objects.filter(pk=referral.pk).update(
-                first_payment_at=Least(Coalesce(F("first_payment_at"), Value(paid_at)), Value(paid_at)),
-                converted_at=Coalesce(F("converted_at"), Value(now)),
-            )
-    except IntegrityError:
-        # Lost a race with another worker for the same source: theirs stands.
-        return Commission.objects.get(merchant_id=merchant_id, source_id=source_id)
+        commission.status = Commission.Status.VOIDED
+        commission.voided_at = now
+        commission.void_reason = "Self-referral: the customer is the affiliate."
+    with transaction.atomic(savepoint=False):
+        if not _insert_unless_recorded(commission):
+            # Recorded before (a redelivery, or another worker's event for the same payment): theirs stands.
+            return Commission.objects.get(merchant_id=merchant_id, source_id=source_id)
+        # The earliest payment opens the recurring window, whichever of them arrives first.
+        # One UPDATE: first_payment_at = LEAST(first_payment_at, paid_at) (Postgres' LEAST skips NULLs;
+        # Coalesce keeps SQLite's from answering NULL), converted_at kept if set.
+        Referral.objects.filter(pk=referral.pk).update(
+            first_payment_at=Least(Coalesce(F("first_payment_at"), Value(paid_at)), Value(paid_at)),
+            converted_at=Coalesce(F("converted_at"), Value(now)),
+        )
     if not is_self and commission.amount > 0:
-        from ..tasks import notify_new_commission_task
-
-        transaction.on_commit(lambda: notify_new_commission_task.delay(commission.pk))
+        transaction.on_commit(lambda: commission_recorded(commission.pk))
     return commission
+
+
+def _is_loaded(referral: Referral) -> bool:
+    """Whether `referral` came with its affiliate and program (select_related), so they need not be read again."""
+    return Referral.affiliate.is_cached(referral) and Affiliate.program.is_cached(referral.affiliate)
+
+
+def _insert_unless_recorded(commission: Commission) -> bool:
+    """INSERT ... ON CONFLICT (merchant_id, source_id) DO NOTHING RETURNING id: one statement, no savepoint, whether
+    or not the payment was recorded before (a concurrent insert of the same source waits for the other transaction,
+    then does nothing). Sets `commission.pk`; False when the source already had its commission."""
+    qn = connection.ops.quote_name
+    fields = [f for f in Commission._meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(commission, add=True), connection) for f in fields]
+    sql = (
+        f"INSERT INTO {qn(Commission._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({qn('merchant_id')}, {qn('source_id')}) DO NOTHING RETURNING {qn('id')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    commission.pk = row[0]
+    commission._state.adding = False
+    return True
+
+
+# New-commission emails: one task per commission, or one per batch inside `batched_commission_notices`.
+_notice_batch: ContextVar[list[int] | None] = ContextVar("afficone_commission_notices", default=None)
+
+
+def commission_recorded(commission_id: int) -> None:
+    """Tells the affiliate of a new commission (an email task), once its transaction has committed."""
+    from ..tasks import notify_new_commissions_task
+
+    batch = _notice_batch.get()
+    if batch is None:
+        notify_new_commissions_task.delay([commission_id])
+    else:
+        batch.append(commission_id)
+
+
+@contextmanager
+def batched_commission_notices() -> Iterator[None]:
+    """Collects the new-commission emails of everything recorded inside it into one task, sent at the end: the
+    Stripe event drainers record many commissions in a row, and an enqueue costs about as much as recording one."""
+    from ..tasks import notify_new_commissions_task
+
+    batch: list[int] = []
+    token = _notice_batch.set(batch)
+    try:
+        yield
+    finally:
+        _notice_batch.reset(token)
+        if batch:
+            notify_new_commissions_task.delay(batch)
 
 
 @transaction.atomic

@@ -1,0 +1,119 @@
+"""Getting stored events processed: drainers rather than a task per event.
+
+The webhook stores an event and asks for a drainer (`request_drain`). A drainer is one task that claims pending events
+one at a time (`services.process_next_event`: FOR UPDATE SKIP LOCKED, oldest first), each in its own transaction, until
+none is left. So a burst of events costs one task, not one each: a Celery task's own round trip (publish, deliver,
+ack) cost as much as attributing a checkout (bench/stripe_webhook.py), and an enqueue about a millisecond of the
+webhook's time, where asking costs one Redis SET NX.
+
+Up to STRIPE_EVENT_DRAINERS drainers run at once, one per slot; a slot is a Redis key (the Django cache), taken with
+SET NX and a TTL that a live drainer keeps renewing, so a slot whose drainer was killed frees itself. Asking when every
+slot is taken enqueues nothing: a running drainer reaches the new event. A drainer gives its slot back and then looks
+once more for pending events before it exits, so an event committed while it was leaving is never stranded; the
+periodic sweep (services.requeue_stale_events) starts a drainer for anything pending longer than a minute anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+SLOT_KEY = "afficone:stripe:drainer:{}"
+# A live drainer renews its slot at least this often (see BUDGET_SECONDS); a killed one's slot frees itself after it.
+SLOT_TTL = 60
+# A drainer hands over to a fresh task (same slot) after this many events or seconds, so a long backlog never holds a
+# worker process past Celery's time limits and other tasks (emails, rollups) get their turn in between.
+BUDGET_EVENTS = 1000
+BUDGET_SECONDS = 10.0
+# Events per batch of new-commission emails (one task), and per renewal of the slot.
+CHUNK = 50
+
+
+def request_drain() -> bool:
+    """Starts a drainer in the first free slot; False when every slot is taken (a running drainer will get there).
+
+    Call it after the events to process are committed (`request_drain_on_commit` inside a transaction).
+    """
+    for slot in range(max(1, settings.STRIPE_EVENT_DRAINERS)):
+        if cache.add(SLOT_KEY.format(slot), 1, SLOT_TTL):
+            if _start(slot):
+                return True
+            cache.delete(SLOT_KEY.format(slot))  # the broker is down: the periodic sweep starts one later
+            return False
+    return False
+
+
+def request_drain_on_commit() -> None:
+    """Asks for a drainer once the current transaction commits (at once outside one)."""
+    transaction.on_commit(request_drain)
+
+
+def _start(slot: int | None) -> bool:
+    from .tasks import drain_stripe_events_task
+
+    try:
+        drain_stripe_events_task.delay(slot)
+    except Exception:
+        log.exception("could not enqueue a Stripe event drainer")
+        return False
+    return True
+
+
+def drain(slot: int | None = None) -> int:
+    """Processes pending events until none is left (or the budget is spent, then hands over); returns how many.
+
+    `slot` is the slot this drainer holds (None: the sweep's, which holds none). If the database goes away, the slot is
+    given back and the error raised: the events stay pending for the next ask or the sweep.
+    """
+    key = SLOT_KEY.format(slot) if slot is not None else None
+    done = 0
+    started = time.monotonic()
+    try:
+        while True:
+            while count := _drain_chunk(CHUNK):
+                done += count
+                if key:
+                    cache.touch(key, SLOT_TTL)
+                if done >= BUDGET_EVENTS or time.monotonic() - started > BUDGET_SECONDS:
+                    # Hand over to a fresh task (with this slot, if any); if that cannot be enqueued, the slot is
+                    # freed below and the next ask or the sweep carries on.
+                    if _start(slot):
+                        key = None
+                    return done
+            if key is None:
+                return done
+            cache.delete(key)
+            key = None
+            # The slot is given back; look once more. An event committed after the last claim found nothing, whose
+            # ask saw this slot still taken, is seen here; if its ask came later, it found a free slot itself.
+            if not _pending_exists() or not cache.add(SLOT_KEY.format(slot), 1, SLOT_TTL):
+                return done
+            key = SLOT_KEY.format(slot)
+    finally:
+        if key:
+            cache.delete(key)
+
+
+def _drain_chunk(limit: int) -> int:
+    """Up to `limit` events, their new-commission emails sent as one task at the end; how many were processed."""
+    from affiliates.services import batched_commission_notices
+
+    from .services import process_next_event
+
+    count = 0
+    with batched_commission_notices():
+        while count < limit and process_next_event() is not None:
+            count += 1
+    return count
+
+
+def _pending_exists() -> bool:
+    from .models import StripeEvent
+
+    return StripeEvent.objects.filter(status=StripeEvent.Status.PENDING, merchant__isnull=False).exists()
