@@ -25,8 +25,10 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from afficone import rawsql
 from affiliates import money
 from affiliates.models import Commission, Referral
+from affiliates.selectors import referral_with_program
 from affiliates.services import (
     apply_refund,
     create_referral,
@@ -241,8 +243,8 @@ def _claim(event_id: int | None) -> StripeEvent | None:
 def _claim_returning(event_id: int | None, changes: dict) -> StripeEvent | None:
     qn = connection.ops.quote_name
     table = qn(StripeEvent._meta.db_table)
-    event_fields = [f for f in StripeEvent._meta.concrete_fields]
-    merchant_fields = [f for f in Merchant._meta.concrete_fields]
+    event_fields, event_columns = rawsql.columns(StripeEvent, "e")
+    merchant_fields, merchant_columns = rawsql.columns(Merchant, "m")
     assignments, params = [], []
     for name, value in changes.items():
         field = StripeEvent._meta.get_field(name)
@@ -261,23 +263,14 @@ def _claim_returning(event_id: int | None, changes: dict) -> StripeEvent | None:
         f"UPDATE {table} AS e SET {', '.join(assignments)}, attempts = e.attempts + 1 "
         f"FROM {qn(Merchant._meta.db_table)} AS m "
         f"WHERE e.id = {target} AND e.status IN ({', '.join(['%s'] * len(RUNNABLE))}) AND m.id = e.merchant_id "
-        f"RETURNING {', '.join('e.' + qn(f.column) for f in event_fields)}, "
-        f"{', '.join('m.' + qn(f.column) for f in merchant_fields)}"
+        f"RETURNING {event_columns}, {merchant_columns}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, *RUNNABLE])
         row = cursor.fetchone()
     if row is None:
         return None
-
-    def build(model, fields, values):
-        values = [
-            f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v for f, v in zip(fields, values)
-        ]
-        return model.from_db(connection.alias, [f.attname for f in fields], values)
-
-    event = build(StripeEvent, event_fields, row[: len(event_fields)])
-    event.merchant = build(Merchant, merchant_fields, row[len(event_fields) :])
+    event, event.merchant = rawsql.split(row, (StripeEvent, event_fields), (Merchant, merchant_fields))
     return event
 
 
@@ -696,12 +689,7 @@ def handle_invoice_paid(merchant: Merchant, invoice: dict, event: StripeEvent) -
     if not customer_id:
         return
     lock_keys(merchant.pk, customer_id)
-    referral = (
-        Referral.objects.for_merchant(merchant)
-        .select_related("affiliate__program")
-        .filter(stripe_customer_id=customer_id)
-        .first()
-    )
+    referral = referral_with_program(merchant.pk, stripe_customer_id=customer_id)
     if referral is None:
         raise WaitFor(customer_id)
     invoice_id = _id(invoice)

@@ -120,14 +120,15 @@ def resolve_reference(merchant: Merchant, reference: str | None) -> Referral | N
     reference = (reference or "").strip()
     if not reference or len(reference) > 200:
         return None
+    from ..selectors import referral_with_program
+
     # With the affiliate and program, which recording a commission reads next.
-    referrals = Referral.objects.for_merchant(merchant).select_related("affiliate__program").filter(rid=reference)
-    referral = referrals.first()
+    referral = referral_with_program(merchant.pk, rid=reference)
     if referral is None:
         from tracking.services import write_buffered_clicks
 
         write_buffered_clicks()  # a referral id answered moments ago may still be in the click buffer
-        referral = referrals.first()
+        referral = referral_with_program(merchant.pk, rid=reference)
     if referral is not None:
         return referral
     affiliate = Affiliate.objects.for_merchant(merchant).filter(code__iexact=reference).first()

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import F, Q, Value
-from django.db.models.functions import Coalesce, Least
+from django.db.models import F, Q
 from django.utils import timezone
 
 
@@ -136,16 +135,28 @@ def record_commission(
         if not _insert_unless_recorded(commission):
             # Recorded before (a redelivery, or another worker's event for the same payment): theirs stands.
             return Commission.objects.get(merchant_id=merchant_id, source_id=source_id)
-        # The earliest payment opens the recurring window, whichever of them arrives first.
-        # One UPDATE: first_payment_at = LEAST(first_payment_at, paid_at) (Postgres' LEAST skips NULLs;
-        # Coalesce keeps SQLite's from answering NULL), converted_at kept if set.
-        Referral.objects.filter(pk=referral.pk).update(
-            first_payment_at=Least(Coalesce(F("first_payment_at"), Value(paid_at)), Value(paid_at)),
-            converted_at=Coalesce(F("converted_at"), Value(now)),
-        )
+        _note_payment(referral, paid_at=paid_at, now=now)
     if not is_self and commission.amount > 0:
         transaction.on_commit(lambda: commission_recorded(commission.pk))
     return commission
+
+
+def _note_payment(referral: Referral, *, paid_at: datetime, now: datetime) -> None:
+    """The earliest payment opens the recurring window, whichever of them arrives first; the first conversion stays.
+
+    One hand-written UPDATE (every payment runs it): first_payment_at = LEAST(first_payment_at, paid_at), with
+    COALESCE because SQLite's MIN answers NULL for a NULL where Postgres' LEAST skips it.
+    """
+    qn = connection.ops.quote_name
+    least = "LEAST" if connection.vendor == "postgresql" else "MIN"
+    field = Referral._meta.get_field("first_payment_at")
+    paid, converted = (field.get_db_prep_save(value, connection) for value in (paid_at, now))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {qn(Referral._meta.db_table)} SET first_payment_at = {least}(COALESCE(first_payment_at, %s), %s), "
+            f"converted_at = COALESCE(converted_at, %s) WHERE id = %s",
+            [paid, paid, converted, referral.pk],
+        )
 
 
 def _is_loaded(referral: Referral) -> bool:
