@@ -4,3 +4,5 @@ from afficone.settings.base import *  # noqa: F401,F403
 
 ROOT_URLCONF = "bench.tracking_urls"
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+# The second baseline: the bare view on the tracker endpoints' fast path.
+FAST_ENDPOINTS = {**FAST_ENDPOINTS, "/bench/bare-fast": "bench.tracking_urls.bare"}  # noqa: F405

@@ -1,5 +1,6 @@
 """The app's URLs plus the baselines: a bare Django view behind the full middleware stack, and the same view
-dispatched the way the tracker's endpoints are (ahead of the middleware, tracking/middleware.py)."""
+dispatched the way the tracker's endpoints are (ahead of the middleware, afficone/middleware.py; see
+bench/tracking_settings.py)."""
 
 from django.http import HttpResponse
 from django.urls import path
@@ -7,7 +8,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from afficone.urls import urlpatterns as app_urlpatterns
-from tracking.middleware import ENDPOINTS
 
 
 @csrf_exempt
@@ -17,6 +17,3 @@ def bare(request):
 
 
 urlpatterns = [path("bench/bare", bare), *app_urlpatterns]
-
-# The second baseline: the bare view on the tracker endpoints' fast path.
-ENDPOINTS["/bench/bare-fast"] = bare

@@ -6,8 +6,9 @@ none is left. So a burst of events costs one task, not one each: a Celery task's
 ack) cost as much as attributing a checkout (bench/stripe_webhook.py), and an enqueue about a millisecond of the
 webhook's time, where asking costs one Redis SET NX.
 
-Up to STRIPE_EVENT_DRAINERS drainers run at once, one per slot; a slot is a Redis key (the Django cache), taken with
-SET NX and a TTL that a live drainer keeps renewing, so a slot whose drainer was killed frees itself. Asking when every
+Up to STRIPE_EVENT_DRAINERS drainers run at once, one per slot; a slot is a Redis key, taken with SET NX and a TTL
+that a live drainer keeps renewing (through the process's shared client; the Django cache's key, so the cache API
+reads it too, and the Django cache itself without Redis), so a slot whose drainer was killed frees itself. Asking when every
 slot is taken enqueues nothing: a running drainer reaches the new event. A drainer gives its slot back and then looks
 once more for pending events before it exits, so an event committed while it was leaving is never stranded; the
 periodic sweep (services.requeue_stale_events) starts a drainer for anything pending longer than a minute anyway.
@@ -21,6 +22,8 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+
+from afficone import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +44,32 @@ def request_drain() -> bool:
     Call it after the events to process are committed (`request_drain_on_commit` inside a transaction).
     """
     for slot in range(max(1, settings.STRIPE_EVENT_DRAINERS)):
-        if cache.add(SLOT_KEY.format(slot), 1, SLOT_TTL):
+        if _take(slot):
             if _start(slot):
                 return True
-            cache.delete(SLOT_KEY.format(slot))  # the broker is down: the periodic sweep starts one later
+            _free(slot)  # the broker is down: the periodic sweep starts one later
             return False
     return False
+
+
+def _take(slot: int) -> bool:
+    if settings.REDIS_URL:
+        return bool(redis_client.shared().set(cache.make_key(SLOT_KEY.format(slot)), 1, nx=True, ex=SLOT_TTL))
+    return cache.add(SLOT_KEY.format(slot), 1, SLOT_TTL)
+
+
+def _renew(slot: int) -> None:
+    if settings.REDIS_URL:
+        redis_client.shared().expire(cache.make_key(SLOT_KEY.format(slot)), SLOT_TTL)
+    else:
+        cache.touch(SLOT_KEY.format(slot), SLOT_TTL)
+
+
+def _free(slot: int) -> None:
+    if settings.REDIS_URL:
+        redis_client.shared().delete(cache.make_key(SLOT_KEY.format(slot)))
+    else:
+        cache.delete(SLOT_KEY.format(slot))
 
 
 def request_drain_on_commit() -> None:
@@ -71,33 +94,33 @@ def drain(slot: int | None = None) -> int:
     `slot` is the slot this drainer holds (None: the sweep's, which holds none). If the database goes away, the slot is
     given back and the error raised: the events stay pending for the next ask or the sweep.
     """
-    key = SLOT_KEY.format(slot) if slot is not None else None
+    held = slot is not None  # whether this drainer holds `slot` right now
     done = 0
     started = time.monotonic()
     try:
         while True:
             while count := _drain_chunk(CHUNK):
                 done += count
-                if key:
-                    cache.touch(key, SLOT_TTL)
+                if held:
+                    _renew(slot)
                 if done >= BUDGET_EVENTS or time.monotonic() - started > BUDGET_SECONDS:
                     # Hand over to a fresh task (with this slot, if any); if that cannot be enqueued, the slot is
                     # freed below and the next ask or the sweep carries on.
                     if _start(slot):
-                        key = None
+                        held = False
                     return done
-            if key is None:
+            if not held:
                 return done
-            cache.delete(key)
-            key = None
+            _free(slot)
+            held = False
             # The slot is given back; look once more. An event committed after the last claim found nothing, whose
             # ask saw this slot still taken, is seen here; if its ask came later, it found a free slot itself.
-            if not _pending_exists() or not cache.add(SLOT_KEY.format(slot), 1, SLOT_TTL):
+            if not _pending_exists() or not _take(slot):
                 return done
-            key = SLOT_KEY.format(slot)
+            held = True
     finally:
-        if key:
-            cache.delete(key)
+        if held:
+            _free(slot)
 
 
 def _drain_chunk(limit: int) -> int:

@@ -20,6 +20,8 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
+from afficone import redis_client
+
 log = logging.getLogger(__name__)
 
 STREAM = "afficone:tracking:clicks"
@@ -32,18 +34,12 @@ CLAIM_IDLE_MS = 60_000
 # How long a not-yet-written referral id is remembered for first-click programs; flushes run every few seconds.
 PENDING_RID_SECONDS = 600
 
-_client: redis.Redis | None = None
-
-
 def is_enabled() -> bool:
     return bool(settings.TRACKING_BUFFER and settings.REDIS_URL)
 
 
 def client() -> redis.Redis:
-    global _client
-    if _client is None:
-        _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-    return _client
+    return redis_client.shared()
 
 
 # One round trip for the common click: count it, read the cached link, and if the code is good and nothing

@@ -66,8 +66,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # The tracker's click and beacon endpoints need none of what follows (see tracking/middleware.py).
-    "tracking.middleware.TrackerEndpointsMiddleware",
+    # The tracker's endpoints and Stripe's webhook need none of what follows (FAST_ENDPOINTS, afficone/middleware.py).
+    "afficone.middleware.FastEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -78,6 +78,14 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Paths answered ahead of the rest of MIDDLEWARE (afficone/middleware.py); each is in the URLconf too.
+FAST_ENDPOINTS = {
+    "/api/track/click": "tracking.views.track_click",
+    "/api/track/seen": "tracking.views.track_seen",
+    "/t.js": "tracking.views.tracker_script",
+    "/stripe/webhook/": "stripe_integration.views.webhook",
+}
 
 ROOT_URLCONF = "afficone.urls"
 WSGI_APPLICATION = "afficone.wsgi.application"

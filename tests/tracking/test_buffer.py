@@ -23,12 +23,10 @@ def buffered(settings):
     if not settings.REDIS_URL:
         requires_real_stack()
     settings.TRACKING_BUFFER = True
-    buffer._client = None
     r = buffer.client()
     r.delete(buffer.STREAM, buffer.LOCK)
     yield r
     r.delete(buffer.STREAM, buffer.LOCK)
-    buffer._client = None
 
 
 def test_click_is_answered_at_once_and_written_by_the_flush(
@@ -123,7 +121,6 @@ def test_clicks_are_written_directly_when_redis_is_down(
     buffered, db, merchant, affiliate, post_click, settings
 ):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
-    buffer._client = None
 
     response = post_click(click_body(merchant))
 
