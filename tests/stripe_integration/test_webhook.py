@@ -139,3 +139,34 @@ def test_live_server_post(live_server, merchant):
     assert StripeEvent.objects.filter(stripe_id=event["id"], merchant=merchant).exists()
     status, _ = post_event(live_server.url, event, signature="")
     assert status == 400
+
+
+def test_webhook_is_answered_ahead_of_the_middleware(client, merchant, settings):
+    """Stripe does not follow redirects and sends no session: with the app redirecting to https, a signed event still
+    lands (the proxy in front terminates TLS), sets no cookie, and a request for another host is still refused."""
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/healthz").status_code == 301  # the rest of the app is redirected to https
+
+    event = event_for(merchant)
+    response = post_event(client, event)
+
+    assert response.status_code == 200 and "Set-Cookie" not in response
+    assert StripeEvent.objects.get(stripe_id=event["id"]).status == StripeEvent.Status.PROCESSED
+    body = encode(event_for(merchant))
+    refused = client.post(
+        "/stripe/webhook/", data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=sign(body),
+        HTTP_HOST="evil.example",
+    )
+    assert refused.status_code == 400
+    assert StripeEvent.objects.count() == 1
+
+
+def test_every_fast_endpoint_is_also_in_the_urlconf():
+    """FAST_ENDPOINTS answers these paths ahead of the middleware; the URLconf names the same views, so reverse()
+    and the API schema know them."""
+    from django.conf import settings
+    from django.urls import resolve
+    from django.utils.module_loading import import_string
+
+    for path, view in settings.FAST_ENDPOINTS.items():
+        assert resolve(path).func is import_string(view), path
