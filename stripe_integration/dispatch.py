@@ -43,13 +43,35 @@ def request_drain() -> bool:
 
     Call it after the events to process are committed (`request_drain_on_commit` inside a transaction).
     """
-    for slot in range(max(1, settings.STRIPE_EVENT_DRAINERS)):
-        if _take(slot):
-            if _start(slot):
-                return True
-            _free(slot)  # the broker is down: the periodic sweep starts one later
-            return False
+    slot = _take_free_slot()
+    if slot is None:
+        return False
+    if _start(slot):
+        return True
+    _free(slot)  # the broker is down: the periodic sweep starts one later
     return False
+
+
+# The first free slot, taken, in one round trip (a busy webhook finds them all taken: one call, not one per slot).
+TAKE_FREE_SLOT = """
+for i, key in ipairs(KEYS) do
+  if redis.call('SET', key, 1, 'NX', 'EX', ARGV[1]) then return i - 1 end
+end
+return -1
+"""
+_take_free_slot_script = None
+
+
+def _take_free_slot() -> int | None:
+    global _take_free_slot_script
+    slots = range(max(1, settings.STRIPE_EVENT_DRAINERS))
+    if not settings.REDIS_URL:
+        return next((slot for slot in slots if _take(slot)), None)
+    client = redis_client.shared()
+    if _take_free_slot_script is None or _take_free_slot_script.registered_client is not client:
+        _take_free_slot_script = client.register_script(TAKE_FREE_SLOT)
+    slot = _take_free_slot_script(keys=[cache.make_key(SLOT_KEY.format(slot)) for slot in slots], args=[SLOT_TTL])
+    return None if slot < 0 else int(slot)
 
 
 def _take(slot: int) -> bool:
