@@ -149,10 +149,10 @@ def _drain_chunk(limit: int) -> int:
     """Up to `limit` events, their new-commission emails sent as one task at the end; how many were processed."""
     from affiliates.services import batched_commission_notices
 
-    from .services import process_next_event
+    from .services import asynchronous_commits, process_next_event
 
     count = 0
-    with batched_commission_notices():
+    with batched_commission_notices(), asynchronous_commits():
         while count < limit and process_next_event() is not None:
             count += 1
     return count

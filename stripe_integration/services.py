@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import logging
 import traceback as tb
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from zlib import crc32
 
 import stripe
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -188,6 +190,32 @@ def _process(event_id: int | None, *, reraise_transient: bool) -> str | None:
 
 RUNNABLE = (StripeEvent.Status.PENDING, StripeEvent.Status.WAITING, StripeEvent.Status.FAILED)
 
+# Whether this connection's session already commits asynchronously (`asynchronous_commits`), sparing each event's
+# transaction its own SET LOCAL.
+_asynchronous_session: ContextVar[bool] = ContextVar("afficone_asynchronous_session", default=False)
+
+
+@contextmanager
+def asynchronous_commits() -> Iterator[None]:
+    """For a drainer: every transaction inside commits without waiting for its WAL flush (see `_claim`), set once
+    for the session rather than once per event, and reset after. A transaction that must be durable anyway (one that
+    writes buffered clicks and then acknowledges them in Redis) sets synchronous_commit back on for itself."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    token = _asynchronous_session.set(True)
+    try:
+        yield
+    finally:
+        _asynchronous_session.reset(token)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET synchronous_commit")
+        except DatabaseError:
+            connection.close()  # a broken connection: the next user opens a fresh one, with the default
+
 
 def _claim(event_id: int | None) -> StripeEvent | None:
     """Locks a runnable event and marks it processed (the outcome of almost every run; the transaction rolls it back
@@ -211,8 +239,9 @@ def _claim(event_id: int | None) -> StripeEvent | None:
         # The event itself is already durable (the webhook's commit waited for the disk); this transaction's results
         # can be rebuilt from it. So it does not wait for its own WAL flush: if Postgres crashed in the next fraction
         # of a second, the event would be found pending again and the periodic sweep would re-run it (idempotently).
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        if not _asynchronous_session.get():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
         event = _claim_returning(event_id, changes)
         if event is not None or event_id is None:
             return event

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 
 from affiliates.models import CODE_PATTERN, REFERRAL_ID_PATTERN, Affiliate, Program, Referral, new_referral_id
 from tenants.models import Merchant
@@ -343,6 +343,11 @@ def store_clicks(entries: list[dict]) -> int:
     batch written twice (a worker killed between insert and acknowledgement)
     adds nothing the second time.
     """
+    if connection.vendor == "postgresql":
+        # Durable before the entries are acknowledged in Redis, even inside a Stripe drainer's transaction, which
+        # otherwise commits without waiting for the disk (stripe_integration.services.asynchronous_commits).
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO ON")
     # An affiliate deleted between the click and the flush takes its clicks with it (as CASCADE would have).
     live = set(Affiliate.objects.filter(pk__in={e["affiliate_id"] for e in entries}).values_list("pk", "merchant_id"))
     entries = [e for e in entries if (e["affiliate_id"], e["merchant_id"]) in live]

@@ -193,3 +193,31 @@ def test_entries_flushed_in_a_transaction_that_rolls_back_are_written_again(
     with django_capture_on_commit_callbacks(execute=True):
         assert buffer.flush(claim_idle_ms=0) == 1
     assert Click.objects.count() == 1 and buffer.backlog() == 0
+
+
+def test_clicks_written_inside_a_stripe_drainer_wait_for_the_disk(
+    buffered, transactional_db, merchant, affiliate, post_click
+):
+    """A drainer commits its events without waiting for the WAL flush (they can be re-run from the stored event), but
+    clicks it writes on the way (a payment naming a referral id still in the buffer) are acknowledged in Redis once
+    committed: that commit must be durable, or a Postgres crash would lose them for good."""
+    from django.db import connection, transaction
+
+    from stripe_integration.services import asynchronous_commits
+
+    requires_real_stack()  # synchronous_commit is Postgres' setting
+
+    def synchronous_commit() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    post_click(click_body(merchant))
+    entries = [buffer._with_link(f[b"l"].decode(), json.loads(f[b"e"])) for _, f in buffered.xrange(buffer.STREAM)]
+    with asynchronous_commits():
+        with transaction.atomic():
+            assert synchronous_commit() == "off"  # an event's transaction
+            assert services.store_clicks(entries) == 1
+            assert synchronous_commit() == "on"  # this one waits for the disk
+        assert synchronous_commit() == "off"  # the next event's does not again
+    assert synchronous_commit() == "on"  # the drainer leaves the connection as it found it
