@@ -7,11 +7,12 @@ ack) cost as much as attributing a checkout (bench/stripe_webhook.py), and an en
 webhook's time, where asking costs one Redis SET NX.
 
 Up to STRIPE_EVENT_DRAINERS drainers run at once, one per slot; a slot is a Redis key, taken with SET NX and a TTL
-that a live drainer keeps renewing (through the process's shared client; the Django cache's key, so the cache API
-reads it too, and the Django cache itself without Redis), so a slot whose drainer was killed frees itself. Asking when every
-slot is taken enqueues nothing: a running drainer reaches the new event. A drainer gives its slot back and then looks
-once more for pending events before it exits, so an event committed while it was leaving is never stranded; the
-periodic sweep (services.requeue_stale_events) starts a drainer for anything pending longer than a minute anyway.
+that a live drainer keeps renewing, so a slot whose drainer was killed frees itself (keys are the Django cache's, set
+through the process's shared Redis client; without Redis, the Django cache itself). Asking when every slot is taken
+enqueues nothing: a running drainer reaches the new event. A drainer gives its slot back and then looks once more for
+pending events before it exits, so an event committed while it was leaving is never stranded; the periodic sweep
+(services.requeue_stale_events) starts a drainer for anything pending longer than a minute anyway, which also covers
+Redis or the broker being down when the webhook asked.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
@@ -43,7 +45,11 @@ def request_drain() -> bool:
 
     Call it after the events to process are committed (`request_drain_on_commit` inside a transaction).
     """
-    slot = _take_free_slot()
+    try:
+        slot = _take_free_slot()
+    except redis.RedisError:
+        log.warning("Redis unreachable: no Stripe event drainer asked for; the periodic sweep starts one", exc_info=True)
+        return False
     if slot is None:
         return False
     if _start(slot):
@@ -75,28 +81,39 @@ def _take_free_slot() -> int | None:
 
 
 def _take(slot: int) -> bool:
-    if settings.REDIS_URL:
-        return bool(redis_client.shared().set(cache.make_key(SLOT_KEY.format(slot)), 1, nx=True, ex=SLOT_TTL))
-    return cache.add(SLOT_KEY.format(slot), 1, SLOT_TTL)
+    try:
+        if settings.REDIS_URL:
+            return bool(redis_client.shared().set(cache.make_key(SLOT_KEY.format(slot)), 1, nx=True, ex=SLOT_TTL))
+        return cache.add(SLOT_KEY.format(slot), 1, SLOT_TTL)
+    except redis.RedisError:  # taken, as far as anyone can tell: the sweep carries on
+        log.warning("Redis unreachable: drainer slot %s not taken", slot, exc_info=True)
+        return False
 
 
 def _renew(slot: int) -> None:
-    if settings.REDIS_URL:
-        redis_client.shared().expire(cache.make_key(SLOT_KEY.format(slot)), SLOT_TTL)
-    else:
-        cache.touch(SLOT_KEY.format(slot), SLOT_TTL)
+    try:
+        if settings.REDIS_URL:
+            redis_client.shared().expire(cache.make_key(SLOT_KEY.format(slot)), SLOT_TTL)
+        else:
+            cache.touch(SLOT_KEY.format(slot), SLOT_TTL)
+    except redis.RedisError:
+        log.warning("Redis unreachable: drainer slot %s not renewed", slot, exc_info=True)
 
 
 def _free(slot: int) -> None:
-    if settings.REDIS_URL:
-        redis_client.shared().delete(cache.make_key(SLOT_KEY.format(slot)))
-    else:
-        cache.delete(SLOT_KEY.format(slot))
+    try:
+        if settings.REDIS_URL:
+            redis_client.shared().delete(cache.make_key(SLOT_KEY.format(slot)))
+        else:
+            cache.delete(SLOT_KEY.format(slot))
+    except redis.RedisError:  # the slot frees itself after SLOT_TTL
+        log.warning("Redis unreachable: drainer slot %s left to expire", slot, exc_info=True)
 
 
 def request_drain_on_commit() -> None:
-    """Asks for a drainer once the current transaction commits (at once outside one)."""
-    transaction.on_commit(request_drain)
+    """Asks for a drainer once the current transaction commits (at once outside one). Never fails the caller (the
+    webhook has stored its event by then): what cannot be asked is left to the periodic sweep."""
+    transaction.on_commit(request_drain, robust=True)
 
 
 def _start(slot: int | None) -> bool:

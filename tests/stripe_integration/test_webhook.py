@@ -5,6 +5,7 @@ import hmac
 import json
 
 import pytest
+from django.test import TestCase
 
 from stripe_integration.models import StripeEvent
 from tests.stripe_events import checkout_session, customer, encode, make_event, now, post_event, sign
@@ -170,3 +171,35 @@ def test_every_fast_endpoint_is_also_in_the_urlconf():
 
     for path, view in settings.FAST_ENDPOINTS.items():
         assert resolve(path).func is import_string(view), path
+
+
+def test_webhook_still_stores_the_event_when_redis_is_down(client, merchant, affiliate, settings):
+    """Stripe gets its 200 (the event is stored) even if no drainer can be asked for; the periodic sweep then gets
+    the event processed, and the commission written, once a minute has passed."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from affiliates.models import Commission
+    from stripe_integration.services import requeue_stale_events
+    from tests.factories import ReferralFactory
+
+    referral = ReferralFactory(affiliate=affiliate)
+    event = make_event(
+        "checkout.session.completed", checkout_session(client_reference_id=referral.rid),
+        account=merchant.stripe_account_id,
+    )
+    reachable = settings.REDIS_URL
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+
+    assert post_event(client, event).status_code == 200
+    stored = StripeEvent.objects.get(stripe_id=event["id"])
+    assert stored.status == StripeEvent.Status.PENDING
+    assert Commission.objects.count() == 0
+
+    settings.REDIS_URL = reachable
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert requeue_stale_events(now=timezone.now() + timedelta(seconds=61)) == 1
+    stored.refresh_from_db()
+    assert stored.status == StripeEvent.Status.PROCESSED
+    assert Commission.objects.get().referral == referral
