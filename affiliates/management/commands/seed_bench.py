@@ -120,11 +120,13 @@ class Command(BaseCommand):
                     created + timedelta(days=30), created, created + timedelta(days=30) if status in ("approved", "paid") else None,
                     created + timedelta(days=40) if status == "paid" else None, created if status == "voided" else None,
                     "Payment refunded in full." if status == "voided" else "", None,
+                    amount if status == "paid" else 0,
                 ))
             columns = ["merchant_id", "code", "affiliate_id", "referral_id", "status", "amount", "reversed_amount", "currency",
                        "base_amount", "refunded_amount", "source_type", "source_id", "stripe_payment_intent_id",
                        "stripe_charge_id", "stripe_invoice_id", "rule", "is_recurring", "is_self_referral", "is_on_hold",
-                       "hold_until", "created_at", "approved_at", "paid_at", "voided_at", "void_reason", "payout_id"]
+                       "hold_until", "created_at", "approved_at", "paid_at", "voided_at", "void_reason", "payout_id",
+                       "paid_amount"]
             self._insert(Commission, columns, commission_rows)
 
             # Paid commissions belong to paid payouts whose totals equal their sums (one batch).
