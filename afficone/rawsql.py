@@ -35,3 +35,28 @@ def split(row: Sequence, *models_fields: tuple[type[Model], Sequence[Field]]) ->
         instances.append(build(model, fields, row[start : start + len(fields)]))
         start += len(fields)
     return instances
+
+
+def insert_unless_exists(instance: Model, conflict_columns: Sequence[str]) -> bool:
+    """INSERT ... ON CONFLICT (conflict_columns) DO NOTHING RETURNING id, for a new `instance`: one statement and no
+    savepoint, whether or not the row exists (a concurrent insert of the same key waits for the other transaction,
+    then does nothing). Sets the instance's pk and returns True when it was inserted; False when the row existed.
+    Postgres and SQLite (3.35+) both take it."""
+    model = type(instance)
+    qn = connection.ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields]
+    sql = (
+        f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({', '.join(qn(c) for c in conflict_columns)}) DO NOTHING "
+        f"RETURNING {qn(model._meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    instance.pk = row[0]
+    instance._state.adding = False
+    return True

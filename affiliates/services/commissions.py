@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from afficone import rawsql
 
 from .. import money
 from ..models import Affiliate, Commission, CommissionType, Payout, Program, Referral
@@ -132,7 +133,8 @@ def record_commission(
         commission.voided_at = now
         commission.void_reason = "Self-referral: the customer is the affiliate."
     with transaction.atomic(savepoint=False):
-        if not _insert_unless_recorded(commission):
+        # One statement, no savepoint: the unique (merchant, source) decides.
+        if not rawsql.insert_unless_exists(commission, ["merchant_id", "source_id"]):
             # Recorded before (a redelivery, or another worker's event for the same payment): theirs stands.
             return Commission.objects.get(merchant_id=merchant_id, source_id=source_id)
         _note_payment(referral, paid_at=paid_at, now=now)
@@ -162,28 +164,6 @@ def _note_payment(referral: Referral, *, paid_at: datetime, now: datetime) -> No
 def _is_loaded(referral: Referral) -> bool:
     """Whether `referral` came with its affiliate and program (select_related), so they need not be read again."""
     return Referral.affiliate.is_cached(referral) and Affiliate.program.is_cached(referral.affiliate)
-
-
-def _insert_unless_recorded(commission: Commission) -> bool:
-    """INSERT ... ON CONFLICT (merchant_id, source_id) DO NOTHING RETURNING id: one statement, no savepoint, whether
-    or not the payment was recorded before (a concurrent insert of the same source waits for the other transaction,
-    then does nothing). Sets `commission.pk`; False when the source already had its commission."""
-    qn = connection.ops.quote_name
-    fields = [f for f in Commission._meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(commission, add=True), connection) for f in fields]
-    sql = (
-        f"INSERT INTO {qn(Commission._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({qn('merchant_id')}, {qn('source_id')}) DO NOTHING RETURNING {qn('id')}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    commission.pk = row[0]
-    commission._state.adding = False
-    return True
 
 
 # New-commission emails: one task per commission, or one per batch inside `batched_commission_notices`.
