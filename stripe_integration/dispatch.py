@@ -30,14 +30,16 @@ from afficone import redis_client
 log = logging.getLogger(__name__)
 
 SLOT_KEY = "afficone:stripe:drainer:{}"
-# A live drainer renews its slot at least this often (see BUDGET_SECONDS); a killed one's slot frees itself after it.
+# A killed drainer's slot frees itself after this; a live one renews its slot after every chunk (CHUNK_SECONDS at
+# most, plus the event in hand) and before it hands over.
 SLOT_TTL = 60
 # A drainer hands over to a fresh task (same slot) after this many events or seconds, so a long backlog never holds a
 # worker process past Celery's time limits and other tasks (emails, rollups) get their turn in between.
 BUDGET_EVENTS = 1000
 BUDGET_SECONDS = 10.0
-# Events per batch of new-commission emails (one task), and per renewal of the slot.
+# A chunk: up to this many events or seconds; its new-commission emails go as one task, then the slot is renewed.
 CHUNK = 50
+CHUNK_SECONDS = 5.0
 
 
 def request_drain() -> bool:
@@ -138,13 +140,13 @@ def drain(slot: int | None = None) -> int:
     started = time.monotonic()
     try:
         while True:
-            while count := _drain_chunk(CHUNK):
+            while count := _drain_chunk(CHUNK, CHUNK_SECONDS):
                 done += count
                 if held:
                     _renew(slot)
                 if done >= BUDGET_EVENTS or time.monotonic() - started > BUDGET_SECONDS:
-                    # Hand over to a fresh task (with this slot, if any); if that cannot be enqueued, the slot is
-                    # freed below and the next ask or the sweep carries on.
+                    # Hand over to a fresh task (with this slot, just renewed, if any); if that cannot be enqueued,
+                    # the slot is freed below and the next ask or the sweep carries on.
                     if _start(slot):
                         held = False
                     return done
@@ -153,8 +155,9 @@ def drain(slot: int | None = None) -> int:
             _free(slot)
             held = False
             # The slot is given back; look once more. An event committed after the last claim found nothing, whose
-            # ask saw this slot still taken, is seen here; if its ask came later, it found a free slot itself.
-            if not _pending_exists() or not _take(slot):
+            # ask saw this slot still taken, is seen here; if its ask came later, it found a free slot itself. Events
+            # another drainer is processing do not count (it has them), or this one would spin while it works.
+            if not _claimable_exists() or not _take(slot):
                 return done
             held = True
     finally:
@@ -162,20 +165,28 @@ def drain(slot: int | None = None) -> int:
             _free(slot)
 
 
-def _drain_chunk(limit: int) -> int:
-    """Up to `limit` events, their new-commission emails sent as one task at the end; how many were processed."""
+def _drain_chunk(limit: int, seconds: float) -> int:
+    """Up to `limit` events or `seconds` (then the event in hand is finished), their new-commission emails sent as
+    one task at the end; how many were processed."""
     from affiliates.services import batched_commission_notices
 
     from .services import asynchronous_commits, process_next_event
 
     count = 0
+    until = time.monotonic() + seconds
     with batched_commission_notices(), asynchronous_commits():
-        while count < limit and process_next_event() is not None:
+        while count < limit and time.monotonic() < until and process_next_event() is not None:
             count += 1
     return count
 
 
-def _pending_exists() -> bool:
+def _claimable_exists() -> bool:
+    """Whether a pending event exists that no other drainer holds (FOR UPDATE SKIP LOCKED, as the claim itself)."""
     from .models import StripeEvent
 
-    return StripeEvent.objects.filter(status=StripeEvent.Status.PENDING, merchant__isnull=False).exists()
+    with transaction.atomic():
+        return (
+            StripeEvent.objects.select_for_update(skip_locked=True)
+            .filter(status=StripeEvent.Status.PENDING, merchant__isnull=False)
+            .exists()
+        )
