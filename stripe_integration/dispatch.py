@@ -13,6 +13,10 @@ enqueues nothing: a running drainer reaches the new event. A drainer gives its s
 pending events before it exits, so an event committed while it was leaving is never stranded; the periodic sweep
 (services.requeue_stale_events) starts a drainer for anything pending longer than a minute anyway, which also covers
 Redis or the broker being down when the webhook asked.
+
+The limit is soft: a slot that expired under a live drainer (one event slower than SLOT_TTL, or a handed-over task that
+waited in the queue that long) can be taken again, so for a while one more drainer runs. That costs a worker process,
+never correctness: claims skip the events other drainers hold.
 """
 
 from __future__ import annotations
