@@ -71,10 +71,11 @@ class WaitFor(Exception):
 # --- storing --------------------------------------------------------------------------------------------------------
 
 
-def store_event(payload: dict) -> StripeEvent | None:
-    """Stores a verified event and enqueues its processing; None for a duplicate (already stored, nothing done).
+def store_event(payload: dict, *, raw: str | None = None) -> StripeEvent | None:
+    """Stores a verified event and asks for its processing; None for a duplicate (already stored, nothing done).
 
-    Idempotency key: `StripeEvent.stripe_id` (unique). Events of an unknown account are stored as IGNORED.
+    Idempotency key: `StripeEvent.stripe_id` (unique). Events of an unknown account are stored as IGNORED. `raw` is the
+    JSON text `payload` was parsed from (the webhook's body): stored as it is rather than serialised again.
     """
     account = payload.get("account") or ""
     created = payload.get("created")
@@ -86,7 +87,7 @@ def store_event(payload: dict) -> StripeEvent | None:
         payload=payload,
         stripe_created_at=datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None,
     )
-    if not _insert_unless_stored(event):
+    if not _insert_unless_stored(event, raw=raw):
         return None
     if event.merchant_id:
         request_drain_on_commit()
@@ -96,7 +97,7 @@ def store_event(payload: dict) -> StripeEvent | None:
 UNKNOWN_ACCOUNT = "No merchant is connected to this Stripe account."
 
 
-def _insert_unless_stored(event: StripeEvent) -> bool:
+def _insert_unless_stored(event: StripeEvent, *, raw: str | None = None) -> bool:
     """Stores `event` in one statement, its merchant looked up from `account` on the way; False for a duplicate.
 
     INSERT ... SELECT ... LEFT JOIN merchant ON stripe_account_id ... ON CONFLICT (stripe_id) DO NOTHING RETURNING:
@@ -116,6 +117,9 @@ def _insert_unless_stored(event: StripeEvent) -> bool:
         elif field.name == "error":
             exprs.append("CASE WHEN m.id IS NULL THEN %s ELSE '' END")
             params.append(UNKNOWN_ACCOUNT)
+        elif field.name == "payload" and raw is not None:
+            exprs.append("CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s")
+            params.append(raw)
         else:
             exprs.append("%s")
             params.append(field.get_db_prep_save(field.pre_save(event, add=True), connection))

@@ -25,9 +25,10 @@ def webhook(request):
     except ValueError:  # a body that is not UTF-8
         return HttpResponseBadRequest("The body is not UTF-8 JSON.", content_type="text/plain")
     try:
-        # Plain json, not the library's StripeObject: the event is stored as Stripe sent it.
-        payload = json.loads(request.body)
-    except ValueError:
+        # Plain json, not the library's StripeObject: the event is stored as Stripe sent it (the text itself).
+        raw = request.body.decode()
+        payload = json.loads(raw)
+    except ValueError:  # UnicodeDecodeError included
         return HttpResponseBadRequest("The body is not JSON.", content_type="text/plain")
     if (
         not isinstance(payload, dict)
@@ -37,5 +38,5 @@ def webhook(request):
         return HttpResponseBadRequest(
             "The body is not a Stripe event (id and type are required).", content_type="text/plain"
         )
-    store_event(payload)
+    store_event(payload, raw=raw)
     return HttpResponse(status=200)
