@@ -7,6 +7,7 @@ and its rows proper model instances, with the column lists taken from the models
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from django.db import connection
@@ -21,11 +22,21 @@ def columns(model: type[Model], alias: str) -> tuple[list[Field], str]:
 
 
 def build(model: type[Model], fields: Sequence[Field], values: Sequence) -> Model:
-    """A model instance from `values` read for `fields` (as Model.from_db does for the ORM's own rows)."""
-    converted = [
-        f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v for f, v in zip(fields, values)
-    ]
+    """A model instance from `values` read for `fields`, converted as the ORM converts its own rows (the backend's
+    converters, e.g. SQLite's aware datetimes and UUIDs, then the field's from_db_value)."""
+    converted = []
+    for field, value in zip(fields, values):
+        col, converters = _converters(field, connection.vendor)
+        for convert in converters:
+            value = convert(value, col, connection)
+        converted.append(value)
     return model.from_db(connection.alias, [f.attname for f in fields], converted)
+
+
+@functools.cache
+def _converters(field: Field, vendor: str) -> tuple:
+    col = field.get_col(field.model._meta.db_table)
+    return col, tuple(connection.ops.get_db_converters(col) + col.get_db_converters(connection))
 
 
 def split(row: Sequence, *models_fields: tuple[type[Model], Sequence[Field]]) -> list[Model]:

@@ -1,14 +1,39 @@
+import logging
+
 from celery import shared_task
 
 from . import emails, services
 from .models import Affiliate, Commission, Payout
 
+log = logging.getLogger(__name__)
+
 
 @shared_task
-def notify_new_commissions_task(commission_ids: list[int]) -> None:
-    """One email per commission (affiliates who turned these emails off get none); ids that are gone are skipped."""
-    for commission in Commission.objects.select_related("affiliate", "merchant").filter(pk__in=commission_ids).order_by("pk"):
-        emails.send_new_commission(commission)
+def notify_new_commission_task(commission_id: int) -> None:
+    """The one-commission task of earlier code: messages already queued under this name still send their email."""
+    notify_new_commissions_task([commission_id])
+
+
+NOTICE_ATTEMPTS = 3
+
+
+@shared_task
+def notify_new_commissions_task(commission_ids: list[int], attempt: int = 1) -> None:
+    """One email per commission (affiliates who turned these emails off get none); ids that are gone are skipped.
+
+    One address the mail server refuses costs only its own email: the others are sent, and the failed ones are tried
+    again later (a minute, then four), up to NOTICE_ATTEMPTS times in all.
+    """
+    failed = []
+    commissions = Commission.objects.select_related("affiliate", "merchant").filter(pk__in=commission_ids)
+    for commission in commissions.order_by("pk"):
+        try:
+            emails.send_new_commission(commission)
+        except Exception:
+            log.exception("new-commission email for commission %s failed (attempt %s)", commission.pk, attempt)
+            failed.append(commission.pk)
+    if failed and attempt < NOTICE_ATTEMPTS:
+        notify_new_commissions_task.apply_async((failed, attempt + 1), countdown=60 * 4 ** (attempt - 1))
 
 
 @shared_task

@@ -11,8 +11,8 @@ that a live drainer keeps renewing, so a slot whose drainer was killed frees its
 through the process's shared Redis client; without Redis, the Django cache itself). Asking when every slot is taken
 enqueues nothing: a running drainer reaches the new event. A drainer gives its slot back and then looks once more for
 pending events before it exits, so an event committed while it was leaving is never stranded; the periodic sweep
-(services.requeue_stale_events) starts a drainer for anything pending longer than a minute anyway, which also covers
-Redis or the broker being down when the webhook asked.
+(services.requeue_stale_events) asks again for anything pending longer than a minute, by when a killed drainer's slot
+has expired, which also covers Redis or the broker being down when the webhook asked.
 
 The limit is soft: a slot that expired under a live drainer (one event slower than SLOT_TTL, or a handed-over task that
 waited in the queue that long) can be taken again, so for a while one more drainer runs. That costs a worker process,
@@ -136,8 +136,8 @@ def _start(slot: int | None) -> bool:
 def drain(slot: int | None = None) -> int:
     """Processes pending events until none is left (or the budget is spent, then hands over); returns how many.
 
-    `slot` is the slot this drainer holds (None: the sweep's, which holds none). If the database goes away, the slot is
-    given back and the error raised: the events stay pending for the next ask or the sweep.
+    `slot` is the slot this drainer holds (None: one started by hand, holding none). If the database goes away, the
+    slot is given back and the error raised: the events stay pending for the next ask or the sweep.
     """
     held = slot is not None  # whether this drainer holds `slot` right now
     done = 0

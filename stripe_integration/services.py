@@ -350,12 +350,13 @@ def requeue_stale_events(*, now: datetime | None = None, limit: int = 500) -> in
     """Gets events processed that were stored but never reached, so none is lost to a broker outage, a killed
     worker or a drainer slot that is still held.
 
-    Pending events older than a minute (and not swept in the last five): a drainer of its own (holding no slot) is
-    started for them. Failed events with attempts left whose back-off (a minute, doubling per attempt, at most an hour)
-    has passed: a task each. Starting either twice is harmless: processing is idempotent. Returns how many events were
-    concerned.
+    Pending events older than a minute (and not swept in the last five): a drainer is asked for, as the webhook asks
+    (a slot a killed worker held has expired by then; slots held by live drainers mean they are on it, and no more
+    drainers than STRIPE_EVENT_DRAINERS run however long a backlog lasts). Failed events with attempts left whose
+    back-off (a minute, doubling per attempt, at most an hour) has passed: a task each. Doing either twice is harmless:
+    processing is idempotent. Returns how many events were concerned.
     """
-    from .tasks import drain_stripe_events_task, process_stripe_event_task
+    from .tasks import process_stripe_event_task
 
     now = now or timezone.now()
     minute_ago = now - timedelta(minutes=1)
@@ -377,7 +378,7 @@ def requeue_stale_events(*, now: datetime | None = None, limit: int = 500) -> in
     if ids:
         StripeEvent.objects.filter(pk__in=ids).update(enqueued_at=now)
     if stale_ids:
-        transaction.on_commit(drain_stripe_events_task.delay)
+        request_drain_on_commit()
     for pk in failed_ids:
         transaction.on_commit(lambda pk=pk: process_stripe_event_task.delay(pk))
     return len(ids)

@@ -170,8 +170,8 @@ CELERY_BEAT_SCHEDULE["stripe-requeue-stale-events"] = {
 # Stripe events are processed by drainers (stripe_integration/dispatch.py): at most this many at once, across all
 # worker hosts. One per worker process that should attribute events (each drains events in a loop while any pend).
 STRIPE_EVENT_DRAINERS = env.int("STRIPE_EVENT_DRAINERS", default=2)
-# Tracking: write the clicks buffered in Redis (tracking/buffer.py). The runs do not expire: queued in order with
-# the webhook tasks, a run enqueued after a click leaves the queue before a payment event that arrives later.
+# Tracking: write the clicks buffered in Redis (tracking/buffer.py) every two seconds. A payment naming a referral id
+# still in the buffer does not wait for this: attribution writes the buffer first (affiliates.services.resolve_reference).
 CELERY_BEAT_SCHEDULE["tracking-flush-click-buffer"] = {
     "task": "tracking.tasks.flush_click_buffer_task",
     "schedule": 2.0,

@@ -125,8 +125,9 @@ def test_a_burst_while_every_drainer_is_busy_enqueues_nothing_and_one_drainer_cl
 def test_a_slot_left_by_a_killed_worker_does_not_strand_events(
     client, merchant, django_capture_on_commit_callbacks, task_runs
 ):
-    """Workers were killed while holding every drainer slot: payments that arrive meanwhile are processed anyway
-    once they have been pending a minute, by a drainer the periodic sweep starts without a slot."""
+    """Workers were killed while holding every drainer slot: payments that arrive meanwhile wait, and once they have
+    been pending a minute the periodic sweep asks for a drainer again; by then the dead workers' slots have expired
+    (SLOT_TTL), so one starts and processes them."""
     hold_every_slot()
     sessions = post_checkouts(client, merchant, [5000, 7000, 9000])
     assert statuses(merchant) == {StripeEvent.Status.PENDING: 3}
@@ -135,12 +136,29 @@ def test_a_slot_left_by_a_killed_worker_does_not_strand_events(
         assert requeue_stale_events() == 0  # just stored: a drainer may well still reach them
     assert statuses(merchant) == {StripeEvent.Status.PENDING: 3}
 
+    cache.delete_many(slot_keys())  # a minute later the dead workers' slots (SLOT_TTL) have expired
     with django_capture_on_commit_callbacks(execute=True):
         assert requeue_stale_events(now=timezone.now() + timedelta(seconds=61)) == 3
-    assert [args for name, args in task_runs if name == DRAIN_TASK] == [()]  # one drainer, holding no slot
+    assert [args for name, args in task_runs if name == DRAIN_TASK] == [(0,)]  # one drainer, in the first slot
     assert statuses(merchant) == {StripeEvent.Status.PROCESSED: 3}
     assert earned(merchant) == expected(sessions)
-    assert held_slots() == slot_keys()  # the sweep's drainer neither took nor freed the dead workers' slots
+    assert held_slots() == []  # and it gave its slot back
+
+
+def test_a_long_backlog_does_not_get_one_more_drainer_every_minute(
+    client, merchant, django_capture_on_commit_callbacks, task_runs
+):
+    """Every drainer slot is held by a drainer still working through a long backlog while payments keep arriving:
+    the sweep, finding payments pending for over a minute, starts no extra drainers (they would each keep a worker
+    process busy until the backlog is gone, leaving none for emails and click flushes)."""
+    now = timezone.now()
+    for minute in (1, 2, 3):
+        hold_every_slot()  # renewed by the running drainers after every chunk
+        post_checkouts(client, merchant, [10000 + minute])
+        with django_capture_on_commit_callbacks(execute=True):
+            assert requeue_stale_events(now=now + timedelta(minutes=minute, seconds=1)) == 1  # the new one
+    assert [name for name, _ in task_runs if name == DRAIN_TASK] == []
+    assert statuses(merchant) == {StripeEvent.Status.PENDING: 3}  # left to the drainers holding the slots
 
 
 def test_a_broken_event_fails_alone_and_the_drainer_goes_on(client, merchant, affiliate):
