@@ -81,7 +81,10 @@ def test_signup_login_team_invite_and_api_key(page, browser, live_server):
     page.get_by_label("Logo").set_input_files(files=[{"name": "logo.gif", "mimeType": "image/gif", "buffer": GIF}])
     page.get_by_role("button", name="Save branding").click()
     assert page.get_by_text("Branding saved").is_visible()
-    assert page.get_by_role("img", name="Roastery Labs Coffee logo").evaluate("img => img.naturalWidth") == 1
+    logo = page.get_by_role("img", name="Roastery Labs Coffee logo")
+    logo.wait_for()
+    page.wait_for_function("img => img.complete", arg=logo.element_handle())  # loaded, or failed to
+    assert logo.evaluate("img => img.naturalWidth") == 1  # the uploaded GIF, served back
     screenshot(page, "settings-branding")
     merchant.refresh_from_db()
     assert merchant.name == "Roastery Labs Coffee" and merchant.logo.name.endswith(".gif")
