@@ -316,7 +316,7 @@ def statements_per_event(merchant, referrals) -> int:
     services._insert_unless_stored(event)
     with services.asynchronous_commits():  # as a drainer runs them (dispatch._drain_chunk)
         with CaptureQueriesContext(connection) as queries:
-            assert services.process_next_event() == StripeEvent.Status.PROCESSED
+            assert services.process_next_event()[1] == StripeEvent.Status.PROCESSED
     connection.close()
     return len(queries.captured_queries)
 

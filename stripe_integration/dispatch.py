@@ -142,9 +142,10 @@ def drain(slot: int | None = None) -> int:
     held = slot is not None  # whether this drainer holds `slot` right now
     done = 0
     started = time.monotonic()
+    position = [0]  # the last event's id
     try:
         while True:
-            while count := _drain_chunk(CHUNK, CHUNK_SECONDS):
+            while count := _drain_chunk(CHUNK, CHUNK_SECONDS, position):
                 done += count
                 if held:
                     _renew(slot)
@@ -169,9 +170,13 @@ def drain(slot: int | None = None) -> int:
             _free(slot)
 
 
-def _drain_chunk(limit: int, seconds: float) -> int:
+def _drain_chunk(limit: int, seconds: float, position: list[int]) -> int:
     """Up to `limit` events or `seconds` (then the event in hand is finished), their new-commission emails sent as
-    one task at the end; how many were processed."""
+    one task at the end; how many were processed.
+
+    `position` holds the id of the drainer's last event: it goes on from there, and back to the oldest once nothing
+    is pending after it (an event woken from waiting, or one another drainer skipped, has an older id).
+    """
     from affiliates.services import batched_commission_notices
 
     from .services import asynchronous_commits, process_next_event
@@ -179,7 +184,13 @@ def _drain_chunk(limit: int, seconds: float) -> int:
     count = 0
     until = time.monotonic() + seconds
     with batched_commission_notices(), asynchronous_commits():
-        while count < limit and time.monotonic() < until and process_next_event() is not None:
+        while count < limit and time.monotonic() < until:
+            claimed = process_next_event(after=position[0])
+            if claimed is None and position[0]:
+                claimed = process_next_event()
+            if claimed is None:
+                break
+            position[0] = claimed[0]
             count += 1
     return count
 

@@ -151,23 +151,29 @@ def process_event(event_id: int) -> str | None:
     handlers' own writes are idempotent too (commissions are unique per source). A failure rolls the handler back and
     is recorded on the row (error, traceback, attempts); transient errors are re-raised so the task retries them.
     """
-    return _process(event_id, reraise_transient=True)
+    return _process(event_id, reraise_transient=True)[1]
 
 
-def process_next_event() -> str | None:
-    """Claims the oldest pending event that no other drainer holds and processes it, as `process_event` does;
-    None when none is pending. A failure, transient or not, is recorded on the event, which the periodic sweep
-    retries with back-off; only an error before anything was claimed (the database is down) is raised."""
-    return _process(None, reraise_transient=False)
+def process_next_event(*, after: int = 0) -> tuple[int, str] | None:
+    """Claims the oldest pending event after id `after` that no other drainer holds and processes it, as
+    `process_event` does; returns (its id, its new status), or None when none is pending. A failure, transient or
+    not, is recorded on the event, which the periodic sweep retries with back-off; only an error before anything was
+    claimed (the database is down) is raised.
+
+    `after` lets a drainer go on from its last event: the pending events' index keeps an entry for every event
+    processed since the last vacuum, and a claim from the start would walk past all of them every time.
+    """
+    claimed_id, status = _process(None, reraise_transient=False, after=after)
+    return None if claimed_id is None else (claimed_id, status)
 
 
-def _process(event_id: int | None, *, reraise_transient: bool) -> str | None:
+def _process(event_id: int | None, *, reraise_transient: bool, after: int = 0) -> tuple[int | None, str | None]:
     claimed_id = event_id
     try:
         with transaction.atomic():
-            event = _claim(event_id)
+            event = _claim(event_id, after=after)
             if event is None:
-                return None  # processed, ignored or gone (a redelivery is a no-op), or nothing pending
+                return None, None  # processed, ignored or gone (a redelivery is a no-op), or nothing pending
             claimed_id = event.pk
             status, waiting_for, error = _run_handler(event)
             if (status, waiting_for, error) != (StripeEvent.Status.PROCESSED, "", ""):
@@ -178,7 +184,7 @@ def _process(event_id: int | None, *, reraise_transient: bool) -> str | None:
                     error=error,
                     processed_at=None if status == StripeEvent.Status.WAITING else event.processed_at,
                 )
-            return status
+            return claimed_id, status
     except Exception as exc:
         if claimed_id is None:
             raise
@@ -189,7 +195,7 @@ def _process(event_id: int | None, *, reraise_transient: bool) -> str | None:
             log.warning("Stripe event %s failed (%s: %s); the sweep retries it", claimed_id, type(exc).__name__, exc)
         else:
             log.exception("Stripe event %s failed", claimed_id)
-        return StripeEvent.Status.FAILED
+        return claimed_id, StripeEvent.Status.FAILED
 
 
 RUNNABLE = (StripeEvent.Status.PENDING, StripeEvent.Status.WAITING, StripeEvent.Status.FAILED)
@@ -221,12 +227,13 @@ def asynchronous_commits() -> Iterator[None]:
             connection.close()  # a broken connection: the next user opens a fresh one, with the default
 
 
-def _claim(event_id: int | None) -> StripeEvent | None:
+def _claim(event_id: int | None, *, after: int = 0) -> StripeEvent | None:
     """Locks a runnable event and marks it processed (the outcome of almost every run; the transaction rolls it back
     if the handler fails), returning it with its merchant: one statement on Postgres,
     UPDATE ... FROM merchant ... RETURNING. Under READ COMMITTED a second worker's UPDATE waits for the row and then
     finds it no longer runnable, exactly as SELECT ... FOR UPDATE with the status filter did. `event_id` None claims
-    the oldest pending event not locked by another transaction (FOR UPDATE SKIP LOCKED), for the drainers.
+    the oldest pending event after id `after` not locked by another transaction (FOR UPDATE SKIP LOCKED), for the
+    drainers.
 
     Elsewhere (SQLite), or for an event without a merchant, the ORM reads the row FOR UPDATE and updates it.
     """
@@ -246,12 +253,12 @@ def _claim(event_id: int | None) -> StripeEvent | None:
         if not _asynchronous_session.get():
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        event = _claim_returning(event_id, changes)
+        event = _claim_returning(event_id, changes, after=after)
         if event is not None or event_id is None:
             return event
     if event_id is None:  # SQLite serialises writers: the oldest pending event is free to take
         event_id = (
-            StripeEvent.objects.filter(status=StripeEvent.Status.PENDING, merchant__isnull=False)
+            StripeEvent.objects.filter(status=StripeEvent.Status.PENDING, merchant__isnull=False, pk__gt=after)
             .order_by("pk")
             .values_list("pk", flat=True)
             .first()
@@ -273,7 +280,7 @@ def _claim(event_id: int | None) -> StripeEvent | None:
     return event
 
 
-def _claim_returning(event_id: int | None, changes: dict) -> StripeEvent | None:
+def _claim_returning(event_id: int | None, changes: dict, *, after: int = 0) -> StripeEvent | None:
     qn = connection.ops.quote_name
     table = qn(StripeEvent._meta.db_table)
     event_fields, event_columns = rawsql.columns(StripeEvent, "e")
@@ -285,10 +292,10 @@ def _claim_returning(event_id: int | None, changes: dict) -> StripeEvent | None:
         params.append(field.get_db_prep_save(value, connection))
     if event_id is None:  # the oldest pending event, through the partial index stripe_event_pending
         target = (
-            f"(SELECT id FROM {table} WHERE status = %s AND merchant_id IS NOT NULL "
+            f"(SELECT id FROM {table} WHERE status = %s AND merchant_id IS NOT NULL AND id > %s "
             f"ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
         )
-        params.append(StripeEvent.Status.PENDING)
+        params += [StripeEvent.Status.PENDING, after]
     else:
         target = "%s"
         params.append(event_id)

@@ -161,6 +161,25 @@ def test_a_long_backlog_does_not_get_one_more_drainer_every_minute(
     assert statuses(merchant) == {StripeEvent.Status.PENDING: 3}  # left to the drainers holding the slots
 
 
+def test_an_event_woken_behind_the_drainer_is_still_processed_in_the_same_run(client, merchant, affiliate):
+    """A drainer goes on from its last event rather than from the oldest; an invoice that waited for its customer
+    (an older event) and is woken by a later one must still be taken before the drainer leaves."""
+    from tests.stripe_events import customer, invoice, new_id
+
+    referral = ReferralFactory(affiliate=affiliate)
+    cus = customer(metadata={"_afficoneRef": referral.rid})
+    inv = invoice(customer=cus["id"], subscription=new_id("sub"))
+    hold_every_slot()  # both stored before any drainer runs, the invoice first
+    for kind, obj in (("invoice.paid", inv), ("customer.created", cus)):
+        assert post_event(client, make_event(kind, obj, account=merchant.stripe_account_id)).status_code == 200
+    cache.delete(slot_keys()[0])
+    cache.set(slot_keys()[0], 1, SLOT_TTL)  # the slot this drainer was started in
+
+    assert drain(0) == 3  # the invoice (parks), the customer (wakes the invoice), the invoice again
+    assert statuses(merchant) == {StripeEvent.Status.PROCESSED: 2}
+    assert list(Commission.objects.for_merchant(merchant).values_list("source_id", flat=True)) == [inv["id"]]
+
+
 def test_a_broken_event_fails_alone_and_the_drainer_goes_on(client, merchant, affiliate):
     """A checkout Stripe would never send (its amount is not a number) is marked failed with its error, for the
     sweep to retry; the payments stored after it in the same backlog still earn their commissions."""
