@@ -15,7 +15,12 @@ from django.db.models import Field, Model
 
 
 def columns(model: type[Model], alias: str) -> tuple[list[Field], str]:
-    """The model's concrete fields and `alias."col", ...` selecting them, in that order."""
+    """The model's concrete fields and `alias."col", ...` selecting them, in that order (worked out once)."""
+    return _columns(model, alias, connection.vendor)
+
+
+@functools.cache
+def _columns(model: type[Model], alias: str, vendor: str) -> tuple[list[Field], str]:
     fields = list(model._meta.concrete_fields)
     qn = connection.ops.quote_name
     return fields, ", ".join(f"{alias}.{qn(f.column)}" for f in fields)

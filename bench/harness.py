@@ -12,6 +12,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def production_env(settings_module: str, **extra: str) -> dict:
+    """The environment of a bench's app processes: production settings (DEBUG off, its required secrets set to
+    bench values, no HTTPS redirect on plain-HTTP loopback) under `settings_module`, plus `extra`."""
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE=settings_module,
+        DEBUG="false",
+        SECRET_KEY="bench-secret-key-" + "x" * 40,
+        STRIPE_SECRET_KEY="sk_test_bench",
+        STRIPE_WEBHOOK_SECRET="whsec_bench",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="false",
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(extra)
+    return env
+
+
 def start_gunicorn(*, port: int, workers: int, threads: int, env: dict, extra: tuple[str, ...] = ()) -> subprocess.Popen:
     """gunicorn on 127.0.0.1:`port` (gthread workers when `threads` > 1), returned once /healthz answers."""
     command = [

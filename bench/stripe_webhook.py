@@ -36,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from harness import run_wrk, start_gunicorn, stop  # noqa: E402  (bench/ is on the path: scripts run from it)
+from harness import production_env, run_wrk, start_gunicorn, stop  # noqa: E402  (bench/ is on the path: scripts run from it)
 sys.path.insert(0, str(ROOT))
 DB_NAME = "bench_afficone_stripe"
 SECRET = "whsec_bench"
@@ -65,19 +65,12 @@ def parse_args():
 
 
 def base_env(args, **extra) -> dict:
-    return dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="bench.stripe_settings",
-        DEBUG="false",
-        SECRET_KEY="bench-secret-key-" + "x" * 40,
-        STRIPE_SECRET_KEY="sk_test_bench",
+    return production_env(
+        "bench.stripe_settings",
         STRIPE_WEBHOOK_SECRET=SECRET,
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        SECURE_SSL_REDIRECT="false",
         DATABASE_URL=args.database_url,
         REDIS_URL=args.redis_url,
         CELERY_TASK_ALWAYS_EAGER="false",
-        PYTHONPATH=str(ROOT),
         **extra,
     )
 

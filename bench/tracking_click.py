@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from harness import run_wrk, start_gunicorn, stop  # noqa: E402  (bench/ is on the path: scripts run from it)
+from harness import production_env, run_wrk, start_gunicorn, stop  # noqa: E402  (bench/ is on the path: scripts run from it)
 sys.path.insert(0, str(ROOT))
 DB_NAME = "bench_afficone_tracking"
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
@@ -58,20 +58,12 @@ def script_size() -> None:
 
 
 def base_env(args, *, buffer: bool) -> dict:
-    return dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="bench.tracking_settings",
-        DEBUG="false",
-        SECRET_KEY="bench-secret-key-" + "x" * 40,
-        STRIPE_SECRET_KEY="sk_test_bench",
-        STRIPE_WEBHOOK_SECRET="whsec_bench",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        SECURE_SSL_REDIRECT="false",
+    return production_env(
+        "bench.tracking_settings",
         DATABASE_URL=args.database_url,
         REDIS_URL=args.redis_url,
         TRACKING_BUFFER="true" if buffer else "false",
         TRACKING_CLIENT_IP_HEADER="HTTP_X_REAL_IP",
-        PYTHONPATH=str(ROOT),
     )
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from harness import run_wrk, stop, wait_for_url  # noqa: E402  (bench/ is on the path: scripts run from it)
+from harness import production_env, run_wrk, stop, wait_for_url  # noqa: E402  (bench/ is on the path: scripts run from it)
 
 
 def wrk(url: str, seconds: int, connections: int, headers: list[str]) -> dict:
@@ -54,17 +54,7 @@ def main() -> None:
     conf = conf.replace("listen [::]:80 default_server;", "").replace("pid /tmp/nginx.pid;", f"pid {work}/nginx.pid;")
     (work / "nginx.conf").write_text(conf)
 
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="afficone.settings",
-        DEBUG="false",
-        SECRET_KEY="bench-" + "x" * 50,
-        STRIPE_SECRET_KEY="sk_test_bench",
-        STRIPE_WEBHOOK_SECRET="whsec_bench",
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="false",
-        PYTHONPATH=str(ROOT),
-    )
+    env = production_env("afficone.settings")
     web = subprocess.Popen(
         [
             sys.executable,

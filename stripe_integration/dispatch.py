@@ -142,10 +142,13 @@ def drain(slot: int | None = None) -> int:
     held = slot is not None  # whether this drainer holds `slot` right now
     done = 0
     started = time.monotonic()
-    position = [0]  # the last event's id
+    position = 0  # the last event's id
     try:
         while True:
-            while count := _drain_chunk(CHUNK, CHUNK_SECONDS, position):
+            while True:
+                count, position = _drain_chunk(CHUNK, CHUNK_SECONDS, position)
+                if not count:
+                    break
                 done += count
                 if held:
                     _renew(slot)
@@ -170,12 +173,12 @@ def drain(slot: int | None = None) -> int:
             _free(slot)
 
 
-def _drain_chunk(limit: int, seconds: float, position: list[int]) -> int:
+def _drain_chunk(limit: int, seconds: float, position: int) -> tuple[int, int]:
     """Up to `limit` events or `seconds` (then the event in hand is finished), their new-commission emails sent as
-    one task at the end; how many were processed.
+    one task at the end; (how many were processed, the last one's id).
 
-    `position` holds the id of the drainer's last event: it goes on from there, and back to the oldest once nothing
-    is pending after it (an event woken from waiting, or one another drainer skipped, has an older id).
+    `position` is the id of the drainer's last event: it goes on from there, and back to the oldest once nothing is
+    pending after it (an event woken from waiting, or one another drainer skipped, has an older id).
     """
     from affiliates.services import batched_commission_notices
 
@@ -185,14 +188,14 @@ def _drain_chunk(limit: int, seconds: float, position: list[int]) -> int:
     until = time.monotonic() + seconds
     with batched_commission_notices(), asynchronous_commits():
         while count < limit and time.monotonic() < until:
-            claimed = process_next_event(after=position[0])
-            if claimed is None and position[0]:
+            claimed = process_next_event(after=position)
+            if claimed is None and position:
                 claimed = process_next_event()
             if claimed is None:
                 break
-            position[0] = claimed[0]
+            position = claimed[0]
             count += 1
-    return count
+    return count, position
 
 
 def _claimable_exists() -> bool:

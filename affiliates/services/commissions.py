@@ -103,10 +103,9 @@ def record_commission(
         referral = Referral.objects.select_related("affiliate__program").get(pk=referral.pk)
     affiliate = referral.affiliate
     paid_at = paid_at or timezone.now()
-    if not affiliate.is_approved or base_amount <= 0:
-        return Commission.objects.filter(merchant_id=merchant_id, source_id=source_id).first()
-    if is_recurring and not within_recurring_limit(referral, affiliate.program, paid_at):
-        return Commission.objects.filter(merchant_id=merchant_id, source_id=source_id).first()
+    earns = affiliate.is_approved and base_amount > 0
+    if not earns or (is_recurring and not within_recurring_limit(referral, affiliate.program, paid_at)):
+        return Commission.objects.filter(merchant_id=merchant_id, source_id=source_id).first()  # recorded before
     rule = commission_rule(affiliate)
     amount, commission_currency = compute_commission(rule, base_amount=base_amount, currency=currency)
     is_self = bool(customer_email) and customer_email.strip().lower() == affiliate.email.lower()
