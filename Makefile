@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test bench clean
+.PHONY: install run test lint bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ run: install
 ## Set up everything (venv, Chromium, Postgres and Redis if installed) and run the whole suite
 test: install
 	@bash scripts/test.sh $(ARGS)
+
+## Lint and type gates: ruff (rules and format) on the whole tree, mypy on the apps it covers (pyproject.toml)
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## Benchmarks (run by hand; they print ratios against a baseline measured in the same run)
 bench: install

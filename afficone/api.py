@@ -75,7 +75,7 @@ class MerchantScopedMixin:
         super().initial(request, *args, **kwargs)
         if request.method in ("POST", "PATCH"):
             # DRF's parsers read the stream unbounded; Django's `body` enforces DATA_UPLOAD_MAX_MEMORY_SIZE (413).
-            request.body
+            _ = request.body
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)

@@ -30,7 +30,7 @@ def build(model: type[Model], fields: Sequence[Field], values: Sequence) -> Mode
     """A model instance from `values` read for `fields`, converted as the ORM converts its own rows (the backend's
     converters, e.g. SQLite's aware datetimes and UUIDs, then the field's from_db_value)."""
     converted = []
-    for field, value in zip(fields, values):
+    for field, value in zip(fields, values, strict=True):
         col, converters = _converters(field, connection.vendor)
         for convert in converters:
             value = convert(value, col, connection)

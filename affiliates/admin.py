@@ -5,7 +5,15 @@ from .models import Affiliate, Commission, Payout, PayoutBatch, Program, Referra
 
 @admin.register(Program)
 class ProgramAdmin(admin.ModelAdmin):
-    list_display = ("name", "merchant", "commission_type", "commission_bps", "recurring_months", "cookie_days", "hold_days")
+    list_display = (
+        "name",
+        "merchant",
+        "commission_type",
+        "commission_bps",
+        "recurring_months",
+        "cookie_days",
+        "hold_days",
+    )
     raw_id_fields = ("merchant",)
 
 
@@ -26,7 +34,16 @@ class ReferralAdmin(admin.ModelAdmin):
 
 @admin.register(Commission)
 class CommissionAdmin(admin.ModelAdmin):
-    list_display = ("source_id", "affiliate", "merchant", "amount", "reversed_amount", "currency", "status", "created_at")
+    list_display = (
+        "source_id",
+        "affiliate",
+        "merchant",
+        "amount",
+        "reversed_amount",
+        "currency",
+        "status",
+        "created_at",
+    )
     list_filter = ("status", "source_type", "is_on_hold", "is_self_referral")
     search_fields = ("source_id", "stripe_charge_id", "stripe_payment_intent_id")
     raw_id_fields = ("merchant", "affiliate", "referral", "payout")

@@ -62,8 +62,9 @@ def send_new_application(affiliate: Affiliate) -> None:
     from tenants.models import Membership
 
     recipients = list(
-        Membership.objects.filter(merchant=affiliate.merchant, role__in=[Membership.Role.OWNER, Membership.Role.ADMIN])
-        .values_list("user__email", flat=True)
+        Membership.objects.filter(
+            merchant=affiliate.merchant, role__in=[Membership.Role.OWNER, Membership.Role.ADMIN]
+        ).values_list("user__email", flat=True)
     )
     if not recipients:
         return

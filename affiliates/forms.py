@@ -15,13 +15,25 @@ from .models import CODE_PATTERN, Affiliate, CommissionType, Program
 from .services import FORMULA_PREFIXES
 
 CURRENCIES = [
-    ("usd", "USD"), ("eur", "EUR"), ("gbp", "GBP"), ("cad", "CAD"), ("aud", "AUD"), ("chf", "CHF"), ("jpy", "JPY"),
-    ("inr", "INR"), ("sek", "SEK"), ("nok", "NOK"), ("dkk", "DKK"), ("pln", "PLN"), ("brl", "BRL"), ("kwd", "KWD"),
+    ("usd", "USD"),
+    ("eur", "EUR"),
+    ("gbp", "GBP"),
+    ("cad", "CAD"),
+    ("aud", "AUD"),
+    ("chf", "CHF"),
+    ("jpy", "JPY"),
+    ("inr", "INR"),
+    ("sek", "SEK"),
+    ("nok", "NOK"),
+    ("dkk", "DKK"),
+    ("pln", "PLN"),
+    ("brl", "BRL"),
+    ("kwd", "KWD"),
 ]
 
 
 def percent_to_bps(value) -> int:
-    """"12.5" → 1250. Two decimals at most, between 0 and 100."""
+    """ "12.5" → 1250. Two decimals at most, between 0 and 100."""
     try:
         number = Decimal(str(value).strip().rstrip("%"))
     except InvalidOperation:
@@ -49,26 +61,45 @@ def parse_amount(value, currency: str, *, field_label: str = "amount") -> int:
 
 
 class ProgramForm(forms.Form):
-    RECURRING = (("months", "For a number of months"), ("forever", "For as long as the customer pays"), ("first", "First payment only"))
+    RECURRING = (
+        ("months", "For a number of months"),
+        ("forever", "For as long as the customer pays"),
+        ("first", "First payment only"),
+    )
 
     name = forms.CharField(max_length=200, label="Program name")
     commission_type = forms.ChoiceField(choices=CommissionType.choices, widget=forms.RadioSelect, label="Commission")
     commission_percent = forms.CharField(
-        required=False, label="Percentage of each payment (%)", help_text="Of the amount paid, excluding tax. Up to two decimals.",
+        required=False,
+        label="Percentage of each payment (%)",
+        help_text="Of the amount paid, excluding tax. Up to two decimals.",
         widget=forms.TextInput(attrs={"inputmode": "decimal"}),
     )
     commission_amount = forms.CharField(
         required=False, label="Fixed amount per payment", widget=forms.TextInput(attrs={"inputmode": "decimal"})
     )
-    commission_currency = forms.ChoiceField(choices=CURRENCIES, label="Currency of fixed amounts and the minimum payout")
+    commission_currency = forms.ChoiceField(
+        choices=CURRENCIES, label="Currency of fixed amounts and the minimum payout"
+    )
     recurring = forms.ChoiceField(choices=RECURRING, label="Recurring payments earn commission")
     recurring_months = forms.IntegerField(required=False, min_value=1, max_value=120, label="Months")
-    cookie_days = forms.IntegerField(min_value=1, max_value=730, label="Cookie lifetime (days)",
-                                     help_text="How long a visit counts after an affiliate's link is clicked.")
-    hold_days = forms.IntegerField(min_value=0, max_value=365, label="Hold period (days)",
-                                   help_text="Commissions become payable after this, once refunds are unlikely.")
-    min_payout = forms.CharField(label="Minimum payout", help_text="Affiliates are paid once their approved commissions reach it.",
-                                 widget=forms.TextInput(attrs={"inputmode": "decimal"}))
+    cookie_days = forms.IntegerField(
+        min_value=1,
+        max_value=730,
+        label="Cookie lifetime (days)",
+        help_text="How long a visit counts after an affiliate's link is clicked.",
+    )
+    hold_days = forms.IntegerField(
+        min_value=0,
+        max_value=365,
+        label="Hold period (days)",
+        help_text="Commissions become payable after this, once refunds are unlikely.",
+    )
+    min_payout = forms.CharField(
+        label="Minimum payout",
+        help_text="Affiliates are paid once their approved commissions reach it.",
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+    )
     attribution = forms.ChoiceField(choices=Program.Attribution.choices, label="When a visitor clicks several links")
     auto_approve = forms.BooleanField(required=False, label="Approve affiliates who sign up at once")
     signup_open = forms.BooleanField(required=False, label="Public signup page is open")
@@ -126,8 +157,16 @@ class ProgramForm(forms.Form):
         if recurring == "months" and not data.get("recurring_months"):
             self.add_error("recurring_months", "Enter the number of months.")
         changes["recurring_months"] = {"forever": None, "first": 0}.get(recurring, data.get("recurring_months"))
-        for name in ("name", "commission_type", "commission_currency", "cookie_days", "hold_days", "attribution",
-                     "auto_approve", "signup_open"):
+        for name in (
+            "name",
+            "commission_type",
+            "commission_currency",
+            "cookie_days",
+            "hold_days",
+            "attribution",
+            "auto_approve",
+            "signup_open",
+        ):
             if name in data:
                 changes[name] = data[name]
         data["changes"] = changes
@@ -135,7 +174,9 @@ class ProgramForm(forms.Form):
 
 
 code_field = forms.RegexField(
-    regex=CODE_PATTERN, max_length=64, label="Referral code",
+    regex=CODE_PATTERN,
+    max_length=64,
+    label="Referral code",
     error_messages={"invalid": "Use 1 to 64 letters, digits, '-' or '_'."},
 )
 
@@ -144,22 +185,33 @@ class InviteAffiliateForm(forms.Form):
     email = forms.EmailField(label="Email")
     name = forms.CharField(max_length=200, required=False, label="Name")
     code = forms.RegexField(
-        regex=CODE_PATTERN, max_length=64, required=False, label="Referral code",
+        regex=CODE_PATTERN,
+        max_length=64,
+        required=False,
+        label="Referral code",
         help_text="Optional: leave empty to derive one from the name.",
         error_messages={"invalid": "Use 1 to 64 letters, digits, '-' or '_'."},
     )
 
 
 class AffiliateEditForm(forms.Form):
-    OVERRIDE = (("", "Use the program's rule"), (CommissionType.PERCENT, "Percentage"), (CommissionType.FIXED, "Fixed amount"))
+    OVERRIDE = (
+        ("", "Use the program's rule"),
+        (CommissionType.PERCENT, "Percentage"),
+        (CommissionType.FIXED, "Fixed amount"),
+    )
 
     name = forms.CharField(max_length=200, required=False, label="Name")
     code = forms.RegexField(
-        regex=CODE_PATTERN, max_length=64, label="Referral code",
+        regex=CODE_PATTERN,
+        max_length=64,
+        label="Referral code",
         help_text="Links with the old code stop working when you change it.",
         error_messages={"invalid": "Use 1 to 64 letters, digits, '-' or '_'."},
     )
-    commission_type_override = forms.ChoiceField(choices=OVERRIDE, required=False, label="Commission for this affiliate")
+    commission_type_override = forms.ChoiceField(
+        choices=OVERRIDE, required=False, label="Commission for this affiliate"
+    )
     override_percent = forms.CharField(required=False, label="Percentage (%)")
     override_amount = forms.CharField(required=False, label="Fixed amount")
 
@@ -175,9 +227,12 @@ class AffiliateEditForm(forms.Form):
             "name": affiliate.name,
             "code": affiliate.code,
             "commission_type_override": affiliate.commission_type_override,
-            "override_percent": bps_to_percent(affiliate.commission_bps_override) if affiliate.commission_bps_override is not None else "",
+            "override_percent": bps_to_percent(affiliate.commission_bps_override)
+            if affiliate.commission_bps_override is not None
+            else "",
             "override_amount": money.to_major(affiliate.commission_amount_override, currency)
-            if affiliate.commission_amount_override is not None else "",
+            if affiliate.commission_amount_override is not None
+            else "",
         }
 
     def clean(self):
@@ -207,8 +262,12 @@ class VoidCommissionForm(forms.Form):
 
 
 class MarkPaidForm(forms.Form):
-    reference = forms.CharField(max_length=255, required=False, label="Reference",
-                                help_text="The transfer's id, e.g. the PayPal transaction or batch id.")
+    reference = forms.CharField(
+        max_length=255,
+        required=False,
+        label="Reference",
+        help_text="The transfer's id, e.g. the PayPal transaction or batch id.",
+    )
 
 
 # --- portal ---------------------------------------------------------------------------------------------------------
@@ -218,7 +277,8 @@ class PortalSignupForm(forms.Form):
     name = forms.CharField(max_length=200, label="Your name")
     email = forms.EmailField(label="Email")
     password = forms.CharField(
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}), label="Password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        label="Password",
         help_text="At least 8 characters. Already have an Afficone account? Use its password.",
     )
 
@@ -227,10 +287,14 @@ class PortalSignupForm(forms.Form):
 
 
 class PayoutSettingsForm(forms.Form):
-    payout_method = forms.ChoiceField(choices=Affiliate.PayoutMethod.choices, widget=forms.RadioSelect, label="Pay me by")
+    payout_method = forms.ChoiceField(
+        choices=Affiliate.PayoutMethod.choices, widget=forms.RadioSelect, label="Pay me by"
+    )
     paypal_email = forms.EmailField(required=False, label="PayPal email")
     bank_details = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 4}), label="Bank details",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label="Bank details",
         help_text="Account holder, IBAN or account number, BIC/SWIFT or routing number, bank name and country.",
     )
     notify_on_commission = forms.BooleanField(required=False, label="Email me when I earn a commission")
@@ -252,7 +316,9 @@ class PayoutSettingsForm(forms.Form):
 
 
 class SetPasswordForInviteForm(forms.Form):
-    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), label="Choose a password")
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), label="Choose a password"
+    )
 
     def clean_password(self):
         password = self.cleaned_data["password"]

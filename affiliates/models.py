@@ -57,7 +57,9 @@ class Program(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(commission_bps__lte=10000), name="program_bps_at_most_100pct"),
-            models.CheckConstraint(condition=Q(cookie_days__gte=1, cookie_days__lte=730), name="program_cookie_days_range"),
+            models.CheckConstraint(
+                condition=Q(cookie_days__gte=1, cookie_days__lte=730), name="program_cookie_days_range"
+            ),
             models.UniqueConstraint(fields=["merchant"], condition=Q(is_default=True), name="uniq_default_program"),
         ]
 
@@ -134,7 +136,8 @@ class Referral(models.Model):
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="referrals")
     affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="referrals")
     rid = models.CharField("referral id", max_length=200, unique=True, default=new_referral_id)
-    stripe_customer_id = models.CharField(max_length=255, null=True, blank=True)
+    # NULL, not '': many referrals have no customer yet, and a unique constraint must not see them as equal.
+    stripe_customer_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     stripe_subscription_id = models.CharField(max_length=255, blank=True)
     customer_email = models.EmailField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -239,7 +242,15 @@ class Commission(models.Model):
             # The overview's totals read only these columns: an index-only scan on Postgres.
             models.Index(
                 fields=["merchant", "created_at"],
-                include=["status", "currency", "amount", "reversed_amount", "base_amount", "refunded_amount", "affiliate_id"],
+                include=[
+                    "status",
+                    "currency",
+                    "amount",
+                    "reversed_amount",
+                    "base_amount",
+                    "refunded_amount",
+                    "affiliate_id",
+                ],
                 name="commission_overview_idx",
             ),
             models.Index(fields=["affiliate", "-created_at"], name="commission_aff_recent_idx"),
@@ -265,7 +276,12 @@ class Commission(models.Model):
 
     @property
     def is_payable(self) -> bool:
-        return self.status == self.Status.APPROVED and self.payout_id is None and not self.is_on_hold and self.net_amount > 0
+        return (
+            self.status == self.Status.APPROVED
+            and self.payout_id is None
+            and not self.is_on_hold
+            and self.net_amount > 0
+        )
 
 
 class PayoutBatch(models.Model):
@@ -321,7 +337,9 @@ class DailyStat(models.Model):
     """
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
-    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, null=True, blank=True, related_name="daily_stats")
+    affiliate = models.ForeignKey(
+        Affiliate, on_delete=models.CASCADE, null=True, blank=True, related_name="daily_stats"
+    )
     day = models.DateField()
     clicks = models.PositiveIntegerField(default=0)
     referrals = models.PositiveIntegerField(default=0)
@@ -332,11 +350,15 @@ class DailyStat(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["affiliate", "day"], name="uniq_daily_stat"),
-            models.UniqueConstraint(fields=["merchant", "day"], condition=Q(affiliate=None), name="uniq_daily_stat_merchant"),
+            models.UniqueConstraint(
+                fields=["merchant", "day"], condition=Q(affiliate=None), name="uniq_daily_stat_merchant"
+            ),
         ]
         indexes = [
             models.Index(
-                fields=["merchant", "day"], include=["clicks", "referrals", "customers"], condition=Q(affiliate=None),
+                fields=["merchant", "day"],
+                include=["clicks", "referrals", "customers"],
+                condition=Q(affiliate=None),
                 name="dailystat_merchant_total_idx",
             ),
         ]
@@ -378,7 +400,9 @@ class CommissionDailyStat(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["merchant", "day", "currency", "status"], name="uniq_commission_daily_stat"),
+            models.UniqueConstraint(
+                fields=["merchant", "day", "currency", "status"], name="uniq_commission_daily_stat"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -413,7 +437,8 @@ class AffiliateCommissionMonth(models.Model):
         ]
         indexes = [
             models.Index(
-                fields=["merchant", "month"], include=["affiliate_id", "currency", "payments", "net", "revenue"],
+                fields=["merchant", "month"],
+                include=["affiliate_id", "currency", "payments", "net", "revenue"],
                 name="aff_commission_month_idx",
             ),
         ]

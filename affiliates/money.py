@@ -8,7 +8,22 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 # https://docs.stripe.com/currencies#zero-decimal and #three-decimal
 ZERO_DECIMAL = {
-    "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf",
+    "bif",
+    "clp",
+    "djf",
+    "gnf",
+    "jpy",
+    "kmf",
+    "krw",
+    "mga",
+    "pyg",
+    "rwf",
+    "ugx",
+    "vnd",
+    "vuv",
+    "xaf",
+    "xof",
+    "xpf",
 }
 THREE_DECIMAL = {"bhd", "jod", "kwd", "omr", "tnd"}
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$", "inr": "₹", "chf": "CHF "}
@@ -55,7 +70,7 @@ def to_major(amount: int, currency: str) -> str:
 
 
 def parse_major(text: str, currency: str) -> int:
-    """"12.34", "usd" → 1234. Raises ValueError on more decimals than the currency has."""
+    """ "12.34", "usd" → 1234. Raises ValueError on more decimals than the currency has."""
     exp = exponent(currency)
     try:
         value = Decimal(str(text).strip().replace(",", ""))

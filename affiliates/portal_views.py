@@ -1,4 +1,6 @@
-"""The affiliate portal at /p/<merchant slug>/: signup, login, password reset, dashboard, commissions, payouts, settings.
+"""The affiliate portal at /p/<merchant slug>/.
+
+Signup, login, password reset, dashboard, commissions, payouts, settings.
 
 Affiliates log in as `tenants.User` (one global identity per email). A portal
 request is let in only if that user has an Affiliate of the merchant named in
@@ -31,7 +33,9 @@ def _merchant(slug: str) -> Merchant:
 
 
 def affiliate_required(view):
-    """Sets request.portal_merchant and request.affiliate (this user's affiliate of that merchant), or sends to login."""
+    """Sets request.portal_merchant and request.affiliate (this user's affiliate of that merchant).
+
+    A visitor without one is sent to the portal's login."""
 
     @wraps(view)
     def wrapper(request, slug, *args, **kwargs):
@@ -81,21 +85,25 @@ def portal_dashboard(request):
     page = request.GET.get("page_url", "").strip()
     built = referral_link(merchant, affiliate.code, page) if page else ""
     stats, series = selectors.overview_and_series(merchant, period, affiliate=affiliate)
-    return render(request, "portal/dashboard.html", _context(
+    return render(
         request,
-        period=period,
-        periods=selectors.PERIODS,
-        link=referral_link(merchant, affiliate.code),
-        page_url=page,
-        built_link=built,
-        built_off_site=bool(page) and not _same_site(merchant, page),
-        stats=stats,
-        series=series,
-        rule=services.commission_rule(affiliate),
-        recent=Commission.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:5],
-        payouts=selectors.payout_totals(merchant, affiliate=affiliate),
-        site_host=urlsplit(merchant.website).hostname if merchant.website else "",
-    ))
+        "portal/dashboard.html",
+        _context(
+            request,
+            period=period,
+            periods=selectors.PERIODS,
+            link=referral_link(merchant, affiliate.code),
+            page_url=page,
+            built_link=built,
+            built_off_site=bool(page) and not _same_site(merchant, page),
+            stats=stats,
+            series=series,
+            rule=services.commission_rule(affiliate),
+            recent=Commission.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:5],
+            payouts=selectors.payout_totals(merchant, affiliate=affiliate),
+            site_host=urlsplit(merchant.website).hostname if merchant.website else "",
+        ),
+    )
 
 
 @affiliate_required
@@ -104,7 +112,11 @@ def portal_commissions(request):
     status = request.GET.get("status", "")
     qs = selectors.commission_filter(merchant, status=status, affiliate=affiliate).order_by("-created_at", "-pk")
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
-    return render(request, "portal/commissions.html", _context(request, page=page, status=status, statuses=Commission.Status.choices))
+    return render(
+        request,
+        "portal/commissions.html",
+        _context(request, page=page, status=status, statuses=Commission.Status.choices),
+    )
 
 
 @affiliate_required
@@ -112,17 +124,29 @@ def portal_payouts(request):
     merchant, affiliate = request.portal_merchant, request.affiliate
     qs = Payout.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at", "-pk")
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
-    return render(request, "portal/payouts.html", _context(
-        request, page=page, totals=selectors.payout_totals(merchant, affiliate=affiliate),
-        owed=selectors.commission_totals(merchant, selectors.parse_period({"period": "all"}, first_day=affiliate.created_at.date()), affiliate=affiliate,
-                                         currency=affiliate.program.commission_currency),
-    ))
+    return render(
+        request,
+        "portal/payouts.html",
+        _context(
+            request,
+            page=page,
+            totals=selectors.payout_totals(merchant, affiliate=affiliate),
+            owed=selectors.commission_totals(
+                merchant,
+                selectors.parse_period({"period": "all"}, first_day=affiliate.created_at.date()),
+                affiliate=affiliate,
+                currency=affiliate.program.commission_currency,
+            ),
+        ),
+    )
 
 
 @affiliate_required
 def portal_settings(request):
     affiliate = request.affiliate
-    initial = {k: getattr(affiliate, k) for k in ("payout_method", "paypal_email", "bank_details", "notify_on_commission")}
+    initial = {
+        k: getattr(affiliate, k) for k in ("payout_method", "paypal_email", "bank_details", "notify_on_commission")
+    }
     form = PayoutSettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
@@ -155,10 +179,22 @@ def portal_signup(request, slug):
     status = 200
     if request.method == "POST":
         status = 403 if not program.signup_open else 400
-    return render(request, "portal/signup.html", {"merchant": merchant, "program": program, "form": form, "rule": services.Rule(
-        program.commission_type,
-        program.commission_bps if program.commission_type == "percent" else program.commission_amount,
-        program.commission_currency, "program")}, status=status)
+    return render(
+        request,
+        "portal/signup.html",
+        {
+            "merchant": merchant,
+            "program": program,
+            "form": form,
+            "rule": services.Rule(
+                program.commission_type,
+                program.commission_bps if program.commission_type == "percent" else program.commission_amount,
+                program.commission_currency,
+                "program",
+            ),
+        },
+        status=status,
+    )
 
 
 def portal_login(request, slug):
@@ -176,8 +212,12 @@ def portal_login(request, slug):
         if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
             target = reverse("affiliates:portal_dashboard", kwargs={"slug": slug})
         return redirect(target)
-    return render(request, "portal/login.html", {"merchant": merchant, "form": form, "next": request.GET.get("next", "")},
-                  status=400 if form.errors else 200)
+    return render(
+        request,
+        "portal/login.html",
+        {"merchant": merchant, "form": form, "next": request.GET.get("next", "")},
+        status=400 if form.errors else 200,
+    )
 
 
 @require_POST
@@ -203,8 +243,12 @@ def portal_accept_invite(request, slug, token):
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, f"Welcome to the {merchant.name} affiliate program.")
             return redirect("affiliates:portal_dashboard", slug=slug)
-    return render(request, "portal/accept_invite.html", {"merchant": merchant, "invited": affiliate, "form": form},
-                  status=400 if request.method == "POST" else 200)
+    return render(
+        request,
+        "portal/accept_invite.html",
+        {"merchant": merchant, "invited": affiliate, "form": form},
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 def portal_password_reset(request, slug):

@@ -215,11 +215,15 @@ def _commission_rows(merchant: Merchant, period: Period, affiliate: Affiliate | 
     if by_day:
         qs = qs.annotate(d=TruncDate("created_at"))
         keys.append("d")
-    return qs.values(*keys).annotate(
-        net=Sum(F("amount") - F("reversed_amount")),
-        revenue=Sum(F("base_amount") - F("refunded_amount")),
-        n=Count("*"),  # not Count("pk"): the covering index has no id, and an index-only scan needs none
-    ).order_by()
+    return (
+        qs.values(*keys)
+        .annotate(
+            net=Sum(F("amount") - F("reversed_amount")),
+            revenue=Sum(F("base_amount") - F("refunded_amount")),
+            n=Count("*"),  # not Count("pk"): the covering index has no id, and an index-only scan needs none
+        )
+        .order_by()
+    )
 
 
 def _commission_day_rows(merchant: Merchant, period: Period, affiliate: Affiliate | None) -> list[dict]:
@@ -239,13 +243,15 @@ def _commission_day_rows(merchant: Merchant, period: Period, affiliate: Affiliat
         return list(_commission_rows(merchant, period, affiliate, by_day=True))
     rolled_end = min(closed, period.end)
     dirty = set(
-        CommissionDirtyDay.objects.filter(merchant_pk=merchant.pk, day__gte=period.start, day__lte=rolled_end)
-        .values_list("day", flat=True)
+        CommissionDirtyDay.objects.filter(
+            merchant_pk=merchant.pk, day__gte=period.start, day__lte=rolled_end
+        ).values_list("day", flat=True)
     )
     rows = [
         {"status": status, "currency": currency, "d": day, "n": n, "net": net, "revenue": revenue}
         for status, currency, day, n, net, revenue in CommissionDailyStat.objects.for_merchant(merchant)
-        .filter(day__gte=period.start, day__lte=rolled_end).exclude(day__in=dirty)
+        .filter(day__gte=period.start, day__lte=rolled_end)
+        .exclude(day__in=dirty)
         .values_list("status", "currency", "day", "payments", "net", "revenue")  # tuples: no model instances to build
     ]
     raw = Q(pk__in=[])
@@ -255,9 +261,15 @@ def _commission_day_rows(merchant: Merchant, period: Period, affiliate: Affiliat
         raw |= Q(created_at__gte=day_start(day), created_at__lt=day_start(day + timedelta(days=1)))
     if rolled_end < period.end or dirty:
         rows += list(
-            Commission.objects.for_merchant(merchant).filter(raw).annotate(d=TruncDate("created_at"))
+            Commission.objects.for_merchant(merchant)
+            .filter(raw)
+            .annotate(d=TruncDate("created_at"))
             .values("status", "currency", "d")
-            .annotate(net=Sum(F("amount") - F("reversed_amount")), revenue=Sum(F("base_amount") - F("refunded_amount")), n=Count("*"))
+            .annotate(
+                net=Sum(F("amount") - F("reversed_amount")),
+                revenue=Sum(F("base_amount") - F("refunded_amount")),
+                n=Count("*"),
+            )
             .order_by()
         )
     return rows
@@ -282,8 +294,12 @@ def _totals_from(rows, currency: str = "") -> dict:
     return totals
 
 
-def commission_totals(merchant: Merchant, period: Period, *, affiliate: Affiliate | None = None, currency: str = "") -> dict:
-    """Revenue, and commissions earned, owed (pending + approved) and paid, per currency, for commissions created in the period.
+def commission_totals(
+    merchant: Merchant, period: Period, *, affiliate: Affiliate | None = None, currency: str = ""
+) -> dict:
+    """Revenue, and commissions earned, owed (pending + approved) and paid, per currency.
+
+    Counts the commissions created in the period.
 
     Read live (one aggregate through the covering index commission_overview_idx) because a commission's status and
     reversals change long after its day.
@@ -292,7 +308,9 @@ def commission_totals(merchant: Merchant, period: Period, *, affiliate: Affiliat
 
 
 def main_currency(merchant: Merchant) -> str:
-    recent = Commission.objects.for_merchant(merchant).order_by("-created_at").values_list("currency", flat=True).first()
+    recent = (
+        Commission.objects.for_merchant(merchant).order_by("-created_at").values_list("currency", flat=True).first()
+    )
     if recent:
         return recent
     program = merchant.programs.filter(is_default=True).only("commission_currency").first()
@@ -312,22 +330,33 @@ def overview_and_series(merchant: Merchant, period: Period, *, affiliate: Affili
     for values in by_day.values():
         for name in total_counts:
             total_counts[name] += values[name]
-    currency = max(totals["earned"].amounts, key=totals["earned"].amounts.get) if totals["earned"] else main_currency(merchant)
+    currency = (
+        max(totals["earned"].amounts, key=totals["earned"].amounts.get) if totals["earned"] else main_currency(merchant)
+    )
     earned: dict = defaultdict(int)
     for row in rows:
         if row["currency"] == currency and row["status"] != Commission.Status.VOIDED:
             earned[row["d"]] += row["net"] or 0
-    for name, value in totals.items():
+    for value in totals.values():
         if isinstance(value, Money):
             value.currency = currency
     stats = {
         **total_counts,
         **totals,
-        "conversion_rate": (100 * total_counts["customers"] / total_counts["referrals"]) if total_counts["referrals"] else None,
+        "conversion_rate": (100 * total_counts["customers"] / total_counts["referrals"])
+        if total_counts["referrals"]
+        else None,
     }
     scale = 10 ** money.exponent(currency)
-    series: dict = {"days": [], "clicks": [], "referrals": [], "customers": [], "commissions": [],
-                    "currency": currency.upper(), "symbol": money.SYMBOLS.get(currency, "")}
+    series: dict = {
+        "days": [],
+        "clicks": [],
+        "referrals": [],
+        "customers": [],
+        "commissions": [],
+        "currency": currency.upper(),
+        "symbol": money.SYMBOLS.get(currency, ""),
+    }
     day = period.start
     while day <= period.end:
         values = by_day.get(day, {"clicks": 0, "referrals": 0, "customers": 0})
@@ -363,7 +392,8 @@ def _month_split(merchant: Merchant, period: Period) -> tuple[list[date], list[t
             month = next_month(month)
     if months:
         dirty = {
-            month_start(day) for day in CommissionDirtyDay.objects.filter(
+            month_start(day)
+            for day in CommissionDirtyDay.objects.filter(
                 merchant_pk=merchant.pk, day__gte=months[0], day__lt=next_month(months[-1])
             ).values_list("day", flat=True)
         }
@@ -389,6 +419,7 @@ def top_affiliates(merchant: Merchant, period: Period, *, limit: int = 5) -> lis
     from .models import AffiliateCommissionMonth
 
     months, raw_ranges = _month_split(merchant, period)
+
     def raw(first: date, last: date):
         return (
             Commission.objects.for_merchant(merchant)
@@ -396,7 +427,9 @@ def top_affiliates(merchant: Merchant, period: Period, *, limit: int = 5) -> lis
             .exclude(status=Commission.Status.VOIDED)
             .values("affiliate_id", "currency")
             .annotate(
-                revenue=Sum(F("base_amount") - F("refunded_amount")), earned=Sum(F("amount") - F("reversed_amount")), n=Count("*")
+                revenue=Sum(F("base_amount") - F("refunded_amount")),
+                earned=Sum(F("amount") - F("reversed_amount")),
+                n=Count("*"),
             )
             .order_by()
         )
@@ -405,7 +438,8 @@ def top_affiliates(merchant: Merchant, period: Period, *, limit: int = 5) -> lis
     parts = [raw(first, last) for first, last in raw_ranges]
     if months:
         parts.append(
-            AffiliateCommissionMonth.objects.for_merchant(merchant).filter(month__in=months)
+            AffiliateCommissionMonth.objects.for_merchant(merchant)
+            .filter(month__in=months)
             .values("affiliate_id", "currency")
             .annotate(revenue=Sum("revenue"), earned=Sum("net"), n=Sum("payments"))
             .order_by()
@@ -421,7 +455,8 @@ def top_affiliates(merchant: Merchant, period: Period, *, limit: int = 5) -> lis
                 + ") AS parts GROUP BY affiliate_id, currency ORDER BY 4 DESC, 1 LIMIT %s",
                 (*(p for _, params in compiled for p in params), limit * 3),
             )
-            rows = [dict(zip(("affiliate_id", "currency", "revenue", "earned", "n"), r)) for r in cursor.fetchall()]
+            names = ("affiliate_id", "currency", "revenue", "earned", "n")
+            rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
     picked: dict[int, dict] = {}
     for row in rows:
         entry = picked.setdefault(row["affiliate_id"], {"revenue": Money(), "earned": Money(), "payments": 0})
@@ -452,14 +487,22 @@ def affiliate_stats(merchant: Merchant, affiliates: list[Affiliate], period: Per
         .annotate(net=Sum(F("amount") - F("reversed_amount")), revenue=Sum(F("base_amount") - F("refunded_amount")))
     )
     currency = affiliates[0].program.commission_currency
-    earned: dict = defaultdict(lambda: {"revenue": Money(currency=currency), "owed": Money(currency=currency),
-                                        "paid": Money(currency=currency)})
+    earned: dict = defaultdict(
+        lambda: {
+            "revenue": Money(currency=currency),
+            "owed": Money(currency=currency),
+            "paid": Money(currency=currency),
+        }
+    )
     for row in money_rows:
         entry = earned[row["affiliate_id"]]
         entry["revenue"].add(row["currency"], row["revenue"] or 0)
         entry["paid" if row["status"] == Commission.Status.PAID else "owed"].add(row["currency"], row["net"] or 0)
     for affiliate in affiliates:
-        affiliate.stats = {**by_affiliate.get(affiliate.pk, {"clicks": 0, "referrals": 0, "customers": 0}), **earned[affiliate.pk]}
+        affiliate.stats = {
+            **by_affiliate.get(affiliate.pk, {"clicks": 0, "referrals": 0, "customers": 0}),
+            **earned[affiliate.pk],
+        }
 
 
 def affiliate_money(merchant: Merchant) -> dict:
@@ -497,8 +540,10 @@ def payout_totals(merchant: Merchant, *, affiliate: Affiliate | None = None, cur
 def annotate_batches(merchant: Merchant, batches: list) -> None:
     """Sets on each batch of a page: its payouts, its total per currency, how many are unpaid or lack a PayPal email."""
     payouts = (
-        Payout.objects.for_merchant(merchant).filter(batch__in=batches)
-        .select_related("affiliate").order_by("affiliate__email", "currency")
+        Payout.objects.for_merchant(merchant)
+        .filter(batch__in=batches)
+        .select_related("affiliate")
+        .order_by("affiliate__email", "currency")
     )
     by_batch: dict = defaultdict(list)
     for payout in payouts:
@@ -547,22 +592,32 @@ def onboarding_steps(merchant: Merchant) -> list[dict]:
     )
     return [
         {"key": "stripe", "title": "Connect Stripe", "done": merchant.is_stripe_connected},
-        {"key": "script", "title": "Install the tracking script", "done": SeenDomain.objects.for_merchant(merchant).exists()},
+        {
+            "key": "script",
+            "title": "Install the tracking script",
+            "done": SeenDomain.objects.for_merchant(merchant).exists(),
+        },
         {"key": "checkout", "title": "Pass the referral to your checkout", "done": has_attributed},
         {"key": "program", "title": "Review your commission program", "done": bool(program and program.reviewed_at)},
-        {"key": "affiliate", "title": "Invite your first affiliate", "done": Affiliate.objects.for_merchant(merchant).exists()},
+        {
+            "key": "affiliate",
+            "title": "Invite your first affiliate",
+            "done": Affiliate.objects.for_merchant(merchant).exists(),
+        },
     ]
 
 
 def status_counts(merchant: Merchant) -> dict:
     rows = Affiliate.objects.for_merchant(merchant).values("status").annotate(n=Count("pk"))
-    result = {s: 0 for s in Affiliate.Status.values}
+    result = dict.fromkeys(Affiliate.Status.values, 0)
     result.update({r["status"]: r["n"] for r in rows})
     result["all"] = sum(result.values())
     return result
 
 
-def commission_filter(merchant: Merchant, *, status: str = "", affiliate: Affiliate | None = None, period: Period | None = None):
+def commission_filter(
+    merchant: Merchant, *, status: str = "", affiliate: Affiliate | None = None, period: Period | None = None
+):
     qs = Commission.objects.for_merchant(merchant)
     if status == "owed":
         qs = qs.filter(status__in=[Commission.Status.PENDING, Commission.Status.APPROVED])
@@ -583,7 +638,7 @@ class BadCursor(ValueError):
 
 
 def _cursor(commission: Commission) -> str:
-    """"<microseconds since the epoch>-<id>": the row's place in the list's order (newest first, id breaks ties)."""
+    """ "<microseconds since the epoch>-<id>": the row's place in the list's order (newest first, id breaks ties)."""
     delta = commission.created_at - datetime(1970, 1, 1, tzinfo=UTC)
     return f"{(delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds}-{commission.pk}"
 
@@ -618,7 +673,9 @@ def commission_page(qs, *, after: str = "", before: str = "", per_page: int = 50
     if before:
         at, pk = _parse_cursor(before)
         rows = list(
-            qs.filter(Q(created_at__gte=at) & (Q(created_at__gt=at) | Q(pk__gt=pk))).order_by("created_at", "pk")[: per_page + 1]
+            qs.filter(Q(created_at__gte=at) & (Q(created_at__gt=at) | Q(pk__gt=pk))).order_by("created_at", "pk")[
+                : per_page + 1
+            ]
         )
         more_newer = len(rows) > per_page
         rows = rows[:per_page][::-1]

@@ -52,7 +52,9 @@ def approve_due_commissions_task() -> int:
 
 @shared_task
 def notify_affiliate_approved_task(affiliate_id: int) -> None:
-    affiliate = Affiliate.objects.select_related("merchant").filter(pk=affiliate_id, status=Affiliate.Status.APPROVED).first()
+    affiliate = (
+        Affiliate.objects.select_related("merchant").filter(pk=affiliate_id, status=Affiliate.Status.APPROVED).first()
+    )
     if affiliate is None:
         return  # gone, or no longer approved by the time the task ran
     emails.send_affiliate_approved(affiliate)

@@ -34,6 +34,12 @@ urlpatterns = [
     path("p/<slug:slug>/settings/", portal_views.portal_settings, name="portal_settings"),
     path("p/<slug:slug>/invite/<str:token>/", portal_views.portal_accept_invite, name="portal_accept_invite"),
     path("p/<slug:slug>/password-reset/", portal_views.portal_password_reset, name="portal_password_reset"),
-    path("p/<slug:slug>/password-reset/sent/", portal_views.portal_password_reset_done, name="portal_password_reset_done"),
-    path("p/<slug:slug>/reset/<uidb64>/<token>/", portal_views.portal_password_reset_confirm, name="portal_password_reset_confirm"),
+    path(
+        "p/<slug:slug>/password-reset/sent/", portal_views.portal_password_reset_done, name="portal_password_reset_done"
+    ),
+    path(
+        "p/<slug:slug>/reset/<uidb64>/<token>/",
+        portal_views.portal_password_reset_confirm,
+        name="portal_password_reset_confirm",
+    ),
 ]

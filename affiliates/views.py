@@ -57,15 +57,19 @@ def overview(request):
     period = _period(request)
     steps = selectors.onboarding_steps(request.merchant)
     stats, series = selectors.overview_and_series(request.merchant, period)
-    return render(request, "affiliates/overview.html", {
-        "period": period,
-        "periods": selectors.PERIODS,
-        "stats": stats,
-        "series": series,
-        "top": selectors.top_affiliates(request.merchant, period),
-        "steps": steps,
-        "steps_left": sum(not s["done"] for s in steps),
-    })
+    return render(
+        request,
+        "affiliates/overview.html",
+        {
+            "period": period,
+            "periods": selectors.PERIODS,
+            "stats": stats,
+            "series": series,
+            "top": selectors.top_affiliates(request.merchant, period),
+            "steps": steps,
+            "steps_left": sum(not s["done"] for s in steps),
+        },
+    )
 
 
 def _checkout_context(merchant) -> dict:
@@ -80,13 +84,17 @@ def _checkout_context(merchant) -> dict:
 @merchant_required
 def onboarding(request):
     steps = selectors.onboarding_steps(request.merchant)
-    return render(request, "affiliates/onboarding.html", {
-        "steps": {s["key"]: s for s in steps},
-        "steps_left": sum(not s["done"] for s in steps),
-        "program": services.default_program(request.merchant),
-        "invite_form": InviteAffiliateForm(),
-        **_checkout_context(request.merchant),
-    })
+    return render(
+        request,
+        "affiliates/onboarding.html",
+        {
+            "steps": {s["key"]: s for s in steps},
+            "steps_left": sum(not s["done"] for s in steps),
+            "program": services.default_program(request.merchant),
+            "invite_form": InviteAffiliateForm(),
+            **_checkout_context(request.merchant),
+        },
+    )
 
 
 # --- program ---------------------------------------------------------------------------------------------------------
@@ -104,9 +112,17 @@ def programs(request):
         else:
             messages.success(request, "Program saved. New commissions follow these rules.")
             return redirect("affiliates:programs")
-    return render(request, "affiliates/program.html", {"program": program, "form": form,
-                                                        "portal_url": django_settings.SITE_URL + reverse("affiliates:portal_signup", kwargs={"slug": request.merchant.slug})},
-                  status=400 if form.errors else 200)
+    return render(
+        request,
+        "affiliates/program.html",
+        {
+            "program": program,
+            "form": form,
+            "portal_url": django_settings.SITE_URL
+            + reverse("affiliates:portal_signup", kwargs={"slug": request.merchant.slug}),
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 @merchant_required(manage=True)
@@ -125,15 +141,25 @@ def affiliate_list(request):
     q, status = request.GET.get("q", "").strip(), request.GET.get("status", "")
     if request.GET.get("format") == "csv":
         return _affiliates_csv(request.merchant, selectors.search_affiliates(request.merchant, q=q, status=status))
-    page = _paginate(request, selectors.search_affiliates(request.merchant, q=q, status=status).select_related("program"))
+    page = _paginate(
+        request, selectors.search_affiliates(request.merchant, q=q, status=status).select_related("program")
+    )
     period = _period(request)
     selectors.affiliate_stats(request.merchant, list(page.object_list), period)
-    return render(request, "affiliates/affiliate_list.html", {
-        "page": page, "q": q, "status": status, "period": period, "periods": selectors.PERIODS,
-        "status_counts": selectors.status_counts(request.merchant),
-        "statuses": Affiliate.Status.choices,
-        "invite_form": InviteAffiliateForm(),
-    })
+    return render(
+        request,
+        "affiliates/affiliate_list.html",
+        {
+            "page": page,
+            "q": q,
+            "status": status,
+            "period": period,
+            "periods": selectors.PERIODS,
+            "status_counts": selectors.status_counts(request.merchant),
+            "statuses": Affiliate.Status.choices,
+            "invite_form": InviteAffiliateForm(),
+        },
+    )
 
 
 def _affiliates_csv(merchant, affiliates):
@@ -142,17 +168,41 @@ def _affiliates_csv(merchant, affiliates):
     earned = selectors.affiliate_money(merchant)
 
     def rows():
-        yield writer.writerow(["code", "name", "email", "status", "joined_at", "link", "payout_method", "paypal_email",
-                               "bank_details", "currency", "owed", "paid"])
+        yield writer.writerow(
+            [
+                "code",
+                "name",
+                "email",
+                "status",
+                "joined_at",
+                "link",
+                "payout_method",
+                "paypal_email",
+                "bank_details",
+                "currency",
+                "owed",
+                "paid",
+            ]
+        )
         for a in affiliates.iterator(chunk_size=2000):
             money_rows = earned.get(a.pk) or {"": {"owed": 0, "paid": 0}}
             for currency, sums in sorted(money_rows.items()):
-                yield writer.writerow([
-                    _safe_cell(a.code), _safe_cell(a.name), _safe_cell(a.email), a.status, a.created_at.isoformat(),
-                    _referral_link(merchant, a), a.payout_method, _safe_cell(a.paypal_email), _safe_cell(a.bank_details),
-                    currency.upper(), money.to_major(sums["owed"], currency) if currency else "",
-                    money.to_major(sums["paid"], currency) if currency else "",
-                ])
+                yield writer.writerow(
+                    [
+                        _safe_cell(a.code),
+                        _safe_cell(a.name),
+                        _safe_cell(a.email),
+                        a.status,
+                        a.created_at.isoformat(),
+                        _referral_link(merchant, a),
+                        a.payout_method,
+                        _safe_cell(a.paypal_email),
+                        _safe_cell(a.bank_details),
+                        currency.upper(),
+                        money.to_major(sums["owed"], currency) if currency else "",
+                        money.to_major(sums["paid"], currency) if currency else "",
+                    ]
+                )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="affiliates-{timezone.now():%Y%m%d}.csv"'
@@ -169,22 +219,41 @@ def affiliate_invite(request):
         except services.AffiliateError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, f"Invited {affiliate.email} with the code {affiliate.code}; they have an email to set up their account.")
+            messages.success(
+                request,
+                f"Invited {affiliate.email} with the code {affiliate.code}; "
+                "they have an email to set up their account.",
+            )
             return _redirect_back(request, reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.uid}))
     else:
         for field, errors in form.errors.items():
-            messages.error(request, f"{form.fields[field].label if field in form.fields else ''}: {' '.join(errors)}".lstrip(": "))
+            messages.error(
+                request, f"{form.fields[field].label if field in form.fields else ''}: {' '.join(errors)}".lstrip(": ")
+            )
     return _redirect_back(request, reverse("affiliates:affiliate_list"))
 
 
 @merchant_required
 def affiliate_detail(request, uid):
-    affiliate = get_object_or_404(Affiliate.objects.for_merchant(request.merchant).select_related("program", "user"), uid=uid)
-    form = AffiliateEditForm(request.POST or None, initial=AffiliateEditForm.initial_for(affiliate),
-                             currency=affiliate.program.commission_currency)
+    affiliate = get_object_or_404(
+        Affiliate.objects.for_merchant(request.merchant).select_related("program", "user"), uid=uid
+    )
+    form = AffiliateEditForm(
+        request.POST or None,
+        initial=AffiliateEditForm.initial_for(affiliate),
+        currency=affiliate.program.commission_currency,
+    )
     if request.method == "POST" and form.is_valid():
-        data = {k: form.cleaned_data[k] for k in ("name", "code", "commission_type_override", "commission_bps_override",
-                                                   "commission_amount_override")}
+        data = {
+            k: form.cleaned_data[k]
+            for k in (
+                "name",
+                "code",
+                "commission_type_override",
+                "commission_bps_override",
+                "commission_amount_override",
+            )
+        }
         try:
             services.update_affiliate(affiliate, **data)
         except services.AffiliateError as exc:
@@ -192,8 +261,12 @@ def affiliate_detail(request, uid):
         else:
             messages.success(request, "Affiliate saved.")
             return redirect("affiliates:affiliate_detail", uid=affiliate.uid)
-    return render(request, "affiliates/affiliate_detail.html", _affiliate_context(request, affiliate, form),
-                  status=400 if form.errors else 200)
+    return render(
+        request,
+        "affiliates/affiliate_detail.html",
+        _affiliate_context(request, affiliate, form),
+        status=400 if form.errors else 200,
+    )
 
 
 def _affiliate_context(request, affiliate, form) -> dict:
@@ -213,7 +286,9 @@ def _affiliate_context(request, affiliate, form) -> dict:
         "link": _referral_link(request.merchant, affiliate),
         "clicks": Click.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
         "referrals": Referral.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
-        "commissions": Commission.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
+        "commissions": Commission.objects.for_merchant(merchant)
+        .filter(affiliate=affiliate)
+        .order_by("-created_at")[:20],
         "payouts": Payout.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
         "payout_totals": selectors.payout_totals(request.merchant, affiliate=affiliate),
     }
@@ -257,7 +332,9 @@ def affiliate_bulk_status(request):
 
 
 def _commission_filters(request):
-    period = _period(request) if (request.GET.get("period") or request.GET.get("from") or request.GET.get("to")) else None
+    period = (
+        _period(request) if (request.GET.get("period") or request.GET.get("from") or request.GET.get("to")) else None
+    )
     text = request.GET.get("affiliate", "").strip()
     affiliate = None
     if text:
@@ -295,12 +372,21 @@ def commission_list(request):
     query = request.GET.copy()
     for key in ("after", "before", "page"):
         query.pop(key, None)
-    return render(request, "affiliates/commission_list.html", {
-        "page": page, **filters, "statuses": Commission.Status.choices, "periods": selectors.PERIODS,
-        "query": query.urlencode(), "void_form": VoidCommissionForm(), "next_url": request.get_full_path(),
-        "newer_url": f"?{_with(query, before=page.newer)}" if page.newer else "",
-        "older_url": f"?{_with(query, after=page.older)}" if page.older else "",
-    })
+    return render(
+        request,
+        "affiliates/commission_list.html",
+        {
+            "page": page,
+            **filters,
+            "statuses": Commission.Status.choices,
+            "periods": selectors.PERIODS,
+            "query": query.urlencode(),
+            "void_form": VoidCommissionForm(),
+            "next_url": request.get_full_path(),
+            "newer_url": f"?{_with(query, before=page.newer)}" if page.newer else "",
+            "older_url": f"?{_with(query, after=page.older)}" if page.older else "",
+        },
+    )
 
 
 def _with(query, **params) -> str:
@@ -315,26 +401,33 @@ _PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
 def _prepare_commission_rows(commissions) -> None:
     """Display values for each row, computed here once: 50 rows of template tags and filters (three `{% url %}`, four
     money filters and two date filters a row) were most of the page's time."""
-    urls = {name: reverse(f"affiliates:{name}", kwargs={"code" if name != "affiliate_detail" else "uid": _PLACEHOLDER})
-            for name in ("commission_approve", "commission_void", "affiliate_detail")}
+    urls = {
+        name: reverse(f"affiliates:{name}", kwargs={"code" if name != "affiliate_detail" else "uid": _PLACEHOLDER})
+        for name in ("commission_approve", "commission_void", "affiliate_detail")
+    }
     statuses, sources = dict(Commission.Status.choices), dict(Commission.SourceType.choices)
     owed = (Commission.Status.PENDING, Commission.Status.APPROVED)
     for c in commissions:
         code, fmt = str(c.code), money.format_money
         c.row = {
-            "date": f"{c.created_at:%b} {c.created_at.day}, {c.created_at.year}", "time": f"{c.created_at:%H:%M}",
+            "date": f"{c.created_at:%b} {c.created_at.day}, {c.created_at.year}",
+            "time": f"{c.created_at:%H:%M}",
             "affiliate_url": urls["affiliate_detail"].replace(_PLACEHOLDER, str(c.affiliate.uid)),
             "affiliate_label": c.affiliate.name or c.affiliate.email,
             "source": c.source_id if len(c.source_id) <= 28 else c.source_id[:27] + "…",
-            "source_type": sources.get(c.source_type, c.source_type), "status_label": statuses.get(c.status, c.status),
+            "source_type": sources.get(c.source_type, c.source_type),
+            "status_label": statuses.get(c.status, c.status),
             "hold_until": f"{c.hold_until:%b} {c.hold_until.day}",
             "payment": fmt(c.base_amount, c.currency),
             "refunded": fmt(c.refunded_amount, c.currency) if c.refunded_amount else "",
-            "net": fmt(c.net_amount, c.currency), "amount": fmt(c.amount, c.currency) if c.reversed_amount else "",
+            "net": fmt(c.net_amount, c.currency),
+            "amount": fmt(c.amount, c.currency) if c.reversed_amount else "",
             "approve_url": urls["commission_approve"].replace(_PLACEHOLDER, code)
-            if c.status == Commission.Status.PENDING and not c.is_on_hold else "",
+            if c.status == Commission.Status.PENDING and not c.is_on_hold
+            else "",
             "void_url": urls["commission_void"].replace(_PLACEHOLDER, code)
-            if c.status in owed and not c.payout_id else "",
+            if c.status in owed and not c.payout_id
+            else "",
         }
 
 
@@ -351,19 +444,50 @@ def _safe_cell(value) -> str:
 
 def _commissions_csv(qs):
     writer = csv.writer(_Echo())
-    header = ["id", "created_at", "affiliate_code", "affiliate_email", "status", "amount", "reversed", "net", "currency",
-              "payment_amount", "refunded", "source_type", "source_id", "rule", "recurring", "void_reason", "paid_at"]
+    header = [
+        "id",
+        "created_at",
+        "affiliate_code",
+        "affiliate_email",
+        "status",
+        "amount",
+        "reversed",
+        "net",
+        "currency",
+        "payment_amount",
+        "refunded",
+        "source_type",
+        "source_id",
+        "rule",
+        "recurring",
+        "void_reason",
+        "paid_at",
+    ]
 
     def rows():
         yield writer.writerow(header)
         for c in qs.select_related("affiliate").order_by("created_at", "pk").iterator(chunk_size=2000):
-            yield writer.writerow([
-                c.code, c.created_at.isoformat(), _safe_cell(c.affiliate.code), _safe_cell(c.affiliate.email), c.status,
-                money.to_major(c.amount, c.currency), money.to_major(c.reversed_amount, c.currency),
-                money.to_major(c.net_amount, c.currency), c.currency.upper(), money.to_major(c.base_amount, c.currency),
-                money.to_major(c.refunded_amount, c.currency), c.source_type, _safe_cell(c.source_id), c.rule,
-                "yes" if c.is_recurring else "no", _safe_cell(c.void_reason), c.paid_at.isoformat() if c.paid_at else "",
-            ])
+            yield writer.writerow(
+                [
+                    c.code,
+                    c.created_at.isoformat(),
+                    _safe_cell(c.affiliate.code),
+                    _safe_cell(c.affiliate.email),
+                    c.status,
+                    money.to_major(c.amount, c.currency),
+                    money.to_major(c.reversed_amount, c.currency),
+                    money.to_major(c.net_amount, c.currency),
+                    c.currency.upper(),
+                    money.to_major(c.base_amount, c.currency),
+                    money.to_major(c.refunded_amount, c.currency),
+                    c.source_type,
+                    _safe_cell(c.source_id),
+                    c.rule,
+                    "yes" if c.is_recurring else "no",
+                    _safe_cell(c.void_reason),
+                    c.paid_at.isoformat() if c.paid_at else "",
+                ]
+            )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="commissions-{timezone.now():%Y%m%d}.csv"'
@@ -379,7 +503,9 @@ def commission_approve(request, code):
     except services.AffiliateError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Commission of {money.format_money(commission.net_amount, commission.currency)} approved.")
+        messages.success(
+            request, f"Commission of {money.format_money(commission.net_amount, commission.currency)} approved."
+        )
     return _redirect_back(request, reverse("affiliates:commission_list"))
 
 
@@ -407,11 +533,17 @@ def payout_list(request):
     batches = _paginate(request, PayoutBatch.objects.for_merchant(request.merchant).order_by("-created_at", "-pk"), 10)
     selectors.annotate_batches(request.merchant, list(batches.object_list))
     program = services.default_program(request.merchant)
-    return render(request, "affiliates/payout_list.html", {
-        "batches": batches, "due": selectors.payable_totals(request.merchant),
-        "totals": selectors.payout_totals(request.merchant, currency=program.commission_currency), "program": program,
-        "mark_form": MarkPaidForm(),
-    })
+    return render(
+        request,
+        "affiliates/payout_list.html",
+        {
+            "batches": batches,
+            "due": selectors.payable_totals(request.merchant),
+            "totals": selectors.payout_totals(request.merchant, currency=program.commission_currency),
+            "program": program,
+            "mark_form": MarkPaidForm(),
+        },
+    )
 
 
 @merchant_required(manage=True)
@@ -419,7 +551,9 @@ def payout_list(request):
 def payout_batch_create(request):
     batch = services.create_payout_batch(request.merchant, created_by=request.user)
     if batch is None:
-        messages.warning(request, "Nobody is due a payout yet: no affiliate's approved commissions reach the minimum payout.")
+        messages.warning(
+            request, "Nobody is due a payout yet: no affiliate's approved commissions reach the minimum payout."
+        )
     else:
         messages.success(request, f"Batch created with {batch.payouts.count()} payouts. Pay them, then mark them paid.")
     return redirect("affiliates:payout_list")
@@ -435,7 +569,10 @@ def payout_mark_paid(request, code):
     except services.AffiliateError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Payout of {money.format_money(payout.amount, payout.currency)} to {payout.affiliate.email} marked paid.")
+        messages.success(
+            request,
+            f"Payout of {money.format_money(payout.amount, payout.currency)} to {payout.affiliate.email} marked paid.",
+        )
     return redirect("affiliates:payout_list")
 
 
@@ -453,8 +590,12 @@ def payout_batch_export(request, code, kind):
     batch = get_object_or_404(PayoutBatch.objects.for_merchant(request.merchant), code=code)
     if kind not in ("paypal", "generic"):
         raise Http404("Unknown export: use paypal or generic.")
-    payouts = Payout.objects.for_merchant(request.merchant).filter(batch=batch).select_related("affiliate").order_by("pk")
-    response = StreamingHttpResponse(_batch_rows(kind, payouts, request.merchant), content_type="text/csv; charset=utf-8")
+    payouts = (
+        Payout.objects.for_merchant(request.merchant).filter(batch=batch).select_related("affiliate").order_by("pk")
+    )
+    response = StreamingHttpResponse(
+        _batch_rows(kind, payouts, request.merchant), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="payouts-{batch.created_at:%Y%m%d-%H%M}-{kind}.csv"'
     return response
 
@@ -465,21 +606,51 @@ def _batch_rows(kind: str, payouts, merchant):
     if kind == "paypal":
         for p in payouts:
             if p.affiliate.paypal_email:
-                yield writer.writerow([
-                    _safe_cell(p.affiliate.paypal_email), money.to_major(p.amount, p.currency), p.currency.upper(),
-                    str(p.code).replace("-", "")[:30], _safe_cell(f"Affiliate commissions from {merchant.name}"[:165]),
-                    "PayPal",
-                ])
+                yield writer.writerow(
+                    [
+                        _safe_cell(p.affiliate.paypal_email),
+                        money.to_major(p.amount, p.currency),
+                        p.currency.upper(),
+                        str(p.code).replace("-", "")[:30],
+                        _safe_cell(f"Affiliate commissions from {merchant.name}"[:165]),
+                        "PayPal",
+                    ]
+                )
         return
-    yield writer.writerow(["payout_id", "affiliate_code", "affiliate_name", "affiliate_email", "amount", "currency",
-                           "payout_method", "paypal_email", "bank_details", "status", "reference", "paid_at"])
+    yield writer.writerow(
+        [
+            "payout_id",
+            "affiliate_code",
+            "affiliate_name",
+            "affiliate_email",
+            "amount",
+            "currency",
+            "payout_method",
+            "paypal_email",
+            "bank_details",
+            "status",
+            "reference",
+            "paid_at",
+        ]
+    )
     for p in payouts:
         a = p.affiliate
-        yield writer.writerow([
-            p.code, _safe_cell(a.code), _safe_cell(a.name), _safe_cell(a.email), money.to_major(p.amount, p.currency),
-            p.currency.upper(), a.payout_method, _safe_cell(a.paypal_email), _safe_cell(a.bank_details), p.status,
-            _safe_cell(p.reference), p.paid_at.isoformat() if p.paid_at else "",
-        ])
+        yield writer.writerow(
+            [
+                p.code,
+                _safe_cell(a.code),
+                _safe_cell(a.name),
+                _safe_cell(a.email),
+                money.to_major(p.amount, p.currency),
+                p.currency.upper(),
+                a.payout_method,
+                _safe_cell(a.paypal_email),
+                _safe_cell(a.bank_details),
+                p.status,
+                _safe_cell(p.reference),
+                p.paid_at.isoformat() if p.paid_at else "",
+            ]
+        )
 
 
 # --- settings --------------------------------------------------------------------------------------------------------
@@ -491,9 +662,14 @@ def settings(request):
     from stripe_integration.selectors import webhook_health
 
     health = webhook_health(request.merchant)
-    return render(request, "affiliates/settings.html", {
-        "last_event": StripeEvent.objects.for_merchant(request.merchant).order_by("-received_at").first(),
-        "health": health,
-        "portal_url": django_settings.SITE_URL + reverse("affiliates:portal_dashboard", kwargs={"slug": request.merchant.slug}),
-        **_checkout_context(request.merchant),
-    })
+    return render(
+        request,
+        "affiliates/settings.html",
+        {
+            "last_event": StripeEvent.objects.for_merchant(request.merchant).order_by("-received_at").first(),
+            "health": health,
+            "portal_url": django_settings.SITE_URL
+            + reverse("affiliates:portal_dashboard", kwargs={"slug": request.merchant.slug}),
+            **_checkout_context(request.merchant),
+        },
+    )

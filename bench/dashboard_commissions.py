@@ -6,10 +6,12 @@ newest commission, the old `?page=500`.
 
 from dashboard_common import deep_cursor, report
 
-report([
-    "/commissions/",
-    "/commissions/?status=approved",
-    "/commissions/?status=owed&period=90d",
-    "/commissions/?affiliate=bench3",
-    f"/commissions/?after={deep_cursor(24_950)}",
-])
+report(
+    [
+        "/commissions/",
+        "/commissions/?status=approved",
+        "/commissions/?status=owed&period=90d",
+        "/commissions/?affiliate=bench3",
+        f"/commissions/?after={deep_cursor(24_950)}",
+    ]
+)

@@ -46,7 +46,9 @@ def clients():
     owner = Membership.objects.filter(merchant=bench).select_related("user").first().user
     empty = Merchant.objects.filter(slug="bench-empty").first()
     if empty is None:
-        empty, _ = create_merchant(name="Bench Empty", owner_email="bench-empty@afficone.local", password="bench-password-123")
+        empty, _ = create_merchant(
+            name="Bench Empty", owner_email="bench-empty@afficone.local", password="bench-password-123"
+        )
         Merchant.objects.filter(pk=empty.pk).update(slug="bench-empty")
     empty_owner = Membership.objects.filter(merchant=empty).select_related("user").first().user
     a, b = Client(), Client()
@@ -87,9 +89,11 @@ def report(paths: list[str]) -> None:
 
     bench_client, empty_client = clients()
     merchant = Merchant.objects.get(slug="bench-shop")
-    print(f"database: {connection.vendor}; bench tenant: {Click.objects.filter(merchant=merchant).count():,} clicks, "
-          f"{Referral.objects.filter(merchant=merchant).count():,} referrals, "
-          f"{Commission.objects.filter(merchant=merchant).count():,} commissions; {RUNS} runs per page")
+    print(
+        f"database: {connection.vendor}; bench tenant: {Click.objects.filter(merchant=merchant).count():,} clicks, "
+        f"{Referral.objects.filter(merchant=merchant).count():,} referrals, "
+        f"{Commission.objects.filter(merchant=merchant).count():,} commissions; {RUNS} runs per page"
+    )
     print(f"{'page':52} {'median ms':>10} {'p95 ms':>8} {'queries':>8} | {'empty ms':>9} {'queries':>8} {'ratio':>6}")
     for path in paths:
         med, p95, q = measure(bench_client, path)

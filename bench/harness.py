@@ -30,12 +30,28 @@ def production_env(settings_module: str, **extra: str) -> dict:
     return env
 
 
-def start_gunicorn(*, port: int, workers: int, threads: int, env: dict, extra: tuple[str, ...] = ()) -> subprocess.Popen:
+def start_gunicorn(
+    *, port: int, workers: int, threads: int, env: dict, extra: tuple[str, ...] = ()
+) -> subprocess.Popen:
     """gunicorn on 127.0.0.1:`port` (gthread workers when `threads` > 1), returned once /healthz answers."""
     command = [
-        sys.executable, "-m", "gunicorn", "afficone.wsgi:application", "--bind", f"127.0.0.1:{port}",
-        "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread" if threads > 1 else "sync",
-        "--backlog", "2048", "--log-level", "warning", *extra,
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "afficone.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--worker-class",
+        "gthread" if threads > 1 else "sync",
+        "--backlog",
+        "2048",
+        "--log-level",
+        "warning",
+        *extra,
     ]
     proc = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True

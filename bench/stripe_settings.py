@@ -1,7 +1,7 @@
 """Settings for bench/stripe_*.py: the production settings plus a bare view to compare the webhook against, behind the
 whole middleware stack and, as the webhook is, ahead of it."""
 
-from afficone.settings.base import *  # noqa: F401,F403
+from afficone.settings.base import *  # noqa: F403
 
 ROOT_URLCONF = "bench.stripe_urls"
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}

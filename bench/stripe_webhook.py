@@ -36,7 +36,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from harness import production_env, run_wrk, start_gunicorn, stop  # noqa: E402  (bench/ is on the path: scripts run from it)
+from harness import production_env, run_wrk, start_gunicorn, stop
+
 sys.path.insert(0, str(ROOT))
 DB_NAME = "bench_afficone_stripe"
 SECRET = "whsec_bench"
@@ -170,8 +171,11 @@ def start_worker(args, env, queue: str) -> subprocess.Popen:
 def wrk(args, path: str, seconds: int, events_file: str) -> dict:
     env = dict(os.environ, AFFICONE_BENCH_EVENTS=events_file, AFFICONE_BENCH_THREADS="2")
     return run_wrk(
-        f"http://127.0.0.1:{args.port}{path}", seconds=seconds, connections=args.connections,
-        script=str(ROOT / "bench" / "stripe_webhook.lua"), env=env,
+        f"http://127.0.0.1:{args.port}{path}",
+        seconds=seconds,
+        connections=args.connections,
+        script=str(ROOT / "bench" / "stripe_webhook.lua"),
+        env=env,
     )
 
 
@@ -180,9 +184,8 @@ def write_events(merchant, referrals, count: int) -> str:
     from tests.stripe_events import encode, sign
 
     templates = [encode(checkout_event(merchant, rid)).decode() for rid in referrals]
-    handle = tempfile.NamedTemporaryFile("w", suffix=".events", delete=False)
     run = os.urandom(4).hex()
-    with handle:
+    with tempfile.NamedTemporaryFile("w", suffix=".events", delete=False) as handle:
         for i in range(count):
             template = templates[i % len(templates)]
             event = json.loads(template)
@@ -307,9 +310,9 @@ def statements_per_event(merchant, referrals) -> int:
         stripe_id=payload["id"], type=payload["type"], account=payload["account"], merchant=merchant, payload=payload
     )
     services._insert_unless_stored(event)
-    with services.asynchronous_commits():  # as a drainer runs them (dispatch._drain_chunk)
-        with CaptureQueriesContext(connection) as queries:
-            assert services.process_next_event()[1] == StripeEvent.Status.PROCESSED
+    # as a drainer runs them (dispatch._drain_chunk)
+    with services.asynchronous_commits(), CaptureQueriesContext(connection) as queries:
+        assert services.process_next_event()[1] == StripeEvent.Status.PROCESSED
     connection.close()
     return len(queries.captured_queries)
 

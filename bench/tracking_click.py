@@ -27,7 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from harness import production_env, run_wrk, start_gunicorn, stop  # noqa: E402  (bench/ is on the path: scripts run from it)
+from harness import production_env, run_wrk, start_gunicorn, stop
+
 sys.path.insert(0, str(ROOT))
 DB_NAME = "bench_afficone_tracking"
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
@@ -104,8 +105,11 @@ def start_server(args, env) -> subprocess.Popen:
 def wrk(args, path: str, seconds: int, key: str, code: str) -> dict:
     env = dict(os.environ, AFFICONE_BENCH_KEY=key, AFFICONE_BENCH_CODE=code)
     return run_wrk(
-        f"http://127.0.0.1:{args.port}{path}", seconds=seconds, connections=args.connections,
-        script=str(ROOT / "bench" / "tracking_click.lua"), env=env,
+        f"http://127.0.0.1:{args.port}{path}",
+        seconds=seconds,
+        connections=args.connections,
+        script=str(ROOT / "bench" / "tracking_click.lua"),
+        env=env,
     )
 
 

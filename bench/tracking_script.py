@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from harness import production_env, run_wrk, stop, wait_for_url  # noqa: E402  (bench/ is on the path: scripts run from it)
+from harness import production_env, run_wrk, stop, wait_for_url
 
 
 def wrk(url: str, seconds: int, connections: int, headers: list[str]) -> dict:

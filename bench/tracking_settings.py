@@ -1,6 +1,6 @@
 """Settings for bench/tracking_click.py: production settings plus a bare view to compare against."""
 
-from afficone.settings.base import *  # noqa: F401,F403
+from afficone.settings.base import *  # noqa: F403
 
 ROOT_URLCONF = "bench.tracking_urls"
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}

@@ -53,8 +53,9 @@ class PendingConnection:
     next_url: str
 
 
-def begin_stripe_connect(session: SessionBase, *, merchant: Merchant, user: User, redirect_uri: str,
-                         next_url: str) -> str:
+def begin_stripe_connect(
+    session: SessionBase, *, merchant: Merchant, user: User, redirect_uri: str, next_url: str
+) -> str:
     """Starts OAuth for `merchant`: remembers a fresh nonce in the session, returns Stripe's authorize URL.
 
     Starting again replaces the previous nonce, so only the latest flow can finish.
@@ -118,8 +119,10 @@ def complete_stripe_connect(merchant: Merchant, *, code: str) -> Merchant:
     Reconnecting the merchant's own account is fine and marks it connected again.
     """
     if not code:
-        raise ConnectError("Stripe's reply carried no authorization code. Nothing was connected; please click "
-                           "Connect with Stripe again.")
+        raise ConnectError(
+            "Stripe's reply carried no authorization code. Nothing was connected; please click "
+            "Connect with Stripe again."
+        )
     client = stripe_client()
     try:
         token = client.oauth.token({"grant_type": "authorization_code", "code": code})

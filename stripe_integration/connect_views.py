@@ -49,8 +49,13 @@ def connection(request):
 @merchant_required(manage=True)
 def connect(request):
     callback = request.build_absolute_uri(reverse("stripe_integration:oauth_callback"))
-    authorize_url = begin_stripe_connect(request.session, merchant=request.merchant, user=request.user,
-                                         redirect_uri=callback, next_url=_safe_next(request, request.GET.get("next")))
+    authorize_url = begin_stripe_connect(
+        request.session,
+        merchant=request.merchant,
+        user=request.user,
+        redirect_uri=callback,
+        next_url=_safe_next(request, request.GET.get("next")),
+    )
     return redirect(authorize_url)
 
 
@@ -65,12 +70,14 @@ def oauth_callback(request):
             messages.warning(request, DECLINED)
         else:  # show Stripe's error code, never free text from the URL
             code = error if ERROR_CODE.fullmatch(error) else "unknown"
-            messages.error(request, f"Stripe did not connect the account (error: {code}). "
-                                    "Nothing was connected; please try again.")
+            messages.error(
+                request, f"Stripe did not connect the account (error: {code}). Nothing was connected; please try again."
+            )
         return redirect(pending.next_url or "stripe_integration:connection")
     try:
-        pending = take_pending_connection(request.session, request.GET.get("state", ""), merchant=request.merchant,
-                                          user=request.user)
+        pending = take_pending_connection(
+            request.session, request.GET.get("state", ""), merchant=request.merchant, user=request.user
+        )
         merchant = complete_stripe_connect(request.merchant, code=request.GET.get("code", ""))
     except ConnectError as exc:
         return _connection_page(request, error=str(exc), status=exc.status)
@@ -86,6 +93,9 @@ def disconnect(request):
         disconnect_stripe(request.merchant)
     except ConnectError as exc:
         return _connection_page(request, error=str(exc), status=exc.status)
-    messages.success(request, "Stripe is disconnected. Afficone no longer reads your Stripe account; "
-                              "payments made from now on earn no commissions until you connect again.")
+    messages.success(
+        request,
+        "Stripe is disconnected. Afficone no longer reads your Stripe account; "
+        "payments made from now on earn no commissions until you connect again.",
+    )
     return redirect(_safe_next(request, request.POST.get("next")) or "stripe_integration:connection")

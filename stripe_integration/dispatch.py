@@ -54,7 +54,9 @@ def request_drain() -> bool:
     try:
         slot = _take_free_slot()
     except redis.RedisError:
-        log.warning("Redis unreachable: no Stripe event drainer asked for; the periodic sweep starts one", exc_info=True)
+        log.warning(
+            "Redis unreachable: no Stripe event drainer asked for; the periodic sweep starts one", exc_info=True
+        )
         return False
     if slot is None:
         return False

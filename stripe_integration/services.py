@@ -1,7 +1,8 @@
 """Stripe events: storing them, and turning them into referral links and commissions.
 
 The webhook stores each event (`store_event`) and a task runs `process_event`, which dispatches on the event type
-through `HANDLERS`. Handlers read what the event carries (no API call): the money math lives in affiliates/services/ (commissions.py)
+through `HANDLERS`. Handlers read what the event carries (no API call): the money math lives in
+affiliates/services/ (commissions.py)
 (`record_commission`, `apply_refund`, `hold_commission`, `settle_dispute`).
 
 Order does not matter. A handler that needs something another event brings (an invoice before its customer is linked,
@@ -395,9 +396,7 @@ def expire_waiting_events(*, now: datetime | None = None) -> int:
     """Events that waited WAIT_LIMIT for their link (most are invoices and refunds of customers nobody referred)
     are marked ignored, so waiting means "not arrived yet" on the health page. Idempotent."""
     now = now or timezone.now()
-    return StripeEvent.objects.filter(
-        status=StripeEvent.Status.WAITING, received_at__lt=now - WAIT_LIMIT
-    ).update(
+    return StripeEvent.objects.filter(status=StripeEvent.Status.WAITING, received_at__lt=now - WAIT_LIMIT).update(
         status=StripeEvent.Status.IGNORED,
         error=f"Nothing it depends on arrived within {WAIT_LIMIT.days} days: not a referred customer's payment.",
     )

@@ -78,7 +78,9 @@ class Merchant(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=models.Q(brand_color__regex=r"^#[0-9A-Fa-f]{6}$"), name="merchant_brand_color_hex"),
+            models.CheckConstraint(
+                condition=models.Q(brand_color__regex=r"^#[0-9A-Fa-f]{6}$"), name="merchant_brand_color_hex"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -137,7 +139,10 @@ class Invitation(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                Lower("email"), "merchant", condition=models.Q(accepted_at=None, revoked_at=None), name="uniq_open_invitation"
+                Lower("email"),
+                "merchant",
+                condition=models.Q(accepted_at=None, revoked_at=None),
+                name="uniq_open_invitation",
             )
         ]
 

@@ -54,7 +54,11 @@ def create_api_key(merchant: Merchant, *, name: str, created_by: User | None = N
     """Returns the key and its secret; the secret is not stored and cannot be shown again."""
     raw = API_KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey.objects.create(
-        merchant=merchant, name=name.strip() or "API key", prefix=raw[:12], hashed_key=hash_api_key(raw), created_by=created_by
+        merchant=merchant,
+        name=name.strip() or "API key",
+        prefix=raw[:12],
+        hashed_key=hash_api_key(raw),
+        created_by=created_by,
     )
     return key, raw
 
@@ -94,7 +98,10 @@ def invite_member(merchant: Merchant, *, email: str, role: str, invited_by: User
         raise MerchantError(f"{email} is already a member of {merchant.name}.")
     # An expired invitation no longer blocks a new one for the same address.
     Invitation.objects.filter(
-        merchant=merchant, email__iexact=email, accepted_at=None, revoked_at=None,
+        merchant=merchant,
+        email__iexact=email,
+        accepted_at=None,
+        revoked_at=None,
         created_at__lt=timezone.now() - INVITATION_TTL,
     ).update(revoked_at=timezone.now())
     try:

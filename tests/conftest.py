@@ -48,7 +48,8 @@ def pytest_report_header(config):
     db, redis = on_real_stack()
     lines = [
         "afficone: database = " + ("PostgreSQL" if db else "SQLite (FALLBACK: PostgreSQL not configured)"),
-        "afficone: broker = " + ("Redis " + settings.REDIS_URL if redis else "none (FALLBACK: eager tasks, no worker tests)"),
+        "afficone: broker = "
+        + ("Redis " + settings.REDIS_URL if redis else "none (FALLBACK: eager tasks, no worker tests)"),
     ]
     return lines
 
@@ -150,11 +151,10 @@ def celery_worker(transactional_db, settings):
     waits for their effects in the database.
     """
     requires_real_stack()
+    import redis as redis_lib
     from django.db import connection
 
     from afficone.celery import app
-
-    import redis as redis_lib
 
     redis_lib.Redis.from_url(settings.REDIS_URL).flushdb()
     db_settings = connection.settings_dict
@@ -177,9 +177,26 @@ def celery_worker(transactional_db, settings):
     )
     log = (ARTIFACTS / "celery-worker.log").open("ab") if ARTIFACTS.exists() else subprocess.DEVNULL
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "afficone", "worker", "--pool=solo", "--concurrency=1",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "afficone",
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     app.conf.task_always_eager = False
     settings.CELERY_TASK_ALWAYS_EAGER = False

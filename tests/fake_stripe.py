@@ -36,10 +36,27 @@ import pytest
 from .stripe_events import fixture
 
 # Stripe's API namespaces: "/v1/checkout/sessions" is a list, "/v1/customers/cus_1" an object.
-NAMESPACES = frozenset({
-    "apps", "billing", "billing_portal", "checkout", "climate", "entitlements", "financial_connections", "forwarding",
-    "identity", "issuing", "radar", "reporting", "sigma", "tax", "terminal", "test_helpers", "treasury",
-})
+NAMESPACES = frozenset(
+    {
+        "apps",
+        "billing",
+        "billing_portal",
+        "checkout",
+        "climate",
+        "entitlements",
+        "financial_connections",
+        "forwarding",
+        "identity",
+        "issuing",
+        "radar",
+        "reporting",
+        "sigma",
+        "tax",
+        "terminal",
+        "test_helpers",
+        "treasury",
+    }
+)
 
 
 def plural_path(object_type: str) -> str:
@@ -92,8 +109,9 @@ class StripeHTTPError(Exception):
         self.status, self.body = status, body
 
 
-def _api_error(status: int, message: str, *, type: str = "invalid_request_error", code: str | None = None,
-               param: str | None = None) -> StripeHTTPError:
+def _api_error(
+    status: int, message: str, *, type: str = "invalid_request_error", code: str | None = None, param: str | None = None
+) -> StripeHTTPError:
     error = {"type": type, "message": message}
     if code:
         error["code"] = code
@@ -141,8 +159,9 @@ class FakeStripe:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="fake-stripe", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-stripe", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -155,8 +174,14 @@ class FakeStripe:
 
     # --- arranging a scenario -----------------------------------------------------------------------------------
 
-    def add_account(self, account_id: str | None = None, *, name: str = "Acme Analytics, Inc.",
-                    display_name: str | None = None, **fields) -> dict:
+    def add_account(
+        self,
+        account_id: str | None = None,
+        *,
+        name: str = "Acme Analytics, Inc.",
+        display_name: str | None = None,
+        **fields,
+    ) -> dict:
         """Stores an `account` object built from Stripe's example, with the given id and names."""
         account = fixture("account")
         account["id"] = account_id or "acct_" + secrets.token_hex(8)
@@ -195,8 +220,15 @@ class FakeStripe:
         """Who consents on GET /oauth/authorize; None means the user clicks "Deny"."""
         self.authorizing_account = account_id
 
-    def fail(self, path: str, *, status: int = 500, times: int = 1, body: dict | None = None,
-             should_retry: bool | None = None) -> None:
+    def fail(
+        self,
+        path: str,
+        *,
+        status: int = 500,
+        times: int = 1,
+        body: dict | None = None,
+        should_retry: bool | None = None,
+    ) -> None:
         """The next `times` requests to `path` answer `status` (Stripe's api_error shape by default).
 
         `should_retry` sends Stripe's `Stripe-Should-Retry` header, which the library obeys
@@ -219,9 +251,12 @@ class FakeStripe:
     def _check_secret_key(self, req: RecordedRequest) -> None:
         key = req.bearer
         if not key:
-            raise _api_error(401, "You did not provide an API key. You need to provide your API key in the "
-                                  "Authorization header, using Bearer auth "
-                                  "(e.g. 'Authorization: Bearer YOUR_SECRET_KEY').")
+            raise _api_error(
+                401,
+                "You did not provide an API key. You need to provide your API key in the "
+                "Authorization header, using Bearer auth "
+                "(e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+            )
         if key != self.secret_key:
             raise _api_error(401, f"Invalid API Key provided: {key[:8]}{'*' * max(len(key) - 12, 0)}{key[-4:]}")
 
@@ -258,8 +293,12 @@ class FakeStripe:
             if grant is None:
                 raise _oauth_error(400, "invalid_grant", f"Authorization code does not exist: {code}")
             if grant.used:
-                raise _oauth_error(400, "invalid_grant", "This authorization code has already been used. "
-                                                         "All tokens issued with this code have been revoked.")
+                raise _oauth_error(
+                    400,
+                    "invalid_grant",
+                    "This authorization code has already been used. "
+                    "All tokens issued with this code have been revoked.",
+                )
             grant.used = True
             self._connected.add(grant.account_id)
             self._revoked.discard(grant.account_id)
@@ -285,8 +324,12 @@ class FakeStripe:
             raise _oauth_error(400, "invalid_request", "No stripe_user_id provided")
         with self._lock:
             if account_id not in self._connected:
-                raise _oauth_error(401, "invalid_client", f"This application is not connected to stripe account "
-                                                          f"{account_id}, or that account does not exist.")
+                raise _oauth_error(
+                    401,
+                    "invalid_client",
+                    f"This application is not connected to stripe account "
+                    f"{account_id}, or that account does not exist.",
+                )
             self._connected.discard(account_id)
             self._revoked.add(account_id)
         return {"stripe_user_id": account_id}
@@ -295,11 +338,14 @@ class FakeStripe:
         self._check_secret_key(req)
         account = req.stripe_account
         if account and account in self._revoked:
-            raise _api_error(403, f"The provided key '{self.secret_key[:8]}***' does not have access to account "
-                                  f"'{account}' (or that account does not exist). "
-                                  "Application access may have been revoked.",
-                             code="account_invalid")
-        rest = req.path[len("/v1/"):].strip("/")
+            raise _api_error(
+                403,
+                f"The provided key '{self.secret_key[:8]}***' does not have access to account "
+                f"'{account}' (or that account does not exist). "
+                "Application access may have been revoked.",
+                code="account_invalid",
+            )
+        rest = req.path[len("/v1/") :].strip("/")
         if rest == "account":
             if not account:
                 raise _api_error(400, "This request needs a Stripe-Account header in this test server.")
@@ -308,8 +354,9 @@ class FakeStripe:
         object_type = self._object_type(collection)
         if object_type is None:  # not "<collection>/<id>": a list of `rest`
             with self._lock:
-                members = [o for (acct, key), o in self._objects.items()
-                           if acct == account and key.rpartition("/")[0] == rest]
+                members = [
+                    o for (acct, key), o in self._objects.items() if acct == account and key.rpartition("/")[0] == rest
+                ]
             return self._list(rest, members, req.query)
         with self._lock:
             obj = self._objects.get((account, rest))
@@ -336,17 +383,24 @@ class FakeStripe:
 
     def _list(self, rest: str, objects: list[dict], query: dict[str, str]) -> dict:
         limit = max(1, min(int(query.get("limit", 10)), 100))
-        filters = {k: v for k, v in query.items()
-                   if k not in ("limit", "starting_after", "ending_before") and not k.startswith("expand")}
+        filters = {
+            k: v
+            for k, v in query.items()
+            if k not in ("limit", "starting_after", "ending_before") and not k.startswith("expand")
+        }
         matching = [o for o in objects if all(_as_query_value(_field(o, k)) == v for k, v in filters.items())]
         matching.sort(key=lambda o: o["_order"], reverse=True)  # Stripe lists newest first
         if "starting_after" in query:
             ids = [o["id"] for o in matching]
             if query["starting_after"] in ids:
-                matching = matching[ids.index(query["starting_after"]) + 1:]
+                matching = matching[ids.index(query["starting_after"]) + 1 :]
         page = matching[:limit]
-        return {"object": "list", "data": [self._public(o) for o in page], "has_more": len(matching) > limit,
-                "url": f"/v1/{rest}"}
+        return {
+            "object": "list",
+            "data": [self._public(o) for o in page],
+            "has_more": len(matching) > limit,
+            "url": f"/v1/{rest}",
+        }
 
     @staticmethod
     def _public(obj: dict) -> dict:
@@ -419,9 +473,14 @@ class _Handler(BaseHTTPRequestHandler):
         if handler is None and req.path.startswith("/v1/") and self.command == "GET":
             handler = self.stripe.api_get
         if handler is None:
-            return self._send(404, _api_error(
-                404, f"Unrecognized request URL ({self.command}: {req.path}). Please see https://stripe.com/docs "
-                     "or we can help at https://support.stripe.com/.").body)
+            return self._send(
+                404,
+                _api_error(
+                    404,
+                    f"Unrecognized request URL ({self.command}: {req.path}). Please see https://stripe.com/docs "
+                    "or we can help at https://support.stripe.com/.",
+                ).body,
+            )
         try:
             result = handler(req)
         except StripeHTTPError as exc:

@@ -1,6 +1,7 @@
 """Signed Stripe webhook events built from Stripe's own example objects.
 
-Objects start from `tests/fixtures/stripe/fixtures3.json` (Stripe's openapi fixtures: one example per resource), are put in
+Objects start from `tests/fixtures/stripe/fixtures3.json` (Stripe's openapi fixtures: one example per resource), are
+put in
 the state a scenario needs (a builder per resource, each taking `**patch`; nested dicts are merged, so
 `checkout_session(total_details={"amount_tax": 100})` keeps the other keys), get fresh ids, and are wrapped in a Connect
 event envelope that names the merchant's `account`. `post_event` signs the exact body with `STRIPE_WEBHOOK_SECRET` and

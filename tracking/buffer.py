@@ -11,6 +11,7 @@ CLAIM_IDLE_MS. Writing a batch twice adds nothing (unique `Click.token` and
 `Referral.rid`). If Redis cannot be reached the click is written directly.
 """
 
+import contextlib
 import json
 import logging
 import time
@@ -33,6 +34,7 @@ BATCH = 1000
 CLAIM_IDLE_MS = 60_000
 # How long a not-yet-written referral id is remembered for first-click programs; flushes run every few seconds.
 PENDING_RID_SECONDS = 600
+
 
 def is_enabled() -> bool:
     return bool(settings.TRACKING_BUFFER and settings.REDIS_URL)
@@ -106,10 +108,8 @@ def _with_link(link: str, entry: dict) -> dict:
 
 
 def set_value(key: str, value: str, seconds: int) -> None:
-    try:
+    with contextlib.suppress(redis.RedisError):
         client().set(key, value, ex=seconds)
-    except redis.RedisError:
-        pass
 
 
 def pending_referral_created_at(merchant_id: int, rid: str) -> datetime | None:

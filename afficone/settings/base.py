@@ -171,7 +171,8 @@ CELERY_BEAT_SCHEDULE["stripe-requeue-stale-events"] = {
 # worker hosts. One per worker process that should attribute events (each drains events in a loop while any pend).
 STRIPE_EVENT_DRAINERS = env.int("STRIPE_EVENT_DRAINERS", default=2)
 # Tracking: write the clicks buffered in Redis (tracking/buffer.py) every two seconds. A payment naming a referral id
-# still in the buffer does not wait for this: attribution writes the buffer first (affiliates.services.resolve_reference).
+# still in the buffer does not wait for this: attribution writes the buffer first
+# (affiliates.services.resolve_reference).
 CELERY_BEAT_SCHEDULE["tracking-flush-click-buffer"] = {
     "task": "tracking.tasks.flush_click_buffer_task",
     "schedule": 2.0,
@@ -216,7 +217,9 @@ WHITENOISE_MAX_AGE = 3600
 
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
-    default="django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+    default="django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
 )
 if not DEBUG and env.str("EMAIL_URL", ""):
     vars().update(env.email_url("EMAIL_URL"))

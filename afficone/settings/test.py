@@ -5,7 +5,7 @@ reachable; without them the suite falls back to SQLite and eager tasks and
 tests/conftest.py says so plainly.
 """
 
-from .base import *  # noqa: F401,F403
+from .base import *  # noqa: F403
 from .base import env
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -7,169 +7,240 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('affiliates', '0001_initial'),
-        ('tenants', '0001_initial'),
+        ("affiliates", "0001_initial"),
+        ("tenants", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='affiliate',
-            name='merchant',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='affiliates', to='tenants.merchant'),
+            model_name="affiliate",
+            name="merchant",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="affiliates", to="tenants.merchant"
+            ),
         ),
         migrations.AddField(
-            model_name='affiliate',
-            name='user',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='affiliates', to=settings.AUTH_USER_MODEL),
+            model_name="affiliate",
+            name="user",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="affiliates",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='commission',
-            name='affiliate',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='commissions', to='affiliates.affiliate'),
+            model_name="commission",
+            name="affiliate",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="commissions", to="affiliates.affiliate"
+            ),
         ),
         migrations.AddField(
-            model_name='commission',
-            name='merchant',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='commissions', to='tenants.merchant'),
+            model_name="commission",
+            name="merchant",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="commissions", to="tenants.merchant"
+            ),
         ),
         migrations.AddField(
-            model_name='payout',
-            name='affiliate',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='payouts', to='affiliates.affiliate'),
+            model_name="payout",
+            name="affiliate",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="payouts", to="affiliates.affiliate"
+            ),
         ),
         migrations.AddField(
-            model_name='payout',
-            name='merchant',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='payouts', to='tenants.merchant'),
+            model_name="payout",
+            name="merchant",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="payouts", to="tenants.merchant"
+            ),
         ),
         migrations.AddField(
-            model_name='commission',
-            name='payout',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='commissions', to='affiliates.payout'),
+            model_name="commission",
+            name="payout",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="commissions",
+                to="affiliates.payout",
+            ),
         ),
         migrations.AddField(
-            model_name='payoutbatch',
-            name='created_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL),
+            model_name="payoutbatch",
+            name="created_by",
+            field=models.ForeignKey(
+                blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+            ),
         ),
         migrations.AddField(
-            model_name='payoutbatch',
-            name='merchant',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='payout_batches', to='tenants.merchant'),
+            model_name="payoutbatch",
+            name="merchant",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="payout_batches", to="tenants.merchant"
+            ),
         ),
         migrations.AddField(
-            model_name='payout',
-            name='batch',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='payouts', to='affiliates.payoutbatch'),
+            model_name="payout",
+            name="batch",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="payouts",
+                to="affiliates.payoutbatch",
+            ),
         ),
         migrations.AddField(
-            model_name='program',
-            name='merchant',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='programs', to='tenants.merchant'),
+            model_name="program",
+            name="merchant",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="programs", to="tenants.merchant"
+            ),
         ),
         migrations.AddField(
-            model_name='affiliate',
-            name='program',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='affiliates', to='affiliates.program'),
+            model_name="affiliate",
+            name="program",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="affiliates", to="affiliates.program"
+            ),
         ),
         migrations.AddField(
-            model_name='referral',
-            name='affiliate',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='referrals', to='affiliates.affiliate'),
+            model_name="referral",
+            name="affiliate",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="referrals", to="affiliates.affiliate"
+            ),
         ),
         migrations.AddField(
-            model_name='referral',
-            name='merchant',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='referrals', to='tenants.merchant'),
+            model_name="referral",
+            name="merchant",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="referrals", to="tenants.merchant"
+            ),
         ),
         migrations.AddField(
-            model_name='commission',
-            name='referral',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='commissions', to='affiliates.referral'),
+            model_name="commission",
+            name="referral",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="commissions",
+                to="affiliates.referral",
+            ),
         ),
         migrations.AddIndex(
-            model_name='payout',
-            index=models.Index(fields=['merchant', '-created_at'], name='affiliates__merchan_03a544_idx'),
+            model_name="payout",
+            index=models.Index(fields=["merchant", "-created_at"], name="affiliates__merchan_03a544_idx"),
         ),
         migrations.AddConstraint(
-            model_name='payout',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='payout_amount_positive'),
+            model_name="payout",
+            constraint=models.CheckConstraint(condition=models.Q(("amount__gt", 0)), name="payout_amount_positive"),
         ),
         migrations.AddConstraint(
-            model_name='program',
-            constraint=models.CheckConstraint(condition=models.Q(('commission_bps__lte', 10000)), name='program_bps_at_most_100pct'),
+            model_name="program",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("commission_bps__lte", 10000)), name="program_bps_at_most_100pct"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='program',
-            constraint=models.CheckConstraint(condition=models.Q(('cookie_days__gte', 1), ('cookie_days__lte', 730)), name='program_cookie_days_range'),
+            model_name="program",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("cookie_days__gte", 1), ("cookie_days__lte", 730)), name="program_cookie_days_range"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='program',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_default', True)), fields=('merchant',), name='uniq_default_program'),
+            model_name="program",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_default", True)), fields=("merchant",), name="uniq_default_program"
+            ),
         ),
         migrations.AddIndex(
-            model_name='affiliate',
-            index=models.Index(fields=['merchant', 'status'], name='affiliates__merchan_91e519_idx'),
+            model_name="affiliate",
+            index=models.Index(fields=["merchant", "status"], name="affiliates__merchan_91e519_idx"),
         ),
         migrations.AddConstraint(
-            model_name='affiliate',
-            constraint=models.UniqueConstraint(fields=('merchant', 'code'), name='uniq_affiliate_code'),
+            model_name="affiliate",
+            constraint=models.UniqueConstraint(fields=("merchant", "code"), name="uniq_affiliate_code"),
         ),
         migrations.AddConstraint(
-            model_name='affiliate',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('email'), models.F('merchant'), name='uniq_affiliate_email'),
+            model_name="affiliate",
+            constraint=models.UniqueConstraint(
+                django.db.models.functions.text.Lower("email"), models.F("merchant"), name="uniq_affiliate_email"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='affiliate',
-            constraint=models.CheckConstraint(condition=models.Q(('code__regex', '^[A-Za-z0-9_-]{1,64}$')), name='affiliate_code_format'),
+            model_name="affiliate",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("code__regex", "^[A-Za-z0-9_-]{1,64}$")), name="affiliate_code_format"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='affiliate',
-            constraint=models.CheckConstraint(condition=models.Q(('commission_bps_override__isnull', True), ('commission_bps_override__lte', 10000), _connector='OR'), name='affiliate_bps_override_at_most_100pct'),
+            model_name="affiliate",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("commission_bps_override__isnull", True), ("commission_bps_override__lte", 10000), _connector="OR"
+                ),
+                name="affiliate_bps_override_at_most_100pct",
+            ),
         ),
         migrations.AddIndex(
-            model_name='referral',
-            index=models.Index(fields=['merchant', 'created_at'], name='affiliates__merchan_e64689_idx'),
+            model_name="referral",
+            index=models.Index(fields=["merchant", "created_at"], name="affiliates__merchan_e64689_idx"),
         ),
         migrations.AddIndex(
-            model_name='referral',
-            index=models.Index(fields=['affiliate', 'created_at'], name='affiliates__affilia_ec0497_idx'),
+            model_name="referral",
+            index=models.Index(fields=["affiliate", "created_at"], name="affiliates__affilia_ec0497_idx"),
         ),
         migrations.AddConstraint(
-            model_name='referral',
-            constraint=models.CheckConstraint(condition=models.Q(('rid__regex', '^[A-Za-z0-9_-]{1,200}$')), name='referral_id_format'),
+            model_name="referral",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("rid__regex", "^[A-Za-z0-9_-]{1,200}$")), name="referral_id_format"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='referral',
-            constraint=models.UniqueConstraint(condition=models.Q(('stripe_customer_id__isnull', False)), fields=('merchant', 'stripe_customer_id'), name='uniq_referral_customer'),
+            model_name="referral",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("stripe_customer_id__isnull", False)),
+                fields=("merchant", "stripe_customer_id"),
+                name="uniq_referral_customer",
+            ),
         ),
         migrations.AddIndex(
-            model_name='commission',
-            index=models.Index(fields=['merchant', '-created_at'], name='affiliates__merchan_f23539_idx'),
+            model_name="commission",
+            index=models.Index(fields=["merchant", "-created_at"], name="affiliates__merchan_f23539_idx"),
         ),
         migrations.AddIndex(
-            model_name='commission',
-            index=models.Index(fields=['merchant', 'status', '-created_at'], name='affiliates__merchan_b46873_idx'),
+            model_name="commission",
+            index=models.Index(fields=["merchant", "status", "-created_at"], name="affiliates__merchan_b46873_idx"),
         ),
         migrations.AddIndex(
-            model_name='commission',
-            index=models.Index(fields=['affiliate', 'status'], name='affiliates__affilia_c2b19a_idx'),
+            model_name="commission",
+            index=models.Index(fields=["affiliate", "status"], name="affiliates__affilia_c2b19a_idx"),
         ),
         migrations.AddConstraint(
-            model_name='commission',
-            constraint=models.UniqueConstraint(fields=('merchant', 'source_id'), name='uniq_commission_source'),
+            model_name="commission",
+            constraint=models.UniqueConstraint(fields=("merchant", "source_id"), name="uniq_commission_source"),
         ),
         migrations.AddConstraint(
-            model_name='commission',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gte', 0)), name='commission_amount_non_negative'),
+            model_name="commission",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gte", 0)), name="commission_amount_non_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='commission',
-            constraint=models.CheckConstraint(condition=models.Q(('reversed_amount__gte', 0), ('reversed_amount__lte', models.F('amount'))), name='commission_reversed_within_amount'),
+            model_name="commission",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("reversed_amount__gte", 0), ("reversed_amount__lte", models.F("amount"))),
+                name="commission_reversed_within_amount",
+            ),
         ),
     ]

@@ -5,64 +5,86 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('affiliates', '0002_initial'),
-        ('tenants', '0002_membership_code'),
+        ("affiliates", "0002_initial"),
+        ("tenants", "0002_membership_code"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DailyStat',
+            name="DailyStat",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('clicks', models.PositiveIntegerField(default=0)),
-                ('referrals', models.PositiveIntegerField(default=0)),
-                ('customers', models.PositiveIntegerField(default=0, help_text='Referrals that became customers that day.')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("day", models.DateField()),
+                ("clicks", models.PositiveIntegerField(default=0)),
+                ("referrals", models.PositiveIntegerField(default=0)),
+                (
+                    "customers",
+                    models.PositiveIntegerField(default=0, help_text="Referrals that became customers that day."),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='RollupState',
+            name="RollupState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('closed_through', models.DateField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("closed_through", models.DateField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.AddField(
-            model_name='program',
-            name='reviewed_at',
+            model_name="program",
+            name="reviewed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddIndex(
-            model_name='commission',
-            index=models.Index(fields=['merchant', 'created_at'], include=('status', 'currency', 'amount', 'reversed_amount', 'base_amount', 'refunded_amount', 'affiliate_id'), name='commission_overview_idx'),
+            model_name="commission",
+            index=models.Index(
+                fields=["merchant", "created_at"],
+                include=(
+                    "status",
+                    "currency",
+                    "amount",
+                    "reversed_amount",
+                    "base_amount",
+                    "refunded_amount",
+                    "affiliate_id",
+                ),
+                name="commission_overview_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='commission',
-            index=models.Index(fields=['affiliate', '-created_at'], name='commission_aff_recent_idx'),
+            model_name="commission",
+            index=models.Index(fields=["affiliate", "-created_at"], name="commission_aff_recent_idx"),
         ),
         migrations.AddIndex(
-            model_name='referral',
-            index=models.Index(fields=['merchant', 'converted_at'], name='referral_converted_idx'),
+            model_name="referral",
+            index=models.Index(fields=["merchant", "converted_at"], name="referral_converted_idx"),
         ),
         migrations.AddField(
-            model_name='dailystat',
-            name='affiliate',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='daily_stats', to='affiliates.affiliate'),
+            model_name="dailystat",
+            name="affiliate",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="daily_stats", to="affiliates.affiliate"
+            ),
         ),
         migrations.AddField(
-            model_name='dailystat',
-            name='merchant',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant'),
+            model_name="dailystat",
+            name="merchant",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenants.merchant"
+            ),
         ),
         migrations.AddIndex(
-            model_name='dailystat',
-            index=models.Index(fields=['merchant', 'day'], include=('affiliate', 'clicks', 'referrals', 'customers'), name='dailystat_merchant_day_idx'),
+            model_name="dailystat",
+            index=models.Index(
+                fields=["merchant", "day"],
+                include=("affiliate", "clicks", "referrals", "customers"),
+                name="dailystat_merchant_day_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dailystat',
-            constraint=models.UniqueConstraint(fields=('affiliate', 'day'), name='uniq_daily_stat'),
+            model_name="dailystat",
+            constraint=models.UniqueConstraint(fields=("affiliate", "day"), name="uniq_daily_stat"),
         ),
     ]

@@ -5,28 +5,40 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('affiliates', '0003_dashboard_rollups_and_indexes'),
-        ('tenants', '0003_idempotency_key'),
+        ("affiliates", "0003_dashboard_rollups_and_indexes"),
+        ("tenants", "0003_idempotency_key"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='dailystat',
-            name='dailystat_merchant_day_idx',
+            model_name="dailystat",
+            name="dailystat_merchant_day_idx",
         ),
         migrations.AlterField(
-            model_name='dailystat',
-            name='affiliate',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='daily_stats', to='affiliates.affiliate'),
+            model_name="dailystat",
+            name="affiliate",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="daily_stats",
+                to="affiliates.affiliate",
+            ),
         ),
         migrations.AddIndex(
-            model_name='dailystat',
-            index=models.Index(condition=models.Q(('affiliate', None)), fields=['merchant', 'day'], include=('clicks', 'referrals', 'customers'), name='dailystat_merchant_total_idx'),
+            model_name="dailystat",
+            index=models.Index(
+                condition=models.Q(("affiliate", None)),
+                fields=["merchant", "day"],
+                include=("clicks", "referrals", "customers"),
+                name="dailystat_merchant_total_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dailystat',
-            constraint=models.UniqueConstraint(condition=models.Q(('affiliate', None)), fields=('merchant', 'day'), name='uniq_daily_stat_merchant'),
+            model_name="dailystat",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("affiliate", None)), fields=("merchant", "day"), name="uniq_daily_stat_merchant"
+            ),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('affiliates', '0004_dailystat_merchant_totals'),
-        ('tenants', '0003_idempotency_key'),
+        ("affiliates", "0004_dailystat_merchant_totals"),
+        ("tenants", "0003_idempotency_key"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='commission',
-            index=models.Index(fields=['merchant', '-created_at', '-id'], name='commission_list_idx'),
+            model_name="commission",
+            index=models.Index(fields=["merchant", "-created_at", "-id"], name="commission_list_idx"),
         ),
     ]

@@ -50,39 +50,60 @@ def drop_trigger(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('affiliates', '0005_commission_list_index'),
-        ('tenants', '0003_idempotency_key'),
+        ("affiliates", "0005_commission_list_index"),
+        ("tenants", "0003_idempotency_key"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CommissionDailyStat',
+            name="CommissionDailyStat",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('currency', models.CharField(max_length=3)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('approved', 'Approved'), ('paid', 'Paid'), ('voided', 'Voided')], max_length=10)),
-                ('payments', models.PositiveIntegerField(default=0)),
-                ('net', models.BigIntegerField(default=0, help_text='amount - reversed_amount, summed.')),
-                ('revenue', models.BigIntegerField(default=0, help_text='base_amount - refunded_amount, summed.')),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("day", models.DateField()),
+                ("currency", models.CharField(max_length=3)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("approved", "Approved"),
+                            ("paid", "Paid"),
+                            ("voided", "Voided"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("payments", models.PositiveIntegerField(default=0)),
+                ("net", models.BigIntegerField(default=0, help_text="amount - reversed_amount, summed.")),
+                ("revenue", models.BigIntegerField(default=0, help_text="base_amount - refunded_amount, summed.")),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenants.merchant"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('merchant', 'day', 'currency', 'status'), name='uniq_commission_daily_stat')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("merchant", "day", "currency", "status"), name="uniq_commission_daily_stat"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='CommissionDirtyDay',
+            name="CommissionDirtyDay",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('version', models.BigIntegerField(default=0)),
-                ('merchant_pk', models.BigIntegerField()),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("day", models.DateField()),
+                ("version", models.BigIntegerField(default=0)),
+                ("merchant_pk", models.BigIntegerField()),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('merchant_pk', 'day'), name='uniq_commission_dirty_day')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("merchant_pk", "day"), name="uniq_commission_dirty_day")
+                ],
             },
         ),
         migrations.RunPython(create_trigger, drop_trigger),

@@ -22,28 +22,47 @@ def backfill(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('affiliates', '0006_commission_rollup'),
-        ('tenants', '0003_idempotency_key'),
+        ("affiliates", "0006_commission_rollup"),
+        ("tenants", "0003_idempotency_key"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AffiliateCommissionMonth',
+            name="AffiliateCommissionMonth",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('month', models.DateField(help_text='First day of the UTC month.')),
-                ('currency', models.CharField(max_length=3)),
-                ('payments', models.PositiveIntegerField(default=0)),
-                ('net', models.BigIntegerField(default=0, help_text='amount - reversed_amount, summed.')),
-                ('revenue', models.BigIntegerField(default=0, help_text='base_amount - refunded_amount, summed.')),
-                ('affiliate', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='affiliates.affiliate')),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("month", models.DateField(help_text="First day of the UTC month.")),
+                ("currency", models.CharField(max_length=3)),
+                ("payments", models.PositiveIntegerField(default=0)),
+                ("net", models.BigIntegerField(default=0, help_text="amount - reversed_amount, summed.")),
+                ("revenue", models.BigIntegerField(default=0, help_text="base_amount - refunded_amount, summed.")),
+                (
+                    "affiliate",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="affiliates.affiliate"
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenants.merchant"
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['merchant', 'month'], include=('affiliate_id', 'currency', 'payments', 'net', 'revenue'), name='aff_commission_month_idx')],
-                'constraints': [models.UniqueConstraint(fields=('affiliate', 'month', 'currency'), name='uniq_affiliate_commission_month')],
+                "indexes": [
+                    models.Index(
+                        fields=["merchant", "month"],
+                        include=("affiliate_id", "currency", "payments", "net", "revenue"),
+                        name="aff_commission_month_idx",
+                    )
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("affiliate", "month", "currency"), name="uniq_affiliate_commission_month"
+                    )
+                ],
             },
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop),

@@ -12,25 +12,24 @@ def backfill_paid_amount(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('affiliates', '0007_affiliate_commission_month'),
+        ("affiliates", "0007_affiliate_commission_month"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='commission',
-            name='paid_amount',
+            model_name="commission",
+            name="paid_amount",
             field=models.BigIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='payout',
-            name='deducted_amount',
+            model_name="payout",
+            name="deducted_amount",
             field=models.BigIntegerField(default=0),
         ),
         migrations.AlterField(
-            model_name='payout',
-            name='amount',
+            model_name="payout",
+            name="amount",
             field=models.BigIntegerField(help_text="Sum of its commissions' net amounts, less `deducted_amount`."),
         ),
         migrations.RunPython(backfill_paid_amount, migrations.RunPython.noop),

@@ -137,13 +137,21 @@ def resolve_reference(merchant: Merchant, reference: str | None) -> Referral | N
     return create_referral(affiliate)
 
 
-
-
 # --- dashboard and portal -----------------------------------------------------------------------------------------
 
 PROGRAM_FIELDS = (
-    "name", "commission_type", "commission_bps", "commission_amount", "commission_currency", "recurring_months",
-    "cookie_days", "hold_days", "min_payout_amount", "attribution", "auto_approve", "signup_open",
+    "name",
+    "commission_type",
+    "commission_bps",
+    "commission_amount",
+    "commission_currency",
+    "recurring_months",
+    "cookie_days",
+    "hold_days",
+    "min_payout_amount",
+    "attribution",
+    "auto_approve",
+    "signup_open",
 )
 
 
@@ -157,7 +165,10 @@ def update_program(program: Program, **changes) -> Program:
     unknown = set(changes) - set(PROGRAM_FIELDS)
     if unknown:
         raise AffiliateError(f"Unknown program settings: {', '.join(sorted(unknown))}.")
-    if changes.get("commission_type") == CommissionType.PERCENT and not 0 <= changes.get("commission_bps", program.commission_bps) <= 10000:
+    if (
+        changes.get("commission_type") == CommissionType.PERCENT
+        and not 0 <= changes.get("commission_bps", program.commission_bps) <= 10000
+    ):
         raise AffiliateError("A percentage is between 0% and 100%.")
     updates = dict(changes)
     if program.reviewed_at is None:
@@ -242,7 +253,9 @@ def affiliate_for_invite(merchant: Merchant, token: str) -> Affiliate | None:
 
 
 @transaction.atomic
-def invite_affiliate(merchant: Merchant, *, email: str, name: str = "", code: str | None = None, invited_by=None) -> Affiliate:
+def invite_affiliate(
+    merchant: Merchant, *, email: str, name: str = "", code: str | None = None, invited_by=None
+) -> Affiliate:
     """Creates an approved affiliate and emails them a link to set up their portal account (valid 14 days)."""
     affiliate = create_affiliate(merchant, email=email, name=name, code=code, status=Affiliate.Status.APPROVED)
     from ..tasks import notify_affiliate_invited_task
@@ -289,7 +302,12 @@ FORMULA_PREFIXES = ("=", "+", "-", "@")
 
 
 def update_payout_settings(
-    affiliate: Affiliate, *, payout_method: str, paypal_email: str = "", bank_details: str = "", notify_on_commission: bool
+    affiliate: Affiliate,
+    *,
+    payout_method: str,
+    paypal_email: str = "",
+    bank_details: str = "",
+    notify_on_commission: bool,
 ) -> Affiliate:
     if payout_method not in Affiliate.PayoutMethod.values:
         raise AffiliateError("Choose PayPal or bank transfer.")
@@ -310,7 +328,6 @@ def update_payout_settings(
     return affiliate
 
 
-
 def _password_matches(user, password: str) -> bool:
     """An existing account's password, checked with the login's per-account throttle (no password oracle)."""
     from django.contrib.auth import authenticate
@@ -320,7 +337,9 @@ def _password_matches(user, password: str) -> bool:
 
     key = login_failures_key(user.email)
     if (cache.get(key) or 0) >= LOGIN_FAILURE_LIMIT:
-        raise AffiliateError("Too many failed attempts for this account. Try again in 15 minutes, or reset your password.")
+        raise AffiliateError(
+            "Too many failed attempts for this account. Try again in 15 minutes, or reset your password."
+        )
     if authenticate(username=user.email, password=password) is not None:
         return True
     cache.add(key, 0, LOGIN_FAILURE_WINDOW)

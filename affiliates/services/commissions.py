@@ -197,7 +197,9 @@ def batched_commission_notices() -> Iterator[None]:
 
 
 @transaction.atomic
-def reprice_commission(commission: Commission, *, base_amount: int, customer_email: str = "") -> tuple[Commission, bool]:
+def reprice_commission(
+    commission: Commission, *, base_amount: int, customer_email: str = ""
+) -> tuple[Commission, bool]:
     """A more exact account of a payment already commissioned: Checkout knows the tax and the customer's email that
     the PaymentIntent it created does not, so `checkout.session.completed` corrects a commission first written from
     `payment_intent.succeeded`, and the result does not depend on which event came first.
@@ -210,10 +212,16 @@ def reprice_commission(commission: Commission, *, base_amount: int, customer_ema
     commission = Commission.objects.select_for_update().select_related("affiliate__program").get(pk=commission.pk)
     affiliate = commission.affiliate
     is_self = bool(customer_email) and customer_email.strip().lower() == affiliate.email.lower()
-    voided_by_merchant = commission.status == Commission.Status.VOIDED and commission.reversed_amount < commission.amount
+    voided_by_merchant = (
+        commission.status == Commission.Status.VOIDED and commission.reversed_amount < commission.amount
+    )
     if (
-        commission.status == Commission.Status.PAID or commission.payout_id is not None or voided_by_merchant
-        or commission.is_self_referral or base_amount <= 0 or (base_amount == commission.base_amount and not is_self)
+        commission.status == Commission.Status.PAID
+        or commission.payout_id is not None
+        or voided_by_merchant
+        or commission.is_self_referral
+        or base_amount <= 0
+        or (base_amount == commission.base_amount and not is_self)
     ):
         return commission, False
     rule = commission_rule(affiliate)
@@ -224,13 +232,25 @@ def reprice_commission(commission: Commission, *, base_amount: int, customer_ema
     else:
         amount = money.proportion(commission.amount, base_amount, commission.base_amount)
     updates: dict = dict(
-        base_amount=base_amount, amount=amount, refunded_amount=0, reversed_amount=0, is_on_hold=False,
-        status=Commission.Status.APPROVED if commission.status == Commission.Status.APPROVED else Commission.Status.PENDING,
-        voided_at=None, void_reason="",
+        base_amount=base_amount,
+        amount=amount,
+        refunded_amount=0,
+        reversed_amount=0,
+        is_on_hold=False,
+        status=Commission.Status.APPROVED
+        if commission.status == Commission.Status.APPROVED
+        else Commission.Status.PENDING,
+        voided_at=None,
+        void_reason="",
     )
     if is_self:
-        updates.update(amount=0, is_self_referral=True, status=Commission.Status.VOIDED, voided_at=timezone.now(),
-                       void_reason="Self-referral: the customer is the affiliate.")
+        updates.update(
+            amount=0,
+            is_self_referral=True,
+            status=Commission.Status.VOIDED,
+            voided_at=timezone.now(),
+            void_reason="Self-referral: the customer is the affiliate.",
+        )
     Commission.objects.filter(pk=commission.pk).update(**updates)
     commission.refresh_from_db()
     return commission, True
@@ -246,10 +266,17 @@ def apply_refund(commission: Commission, *, refunded_amount: int) -> Commission:
     """
     commission = Commission.objects.select_for_update().get(pk=commission.pk)
     refunded = min(max(refunded_amount, commission.refunded_amount), commission.base_amount)
-    reversed_amount = max(commission.reversed_amount, money.proportion(commission.amount, refunded, commission.base_amount))
+    reversed_amount = max(
+        commission.reversed_amount, money.proportion(commission.amount, refunded, commission.base_amount)
+    )
     updates = {"refunded_amount": refunded, "reversed_amount": min(reversed_amount, commission.amount)}
-    if refunded >= commission.base_amount and commission.status in (Commission.Status.PENDING, Commission.Status.APPROVED):
-        updates.update(status=Commission.Status.VOIDED, voided_at=timezone.now(), void_reason="Payment refunded in full.")
+    if refunded >= commission.base_amount and commission.status in (
+        Commission.Status.PENDING,
+        Commission.Status.APPROVED,
+    ):
+        updates.update(
+            status=Commission.Status.VOIDED, voided_at=timezone.now(), void_reason="Payment refunded in full."
+        )
     Commission.objects.filter(pk=commission.pk).update(**updates)
     commission.refresh_from_db()
     if commission.payout_id is not None:
@@ -323,9 +350,9 @@ def void_commission(commission: Commission, *, reason: str) -> Commission:
     reason = (reason or "").strip()
     if not reason:
         raise AffiliateError("Say why the commission is voided.")
-    Commission.objects.filter(pk=commission.pk, status__in=[Commission.Status.PENDING, Commission.Status.APPROVED]).update(
-        status=Commission.Status.VOIDED, voided_at=timezone.now(), void_reason=reason[:255]
-    )
+    Commission.objects.filter(
+        pk=commission.pk, status__in=[Commission.Status.PENDING, Commission.Status.APPROVED]
+    ).update(status=Commission.Status.VOIDED, voided_at=timezone.now(), void_reason=reason[:255])
     commission.refresh_from_db()
     return commission
 

@@ -16,9 +16,11 @@ from .errors import AffiliateError
 
 
 def payable_commissions(merchant: Merchant):
-    return Commission.objects.for_merchant(merchant).filter(
-        status=Commission.Status.APPROVED, payout=None, is_on_hold=False
-    ).filter(~Q(reversed_amount=F("amount")))
+    return (
+        Commission.objects.for_merchant(merchant)
+        .filter(status=Commission.Status.APPROVED, payout=None, is_on_hold=False)
+        .filter(~Q(reversed_amount=F("amount")))
+    )
 
 
 @transaction.atomic
@@ -111,8 +113,6 @@ def mark_payout_paid(payout: Payout, *, reference: str = "") -> Payout:
 
     transaction.on_commit(lambda: notify_payout_sent_task.delay(payout.pk))
     return payout
-
-
 
 
 def mark_batch_paid(batch: PayoutBatch, *, reference: str = "") -> int:

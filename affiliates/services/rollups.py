@@ -7,9 +7,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-
 from ..models import Commission, Referral
-
 
 # --- rollups ------------------------------------------------------------------------------------------------------
 
@@ -40,11 +38,13 @@ def rollup_daily_stats(*, recompute_days: int = 2, full: bool = False, now: date
         state = RollupState.objects.select_for_update().get(pk=1)
         if full or state.closed_through is None:
             first = [
-                d for d in (
+                d
+                for d in (
                     Click.objects.order_by("created_at").values_list("created_at", flat=True).first(),
                     Referral.objects.order_by("created_at").values_list("created_at", flat=True).first(),
                     Commission.objects.order_by("created_at").values_list("created_at", flat=True).first(),
-                ) if d is not None
+                )
+                if d is not None
             ]
             start = min(first).astimezone(UTC).date() if first else yesterday
         else:
@@ -62,7 +62,9 @@ def rollup_daily_stats(*, recompute_days: int = 2, full: bool = False, now: date
             ("customers", Referral.objects.filter(converted_at__gte=lo, converted_at__lt=hi), "converted_at"),
         )
         for name, qs, stamp in sources:
-            grouped = qs.annotate(day=TruncDate(stamp)).values("merchant_id", "affiliate_id", "day").annotate(n=Count("pk"))
+            grouped = (
+                qs.annotate(day=TruncDate(stamp)).values("merchant_id", "affiliate_id", "day").annotate(n=Count("pk"))
+            )
             for row in grouped.iterator():
                 rows[(row["merchant_id"], row["affiliate_id"], row["day"])][name] = row["n"]
                 rows[(row["merchant_id"], None, row["day"])][name] += row["n"]  # the merchant's total for the day
@@ -99,23 +101,36 @@ def _rollup_commissions(start, yesterday) -> None:
         return (
             qs.annotate(d=TruncDate("created_at"))
             .values("merchant_id", "d", "currency", "status")
-            .annotate(n=Count("*"), net=Sum(F("amount") - F("reversed_amount")), revenue=Sum(F("base_amount") - F("refunded_amount")))
+            .annotate(
+                n=Count("*"),
+                net=Sum(F("amount") - F("reversed_amount")),
+                revenue=Sum(F("base_amount") - F("refunded_amount")),
+            )
             .order_by()
         )
 
     def write(rows) -> None:
         CommissionDailyStat.objects.bulk_create(
             [
-                CommissionDailyStat(merchant_id=r["merchant_id"], day=r["d"], currency=r["currency"], status=r["status"],
-                                    payments=r["n"], net=r["net"] or 0, revenue=r["revenue"] or 0)
+                CommissionDailyStat(
+                    merchant_id=r["merchant_id"],
+                    day=r["d"],
+                    currency=r["currency"],
+                    status=r["status"],
+                    payments=r["n"],
+                    net=r["net"] or 0,
+                    revenue=r["revenue"] or 0,
+                )
                 for r in rows
             ],
             batch_size=5000,
         )
 
     def bounds(first, last):
-        return (datetime.combine(first, datetime.min.time(), tzinfo=UTC),
-                datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=UTC))
+        return (
+            datetime.combine(first, datetime.min.time(), tzinfo=UTC),
+            datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=UTC),
+        )
 
     if start is not None:
         lo, hi = bounds(start, yesterday)
@@ -124,7 +139,9 @@ def _rollup_commissions(start, yesterday) -> None:
         write(rows)
     for merchant_pk, day in {(m, d) for m, d, _ in marks if start is None or d < start}:
         lo, hi = bounds(day, day)
-        rows = list(aggregate(Commission.objects.filter(merchant_id=merchant_pk, created_at__gte=lo, created_at__lt=hi)))
+        rows = list(
+            aggregate(Commission.objects.filter(merchant_id=merchant_pk, created_at__gte=lo, created_at__lt=hi))
+        )
         CommissionDailyStat.objects.filter(merchant_id=merchant_pk, day=day).delete()
         write(rows)
     _rollup_affiliate_months(start, yesterday, {(m, d) for m, d, _ in marks})
@@ -158,17 +175,28 @@ def _rollup_affiliate_months(start, yesterday, marks: set) -> None:
         old = AffiliateCommissionMonth.objects.filter(month=month)
         if merchant_pk is not None:
             qs, old = qs.filter(merchant_id=merchant_pk), old.filter(merchant_id=merchant_pk)
-        rows = qs.values("merchant_id", "affiliate_id", "currency").annotate(
-            n=Count("*"), net=Sum(F("amount") - F("reversed_amount")),
-            revenue=Sum(F("base_amount") - F("refunded_amount")),
-        ).order_by()
+        rows = (
+            qs.values("merchant_id", "affiliate_id", "currency")
+            .annotate(
+                n=Count("*"),
+                net=Sum(F("amount") - F("reversed_amount")),
+                revenue=Sum(F("base_amount") - F("refunded_amount")),
+            )
+            .order_by()
+        )
         rows = list(rows.iterator())
         old.delete()
         AffiliateCommissionMonth.objects.bulk_create(
             [
-                AffiliateCommissionMonth(merchant_id=r["merchant_id"], affiliate_id=r["affiliate_id"], month=month,
-                                         currency=r["currency"], payments=r["n"], net=r["net"] or 0,
-                                         revenue=r["revenue"] or 0)
+                AffiliateCommissionMonth(
+                    merchant_id=r["merchant_id"],
+                    affiliate_id=r["affiliate_id"],
+                    month=month,
+                    currency=r["currency"],
+                    payments=r["n"],
+                    net=r["net"] or 0,
+                    revenue=r["revenue"] or 0,
+                )
                 for r in rows
             ],
             batch_size=5000,

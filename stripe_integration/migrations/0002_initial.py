@@ -5,26 +5,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('stripe_integration', '0001_initial'),
-        ('tenants', '0001_initial'),
+        ("stripe_integration", "0001_initial"),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='stripeevent',
-            name='merchant',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='stripe_events', to='tenants.merchant'),
+            model_name="stripeevent",
+            name="merchant",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="stripe_events",
+                to="tenants.merchant",
+            ),
         ),
         migrations.AddIndex(
-            model_name='stripeevent',
-            index=models.Index(fields=['status', 'received_at'], name='stripe_inte_status_761883_idx'),
+            model_name="stripeevent",
+            index=models.Index(fields=["status", "received_at"], name="stripe_inte_status_761883_idx"),
         ),
         migrations.AddIndex(
-            model_name='stripeevent',
-            index=models.Index(fields=['merchant', 'received_at'], name='stripe_inte_merchan_a11a1e_idx'),
+            model_name="stripeevent",
+            index=models.Index(fields=["merchant", "received_at"], name="stripe_inte_merchan_a11a1e_idx"),
         ),
     ]

@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('stripe_integration', '0002_initial'),
-        ('tenants', '0003_idempotency_key'),
+        ("stripe_integration", "0002_initial"),
+        ("tenants", "0003_idempotency_key"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='stripeevent',
-            name='enqueued_at',
+            model_name="stripeevent",
+            name="enqueued_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='stripeevent',
-            name='last_attempt_at',
+            model_name="stripeevent",
+            name="last_attempt_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddIndex(
-            model_name='stripeevent',
-            index=models.Index(fields=['merchant', 'status', 'waiting_for'], name='stripe_event_waiting'),
+            model_name="stripeevent",
+            index=models.Index(fields=["merchant", "status", "waiting_for"], name="stripe_event_waiting"),
         ),
     ]

@@ -9,9 +9,7 @@ def use_lz4(apps, schema_editor):
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)"
-        )
+        cursor.execute("SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)")
         if cursor.fetchone():  # Postgres 14+ built with lz4 (Debian's and the official images are)
             cursor.execute("ALTER TABLE stripe_integration_stripeevent ALTER COLUMN payload SET COMPRESSION lz4")
 

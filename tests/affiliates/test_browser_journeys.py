@@ -117,7 +117,10 @@ def test_affiliate_signs_up_is_approved_earns_from_a_webhook_and_is_paid(page, b
     assert link.input_value() == f"https://lumen.test/?ref={affiliate.code}"
     page.get_by_text("Link to a specific page").click()
     page.get_by_label("Page of Lumen Studio's site").fill("https://lumen.test/pricing?plan=pro")
-    assert page.get_by_label("Your link to that page").input_value() == f"https://lumen.test/pricing?plan=pro&ref={affiliate.code}"
+    assert (
+        page.get_by_label("Your link to that page").input_value()
+        == f"https://lumen.test/pricing?plan=pro&ref={affiliate.code}"
+    )
 
     page.goto(f"{base}/p/lumen/settings/")
     page.get_by_label("PayPal email").fill("nora@paypal.test")
@@ -174,10 +177,15 @@ def test_affiliate_signs_up_is_approved_earns_from_a_webhook_and_is_paid(page, b
     screenshot(merchant_page, "merchant-affiliate-detail")
 
     # On a phone: the pages reflow, nothing overflows sideways.
-    for p, path, name in ((page, "/p/lumen/", "portal-dashboard-mobile"), (merchant_page, "/dashboard/", "merchant-overview-mobile")):
+    for p, path, name in (
+        (page, "/p/lumen/", "portal-dashboard-mobile"),
+        (merchant_page, "/dashboard/", "merchant-overview-mobile"),
+    ):
         p.set_viewport_size({"width": 390, "height": 844})
         p.goto(base + path)
         screenshot(p, name)
-        wide = p.evaluate("""[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391).map(e => e.tagName + '.' + e.className).slice(0, 8)""")
+        wide = p.evaluate(
+            """[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391).map(e => e.tagName + '.' + e.className).slice(0, 8)"""  # noqa: E501
+        )
         assert p.evaluate("document.documentElement.scrollWidth") <= 390, wide
     assert page.console_errors == []

@@ -55,7 +55,12 @@ def test_parse_major_refuses_more_decimals_than_the_currency_has():
 
 def _commission(referral, source="pi_1", amount=10000, currency="usd", **kw):
     return record_commission(
-        referral, source_type=Commission.SourceType.PAYMENT_INTENT, source_id=source, base_amount=amount, currency=currency, **kw
+        referral,
+        source_type=Commission.SourceType.PAYMENT_INTENT,
+        source_id=source,
+        base_amount=amount,
+        currency=currency,
+        **kw,
     )
 
 

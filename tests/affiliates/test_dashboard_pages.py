@@ -19,17 +19,23 @@ pytestmark = pytest.mark.django_db
 
 
 def _approved(affiliate, **kw):
-    return CommissionFactory(referral__affiliate=affiliate, status=Commission.Status.APPROVED, approved_at=timezone.now(), **kw)
+    return CommissionFactory(
+        referral__affiliate=affiliate, status=Commission.Status.APPROVED, approved_at=timezone.now(), **kw
+    )
 
 
-@pytest.mark.parametrize("name", ["overview", "onboarding", "affiliate_list", "commission_list", "payout_list", "programs", "settings"])
+@pytest.mark.parametrize(
+    "name", ["overview", "onboarding", "affiliate_list", "commission_list", "payout_list", "programs", "settings"]
+)
 def test_every_dashboard_page_renders_for_an_empty_merchant_with_next_steps(merchant_client, name):
     response = merchant_client.get(reverse(f"affiliates:{name}"))
     assert response.status_code == 200
     assert b"Not built" not in response.content
 
 
-@pytest.mark.parametrize("name", ["overview", "affiliate_list", "commission_list", "payout_list", "programs", "settings"])
+@pytest.mark.parametrize(
+    "name", ["overview", "affiliate_list", "commission_list", "payout_list", "programs", "settings"]
+)
 def test_dashboard_pages_need_a_login(client, name):
     response = client.get(reverse(f"affiliates:{name}"))
     assert response.status_code == 302 and "/login/" in response["Location"]
@@ -39,7 +45,9 @@ def test_overview_counts_clicks_referrals_customers_revenue_and_commissions(merc
     now = timezone.now()
     referral = ReferralFactory(affiliate=affiliate, stripe_customer_id="cus_1", converted_at=now)
     ReferralFactory(affiliate=affiliate)
-    Click.objects.bulk_create([Click(merchant=merchant, affiliate=affiliate, referral=referral, created_at=now) for _ in range(5)])
+    Click.objects.bulk_create(
+        [Click(merchant=merchant, affiliate=affiliate, referral=referral, created_at=now) for _ in range(5)]
+    )
     CommissionFactory(referral=referral, amount=2000, base_amount=10000)  # pending
     CommissionFactory(referral=referral, amount=1500, base_amount=7500, status=Commission.Status.PAID, paid_at=now)
     old = CommissionFactory(referral=referral, amount=999, base_amount=5000)
@@ -75,9 +83,18 @@ def test_overview_shows_the_checklist_until_onboarding_is_done(merchant_client, 
 
 def test_program_form_stores_percent_as_bps_and_major_units_as_minor(merchant_client, merchant):
     data = {
-        "name": "Partners", "commission_type": "percent", "commission_percent": "12.5", "commission_amount": "",
-        "commission_currency": "eur", "recurring": "months", "recurring_months": "6", "cookie_days": "90", "hold_days": "14",
-        "min_payout": "25.50", "attribution": "first_click", "signup_open": "on",
+        "name": "Partners",
+        "commission_type": "percent",
+        "commission_percent": "12.5",
+        "commission_amount": "",
+        "commission_currency": "eur",
+        "recurring": "months",
+        "recurring_months": "6",
+        "cookie_days": "90",
+        "hold_days": "14",
+        "min_payout": "25.50",
+        "attribution": "first_click",
+        "signup_open": "on",
     }
     response = merchant_client.post(reverse("affiliates:programs"), data)
     assert response.status_code == 302
@@ -87,28 +104,55 @@ def test_program_form_stores_percent_as_bps_and_major_units_as_minor(merchant_cl
     assert program.attribution == "first_click" and program.signup_open and not program.auto_approve
     assert program.reviewed_at is not None
 
-    fixed = dict(data, commission_type="fixed", commission_amount="15", commission_currency="jpy", min_payout="5000", recurring="forever")
+    fixed = dict(
+        data,
+        commission_type="fixed",
+        commission_amount="15",
+        commission_currency="jpy",
+        min_payout="5000",
+        recurring="forever",
+    )
     merchant_client.post(reverse("affiliates:programs"), fixed)
     program.refresh_from_db()
-    assert (program.commission_type, program.commission_amount, program.min_payout_amount, program.recurring_months) == ("fixed", 15, 5000, None)
+    assert (
+        program.commission_type,
+        program.commission_amount,
+        program.min_payout_amount,
+        program.recurring_months,
+    ) == ("fixed", 15, 5000, None)
 
 
-@pytest.mark.parametrize("field,value,message", [
-    ("commission_percent", "120", "between 0 and 100"),
-    ("commission_percent", "12.345", "two decimals"),
-    ("min_payout", "10.005", "2 decimal places"),
-    ("cookie_days", "0", "greater than or equal to 1"),
-])
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("commission_percent", "120", "between 0 and 100"),
+        ("commission_percent", "12.345", "two decimals"),
+        ("min_payout", "10.005", "2 decimal places"),
+        ("cookie_days", "0", "greater than or equal to 1"),
+    ],
+)
 def test_program_form_refuses_bad_input_and_changes_nothing(merchant_client, merchant, field, value, message):
     data = {
-        "name": "Partners", "commission_type": "percent", "commission_percent": "20", "commission_currency": "usd",
-        "recurring": "first", "cookie_days": "60", "hold_days": "30", "min_payout": "50", "attribution": "last_click",
+        "name": "Partners",
+        "commission_type": "percent",
+        "commission_percent": "20",
+        "commission_currency": "usd",
+        "recurring": "first",
+        "cookie_days": "60",
+        "hold_days": "30",
+        "min_payout": "50",
+        "attribution": "last_click",
     }
     data[field] = value
     response = merchant_client.post(reverse("affiliates:programs"), data)
     assert response.status_code == 400 and message in response.content.decode()
     program = Program.objects.get(merchant=merchant)
-    assert (program.commission_bps, program.cookie_days, program.min_payout_amount, program.reviewed_at) == (2000, 60, 5000, None)
+    assert (program.commission_bps, program.cookie_days, program.min_payout_amount, program.reviewed_at) == (
+        2000,
+        60,
+        5000,
+        None,
+    )
 
 
 def test_program_confirm_completes_the_onboarding_step(merchant_client, merchant):
@@ -118,7 +162,9 @@ def test_program_confirm_completes_the_onboarding_step(merchant_client, merchant
 
 
 def test_affiliate_list_searches_filters_and_shows_stats(merchant_client, merchant, affiliate):
-    AffiliateFactory(merchant=merchant, name="Bob Builder", email="bob@example.net", code="bob", status=Affiliate.Status.PENDING)
+    AffiliateFactory(
+        merchant=merchant, name="Bob Builder", email="bob@example.net", code="bob", status=Affiliate.Status.PENDING
+    )
     _approved(affiliate, amount=3000)
     response = merchant_client.get(reverse("affiliates:affiliate_list") + "?q=bob")
     assert [a.code for a in response.context["page"].object_list] == ["bob"]
@@ -128,14 +174,22 @@ def test_affiliate_list_searches_filters_and_shows_stats(merchant_client, mercha
     assert response.context["status_counts"]["pending"] == 1
 
 
-def test_invite_affiliate_creates_it_approved_and_emails_a_working_link(merchant_client, merchant, django_capture_on_commit_callbacks, client):
+def test_invite_affiliate_creates_it_approved_and_emails_a_working_link(
+    merchant_client, merchant, django_capture_on_commit_callbacks, client
+):
     with django_capture_on_commit_callbacks(execute=True):
-        response = merchant_client.post(reverse("affiliates:affiliate_invite"), {"email": "Carol@Example.net", "name": "Carol", "code": "carol"})
+        response = merchant_client.post(
+            reverse("affiliates:affiliate_invite"), {"email": "Carol@Example.net", "name": "Carol", "code": "carol"}
+        )
     affiliate = Affiliate.objects.get(merchant=merchant, code="carol")
-    assert response.status_code == 302 and affiliate.status == Affiliate.Status.APPROVED and affiliate.email == "carol@example.net"
+    assert (
+        response.status_code == 302
+        and affiliate.status == Affiliate.Status.APPROVED
+        and affiliate.email == "carol@example.net"
+    )
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["carol@example.net"]
     link = next(line for line in mail.outbox[0].body.splitlines() if "/invite/" in line).strip()
-    path = link.split("127.0.0.1:8000", 1)[-1] if "127.0.0.1:8000" in link else link[link.index("/p/"):]
+    path = link.split("127.0.0.1:8000", 1)[-1] if "127.0.0.1:8000" in link else link[link.index("/p/") :]
     client.logout()
     page = client.get(path)
     assert page.status_code == 200 and "carol" in page.content.decode()
@@ -147,7 +201,9 @@ def test_invite_affiliate_creates_it_approved_and_emails_a_working_link(merchant
 
 
 def test_invite_with_a_taken_code_says_why_and_creates_nothing(merchant_client, merchant, affiliate):
-    response = merchant_client.post(reverse("affiliates:affiliate_invite"), {"email": "new@example.net", "code": "ALICE"}, follow=True)
+    response = merchant_client.post(
+        reverse("affiliates:affiliate_invite"), {"email": "new@example.net", "code": "ALICE"}, follow=True
+    )
     assert "already taken" in response.content.decode()
     assert not Affiliate.objects.filter(email="new@example.net").exists()
 
@@ -155,14 +211,18 @@ def test_invite_with_a_taken_code_says_why_and_creates_nothing(merchant_client, 
 def test_approving_a_pending_affiliate_emails_them(merchant_client, merchant, django_capture_on_commit_callbacks):
     pending = AffiliateFactory(merchant=merchant, status=Affiliate.Status.PENDING, approved_at=None)
     with django_capture_on_commit_callbacks(execute=True):
-        response = merchant_client.post(reverse("affiliates:affiliate_status", kwargs={"uid": pending.uid}), {"status": "approved"})
+        response = merchant_client.post(
+            reverse("affiliates:affiliate_status", kwargs={"uid": pending.uid}), {"status": "approved"}
+        )
     pending.refresh_from_db()
     assert response.status_code == 302 and pending.status == "approved" and pending.approved_at is not None
     assert len(mail.outbox) == 1 and mail.outbox[0].to == [pending.email] and "approved" in mail.outbox[0].subject
 
 
 @pytest.mark.parametrize("status", ["rejected", "suspended"])
-def test_reject_and_suspend_change_the_status_without_email(merchant_client, affiliate, status, django_capture_on_commit_callbacks):
+def test_reject_and_suspend_change_the_status_without_email(
+    merchant_client, affiliate, status, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         merchant_client.post(reverse("affiliates:affiliate_status", kwargs={"uid": affiliate.uid}), {"status": status})
     affiliate.refresh_from_db()
@@ -177,16 +237,28 @@ def test_unknown_status_is_refused(merchant_client, affiliate):
 
 def test_affiliate_detail_shows_their_activity_and_edits_code_and_override(merchant_client, merchant, affiliate):
     referral = ReferralFactory(affiliate=affiliate, stripe_customer_id="cus_9")
-    Click.objects.create(merchant=merchant, affiliate=affiliate, referral=referral, landing_url="https://shop.test/pricing", created_at=timezone.now())
+    Click.objects.create(
+        merchant=merchant,
+        affiliate=affiliate,
+        referral=referral,
+        landing_url="https://shop.test/pricing",
+        created_at=timezone.now(),
+    )
     CommissionFactory(referral=referral, source_id="pi_detail_1")
     url = reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.uid})
     body = merchant_client.get(url).content.decode()
     assert "pi_detail_1" in body and "https://shop.test/pricing" in body and "cus_9" in body
 
-    response = merchant_client.post(url, {"name": "Alice A.", "code": "alice-vip", "commission_type_override": "percent", "override_percent": "35"})
+    response = merchant_client.post(
+        url, {"name": "Alice A.", "code": "alice-vip", "commission_type_override": "percent", "override_percent": "35"}
+    )
     assert response.status_code == 302
     affiliate.refresh_from_db()
-    assert (affiliate.code, affiliate.commission_type_override, affiliate.commission_bps_override) == ("alice-vip", "percent", 3500)
+    assert (affiliate.code, affiliate.commission_type_override, affiliate.commission_bps_override) == (
+        "alice-vip",
+        "percent",
+        3500,
+    )
 
 
 def test_affiliate_edit_refuses_a_code_of_another_affiliate(merchant_client, merchant, affiliate):
@@ -207,7 +279,10 @@ def test_commission_list_filters_by_status_affiliate_and_period(merchant_client,
     Commission.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=40))
 
     def ids(query):
-        return sorted(c.source_id for c in merchant_client.get(reverse("affiliates:commission_list") + query).context["page"].object_list)
+        return sorted(
+            c.source_id
+            for c in merchant_client.get(reverse("affiliates:commission_list") + query).context["page"].object_list
+        )
 
     assert ids("?status=pending") == ["pi_a_old", "pi_a_pending", "pi_b_pending"]
     assert ids("?affiliate=bob") == ["pi_b_pending"]
@@ -222,10 +297,14 @@ def test_commission_approve_and_void_with_a_reason(merchant_client, affiliate):
     pending.refresh_from_db()
     assert pending.status == "approved"
 
-    response = merchant_client.post(reverse("affiliates:commission_void", kwargs={"code": other.code}), {"reason": ""}, follow=True)
+    response = merchant_client.post(
+        reverse("affiliates:commission_void", kwargs={"code": other.code}), {"reason": ""}, follow=True
+    )
     other.refresh_from_db()
     assert other.status == "pending" and "Say why" in response.content.decode()
-    merchant_client.post(reverse("affiliates:commission_void", kwargs={"code": other.code}), {"reason": "Fraudulent order"})
+    merchant_client.post(
+        reverse("affiliates:commission_void", kwargs={"code": other.code}), {"reason": "Fraudulent order"}
+    )
     other.refresh_from_db()
     assert other.status == "voided" and other.void_reason == "Fraudulent order"
 
@@ -240,7 +319,9 @@ def test_commission_csv_export_has_every_filtered_row_and_neutralises_formulas(m
     assert len(rows) == 2 and rows[1][5] == "12.34" and rows[1][8] == "USD" and rows[1][12] == "pi_csv_1"
 
 
-def test_payout_batch_mark_paid_and_exports_total_equals_commissions(merchant_client, merchant, affiliate, django_capture_on_commit_callbacks):
+def test_payout_batch_mark_paid_and_exports_total_equals_commissions(
+    merchant_client, merchant, affiliate, django_capture_on_commit_callbacks
+):
     Affiliate.objects.filter(pk=affiliate.pk).update(paypal_email="alice@paypal.test")
     for amount in (3000, 2500):
         _approved(affiliate, amount=amount)
@@ -255,14 +336,35 @@ def test_payout_batch_mark_paid_and_exports_total_equals_commissions(merchant_cl
 
     page = merchant_client.get(reverse("affiliates:payout_list")).content.decode()
     assert "$55.00" in page and "below the minimum" in page
-    paypal = b"".join(merchant_client.get(reverse("affiliates:payout_batch_export", kwargs={"code": payout.batch.code, "kind": "paypal"})).streaming_content).decode()
+    paypal = b"".join(
+        merchant_client.get(
+            reverse("affiliates:payout_batch_export", kwargs={"code": payout.batch.code, "kind": "paypal"})
+        ).streaming_content
+    ).decode()
     assert paypal.splitlines()[0].split(",")[:3] == ["alice@paypal.test", "55.00", "USD"]
-    generic = list(csv.reader(io.StringIO(b"".join(merchant_client.get(reverse("affiliates:payout_batch_export", kwargs={"code": payout.batch.code, "kind": "generic"})).streaming_content).decode())))
+    generic = list(
+        csv.reader(
+            io.StringIO(
+                b"".join(
+                    merchant_client.get(
+                        reverse("affiliates:payout_batch_export", kwargs={"code": payout.batch.code, "kind": "generic"})
+                    ).streaming_content
+                ).decode()
+            )
+        )
+    )
     assert generic[1][1] == "alice" and generic[1][4] == "55.00"
-    assert merchant_client.get(reverse("affiliates:payout_batch_export", kwargs={"code": payout.batch.code, "kind": "xlsx"})).status_code == 404
+    assert (
+        merchant_client.get(
+            reverse("affiliates:payout_batch_export", kwargs={"code": payout.batch.code, "kind": "xlsx"})
+        ).status_code
+        == 404
+    )
 
     with django_capture_on_commit_callbacks(execute=True):
-        merchant_client.post(reverse("affiliates:payout_mark_paid", kwargs={"code": payout.code}), {"reference": "PAYPAL-123"})
+        merchant_client.post(
+            reverse("affiliates:payout_mark_paid", kwargs={"code": payout.code}), {"reference": "PAYPAL-123"}
+        )
     payout.refresh_from_db()
     assert payout.status == "paid" and payout.reference == "PAYPAL-123"
     assert set(payout.commissions.values_list("status", flat=True)) == {"paid"}
@@ -279,7 +381,9 @@ def test_batch_mark_all_paid(merchant_client, merchant, affiliate):
     _approved(affiliate, amount=6000)
     _approved(bob, amount=7000)
     batch = create_payout_batch(merchant)
-    merchant_client.post(reverse("affiliates:payout_batch_mark_paid", kwargs={"code": batch.code}), {"reference": "BATCH-9"})
+    merchant_client.post(
+        reverse("affiliates:payout_batch_mark_paid", kwargs={"code": batch.code}), {"reference": "BATCH-9"}
+    )
     assert set(Payout.objects.filter(batch=batch).values_list("status", "reference")) == {("paid", "BATCH-9")}
 
 
@@ -294,7 +398,9 @@ def test_members_cannot_run_payouts_or_edit_the_program(client, merchant):
 def test_settings_shows_the_stripe_connection_and_links(merchant_client, merchant):
     body = merchant_client.get(reverse("affiliates:settings")).content.decode()
     assert merchant.stripe_account_id in body and "Webhook health" in body
-    assert reverse("tenants:team") in body and reverse("tenants:api_keys") in body and reverse("tenants:branding") in body
+    assert (
+        reverse("tenants:team") in body and reverse("tenants:api_keys") in body and reverse("tenants:branding") in body
+    )
     assert f"/p/{merchant.slug}/" in body
 
 
@@ -336,15 +442,32 @@ def test_every_url_with_an_id_answers_404_for_another_merchants_rows_and_changes
     assert (a.code, a.status, c.status, p.status) == ("foreign", "approved", "approved", "pending")
     body = merchant_client.get(reverse("affiliates:commission_list") + "?affiliate=foreign").content.decode()
     assert "pi_" not in body.split("<tbody>")[-1] if "<tbody>" in body else True
-    assert merchant_client.get(reverse("affiliates:commission_list") + "?affiliate=foreign").context["page"].paginator.count == 0
+    assert (
+        merchant_client.get(reverse("affiliates:commission_list") + "?affiliate=foreign")
+        .context["page"]
+        .paginator.count
+        == 0
+    )
 
 
 def test_settings_shows_webhook_health_from_signed_events(merchant_client, merchant, affiliate):
     from tests.stripe_events import checkout_session, make_event, post_event
 
     session = checkout_session(client_reference_id=affiliate.code, amount_total=5000, amount_subtotal=5000)
-    assert post_event(merchant_client, make_event("checkout.session.completed", session, account=merchant.stripe_account_id)).status_code == 200
-    post_event(merchant_client, make_event("customer.created", {"id": "cus_x", "object": "customer", "metadata": {}}, account=merchant.stripe_account_id))
+    assert (
+        post_event(
+            merchant_client, make_event("checkout.session.completed", session, account=merchant.stripe_account_id)
+        ).status_code
+        == 200
+    )
+    post_event(
+        merchant_client,
+        make_event(
+            "customer.created",
+            {"id": "cus_x", "object": "customer", "metadata": {}},
+            account=merchant.stripe_account_id,
+        ),
+    )
 
     response = merchant_client.get(reverse("affiliates:settings"))
     health = response.context["health"]
@@ -357,14 +480,19 @@ def test_settings_shows_webhook_health_from_signed_events(merchant_client, merch
     assert Commission.objects.filter(affiliate=affiliate, amount=1000).exists()
 
 
-def test_bulk_approve_selected_pending_affiliates_emails_each(merchant_client, merchant, other_merchant, django_capture_on_commit_callbacks):
+def test_bulk_approve_selected_pending_affiliates_emails_each(
+    merchant_client, merchant, other_merchant, django_capture_on_commit_callbacks
+):
     a = AffiliateFactory(merchant=merchant, status="pending", approved_at=None)
     b = AffiliateFactory(merchant=merchant, status="pending", approved_at=None)
     untouched = AffiliateFactory(merchant=merchant, status="pending", approved_at=None)
     foreign = AffiliateFactory(merchant=other_merchant, status="pending", approved_at=None)
     with django_capture_on_commit_callbacks(execute=True):
-        response = merchant_client.post(reverse("affiliates:affiliate_bulk_status"),
-                                        {"status": "approved", "uid": [a.uid, b.uid, foreign.uid]}, follow=True)
+        response = merchant_client.post(
+            reverse("affiliates:affiliate_bulk_status"),
+            {"status": "approved", "uid": [a.uid, b.uid, foreign.uid]},
+            follow=True,
+        )
     assert "2 affiliates approved" in response.content.decode()
     for x in (a, b, untouched, foreign):
         x.refresh_from_db()

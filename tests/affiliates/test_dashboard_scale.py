@@ -36,8 +36,10 @@ def _oracle(merchant, period):
 
 def _top(merchant):
     period = selectors.parse_period({"period": "12m"})  # a fresh Period reads the watermark again
-    return period, [(t["affiliate"].code, t["earned"].amounts, t["revenue"].amounts, t["payments"])
-                    for t in selectors.top_affiliates(merchant, period, limit=10)]
+    return period, [
+        (t["affiliate"].code, t["earned"].amounts, t["revenue"].amounts, t["payments"])
+        for t in selectors.top_affiliates(merchant, period, limit=10)
+    ]
 
 
 POSTGRES_ONLY = pytest.mark.skipif(connection.vendor != "postgresql", reason="the rollups' trigger is Postgres only")
@@ -47,8 +49,15 @@ POSTGRES_ONLY = pytest.mark.skipif(connection.vendor != "postgresql", reason="th
 def test_top_affiliates_from_the_monthly_rollup_equal_the_raw_rows_through_late_changes(merchant, other_merchant):
     ann, bob, cid = (AffiliateFactory(merchant=merchant, code=code) for code in ("ann", "bob", "cid"))
     made = []
-    for affiliate, days_ago, amount in [(ann, 45, 3000), (ann, 80, 1000), (bob, 50, 2500), (bob, 120, 2000),
-                                        (cid, 300, 500), (cid, 0, 900), (bob, 0, 100)]:
+    for affiliate, days_ago, amount in [
+        (ann, 45, 3000),
+        (ann, 80, 1000),
+        (bob, 50, 2500),
+        (bob, 120, 2000),
+        (cid, 300, 500),
+        (cid, 0, 900),
+        (bob, 0, 100),
+    ]:
         c = CommissionFactory(referral__affiliate=affiliate, amount=amount, base_amount=amount * 5)
         Commission.objects.filter(pk=c.pk).update(created_at=timezone.now() - timedelta(days=days_ago))
         made.append(c)

@@ -13,7 +13,9 @@ from tests.factories import CommissionFactory
 def test_commission_past_hold_becomes_approved_and_others_stay(affiliate):
     due = CommissionFactory(referral__affiliate=affiliate, hold_until=timezone.now() - timedelta(minutes=1))
     not_due = CommissionFactory(referral__affiliate=affiliate, hold_until=timezone.now() + timedelta(days=3))
-    disputed = CommissionFactory(referral__affiliate=affiliate, hold_until=timezone.now() - timedelta(days=1), is_on_hold=True)
+    disputed = CommissionFactory(
+        referral__affiliate=affiliate, hold_until=timezone.now() - timedelta(days=1), is_on_hold=True
+    )
 
     approve_due_commissions_task.delay()
 

@@ -44,7 +44,11 @@ def test_totals_are_equal_before_and_after_the_rollup_and_with_late_rows(merchan
     assert DailyStat.objects.filter(merchant=merchant, affiliate=None).count() == 2  # one merchant row per closed day
     assert selectors.counts(merchant, period)[None] == raw
     assert selectors.counts(merchant, period, by="day") == raw_by_day
-    assert selectors.counts(merchant, period, by="affiliate", affiliate_ids=[bob.pk])[bob.pk] == {"clicks": 4, "referrals": 2, "customers": 2}
+    assert selectors.counts(merchant, period, by="affiliate", affiliate_ids=[bob.pk])[bob.pk] == {
+        "clicks": 4,
+        "referrals": 2,
+        "customers": 2,
+    }
 
     # A click buffered before midnight and written after the rollup: the next run rebuilds that day.
     _activity(merchant, bob, 1, clicks=1, referrals=0, customers=0)
@@ -101,7 +105,10 @@ def test_commission_rollup_stays_exact_through_later_changes(merchant, affiliate
     from affiliates.models import Commission, CommissionDailyStat, CommissionDirtyDay
     from affiliates.services import apply_refund, approve_commission, void_commission
 
-    old = [CommissionFactory(referral__affiliate=affiliate, amount=1000 * (i + 1), base_amount=5000 * (i + 1)) for i in range(3)]
+    old = [
+        CommissionFactory(referral__affiliate=affiliate, amount=1000 * (i + 1), base_amount=5000 * (i + 1))
+        for i in range(3)
+    ]
     for i, c in enumerate(old):
         Commission.objects.filter(pk=c.pk).update(created_at=timezone.now() - timedelta(days=5 + i))
     CommissionFactory(referral__affiliate=affiliate, amount=777)  # today: never marked, read raw

@@ -29,8 +29,12 @@ SWITCH = reverse("tenants:switch")
 @pytest.fixture
 def shop(db):
     """A merchant that has not connected Stripe yet."""
-    return MerchantFactory(name="Northwind", stripe_account_id=None, stripe_status=Merchant.StripeStatus.NOT_CONNECTED,
-                           stripe_connected_at=None)
+    return MerchantFactory(
+        name="Northwind",
+        stripe_account_id=None,
+        stripe_status=Merchant.StripeStatus.NOT_CONNECTED,
+        stripe_connected_at=None,
+    )
 
 
 @pytest.fixture
@@ -135,16 +139,23 @@ def test_account_details_unavailable_still_connects_and_shows_the_id(owner_clien
     assert "Connected to the Stripe account acct_1NorthwindAAAA." in response.content.decode()
     shop.refresh_from_db()
     assert (shop.stripe_account_id, shop.stripe_account_name, shop.stripe_status) == (
-        "acct_1NorthwindAAAA", "", Merchant.StripeStatus.CONNECTED)
+        "acct_1NorthwindAAAA",
+        "",
+        Merchant.StripeStatus.CONNECTED,
+    )
 
 
-@pytest.mark.parametrize(("next_url", "lands_on"), [
-    ("/onboarding/", "/onboarding/"),
-    ("https://evil.example/phish", PAGE),
-    ("//evil.example/phish", PAGE),
-])
+@pytest.mark.parametrize(
+    ("next_url", "lands_on"),
+    [
+        ("/onboarding/", "/onboarding/"),
+        ("https://evil.example/phish", PAGE),
+        ("//evil.example/phish", PAGE),
+    ],
+)
 def test_after_connecting_the_merchant_returns_to_the_page_it_came_from_on_this_site_only(
-        owner_client, fake_stripe, stripe_account, next_url, lands_on):
+    owner_client, fake_stripe, stripe_account, next_url, lands_on
+):
     fake_stripe.authorize_as(stripe_account["id"])
 
     response = owner_client.get(consent(start(owner_client, next_url)))
@@ -173,8 +184,9 @@ def test_declined_consent_connects_nothing(owner_client, shop, fake_stripe):
 def test_other_stripe_error_shows_its_code_but_never_text_from_the_url(owner_client, shop, fake_stripe):
     start(owner_client)
 
-    response = owner_client.get(CALLBACK, {"error": "invalid_scope", "error_description": "Call 555-0100 now"},
-                                follow=True)
+    response = owner_client.get(
+        CALLBACK, {"error": "invalid_scope", "error_description": "Call 555-0100 now"}, follow=True
+    )
 
     page = response.content.decode()
     assert "Stripe did not connect the account (error: invalid_scope)." in page
@@ -252,8 +264,9 @@ def test_a_newer_connect_attempt_voids_the_older_state(owner_client, shop, fake_
     assert_not_connected(shop)
 
 
-def test_state_of_another_user_is_refused(client, shop, shop_owner, fake_stripe, stripe_account, other_merchant,
-                                          other_owner):
+def test_state_of_another_user_is_refused(
+    client, shop, shop_owner, fake_stripe, stripe_account, other_merchant, other_owner
+):
     fake_stripe.authorize_as(stripe_account["id"])
     client.force_login(shop_owner)
     victims_callback = consent(start(client))  # e.g. a callback link sent to someone else
@@ -271,10 +284,15 @@ def test_state_of_another_user_is_refused(client, shop, shop_owner, fake_stripe,
     assert fake_stripe.requests_to("/oauth/token") == []
 
 
-def test_state_issued_for_another_merchant_of_the_same_user_is_refused(owner_client, shop, shop_owner, fake_stripe,
-                                                                       stripe_account):
-    second = MerchantFactory(name="Southwind", stripe_account_id=None,
-                             stripe_status=Merchant.StripeStatus.NOT_CONNECTED, stripe_connected_at=None)
+def test_state_issued_for_another_merchant_of_the_same_user_is_refused(
+    owner_client, shop, shop_owner, fake_stripe, stripe_account
+):
+    second = MerchantFactory(
+        name="Southwind",
+        stripe_account_id=None,
+        stripe_status=Merchant.StripeStatus.NOT_CONNECTED,
+        stripe_connected_at=None,
+    )
     MembershipFactory(merchant=second, user=shop_owner, role=Membership.Role.OWNER)
     fake_stripe.authorize_as(stripe_account["id"])
     owner_client.post(SWITCH, {"merchant": shop.code})
@@ -298,7 +316,8 @@ def test_invalid_code_shows_stripes_reason(owner_client, shop, fake_stripe, stri
 
     assert response.status_code == 400
     assert "Stripe did not accept the authorization (Authorization code does not exist: ac_doesnotexist)" in (
-        response.content.decode())
+        response.content.decode()
+    )
     assert_not_connected(shop)
     (token_request,) = fake_stripe.requests_to("/oauth/token")
     assert token_request.form["code"] == "ac_doesnotexist"
@@ -356,7 +375,10 @@ def test_reconnecting_the_same_account_is_fine(owner_client, shop, fake_stripe, 
     assert "Connected to the Stripe account Northwind." in response.content.decode()
     shop.refresh_from_db()
     assert (shop.stripe_account_id, shop.stripe_status, shop.stripe_disconnected_at) == (
-        stripe_account["id"], Merchant.StripeStatus.CONNECTED, None)
+        stripe_account["id"],
+        Merchant.StripeStatus.CONNECTED,
+        None,
+    )
     assert fake_stripe.is_connected(stripe_account["id"])
 
 
@@ -411,9 +433,12 @@ def test_disconnect_returns_to_the_page_it_came_from(connected_client):
 
 
 def test_disconnect_when_already_revoked_in_stripe_marks_the_merchant_disconnected(connected_client, shop, fake_stripe):
-    requests.post(f"{fake_stripe.base_url}/oauth/deauthorize", timeout=5,  # the merchant revoked it in Stripe
-                  headers={"Authorization": f"Bearer {fake_stripe.secret_key}"},
-                  data={"client_id": fake_stripe.client_id, "stripe_user_id": shop.stripe_account_id})
+    requests.post(
+        f"{fake_stripe.base_url}/oauth/deauthorize",
+        timeout=5,  # the merchant revoked it in Stripe
+        headers={"Authorization": f"Bearer {fake_stripe.secret_key}"},
+        data={"client_id": fake_stripe.client_id, "stripe_user_id": shop.stripe_account_id},
+    )
 
     response = connected_client.post(DISCONNECT)
 
@@ -433,8 +458,9 @@ def test_disconnect_while_stripe_is_unreachable_changes_nothing(connected_client
     assert shop.stripe_status == Merchant.StripeStatus.CONNECTED and shop.stripe_disconnected_at is None
 
 
-def test_disconnect_with_a_refused_platform_key_says_the_installation_is_misconfigured(connected_client, shop,
-                                                                                       fake_stripe, settings):
+def test_disconnect_with_a_refused_platform_key_says_the_installation_is_misconfigured(
+    connected_client, shop, fake_stripe, settings
+):
     settings.STRIPE_SECRET_KEY = "sk_test_wrong"
 
     response = connected_client.post(DISCONNECT)
@@ -463,8 +489,11 @@ def test_disconnect_needs_a_post(connected_client, shop):
 
 def test_deauthorized_event_is_idempotent_and_does_not_undo_a_later_reconnection(shop, fake_stripe):
     connected_at = timezone.now()
-    Merchant.objects.filter(pk=shop.pk).update(stripe_account_id="acct_1LateDDDD", stripe_connected_at=connected_at,
-                                               stripe_status=Merchant.StripeStatus.CONNECTED)
+    Merchant.objects.filter(pk=shop.pk).update(
+        stripe_account_id="acct_1LateDDDD",
+        stripe_connected_at=connected_at,
+        stripe_status=Merchant.StripeStatus.CONNECTED,
+    )
     shop.refresh_from_db()
 
     # An account.application.deauthorized created before the latest connection is stale.
@@ -540,10 +569,22 @@ def test_the_page_explains_how_to_connect(owner_client):
 
 def test_the_page_shows_webhook_health_of_this_merchant_only(client, merchant, owner, other_merchant):
     for n, status in enumerate([StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED, StripeEvent.Status.FAILED]):
-        StripeEvent.objects.create(stripe_id=f"evt_mine{n}", type="invoice.paid", account=merchant.stripe_account_id,
-                                   merchant=merchant, payload={}, status=status)
-    StripeEvent.objects.create(stripe_id="evt_theirs", type="invoice.paid", account=other_merchant.stripe_account_id,
-                               merchant=other_merchant, payload={}, status=StripeEvent.Status.FAILED)
+        StripeEvent.objects.create(
+            stripe_id=f"evt_mine{n}",
+            type="invoice.paid",
+            account=merchant.stripe_account_id,
+            merchant=merchant,
+            payload={},
+            status=status,
+        )
+    StripeEvent.objects.create(
+        stripe_id="evt_theirs",
+        type="invoice.paid",
+        account=other_merchant.stripe_account_id,
+        merchant=other_merchant,
+        payload={},
+        status=StripeEvent.Status.FAILED,
+    )
     client.force_login(owner)
 
     page = " ".join(client.get(PAGE).content.decode().split())

@@ -13,8 +13,12 @@ from ..factories import MembershipFactory, MerchantFactory
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_merchant_connects_and_disconnects_stripe_in_the_browser(live_server, page, fake_stripe):
-    shop = MerchantFactory(name="Northwind", stripe_account_id=None, stripe_status=Merchant.StripeStatus.NOT_CONNECTED,
-                           stripe_connected_at=None)
+    shop = MerchantFactory(
+        name="Northwind",
+        stripe_account_id=None,
+        stripe_status=Merchant.StripeStatus.NOT_CONNECTED,
+        stripe_connected_at=None,
+    )
     owner = MembershipFactory(merchant=shop).user
     client = Client()
     client.force_login(owner)

@@ -67,8 +67,12 @@ def post_checkouts(client, merchant, amounts, *, affiliate=None) -> list[dict]:
     """One paid checkout per amount (in cents), each by a referral of its own, posted signed through the webhook."""
     sessions = []
     for amount in amounts:
-        referral = ReferralFactory(affiliate=affiliate) if affiliate else ReferralFactory(
-            affiliate__merchant=merchant, affiliate__program=merchant.programs.get(is_default=True)
+        referral = (
+            ReferralFactory(affiliate=affiliate)
+            if affiliate
+            else ReferralFactory(
+                affiliate__merchant=merchant, affiliate__program=merchant.programs.get(is_default=True)
+            )
         )
         session = checkout_session(client_reference_id=referral.rid, amount_total=amount)
         event = make_event("checkout.session.completed", session, account=merchant.stripe_account_id)
@@ -99,9 +103,7 @@ def statuses(merchant) -> dict[str, int]:
 # --- bursts ---------------------------------------------------------------------------------------------------------
 
 
-def test_a_burst_while_every_drainer_is_busy_enqueues_nothing_and_one_drainer_clears_it(
-    client, merchant, task_runs
-):
+def test_a_burst_while_every_drainer_is_busy_enqueues_nothing_and_one_drainer_clears_it(client, merchant, task_runs):
     """Thirty payments arrive while every drainer is at work: the webhook enqueues no task for them (they wait, pending,
     for a running drainer), and that one drainer processes them all, one commission each, then frees its slot."""
     hold_every_slot()
@@ -204,9 +206,7 @@ def test_a_broken_event_fails_alone_and_the_drainer_goes_on(client, merchant, af
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_drained_backlog_emails_each_commission_to_its_affiliate_in_one_task(
-    client, merchant, mailoutbox, task_runs
-):
+def test_a_drained_backlog_emails_each_commission_to_its_affiliate_in_one_task(client, merchant, mailoutbox, task_runs):
     """Affiliates get one email per new commission, with its amount, even when a drainer records many in a row;
     an affiliate who turned the emails off gets none. The drainer sends them all with one task."""
     program = merchant.programs.get(is_default=True)
@@ -372,9 +372,7 @@ def test_a_drainer_with_nothing_it_can_take_leaves_instead_of_spinning(client, m
 
 
 @pytest.mark.worker
-def test_forty_checkouts_posted_at_once_each_earn_one_commission_on_the_real_worker(
-    client, merchant, celery_worker
-):
+def test_forty_checkouts_posted_at_once_each_earn_one_commission_on_the_real_worker(client, merchant, celery_worker):
     """Forty payments posted to the webhook as fast as it answers, processed by a real Celery worker through the
     Redis broker: one commission per payment with its amount, no event left pending or failed, and once the drainers
     are done no slot stays taken."""

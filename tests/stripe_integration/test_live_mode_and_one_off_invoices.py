@@ -35,7 +35,9 @@ def test_a_live_installation_ignores_test_mode_events(client, merchant, affiliat
 def test_a_test_installation_attributes_test_mode_events(client, merchant, affiliate, settings):
     settings.STRIPE_LIVE_EVENTS_ONLY = False
     referral = ReferralFactory(affiliate=affiliate)
-    post_event(client, make_event("checkout.session.completed", _paid_session(referral), account=merchant.stripe_account_id))
+    post_event(
+        client, make_event("checkout.session.completed", _paid_session(referral), account=merchant.stripe_account_id)
+    )
     assert Commission.objects.for_merchant(merchant).count() == 1
 
 
@@ -45,8 +47,10 @@ def test_checkout_with_invoice_creation_earns_once(client, merchant, affiliate):
     session = _paid_session(referral, customer=cus, payment_intent=pi)
     one_off = invoice(shape="old", subscription="", payment_intent=pi, customer=cus, billing_reason="manual")
 
-    for event in (make_event("checkout.session.completed", session, account=merchant.stripe_account_id),
-                  make_event("invoice.paid", one_off, account=merchant.stripe_account_id)):
+    for event in (
+        make_event("checkout.session.completed", session, account=merchant.stripe_account_id),
+        make_event("invoice.paid", one_off, account=merchant.stripe_account_id),
+    ):
         assert post_event(client, event).status_code == 200
 
     assert list(Commission.objects.for_merchant(merchant).values_list("source_id", "amount")) == [(pi, 2000)]

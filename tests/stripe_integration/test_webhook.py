@@ -155,7 +155,10 @@ def test_webhook_is_answered_ahead_of_the_middleware(client, merchant, settings)
     assert StripeEvent.objects.get(stripe_id=event["id"]).status == StripeEvent.Status.PROCESSED
     body = encode(event_for(merchant))
     refused = client.post(
-        "/stripe/webhook/", data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=sign(body),
+        "/stripe/webhook/",
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=sign(body),
         HTTP_HOST="evil.example",
     )
     assert refused.status_code == 400
@@ -186,7 +189,8 @@ def test_webhook_still_stores_the_event_when_redis_is_down(client, merchant, aff
 
     referral = ReferralFactory(affiliate=affiliate)
     event = make_event(
-        "checkout.session.completed", checkout_session(client_reference_id=referral.rid),
+        "checkout.session.completed",
+        checkout_session(client_reference_id=referral.rid),
         account=merchant.stripe_account_id,
     )
     reachable = settings.REDIS_URL

@@ -34,6 +34,7 @@ def _concurrent_database():
     if connection.vendor == "sqlite":
         pytest.skip("needs PostgreSQL: concurrent requests from the browser (`make test` provides it)")
 
+
 SITE = {"app": "", "key": "", "loading": "async"}
 SCRIPT = Path(__file__).resolve().parents[2] / "static" / "tracking" / "t.js"
 

@@ -47,9 +47,7 @@ def test_click_is_answered_at_once_and_written_by_the_flush(
     assert buffer.backlog() == 0
 
 
-def test_first_click_finds_a_referral_still_in_the_buffer(
-    buffered, db, merchant, affiliate, bob, post_click
-):
+def test_first_click_finds_a_referral_still_in_the_buffer(buffered, db, merchant, affiliate, bob, post_click):
     Program.objects.filter(merchant=merchant).update(attribution=Program.Attribution.FIRST_CLICK)
     first = post_click(click_body(merchant, code="alice")).json()["referral"]
     second = post_click(click_body(merchant, code="bob", p=first)).json()["referral"]
@@ -60,9 +58,7 @@ def test_first_click_finds_a_referral_still_in_the_buffer(
     assert Click.objects.filter(referral__rid=first).count() == 2
 
 
-def test_another_merchants_pending_referral_is_not_kept(
-    buffered, db, merchant, other_merchant, affiliate, post_click
-):
+def test_another_merchants_pending_referral_is_not_kept(buffered, db, merchant, other_merchant, affiliate, post_click):
     from tests.factories import AffiliateFactory
 
     AffiliateFactory(merchant=other_merchant, program=other_merchant.programs.get(), code="globex")
@@ -100,7 +96,9 @@ def test_clicks_of_a_deleted_affiliate_do_not_block_the_flush(
 def test_clicks_read_by_a_worker_that_died_are_written_by_the_next(
     buffered, celery_worker, merchant, affiliate, post_click
 ):
-    """A worker killed after reading, before writing and acknowledging: the entries stay pending and are claimed again."""
+    """A worker killed after reading, before writing and acknowledging.
+
+    The entries stay pending and are claimed again."""
     for _ in range(5):
         assert post_click(click_body(merchant)).status_code == 200
     buffer._ensure_group(buffered)
@@ -117,9 +115,7 @@ def test_clicks_read_by_a_worker_that_died_are_written_by_the_next(
     assert sorted(Click.objects.values_list("referral__affiliate__code", flat=True)) == ["alice"] * 5
 
 
-def test_clicks_are_written_directly_when_redis_is_down(
-    buffered, db, merchant, affiliate, post_click, settings
-):
+def test_clicks_are_written_directly_when_redis_is_down(buffered, db, merchant, affiliate, post_click, settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
 
     response = post_click(click_body(merchant))

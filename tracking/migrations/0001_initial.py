@@ -5,43 +5,69 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('affiliates', '0001_initial'),
-        ('tenants', '0001_initial'),
+        ("affiliates", "0001_initial"),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Click',
+            name="Click",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('landing_url', models.URLField(blank=True, max_length=2000)),
-                ('referrer', models.URLField(blank=True, max_length=2000)),
-                ('user_agent', models.CharField(blank=True, max_length=500)),
-                ('ip_hash', models.CharField(blank=True, max_length=64)),
-                ('created_at', models.DateTimeField(db_index=True)),
-                ('affiliate', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='clicks', to='affiliates.affiliate')),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='clicks', to='tenants.merchant')),
-                ('referral', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='clicks', to='affiliates.referral')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("landing_url", models.URLField(blank=True, max_length=2000)),
+                ("referrer", models.URLField(blank=True, max_length=2000)),
+                ("user_agent", models.CharField(blank=True, max_length=500)),
+                ("ip_hash", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField(db_index=True)),
+                (
+                    "affiliate",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="clicks", to="affiliates.affiliate"
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="clicks", to="tenants.merchant"
+                    ),
+                ),
+                (
+                    "referral",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="clicks",
+                        to="affiliates.referral",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['merchant', 'created_at'], name='tracking_cl_merchan_9dee70_idx'), models.Index(fields=['affiliate', 'created_at'], name='tracking_cl_affilia_7c93d2_idx')],
+                "indexes": [
+                    models.Index(fields=["merchant", "created_at"], name="tracking_cl_merchan_9dee70_idx"),
+                    models.Index(fields=["affiliate", "created_at"], name="tracking_cl_affilia_7c93d2_idx"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SeenDomain',
+            name="SeenDomain",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('domain', models.CharField(max_length=255)),
-                ('first_seen_at', models.DateTimeField(auto_now_add=True)),
-                ('last_seen_at', models.DateTimeField()),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='seen_domains', to='tenants.merchant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("domain", models.CharField(max_length=255)),
+                ("first_seen_at", models.DateTimeField(auto_now_add=True)),
+                ("last_seen_at", models.DateTimeField()),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="seen_domains", to="tenants.merchant"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('merchant', 'domain'), name='uniq_seen_domain')],
+                "constraints": [models.UniqueConstraint(fields=("merchant", "domain"), name="uniq_seen_domain")],
             },
         ),
     ]

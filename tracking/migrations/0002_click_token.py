@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tracking', '0001_initial'),
+        ("tracking", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='click',
-            name='token',
+            model_name="click",
+            name="token",
             field=models.CharField(blank=True, editable=False, max_length=32, null=True, unique=True),
         ),
     ]

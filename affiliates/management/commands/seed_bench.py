@@ -57,12 +57,21 @@ class Command(BaseCommand):
             program = Program.objects.get(merchant=merchant, is_default=True)
             Program.objects.filter(pk=program.pk).update(reviewed_at=now)
 
-            affiliates = Affiliate.objects.bulk_create([
-                Affiliate(merchant=merchant, program=program, code=f"bench{i}", email=f"bench{i}@affiliates.test",
-                          name=f"Affiliate {i}", status=Affiliate.Status.APPROVED, approved_at=now,
-                          paypal_email=f"bench{i}@paypal.test")
-                for i in range(o["affiliates"])
-            ])
+            affiliates = Affiliate.objects.bulk_create(
+                [
+                    Affiliate(
+                        merchant=merchant,
+                        program=program,
+                        code=f"bench{i}",
+                        email=f"bench{i}@affiliates.test",
+                        name=f"Affiliate {i}",
+                        status=Affiliate.Status.APPROVED,
+                        approved_at=now,
+                        paypal_email=f"bench{i}@paypal.test",
+                    )
+                    for i in range(o["affiliates"])
+                ]
+            )
             if connection.vendor != "postgresql":  # bulk_create returns no ids on some backends
                 affiliates = list(Affiliate.objects.filter(merchant=merchant).order_by("pk"))
             aff_ids = [a.pk for a in affiliates]
@@ -81,24 +90,78 @@ class Command(BaseCommand):
                     converted = now
                 referral_rows.append((merchant.pk, aff, secrets.token_urlsafe(16), created, converted))
             self._insert(
-                Referral, ["merchant_id", "affiliate_id", "rid", "created_at", "converted_at", "stripe_customer_id", "stripe_subscription_id", "customer_email"],
-                [(m, a, rid, c, conv, f"cus_b{i:09d}" if conv else None, "", "") for i, (m, a, rid, c, conv) in enumerate(referral_rows)],
+                Referral,
+                [
+                    "merchant_id",
+                    "affiliate_id",
+                    "rid",
+                    "created_at",
+                    "converted_at",
+                    "stripe_customer_id",
+                    "stripe_subscription_id",
+                    "customer_email",
+                ],
+                [
+                    (m, a, rid, c, conv, f"cus_b{i:09d}" if conv else None, "", "")
+                    for i, (m, a, rid, c, conv) in enumerate(referral_rows)
+                ],
             )
-            referrals = list(Referral.objects.filter(merchant=merchant).values_list("pk", "affiliate_id", "created_at", "converted_at"))
+            referrals = list(
+                Referral.objects.filter(merchant=merchant).values_list(
+                    "pk", "affiliate_id", "created_at", "converted_at"
+                )
+            )
             converted = [r for r in referrals if r[3] is not None] or referrals
 
             self.stdout.write(f"clicks: {o['clicks']:,} (at {time.monotonic() - started:.0f} s)")
             click_rows = []
-            for i in range(o["clicks"]):
+            for _ in range(o["clicks"]):
                 ref = referrals[rng.randrange(len(referrals))] if rng.random() < 0.5 else None
                 aff = ref[1] if ref else aff_ids[rng.randrange(len(aff_ids))]
                 created = ref[2] if ref else moment()
-                click_rows.append((merchant.pk, aff, ref[0] if ref else None, "https://bench-shop.test/pricing", "", "Mozilla/5.0", "", created))
+                click_rows.append(
+                    (
+                        merchant.pk,
+                        aff,
+                        ref[0] if ref else None,
+                        "https://bench-shop.test/pricing",
+                        "",
+                        "Mozilla/5.0",
+                        "",
+                        created,
+                    )
+                )
                 if len(click_rows) == 200_000:
-                    self._insert(Click, ["merchant_id", "affiliate_id", "referral_id", "landing_url", "referrer", "user_agent", "ip_hash", "created_at"], click_rows)
+                    self._insert(
+                        Click,
+                        [
+                            "merchant_id",
+                            "affiliate_id",
+                            "referral_id",
+                            "landing_url",
+                            "referrer",
+                            "user_agent",
+                            "ip_hash",
+                            "created_at",
+                        ],
+                        click_rows,
+                    )
                     click_rows = []
             if click_rows:
-                self._insert(Click, ["merchant_id", "affiliate_id", "referral_id", "landing_url", "referrer", "user_agent", "ip_hash", "created_at"], click_rows)
+                self._insert(
+                    Click,
+                    [
+                        "merchant_id",
+                        "affiliate_id",
+                        "referral_id",
+                        "landing_url",
+                        "referrer",
+                        "user_agent",
+                        "ip_hash",
+                        "created_at",
+                    ],
+                    click_rows,
+                )
 
             self.stdout.write(f"commissions: {o['commissions']:,} (at {time.monotonic() - started:.0f} s)")
             commission_rows = []
@@ -114,34 +177,97 @@ class Command(BaseCommand):
                 currency = "eur" if rng.random() < 0.1 else "usd"
                 base = rng.choice([1900, 4900, 9900, 19900, 49900])
                 amount = 0 if status == "voided" else base // 5
-                commission_rows.append((
-                    merchant.pk, secrets.token_hex(16), aff, ref_id, status, amount, 0, currency, base, 0, "invoice",
-                    f"in_bench{i:09d}", "", "", "", "program:percent:2000bps", i % 3 != 0, False, False,
-                    created + timedelta(days=30), created, created + timedelta(days=30) if status in ("approved", "paid") else None,
-                    created + timedelta(days=40) if status == "paid" else None, created if status == "voided" else None,
-                    "Payment refunded in full." if status == "voided" else "", None,
-                    amount if status == "paid" else 0,
-                ))
-            columns = ["merchant_id", "code", "affiliate_id", "referral_id", "status", "amount", "reversed_amount", "currency",
-                       "base_amount", "refunded_amount", "source_type", "source_id", "stripe_payment_intent_id",
-                       "stripe_charge_id", "stripe_invoice_id", "rule", "is_recurring", "is_self_referral", "is_on_hold",
-                       "hold_until", "created_at", "approved_at", "paid_at", "voided_at", "void_reason", "payout_id",
-                       "paid_amount"]
+                commission_rows.append(
+                    (
+                        merchant.pk,
+                        secrets.token_hex(16),
+                        aff,
+                        ref_id,
+                        status,
+                        amount,
+                        0,
+                        currency,
+                        base,
+                        0,
+                        "invoice",
+                        f"in_bench{i:09d}",
+                        "",
+                        "",
+                        "",
+                        "program:percent:2000bps",
+                        i % 3 != 0,
+                        False,
+                        False,
+                        created + timedelta(days=30),
+                        created,
+                        created + timedelta(days=30) if status in ("approved", "paid") else None,
+                        created + timedelta(days=40) if status == "paid" else None,
+                        created if status == "voided" else None,
+                        "Payment refunded in full." if status == "voided" else "",
+                        None,
+                        amount if status == "paid" else 0,
+                    )
+                )
+            columns = [
+                "merchant_id",
+                "code",
+                "affiliate_id",
+                "referral_id",
+                "status",
+                "amount",
+                "reversed_amount",
+                "currency",
+                "base_amount",
+                "refunded_amount",
+                "source_type",
+                "source_id",
+                "stripe_payment_intent_id",
+                "stripe_charge_id",
+                "stripe_invoice_id",
+                "rule",
+                "is_recurring",
+                "is_self_referral",
+                "is_on_hold",
+                "hold_until",
+                "created_at",
+                "approved_at",
+                "paid_at",
+                "voided_at",
+                "void_reason",
+                "payout_id",
+                "paid_amount",
+            ]
             self._insert(Commission, columns, commission_rows)
 
             # Paid commissions belong to paid payouts whose totals equal their sums (one batch).
             batch = PayoutBatch.objects.create(merchant=merchant, created_by=owner)
             sums: dict = {}
-            for aff, currency, amount in Commission.objects.filter(merchant=merchant, status="paid").values_list("affiliate_id", "currency", "amount"):
+            for aff, currency, amount in Commission.objects.filter(merchant=merchant, status="paid").values_list(
+                "affiliate_id", "currency", "amount"
+            ):
                 sums[(aff, currency)] = sums.get((aff, currency), 0) + amount
-            payouts = Payout.objects.bulk_create([
-                Payout(merchant=merchant, batch=batch, affiliate_id=aff, currency=cur, amount=total, status="paid", paid_at=now, reference="BENCH")
-                for (aff, cur), total in sums.items() if total > 0
-            ])
+            payouts = Payout.objects.bulk_create(
+                [
+                    Payout(
+                        merchant=merchant,
+                        batch=batch,
+                        affiliate_id=aff,
+                        currency=cur,
+                        amount=total,
+                        status="paid",
+                        paid_at=now,
+                        reference="BENCH",
+                    )
+                    for (aff, cur), total in sums.items()
+                    if total > 0
+                ]
+            )
             if connection.vendor != "postgresql":
                 payouts = list(Payout.objects.filter(batch=batch))
             for payout in payouts:
-                Commission.objects.filter(merchant=merchant, status="paid", affiliate_id=payout.affiliate_id, currency=payout.currency).update(payout=payout)
+                Commission.objects.filter(
+                    merchant=merchant, status="paid", affiliate_id=payout.affiliate_id, currency=payout.currency
+                ).update(payout=payout)
 
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
@@ -149,11 +275,13 @@ class Command(BaseCommand):
                     cursor.execute(f"VACUUM ANALYZE {table}")
         self.stdout.write(f"rollup (at {time.monotonic() - started:.0f} s)")
         written = rollup_daily_stats(full=True)
-        self.stdout.write(self.style.SUCCESS(
-            f"Seeded {merchant.name} ({SLUG}) in {time.monotonic() - started:.0f} s: {o['clicks']:,} clicks, "
-            f"{o['referrals']:,} referrals, {o['commissions']:,} commissions, {len(aff_ids):,} affiliates, "
-            f"{len(payouts):,} payouts; {written:,} DailyStat rows. Log in as {EMAIL} / {PASSWORD}."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Seeded {merchant.name} ({SLUG}) in {time.monotonic() - started:.0f} s: {o['clicks']:,} clicks, "
+                f"{o['referrals']:,} referrals, {o['commissions']:,} commissions, {len(aff_ids):,} affiliates, "
+                f"{len(payouts):,} payouts; {written:,} DailyStat rows. Log in as {EMAIL} / {PASSWORD}."
+            )
+        )
 
     def _insert(self, model, columns, rows):
         if not rows:
@@ -164,4 +292,4 @@ class Command(BaseCommand):
                 for row in rows:
                     copy.write_row(row)
             return
-        model.objects.bulk_create([model(**dict(zip(columns, row))) for row in rows], batch_size=2000)
+        model.objects.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=2000)

@@ -69,9 +69,11 @@ class Command(BaseCommand):
             # The demo's notification emails (new commission, payout sent) go nowhere, quietly.
             logging.getLogger("celery").setLevel(logging.WARNING)
             logging.getLogger("kombu").setLevel(logging.ERROR)  # the in-memory broker has no host name
-            with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
-                with transaction.atomic():
-                    merchant = self.seed()
+            with (
+                override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"),
+                transaction.atomic(),
+            ):
+                merchant = self.seed()
             self.stdout.write(self.style.SUCCESS(f"Seeded {merchant.name}: {self.summary(merchant)}."))
         self.stdout.write(f"Affiliate portal login (Maya): maya@afficone.test / {DEMO_PASSWORD}")
         self.stdout.write(f"Dashboard:        {_url('tenants:login', '/login/')}")
