@@ -76,3 +76,13 @@ def insert_unless_exists(instance: Model, conflict_columns: Sequence[str]) -> bo
     instance.pk = row[0]
     instance._state.adding = False
     return True
+
+
+def commit_synchronously() -> None:
+    """`SET LOCAL synchronous_commit TO ON`: the current transaction's commit waits for the disk even where the
+    session commits without waiting (stripe_integration.services.asynchronous_commits). Inside a transaction;
+    Postgres only (elsewhere every commit waits anyway)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO ON")

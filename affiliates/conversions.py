@@ -12,7 +12,7 @@ from django.db import transaction
 from tenants.models import Merchant
 
 from .models import Commission, Referral
-from .services import AffiliateError, apply_refund, record_commission, resolve_reference
+from .services import AffiliateError, apply_refund, record_commission, referral_by_reference
 
 SOURCE_PREFIX = "conv_"
 
@@ -80,7 +80,7 @@ def record_conversion(
     existing = conversions(merchant).select_related("referral", "affiliate").filter(source_id=source_id).first()
     if existing is not None:
         return _existing(existing, sale=sale, reference=reference, amount=amount), False
-    referral = resolve_reference(merchant, reference)
+    referral = referral_by_reference(merchant, reference)
     if referral is None:
         raise ConversionError(
             "No referral or affiliate code matches this reference.", code="unknown_referral", field="referral"

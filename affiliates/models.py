@@ -327,7 +327,7 @@ class Payout(models.Model):
 class DailyStat(models.Model):
     """Clicks, referrals and referred customers per UTC day, per affiliate and (affiliate null) per merchant.
 
-    Closed days only. Written only by `affiliates.services.rollup_daily_stats`,
+    Closed days only. Written only by `tracking.rollups.rollup_daily_stats`,
     which recomputes whole days from the raw rows (never increments), so a row
     is exact by construction and a re-run fixes any drift. Readers add the raw
     rows of the days after `RollupState.closed_through` (today, and any day the
@@ -381,7 +381,7 @@ class CommissionDailyStat(models.Model):
     """Commissions per merchant, UTC day of creation, currency and status: count, net earned and revenue.
 
     Postgres only (SQLite reads raw rows). Closed days only, rebuilt from raw
-    rows by `affiliates.services.rollup_daily_stats`. A commission's status and
+    rows by `affiliates.services.rollup_commission_stats`. A commission's status and
     reversals change after its day, so a database trigger marks the day of
     every later change in CommissionDirtyDay; readers read dirty days raw until
     the task has rebuilt them, so totals are exact at every moment whatever
@@ -414,7 +414,7 @@ class AffiliateCommissionMonth(models.Model):
 
     Postgres only, complete months only (last day on or before the rollup's
     watermark), rebuilt whole from raw rows by
-    `affiliates.services.rollup_daily_stats` with CommissionDailyStat. A
+    `affiliates.services.rollup_commission_stats` with CommissionDailyStat. A
     per-day row per affiliate would be as many rows as commissions; a month
     keeps one row per affiliate and currency. A month holding a day the
     trigger marked in CommissionDirtyDay is read raw until the task rebuilds

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from tenants.forms import LoginForm
+from tenants.forms import LoginForm, ResetPasswordForm
 from tenants.models import Merchant
 
 from . import selectors, services
@@ -271,6 +271,7 @@ def portal_password_reset_confirm(request, slug, uidb64, token):
     merchant = _merchant(slug)
     return auth_views.PasswordResetConfirmView.as_view(
         template_name="portal/password_reset_confirm.html",
+        form_class=ResetPasswordForm,
         success_url=reverse("affiliates:portal_login", kwargs={"slug": slug}) + "?reset=1",
         extra_context={"merchant": merchant},
     )(request, uidb64=uidb64, token=token)

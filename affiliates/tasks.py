@@ -74,9 +74,3 @@ def notify_affiliate_invited_task(affiliate_id: int) -> None:
     if affiliate is None:
         return  # already joined
     emails.send_affiliate_invited(affiliate)
-
-
-@shared_task
-def rollup_daily_stats_task() -> int:
-    """Idempotent: rebuilds whole closed days from raw rows under a row lock."""
-    return services.rollup_daily_stats()

@@ -38,10 +38,10 @@ from affiliates.services import (
     hold_commission,
     record_commission,
     reprice_commission,
-    resolve_reference,
     settle_dispute,
 )
 from tenants.models import Merchant
+from tracking.services import resolve_reference
 
 from .dispatch import request_drain_on_commit
 from .models import StripeEvent

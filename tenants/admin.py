@@ -1,7 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from .forms import AdminLoginForm
 from .models import ApiKey, Invitation, Membership, Merchant, User
+
+# The admin's login counts against the same per-account lockout as the dashboard's (tenants/lockout.py).
+admin.site.login_form = AdminLoginForm
 
 
 @admin.register(User)

@@ -2,18 +2,19 @@
 
 A key is looked up (by its hash) on every request, so a revoked key is
 refused at once, on every web process. Requests are counted per key in
-Django's cache (Redis in production), so the limit holds across processes.
+Redis (afficone/ratelimit.py), so the limit holds across processes.
 """
 
 import time
 
-from django.core.cache import cache
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
+
+from afficone import ratelimit
 
 from .models import ApiKey
 from .services import authenticate_api_key
@@ -69,13 +70,13 @@ class HasApiKey(BasePermission):
 
 
 class ApiKeyRateThrottle(BaseThrottle):
-    """A fixed-window request count per API key, kept in the shared cache.
+    """A fixed-window request count per API key, kept in Redis.
 
     The rate is REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["api_key"], e.g.
-    "600/min". Counting uses the cache's atomic `add` and `incr`, so
-    concurrent requests on several web processes are all counted. The cache
-    key holds the API key's public code (not its pk), so counts never carry
-    over to another key.
+    "600/min". Counted by afficone/ratelimit.py in one atomic step, so
+    concurrent requests on several web processes are all counted. The count
+    is kept under the API key's public code (not its pk), so counts never
+    carry over to another key.
     """
 
     scope = "api_key"
@@ -97,20 +98,15 @@ class ApiKeyRateThrottle(BaseThrottle):
         if self.num_requests is None or not isinstance(key, ApiKey):
             return True
         now = time.time()
-        window = int(now // self.duration)
-        cache_key = f"api-rate:{key.code}:{window}"
-        cache.add(cache_key, 0, timeout=self.duration + 5)
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:  # expired between add and incr
-            cache.set(cache_key, 1, timeout=self.duration + 5)
-            count = 1
-        reset = (window + 1) * self.duration
+        rule = ratelimit.Rule("api", limit=self.num_requests, window=self.duration, on_outage=ratelimit.Outage.OPEN)
+        hit = ratelimit.hit(rule, str(key.code), now=now)
+        if hit.count is None or hit.reset_at is None:
+            return True  # Redis unreachable: fails open, uncounted (afficone/ratelimit.py says why)
         # Read by MerchantScopedMixin.finalize_response for the X-RateLimit-* headers.
-        request.rate_limit = (self.num_requests, max(self.num_requests - count, 0), reset)
-        if count <= self.num_requests:
+        request.rate_limit = (self.num_requests, hit.remaining, int(hit.reset_at))
+        if hit.allowed:
             return True
-        self.retry_after = reset - now
+        self.retry_after = hit.reset_at - now
         return False
 
     def wait(self) -> float | None:

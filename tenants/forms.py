@@ -1,13 +1,13 @@
-import hashlib
 import re
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
-from django.core.cache import cache
+from django.contrib.auth.forms import AuthenticationForm, SetPasswordForm
 from django.urls import reverse
 from django.utils.html import format_html
 
+from .lockout import LOCKED_MESSAGE, count_login_attempt, lift_lockout
 from .models import Membership, Merchant, User
 
 # Logos are shown on the affiliate portal; raster formats only (an SVG can carry scripts).
@@ -64,22 +64,26 @@ class SignupForm(forms.Form):
         return cleaned
 
 
-# Failed logins per account before it is locked for the window (password reset still works meanwhile).
-LOGIN_FAILURE_LIMIT = 10
-LOGIN_FAILURE_WINDOW = 15 * 60
+class LockoutMixin:
+    """For a Django login form: each attempt counts against the account's lockout before the password is checked
+    (tenants/lockout.py), and a successful login lifts it."""
+
+    def clean(self):
+        email, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
+        if email is not None and password and not count_login_attempt(email):
+            raise forms.ValidationError(LOCKED_MESSAGE, code="throttled")
+        cleaned = super().clean()
+        if self.user_cache is not None:
+            lift_lockout(email)
+        return cleaned
 
 
-def login_failures_key(email: str) -> str:
-    return "login-failures:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
-
-
-class LoginForm(AuthenticationForm):
-    """Django's login form, by email, with failed attempts counted per account in the shared cache."""
+class LoginForm(LockoutMixin, AuthenticationForm):
+    """Django's login form, by email, with the per-account lockout."""
 
     error_messages = {
         "invalid_login": "That email and password do not match an account. Check them, or reset your password.",
         "inactive": "This account is disabled.",
-        "throttled": "Too many failed attempts for this account. Try again in 15 minutes, or reset your password.",
     }
 
     def __init__(self, *args, **kwargs):
@@ -91,18 +95,19 @@ class LoginForm(AuthenticationForm):
         # Emails are stored lower-cased; people type them any way.
         return self.cleaned_data["username"].strip().lower()
 
-    def clean(self):
-        key = login_failures_key(self.data.get("username") or "")
-        if (cache.get(key) or 0) >= LOGIN_FAILURE_LIMIT:
-            raise forms.ValidationError(self.error_messages["throttled"], code="throttled")
-        try:
-            cleaned = super().clean()
-        except forms.ValidationError:
-            cache.add(key, 0, LOGIN_FAILURE_WINDOW)
-            cache.incr(key)
-            raise
-        cache.delete(key)
-        return cleaned
+
+class AdminLoginForm(LockoutMixin, AdminAuthenticationForm):
+    """The admin site's login, with the same per-account lockout as the dashboard's."""
+
+
+class ResetPasswordForm(SetPasswordForm):
+    """The form behind a password-reset link (dashboard and portal): setting the new password also lifts the
+    account's login lockout, and that account's only."""
+
+    def save(self, commit=True):
+        user = super().save(commit=commit)
+        lift_lockout(user.email)
+        return user
 
 
 class CreateMerchantForm(forms.Form):

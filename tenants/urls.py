@@ -41,6 +41,7 @@ urlpatterns = [
         "password-reset/<uidb64>/<token>/",
         auth_views.PasswordResetConfirmView.as_view(
             template_name="tenants/password_reset_confirm.html",
+            form_class=forms.ResetPasswordForm,
             extra_context=PUBLIC,
             success_url=reverse_lazy("tenants:password_reset_complete"),
         ),

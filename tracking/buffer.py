@@ -8,20 +8,27 @@ Nothing is lost when a worker dies: entries are read through a consumer
 group and acknowledged (and deleted) only after `store_clicks` has
 committed them; entries left pending by a dead reader are claimed again after
 CLAIM_IDLE_MS. Writing a batch twice adds nothing (unique `Click.token` and
-`Referral.rid`). If Redis cannot be reached the click is written directly.
+`Referral.rid`). An entry that cannot be stored is parked
+(tracking/storage.py) and acknowledged with the rest, so it cannot hold up
+the ones after it. If Redis cannot be reached the click is written directly.
 """
 
 import contextlib
 import json
 import logging
 import time
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import redis
 from django.conf import settings
 from django.db import transaction
 
-from afficone import redis_client
+from afficone import ratelimit, redis_client
+from affiliates.models import Program
+
+from .storage import park_entry, store_clicks
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +43,28 @@ CLAIM_IDLE_MS = 60_000
 PENDING_RID_SECONDS = 600
 
 
+@dataclass(frozen=True)
+class Link:
+    """What a (public key, code) pair resolves to. Cached, and carried by each buffered click, as JSON with these
+    names as keys, which the accept script below reads by name too."""
+
+    merchant_id: int
+    affiliate_id: int
+    cookie_days: int
+    attribution: str
+
+    @classmethod
+    def from_json(cls, value: str | bytes) -> "Link":
+        return cls(**json.loads(value))
+
+    def to_json(self) -> str:
+        return _dumps(asdict(self))
+
+    @property
+    def is_first_click(self) -> bool:
+        return self.attribution == Program.Attribution.FIRST_CLICK
+
+
 def is_enabled() -> bool:
     return bool(settings.TRACKING_BUFFER and settings.REDIS_URL)
 
@@ -47,64 +76,82 @@ def client() -> redis.Redis:
 # One round trip for the common click: count it, read the cached link, and if the code is good and nothing
 # needs the database (a referral to check for a first-click program), append the click to the stream.
 # KEYS: rate counter, cached link, stream, pending-referral marker.
-# ARGV: counter lifetime, limit, click entry (JSON), "1" when the click names a referral, marker value and lifetime.
-# Returns {count, cached link or false, 1 when appended}.
-_ACCEPT = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+# ARGV: the rate rule's expiry and limit, click entry (JSON), "1" when the click names a referral, marker value
+# and lifetime. Returns {count, cached link or false, 1 when appended}.
+_ACCEPT = (
+    ratelimit.COUNT_LUA
+    + """
 if count > tonumber(ARGV[2]) then return {count, false, 0} end
 local link = redis.call('GET', KEYS[2])
 if not link or link == '' then return {count, link or false, 0} end
-local first_click = string.sub(link, -12) == ':first_click'
+local fields = cjson.decode(link)
+local first_click = fields['attribution'] == 'first_click'
 if first_click and ARGV[4] == '1' then return {count, link, 0} end
-redis.call('XADD', KEYS[3], '*', 'l', link, 'e', ARGV[3])
-if first_click then redis.call('SET', KEYS[4], string.match(link, '^%d+') .. ':' .. ARGV[5], 'EX', ARGV[6]) end
+redis.call('XADD', KEYS[3], '*', 'link', link, 'e', ARGV[3])
+if first_click then
+  redis.call('SET', KEYS[4], string.format('%d', fields['merchant_id']) .. ':' .. ARGV[5], 'EX', ARGV[6])
+end
 return {count, link, 1}
 """
-_accept_script = None
+)
+_accept_script: Any = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What the accept script found: the rate count (None when Redis could not be reached), the cached link ("" for a
+    code cached as unknown, None when not cached) and whether the click is already in the stream."""
+
+    count: int | None
+    link: str | None
+    queued: bool
 
 
 def accept(
-    counter_key: str, link_key: str, entry: dict, *, window: int, limit: int, checks_referral: bool
-) -> tuple[int, str | None, bool]:
-    """(rate count, cached link or None, whether the click is already in the stream)."""
+    rule: ratelimit.Rule, subject: str, link_key: str, entry: dict, *, checks_referral: bool, now: float
+) -> Accepted:
+    """Counts the click under `rule` and, when its code is cached and no referral needs checking, buffers it."""
     global _accept_script
     if _accept_script is None:
         _accept_script = client().register_script(_ACCEPT)
-    keys = [counter_key, link_key, STREAM, PENDING_RID + entry["rid"]]
-    args = [window, limit, _dumps(entry), "1" if checks_referral else "0", entry["created_at"], PENDING_RID_SECONDS]
+    keys = [rule.key(subject, now=now), link_key, STREAM, PENDING_RID + entry["rid"]]
+    args = [
+        rule.expiry,
+        rule.limit,
+        _dumps(entry),
+        "1" if checks_referral else "0",
+        entry["created_at"],
+        PENDING_RID_SECONDS,
+    ]
     try:
         count, link, queued = _accept_script(keys=keys, args=args, client=client())
     except redis.RedisError:
         log.warning("Redis unreachable: clicks are neither rate-limited nor buffered", exc_info=True)
-        return 0, None, False
-    return count, (link.decode() if link is not None else None), bool(queued)
+        return Accepted(None, None, False)
+    return Accepted(int(count), link.decode() if link is not None else None, bool(queued))
 
 
-def push(link: str, entry: dict) -> None:
+def push(link: Link, entry: dict) -> None:
     """Appends a click resolved to `link`; writes it at once when Redis is unreachable."""
     pipe = client().pipeline(transaction=False)
-    pipe.xadd(STREAM, {"l": link, "e": _dumps(entry)})
-    if link.endswith(":first_click") and entry["is_new_referral"]:
+    pipe.xadd(STREAM, {"link": link.to_json(), "e": _dumps(entry)})
+    if link.is_first_click and entry["is_new_referral"]:
         # First-click programs look the visitor's referral up on the next click, which may come before the flush.
-        merchant_id = link.split(":", 1)[0]
-        pipe.set(PENDING_RID + entry["rid"], f"{merchant_id}:{entry['created_at']}", ex=PENDING_RID_SECONDS)
+        pipe.set(PENDING_RID + entry["rid"], f"{link.merchant_id}:{entry['created_at']}", ex=PENDING_RID_SECONDS)
     try:
         pipe.execute()
     except redis.RedisError:
         log.warning("click buffer unavailable, writing the click directly", exc_info=True)
-        from .services import store_clicks
+        store_clicks([with_link(link, entry)])
 
-        store_clicks([_with_link(link, entry)])
+
+def with_link(link: Link, entry: dict) -> dict:
+    """The entry as `store_clicks` takes it: with its merchant and affiliate."""
+    return {**entry, "merchant_id": link.merchant_id, "affiliate_id": link.affiliate_id}
 
 
 def _dumps(entry: dict) -> str:
     return json.dumps(entry, separators=(",", ":"))
-
-
-def _with_link(link: str, entry: dict) -> dict:
-    merchant_id, affiliate_id, _ = link.split(":", 2)
-    return {**entry, "merchant_id": int(merchant_id), "affiliate_id": int(affiliate_id)}
 
 
 def set_value(key: str, value: str, seconds: int) -> None:
@@ -136,19 +183,29 @@ def _ensure_group(r: redis.Redis) -> None:
             raise
 
 
-def _store(r: redis.Redis, messages: list) -> int:
-    from .services import store_clicks
+def _entry(fields: dict[bytes, bytes]) -> dict:
+    """The stored form of a stream entry's fields."""
+    if b"link" in fields:
+        link = Link.from_json(fields[b"link"])
+    else:
+        # Written by a process from before links were named fields (the overlap of a deploy):
+        # "merchant:affiliate:days:attribution".
+        merchant_id, affiliate_id, days, attribution = fields[b"l"].decode().split(":")
+        link = Link(int(merchant_id), int(affiliate_id), int(days), attribution)
+    return with_link(link, json.loads(fields[b"e"]))
 
+
+def _store(r: redis.Redis, messages: list) -> int:
     if not messages:
         return 0
     ids, entries = [], []
     for message_id, fields in messages:
         ids.append(message_id)
         try:
-            entries.append(_with_link(fields[b"l"].decode(), json.loads(fields[b"e"])))
-        except (KeyError, TypeError, ValueError):
+            entries.append(_entry(fields))
+        except (KeyError, TypeError, ValueError) as exc:
             # Only this module writes the stream; an entry it cannot read must not block the ones after it.
-            log.error("dropping unreadable click buffer entry %s: %r", message_id, fields)
+            park_entry({k.decode(errors="replace"): v.decode(errors="replace") for k, v in fields.items()}, error=exc)
     stored = store_clicks(entries)
 
     def acknowledge():

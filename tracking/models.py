@@ -47,3 +47,27 @@ class SeenDomain(models.Model):
 
     def __str__(self) -> str:
         return self.domain
+
+
+class UnstoredClick(models.Model):
+    """A buffered click the database refused, parked so that the clicks around it are stored (tracking/storage.py).
+
+    Shown on the settings page (for its merchant) and in the admin. `entry` is the click as it was buffered, as JSON
+    with every character outside ASCII escaped, so it can always be stored; `merchant` is empty when the buffered
+    entry could not even be read.
+    """
+
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.CASCADE, null=True, blank=True, related_name="unstored_clicks"
+    )
+    entry = models.TextField()
+    error = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["merchant", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"unstored click {self.pk}"

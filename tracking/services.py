@@ -1,34 +1,38 @@
-"""Click capture: validating what /t.js sends, rate limiting, storing clicks and referrals.
+"""Click capture: validating what /t.js sends, rate limiting, answering clicks, and finding their referrals again.
 
 A click is stored as a `Click` row and answered with a referral id. The id
 is made here, before any row exists, so a click can be answered at once and
 written later: with `TRACKING_BUFFER` on (the default where Redis is
 configured) clicks go to a Redis stream and `buffer.flush` bulk-inserts
 them (see tracking/buffer.py); without Redis they are written in the request.
-Either way the rows are written by `store_clicks`, idempotently.
+Either way the rows are written by `storage.store_clicks`, idempotently.
 """
 
+import contextlib
 import hashlib
 import hmac
-import json
 import logging
 import math
 import re
 import secrets
-import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
 
-from affiliates.models import CODE_PATTERN, REFERRAL_ID_PATTERN, Affiliate, Program, Referral, new_referral_id
+from afficone import ratelimit
+from afficone.jsonbody import JSONBodyError, loads
+from affiliates.models import CODE_PATTERN, REFERRAL_ID_PATTERN, Affiliate, Referral, new_referral_id
+from affiliates.services import referral_by_reference
 from tenants.models import Merchant
 
 from . import buffer
-from .models import Click, SeenDomain
+from .buffer import Link
+from .models import SeenDomain
+from .storage import store_clicks
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,7 @@ _KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CODE_RE = re.compile(CODE_PATTERN)
 _REFERRAL_RE = re.compile(REFERRAL_ID_PATTERN)
 _HOST_RE = re.compile(r"^[a-z0-9.:\[\]-]{1,255}$")
+_UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
 
 
 class TrackingError(Exception):
@@ -67,25 +72,6 @@ class ClickResult:
     attribution: str
 
 
-@dataclass(frozen=True)
-class Link:
-    """What a (public key, code) pair resolves to: cached as "merchant:affiliate:days:attribution"."""
-
-    merchant_id: int
-    affiliate_id: int
-    cookie_days: int
-    attribution: str
-
-    @classmethod
-    def decode(cls, value: str) -> "Link":
-        merchant_id, affiliate_id, cookie_days, attribution = value.split(":")
-        return cls(int(merchant_id), int(affiliate_id), int(cookie_days), attribution)
-
-    @property
-    def encoded(self) -> str:
-        return f"{self.merchant_id}:{self.affiliate_id}:{self.cookie_days}:{self.attribution}"
-
-
 # --- input --------------------------------------------------------------------------------------------------------
 
 
@@ -93,8 +79,8 @@ def _json_object(body: bytes) -> dict:
     if len(body) > MAX_BODY_BYTES:
         raise TrackingError(413, "too_large", f"The body is larger than {MAX_BODY_BYTES} bytes.")
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        data = loads(body)
+    except JSONBodyError:  # including nesting too deep for the decoder
         raise TrackingError(400, "malformed", "The body is not JSON.") from None
     if not isinstance(data, dict):
         raise TrackingError(400, "malformed", "The body must be a JSON object.")
@@ -108,7 +94,10 @@ def _key(data: dict) -> str:
     return key
 
 
-def _page_url(value, field: str, *, required: bool) -> str:
+def _page_url(value: object, field: str, *, required: bool) -> str:
+    if isinstance(value, str) and _UNSTORABLE_RE.search(value):
+        # Escaped in JSON (\u0000, \ud800) these decode to text no database column takes; no browser sends them.
+        raise TrackingError(400, "invalid", f"`{field}` holds a NUL or a lone surrogate.", field)
     if value in (None, "") and not required:
         return ""
     if not isinstance(value, str) or len(value) > MAX_URL_LENGTH or not value.startswith(("http://", "https://")):
@@ -191,30 +180,38 @@ def hash_ip(ip: str, *, now: datetime) -> str:
 
 LINK_CACHE_SECONDS = 30
 RATE_WINDOW_SECONDS = 60
+# Values are Link JSON ("" for a code that resolves to nothing); "link2" because processes from before named fields
+# cached another format under "link".
+_LINK_CACHE_PREFIX = "afficone:tracking:link2:"
 
 
-def _rate_key(scope: str, public_key: str, ip_hash: str) -> str:
-    # Fixed one-minute windows per (visitor, key).
-    return f"afficone:tracking:rl:{scope}:{public_key}:{ip_hash}:{int(time.time() // RATE_WINDOW_SECONDS)}"
+def click_rate() -> ratelimit.Rule:
+    """Clicks per visitor address and public key in a minute. Fails open while Redis is unreachable: see
+    afficone/ratelimit.py."""
+    return ratelimit.Rule(
+        "tracking-click",
+        limit=settings.TRACKING_RATE_LIMIT_PER_MINUTE,
+        window=RATE_WINDOW_SECONDS,
+        on_outage=ratelimit.Outage.OPEN,
+    )
+
+
+def seen_rate() -> ratelimit.Rule:
+    """Installation beacons per visitor address and public key in a minute; fails open like `click_rate`."""
+    return ratelimit.Rule(
+        "tracking-seen",
+        limit=settings.TRACKING_RATE_LIMIT_PER_MINUTE,
+        window=RATE_WINDOW_SECONDS,
+        on_outage=ratelimit.Outage.OPEN,
+    )
 
 
 def _link_cache_key(public_key: str, code: str) -> str:
-    return f"afficone:tracking:link:{public_key}:{code.lower()}"
+    return f"{_LINK_CACHE_PREFIX}{public_key}:{code.lower()}"
 
 
-def _count(cache_key: str) -> int:
-    """Increments a rate-limit counter in Django's cache and returns it."""
-    if cache.add(cache_key, 1, timeout=RATE_WINDOW_SECONDS + 30):
-        return 1
-    try:
-        return cache.incr(cache_key)
-    except ValueError:  # expired between add and incr
-        cache.add(cache_key, 1, timeout=RATE_WINDOW_SECONDS + 30)
-        return 1
-
-
-def _check_rate(count: int) -> None:
-    if count > settings.TRACKING_RATE_LIMIT_PER_MINUTE:
+def _check_rate(hit: ratelimit.Count) -> None:
+    if not hit.allowed:
         raise TrackingError(429, "rate_limited", "Too many requests from this address; try again in a minute.")
 
 
@@ -235,78 +232,89 @@ def accept_click(click: ClickInput, *, user_agent: str, ip_hash: str, now: datet
     With the buffer, the common case (a cached code, no referral to check)
     costs one round trip to Redis: counter, cache and stream in one script.
     """
-    rate_key, link_key = _rate_key("click", click.public_key, ip_hash), _link_cache_key(click.public_key, click.code)
+    rule, subject = click_rate(), f"{click.public_key}:{ip_hash}"
+    link_key = _link_cache_key(click.public_key, click.code)
     entry = {
         "rid": new_referral_id(),
         "is_new_referral": True,
         "landing_url": click.landing_url,
         "referrer": click.referrer,
-        "user_agent": user_agent[:MAX_USER_AGENT_LENGTH],
+        "user_agent": _UNSTORABLE_RE.sub("", user_agent)[:MAX_USER_AGENT_LENGTH],
         "ip_hash": ip_hash,
         "created_at": now.timestamp(),
         "token": secrets.token_hex(12),
     }
     if buffer.is_enabled():
-        count, cached, queued = buffer.accept(
-            rate_key,
-            link_key,
-            entry,
-            window=RATE_WINDOW_SECONDS + 30,
-            limit=settings.TRACKING_RATE_LIMIT_PER_MINUTE,
-            checks_referral=click.current_referral is not None,
+        accepted = buffer.accept(
+            rule, subject, link_key, entry, checks_referral=click.current_referral is not None, now=now.timestamp()
         )
+        if accepted.count is None:
+            hit = ratelimit.unreachable(rule, subject, now=now.timestamp())
+        else:
+            hit = ratelimit.counted(rule, accepted.count, now=now.timestamp())
+        cached, queued = accepted.link, accepted.queued
     else:
-        count, cached, queued = _count(rate_key), cache.get(link_key), False
-    _check_rate(count)
+        hit, cached, queued = ratelimit.hit(rule, subject, now=now.timestamp()), _cached_link(link_key), False
+    _check_rate(hit)
     link = _link(click, cached, link_key)
     if queued:
         return ClickResult(referral=entry["rid"], days=link.cookie_days, attribution=link.attribution)
     days = link.cookie_days
-    if link.attribution == Program.Attribution.FIRST_CLICK and click.current_referral:
+    if link.is_first_click and click.current_referral:
         created_at = _live_referral_created_at(link, click.current_referral, now=now)
         if created_at is not None:
             entry.update(rid=click.current_referral, is_new_referral=False)
             days = max(1, math.ceil(link.cookie_days - (now - created_at).total_seconds() / 86400))
     if buffer.is_enabled():
-        buffer.push(link.encoded, entry)
+        buffer.push(link, entry)
     else:
-        store_clicks([{**entry, "merchant_id": link.merchant_id, "affiliate_id": link.affiliate_id}])
+        store_clicks([buffer.with_link(link, entry)])
     return ClickResult(referral=entry["rid"], days=days, attribution=link.attribution)
+
+
+def _cached_link(key: str) -> str | None:
+    """The link cached without the buffer, in Django's cache; None (look it up) when the cache is unreachable."""
+    try:
+        return cache.get(key)
+    except redis.RedisError:
+        return None
 
 
 def _link(click: ClickInput, cached: str | None, link_key: str) -> Link:
     if cached is None:
         found = _lookup_link(click.public_key, click.code)
-        cached = ":".join(str(part) for part in found) if found else ""
+        cached = found.to_json() if found else ""
         if buffer.is_enabled():
             buffer.set_value(link_key, cached, LINK_CACHE_SECONDS)
         else:
-            cache.set(link_key, cached, LINK_CACHE_SECONDS)
+            with contextlib.suppress(redis.RedisError):
+                cache.set(link_key, cached, LINK_CACHE_SECONDS)
     if not cached:
         if not Merchant.objects.filter(public_key=click.public_key).exists():
             raise TrackingError(
                 404, "unknown_key", "No merchant has this public key; check the data-afficone attribute.", "k"
             )
         raise TrackingError(404, "unknown_code", "No active affiliate has this code.", "c")
-    return Link.decode(cached)
+    return Link.from_json(cached)
 
 
 def check_seen_rate(public_key: str, *, ip_hash: str) -> None:
-    _check_rate(_count(_rate_key("seen", public_key, ip_hash)))
+    _check_rate(ratelimit.hit(seen_rate(), f"{public_key}:{ip_hash}"))
 
 
-def _lookup_link(public_key: str, code: str) -> tuple | None:
+def _lookup_link(public_key: str, code: str) -> Link | None:
     approved = Affiliate.objects.filter(merchant__public_key=public_key, status=Affiliate.Status.APPROVED)
     fields = ("merchant_id", "pk", "program__cookie_days", "program__attribution")
     # Links carry the code as it was given out, which the (merchant, code) index finds; codes are unique
     # case-insensitively, so a link typed in another case still works.
-    return (
+    found = (
         approved.filter(code=code).values_list(*fields).first()
         or approved.filter(code__iexact=code).values_list(*fields).first()
     )
+    return Link(*found) if found else None
 
 
-# --- recording ----------------------------------------------------------------------------------------------------
+# --- referrals -------------------------------------------------------------------------------------------------
 
 
 def _live_referral_created_at(link: Link, rid: str, *, now: datetime) -> datetime | None:
@@ -324,64 +332,21 @@ def _live_referral_created_at(link: Link, rid: str, *, now: datetime) -> datetim
     return created_at
 
 
-def write_buffered_clicks(*, wait: float = 5.0) -> None:
-    """Writes the clicks still waiting in the buffer, waiting up to `wait` seconds for a flush already running.
+def resolve_reference(merchant: Merchant, reference: str | None) -> Referral | None:
+    """The referral named by `reference`, a referral id or an affiliate's code, for a payment that names it.
 
-    For a payment that names a referral id the buffer may not have written
-    yet (`affiliates.services.resolve_reference` calls it on a miss). Safe
-    inside a transaction: entries are acknowledged only once it commits.
+    A code (say, from a coupon the merchant's backend knows) gets a fresh
+    referral for that affiliate. Scoped to `merchant`: another tenant's ids
+    resolve to None. A referral id answered moments ago may still be in the
+    click buffer: on a miss the buffer is written first, waiting up to five
+    seconds for a flush already running. Safe inside a transaction: the
+    buffered entries are acknowledged only once it commits.
     """
-    if buffer.is_enabled() and buffer.backlog():
-        buffer.flush(wait=wait)
-
-
-@transaction.atomic
-def store_clicks(entries: list[dict]) -> int:
-    """Writes buffered clicks and the referrals they created; returns the number of new clicks.
-
-    Idempotency keys: `Referral.rid` and `Click.token`, both unique, so a
-    batch written twice (a worker killed between insert and acknowledgement)
-    adds nothing the second time.
-    """
-    if connection.vendor == "postgresql":
-        # Durable before the entries are acknowledged in Redis, even inside a Stripe drainer's transaction, which
-        # otherwise commits without waiting for the disk (stripe_integration.services.asynchronous_commits).
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO ON")
-    # An affiliate deleted between the click and the flush takes its clicks with it (as CASCADE would have).
-    live = set(Affiliate.objects.filter(pk__in={e["affiliate_id"] for e in entries}).values_list("pk", "merchant_id"))
-    entries = [e for e in entries if (e["affiliate_id"], e["merchant_id"]) in live]
-    if not entries:
-        return 0
-    referrals = [
-        Referral(
-            merchant_id=e["merchant_id"],
-            affiliate_id=e["affiliate_id"],
-            rid=e["rid"],
-        )
-        for e in entries
-        if e["is_new_referral"]
-    ]
-    Referral.objects.bulk_create(referrals, ignore_conflicts=True)
-    rids = {e["rid"] for e in entries}
-    referral_ids = dict(Referral.objects.filter(rid__in=rids).values_list("rid", "pk"))
-    clicks = [
-        Click(
-            merchant_id=e["merchant_id"],
-            affiliate_id=e["affiliate_id"],
-            referral_id=referral_ids.get(e["rid"]),
-            landing_url=e["landing_url"],
-            referrer=e["referrer"],
-            user_agent=e["user_agent"],
-            ip_hash=e["ip_hash"],
-            created_at=datetime.fromtimestamp(e["created_at"], tz=UTC),
-            token=e["token"],
-        )
-        for e in entries
-    ]
-    before = Click.objects.filter(token__in=[c.token for c in clicks]).count()
-    Click.objects.bulk_create(clicks, ignore_conflicts=True)
-    return len(clicks) - before
+    referral = referral_by_reference(merchant, reference)
+    if referral is None and buffer.is_enabled() and buffer.backlog():
+        buffer.flush(wait=5.0)
+        referral = referral_by_reference(merchant, reference)
+    return referral
 
 
 def record_seen_domain(public_key: str, host: str, *, now: datetime) -> None:

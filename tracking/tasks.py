@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import buffer
+from . import buffer, rollups
 
 
 @shared_task(ignore_result=True)
@@ -14,3 +14,9 @@ def flush_click_buffer_task() -> int:
     if not buffer.is_enabled():
         return 0
     return buffer.flush()
+
+
+@shared_task
+def rollup_daily_stats_task() -> int:
+    """Idempotent: rebuilds whole closed days from raw rows under a row lock."""
+    return rollups.rollup_daily_stats()

@@ -158,8 +158,8 @@ CELERY_BEAT_SCHEDULE["affiliates-approve-due-commissions"] = {
     "schedule": 900.0,
 }
 # Dashboard rollup (affiliates.DailyStat): rebuilds closed days from raw rows; readers add the open days raw.
-CELERY_BEAT_SCHEDULE["affiliates-rollup-daily-stats"] = {
-    "task": "affiliates.tasks.rollup_daily_stats_task",
+CELERY_BEAT_SCHEDULE["tracking-rollup-daily-stats"] = {
+    "task": "tracking.tasks.rollup_daily_stats_task",
     "schedule": 600.0,
 }
 # Stripe events stored but never processed (broker down, worker killed) or failed with attempts left: enqueue again.
@@ -172,7 +172,7 @@ CELERY_BEAT_SCHEDULE["stripe-requeue-stale-events"] = {
 STRIPE_EVENT_DRAINERS = env.int("STRIPE_EVENT_DRAINERS", default=2)
 # Tracking: write the clicks buffered in Redis (tracking/buffer.py) every two seconds. A payment naming a referral id
 # still in the buffer does not wait for this: attribution writes the buffer first
-# (affiliates.services.resolve_reference).
+# (tracking.services.resolve_reference).
 CELERY_BEAT_SCHEDULE["tracking-flush-click-buffer"] = {
     "task": "tracking.tasks.flush_click_buffer_task",
     "schedule": 2.0,

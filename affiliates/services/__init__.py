@@ -19,8 +19,8 @@ from .affiliates import (  # noqa: F401
     invite_affiliate,
     invite_token,
     is_valid_code,
+    referral_by_reference,
     register_affiliate,
-    resolve_reference,
     set_affiliate_status,
     sign_up_affiliate,
     suggest_code,
@@ -58,5 +58,5 @@ from .payouts import (  # noqa: F401
 from .rollups import (  # noqa: F401
     month_start,
     next_month,
-    rollup_daily_stats,
+    rollup_commission_stats,
 )

@@ -4,14 +4,17 @@ import re
 import secrets
 from datetime import timedelta
 
+from django.contrib.auth import authenticate
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
+from tenants.lockout import LOCKED_MESSAGE, count_login_attempt, lift_lockout
 from tenants.models import Merchant
 
 from ..models import CODE_PATTERN, Affiliate, CommissionType, Program, Referral
+from ..selectors import referral_with_program
 from .errors import AffiliateError
 
 # --- programs -----------------------------------------------------------------------------------------------------
@@ -110,25 +113,19 @@ def create_referral(affiliate: Affiliate, **fields) -> Referral:
     return Referral.objects.create(merchant_id=affiliate.merchant_id, affiliate=affiliate, **fields)
 
 
-def resolve_reference(merchant: Merchant, reference: str | None) -> Referral | None:
-    """The referral named by `reference`: a referral id, or an affiliate's code.
+def referral_by_reference(merchant: Merchant, reference: str | None) -> Referral | None:
+    """The written referral named by `reference`: a referral id, or an affiliate's code.
 
     A code (say, from a coupon the merchant's backend knows) gets a fresh
     referral for that affiliate. Scoped to `merchant`: another tenant's ids
-    resolve to None.
+    resolve to None. Referral ids still in the click buffer are found by
+    tracking.services.resolve_reference, which writes the buffer first.
     """
     reference = (reference or "").strip()
     if not reference or len(reference) > 200:
         return None
-    from ..selectors import referral_with_program
-
     # With the affiliate and program, which recording a commission reads next.
     referral = referral_with_program(merchant.pk, rid=reference)
-    if referral is None:
-        from tracking.services import write_buffered_clicks
-
-        write_buffered_clicks()  # a referral id answered moments ago may still be in the click buffer
-        referral = referral_with_program(merchant.pk, rid=reference)
     if referral is not None:
         return referral
     affiliate = Affiliate.objects.for_merchant(merchant).filter(code__iexact=reference).first()
@@ -329,22 +326,13 @@ def update_payout_settings(
 
 
 def _password_matches(user, password: str) -> bool:
-    """An existing account's password, checked with the login's per-account throttle (no password oracle)."""
-    from django.contrib.auth import authenticate
-    from django.core.cache import cache
-
-    from tenants.forms import LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW, login_failures_key
-
-    key = login_failures_key(user.email)
-    if (cache.get(key) or 0) >= LOGIN_FAILURE_LIMIT:
-        raise AffiliateError(
-            "Too many failed attempts for this account. Try again in 15 minutes, or reset your password."
-        )
-    if authenticate(username=user.email, password=password) is not None:
-        return True
-    cache.add(key, 0, LOGIN_FAILURE_WINDOW)
-    cache.incr(key)
-    return False
+    """An existing account's password, checked under the login's per-account lockout (no password oracle)."""
+    if not count_login_attempt(user.email):
+        raise AffiliateError(LOCKED_MESSAGE)
+    if authenticate(username=user.email, password=password) is None:
+        return False
+    lift_lockout(user.email)
+    return True
 
 
 @transaction.atomic

@@ -1,98 +1,25 @@
-"""Dashboard rollups: daily and monthly aggregates rebuilt from raw rows, exact at all times."""
+"""Dashboard rollups of commissions: daily and monthly aggregates rebuilt from raw rows, exact at all times.
 
-from collections import defaultdict
-from datetime import datetime, timedelta
+tracking.rollups.rollup_daily_stats (the daily clicks, referrals and customers) runs them in its transaction.
+"""
 
-from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
+from datetime import UTC, date, datetime, timedelta
 
-from ..models import Commission, Referral
+from django.db import connection
+from django.db.models import Count, F, Sum
+from django.db.models.functions import TruncDate
 
-# --- rollups ------------------------------------------------------------------------------------------------------
-
-
-def rollup_daily_stats(*, recompute_days: int = 2, full: bool = False, now: datetime | None = None) -> int:
-    """Recomputes DailyStat for closed UTC days and moves `RollupState.closed_through` to yesterday.
-
-    Each run rebuilds, from the raw rows, every day after the previous
-    watermark plus the `recompute_days` before it (clicks buffered by the
-    tracker and flushed after midnight land in a day that is rebuilt again),
-    deleting and re-inserting whole days in one transaction, so rows never
-    drift. Readers add raw rows after the watermark, so totals are exact.
-    Idempotent; serialised by a row lock on RollupState. Returns rows written.
-    """
-    from datetime import UTC
-
-    from django.db.models import Count
-    from django.db.models.functions import TruncDate
-
-    from tracking.models import Click
-
-    from ..models import DailyStat, RollupState
-
-    now = now or timezone.now()
-    yesterday = now.astimezone(UTC).date() - timedelta(days=1)
-    with transaction.atomic():
-        RollupState.objects.get_or_create(pk=1)
-        state = RollupState.objects.select_for_update().get(pk=1)
-        if full or state.closed_through is None:
-            first = [
-                d
-                for d in (
-                    Click.objects.order_by("created_at").values_list("created_at", flat=True).first(),
-                    Referral.objects.order_by("created_at").values_list("created_at", flat=True).first(),
-                    Commission.objects.order_by("created_at").values_list("created_at", flat=True).first(),
-                )
-                if d is not None
-            ]
-            start = min(first).astimezone(UTC).date() if first else yesterday
-        else:
-            start = state.closed_through - timedelta(days=recompute_days - 1)
-        if start > yesterday:
-            _rollup_commissions(None, yesterday)
-            RollupState.objects.filter(pk=1).update(closed_through=yesterday)
-            return 0
-        lo = datetime.combine(start, datetime.min.time(), tzinfo=UTC)
-        hi = datetime.combine(yesterday + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-        rows: dict[tuple[int, int, object], dict] = defaultdict(lambda: {"clicks": 0, "referrals": 0, "customers": 0})
-        sources = (
-            ("clicks", Click.objects.filter(created_at__gte=lo, created_at__lt=hi), "created_at"),
-            ("referrals", Referral.objects.filter(created_at__gte=lo, created_at__lt=hi), "created_at"),
-            ("customers", Referral.objects.filter(converted_at__gte=lo, converted_at__lt=hi), "converted_at"),
-        )
-        for name, qs, stamp in sources:
-            grouped = (
-                qs.annotate(day=TruncDate(stamp)).values("merchant_id", "affiliate_id", "day").annotate(n=Count("pk"))
-            )
-            for row in grouped.iterator():
-                rows[(row["merchant_id"], row["affiliate_id"], row["day"])][name] = row["n"]
-                rows[(row["merchant_id"], None, row["day"])][name] += row["n"]  # the merchant's total for the day
-        DailyStat.objects.filter(day__gte=start, day__lte=yesterday).delete()
-        DailyStat.objects.bulk_create(
-            [DailyStat(merchant_id=m, affiliate_id=a, day=d, **values) for (m, a, d), values in rows.items()],
-            batch_size=5000,
-        )
-        _rollup_commissions(start, yesterday)
-        RollupState.objects.filter(pk=1).update(closed_through=yesterday)
-    return len(rows)
+from ..models import AffiliateCommissionMonth, Commission, CommissionDailyStat, CommissionDirtyDay
 
 
-def _rollup_commissions(start, yesterday) -> None:
+def rollup_commission_stats(start: date | None, yesterday: date) -> None:
     """Rebuilds CommissionDailyStat for the days [start, yesterday] and for every day the trigger marked dirty.
 
     Postgres only (the trigger is). A mark is deleted only if its version is
     still the one read here: a change committed while this runs keeps its mark,
-    and readers keep reading that day raw until the next run.
+    and readers keep reading that day raw until the next run. In the caller's
+    transaction.
     """
-    from datetime import UTC
-
-    from django.db import connection
-    from django.db.models import Count, Sum
-    from django.db.models.functions import TruncDate
-
-    from ..models import CommissionDailyStat, CommissionDirtyDay
-
     if connection.vendor != "postgresql":
         return
     marks = list(CommissionDirtyDay.objects.filter(day__lte=yesterday).values_list("merchant_pk", "day", "version"))
@@ -162,11 +89,6 @@ def _rollup_affiliate_months(start, yesterday, marks: set) -> None:
     for every merchant, and for the complete months holding a marked day, for that merchant. Whole months from raw
     rows, deleted and re-inserted, in the caller's transaction.
     """
-    from datetime import UTC
-
-    from django.db.models import Count, Sum
-
-    from ..models import AffiliateCommissionMonth
 
     def rebuild(month, merchant_pk=None) -> None:
         lo = datetime.combine(month, datetime.min.time(), tzinfo=UTC)

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from affiliates import selectors
 from affiliates.models import AffiliateCommissionMonth, Commission, CommissionDirtyDay
-from affiliates.services import apply_refund, rollup_daily_stats, void_commission
+from affiliates.services import apply_refund, void_commission
 from tests.factories import AffiliateFactory, CommissionFactory
+from tracking.rollups import rollup_daily_stats
 
 pytestmark = pytest.mark.django_db
 

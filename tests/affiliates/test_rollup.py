@@ -10,10 +10,10 @@ from django.utils import timezone
 
 from affiliates import selectors
 from affiliates.models import DailyStat, Referral, RollupState
-from affiliates.services import rollup_daily_stats
-from affiliates.tasks import rollup_daily_stats_task
 from tests.factories import AffiliateFactory, CommissionFactory, ReferralFactory
 from tracking.models import Click
+from tracking.rollups import rollup_daily_stats
+from tracking.tasks import rollup_daily_stats_task
 
 pytestmark = pytest.mark.django_db
 

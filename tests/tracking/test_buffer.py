@@ -3,7 +3,6 @@
 These run against the Redis that `make test` provides (REDIS_URL).
 """
 
-import json
 import threading
 
 import pytest
@@ -11,8 +10,9 @@ from django.db import transaction
 
 from affiliates.models import Program, Referral
 from tests.conftest import requires_real_stack, wait_for
-from tracking import buffer, services
+from tracking import buffer, storage
 from tracking.models import Click
+from tracking.services import resolve_reference
 from tracking.tasks import flush_click_buffer_task
 
 from .conftest import click_body
@@ -73,10 +73,10 @@ def test_another_merchants_pending_referral_is_not_kept(buffered, db, merchant, 
 def test_a_batch_written_twice_stores_each_click_once(buffered, db, merchant, affiliate, post_click):
     for _ in range(3):
         post_click(click_body(merchant))
-    entries = [buffer._with_link(f[b"l"].decode(), json.loads(f[b"e"])) for _, f in buffered.xrange(buffer.STREAM)]
+    entries = [buffer._entry(fields) for _, fields in buffered.xrange(buffer.STREAM)]
 
-    assert services.store_clicks(entries) == 3
-    assert services.store_clicks(entries) == 0
+    assert storage.store_clicks(entries) == 3
+    assert storage.store_clicks(entries) == 0
     assert Click.objects.count() == 3 and Referral.objects.count() == 3
 
 
@@ -164,8 +164,6 @@ def test_a_caller_can_wait_for_a_running_flush_and_then_find_every_click(buffere
 def test_a_payment_naming_a_referral_still_in_the_buffer_finds_it(
     buffered, db, django_capture_on_commit_callbacks, merchant, affiliate, post_click
 ):
-    from affiliates.services import resolve_reference
-
     rid = post_click(click_body(merchant)).json()["referral"]
     assert not Referral.objects.filter(rid=rid).exists()
 
@@ -209,11 +207,11 @@ def test_clicks_written_inside_a_stripe_drainer_wait_for_the_disk(
             return cursor.fetchone()[0]
 
     post_click(click_body(merchant))
-    entries = [buffer._with_link(f[b"l"].decode(), json.loads(f[b"e"])) for _, f in buffered.xrange(buffer.STREAM)]
+    entries = [buffer._entry(fields) for _, fields in buffered.xrange(buffer.STREAM)]
     with asynchronous_commits():
         with transaction.atomic():
             assert synchronous_commit() == "off"  # an event's transaction
-            assert services.store_clicks(entries) == 1
+            assert storage.store_clicks(entries) == 1
             assert synchronous_commit() == "on"  # this one waits for the disk
         assert synchronous_commit() == "off"  # the next event's does not again
     assert synchronous_commit() == "on"  # the drainer leaves the connection as it found it

@@ -1,4 +1,4 @@
-"""What the dashboard shows: the install partial and the click selectors, scoped to one merchant."""
+"""What the dashboard shows of tracking: the install partial and its installation check, scoped to one merchant."""
 
 from datetime import timedelta
 from html import escape
@@ -8,14 +8,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from tests.factories import AffiliateFactory
-from tracking import selectors
-from tracking.models import Click, SeenDomain
+from tracking.models import SeenDomain
 
 pytestmark = pytest.mark.django_db
-
-
-def _click(affiliate, when, ip_hash="a" * 32):
-    return Click.objects.create(merchant=affiliate.merchant, affiliate=affiliate, created_at=when, ip_hash=ip_hash)
 
 
 def test_install_partial_shows_the_exact_snippet_and_an_empty_check(merchant, settings):
@@ -28,36 +23,16 @@ def test_install_partial_shows_the_exact_snippet_and_an_empty_check(merchant, se
     assert "The script has not been seen on your site yet." in html
 
 
-def test_install_partial_lists_only_this_merchants_domains(merchant, other_merchant):
+def test_settings_page_lists_this_merchants_domains_most_recently_seen_first(merchant_client, merchant, other_merchant):
     now = timezone.now()
-    SeenDomain.objects.create(merchant=merchant, domain="shop.example", last_seen_at=now)
+    SeenDomain.objects.create(merchant=merchant, domain="old.shop.example", last_seen_at=now - timedelta(days=3))
+    SeenDomain.objects.create(merchant=merchant, domain="new.shop.example", last_seen_at=now)
     SeenDomain.objects.create(merchant=other_merchant, domain="globex.example", last_seen_at=now)
 
-    html = render_to_string("tracking/_install.html", {"merchant": merchant})
+    html = merchant_client.get("/settings/").content.decode()
 
-    assert "shop.example" in html and "globex.example" not in html
-    assert "not been seen" not in html
-
-
-def test_click_selectors_count_one_merchant_in_a_period(merchant, other_merchant, affiliate):
-    bob = AffiliateFactory(merchant=merchant, program=merchant.programs.get())
-    stranger = AffiliateFactory(merchant=other_merchant, program=other_merchant.programs.get())
-    now = timezone.now().replace(hour=12)
-    yesterday = now - timedelta(days=1)
-    _click(affiliate, now, "v1")
-    _click(affiliate, now, "v1")
-    _click(bob, now, "v2")
-    _click(affiliate, yesterday, "v1")
-    _click(affiliate, now - timedelta(days=40))
-    _click(stranger, now)
-    since, until = now - timedelta(days=30), now + timedelta(hours=1)
-
-    assert selectors.click_count(merchant, since=since, until=until) == 4
-    assert selectors.click_count(merchant, since=since, until=until, affiliate=affiliate) == 3
-    assert selectors.unique_visitor_count(merchant, since=since, until=until) == 3  # v1 today, v2 today, v1 yesterday
-    assert selectors.clicks_per_day(merchant, since=since, until=until) == [(yesterday.date(), 1), (now.date(), 3)]
-    assert selectors.clicks_per_affiliate(merchant, since=since, until=until) == {affiliate.pk: 3, bob.pk: 1}
-    assert selectors.click_count(other_merchant) == 1
+    assert html.index("new.shop.example") < html.index("old.shop.example")
+    assert "globex.example" not in html and "not been seen" not in html
 
 
 def test_demo_shop_embeds_the_demo_merchants_key(client, merchant):

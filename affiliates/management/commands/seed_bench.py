@@ -18,10 +18,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from affiliates.models import Affiliate, Commission, Payout, PayoutBatch, Program, Referral
-from affiliates.services import rollup_daily_stats
 from tenants.models import Merchant
 from tenants.services import create_merchant
 from tracking.models import Click
+from tracking.rollups import rollup_daily_stats
 
 SLUG = "bench-shop"
 EMAIL = "bench@afficone.local"

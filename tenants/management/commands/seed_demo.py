@@ -24,6 +24,7 @@ from affiliates.models import Affiliate, Commission, Payout, Referral, new_refer
 from tenants.models import Merchant, User
 from tenants.services import create_merchant
 from tracking.models import Click
+from tracking.rollups import rollup_daily_stats
 
 DEMO_SLUG = "demo-coffee-co"  # tracking's demo shop looks the merchant up by this slug
 DEMO_NAME = "Demo Coffee Co."
@@ -134,7 +135,7 @@ class Command(BaseCommand):
             first = Payout.objects.for_merchant(merchant).filter(batch=batch).order_by("-amount").first()
             affiliate_services.mark_payout_paid(first, reference="PAYPAL-DEMO-0001")
         # The dashboard's daily rollups, so past days show at once (the beat task keeps them fresh).
-        affiliate_services.rollup_daily_stats(full=True, now=now)
+        rollup_daily_stats(full=True, now=now)
         return merchant
 
     def clicks(self, merchant: Merchant, visits: list, rng: random.Random) -> list[Referral]:
