@@ -73,4 +73,4 @@ def notify_affiliate_invited_task(affiliate_id: int) -> None:
     affiliate = Affiliate.objects.select_related("merchant").filter(pk=affiliate_id, user=None).first()
     if affiliate is None:
         return  # already joined
-    emails.send_affiliate_invited(affiliate)
+    emails.send_affiliate_invited(affiliate, token=services.invite_token(affiliate))
