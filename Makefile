@@ -25,15 +25,17 @@ run: install
 test: install
 	@bash scripts/test.sh $(ARGS)
 
-## Lint and type gates: ruff (rules and format) on the whole tree, mypy on the apps it covers (pyproject.toml)
+## Lint and type gates: ruff (rules and format) on the whole tree, mypy on the apps it covers (pyproject.toml),
+## and static/tracking/t.js rebuilt from tracker/src/t.js and compared with the committed file (sizes printed)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	cd tracker && npm ci --no-audit --no-fund --loglevel=error && npm run --silent check
 
 ## Benchmarks (run by hand; they print ratios against a baseline measured in the same run)
 bench: install
 	@bash scripts/bench.sh
 
 clean:
-	rm -rf $(VENV) staticfiles test-artifacts db.sqlite3*
+	rm -rf $(VENV) staticfiles test-artifacts db.sqlite3* tracker/node_modules
