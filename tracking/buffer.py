@@ -169,7 +169,8 @@ def pending_referral_created_at(merchant_id: int, rid: str) -> datetime | None:
         return None
     if not value:
         return None
-    owner, _, created = value.decode().partition(":")
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    owner, _, created = text.partition(":")
     if owner != str(merchant_id):
         return None
     return datetime.fromtimestamp(float(created), tz=UTC)
@@ -248,7 +249,7 @@ def flush(*, max_seconds: float = 30.0, claim_idle_ms: int = CLAIM_IDLE_MS, wait
                 break
         deadline = time.monotonic() + max_seconds
         while time.monotonic() < deadline:
-            response = r.xreadgroup(GROUP, CONSUMER, {STREAM: ">"}, count=BATCH)
+            response: Any = r.xreadgroup(GROUP, CONSUMER, {STREAM: ">"}, count=BATCH)
             messages = response[0][1] if response else []
             if not messages:
                 break

@@ -6,6 +6,7 @@ app's (affiliates/services/rollups.py).
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Count
@@ -52,7 +53,7 @@ def rollup_daily_stats(*, recompute_days: int = 2, full: bool = False, now: date
             return 0
         lo = datetime.combine(start, datetime.min.time(), tzinfo=UTC)
         hi = datetime.combine(yesterday + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-        rows: dict[tuple[int, int | None, object], dict] = defaultdict(
+        rows: dict[tuple[int, int | None, Any], dict] = defaultdict(
             lambda: {"clicks": 0, "referrals": 0, "customers": 0}
         )
         sources = (

@@ -17,6 +17,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis
@@ -162,7 +163,7 @@ def _daily_salt(day: date) -> str:
     salt = _salts.get(day)
     if salt is None:
         try:
-            salt = cache.get_or_set(f"tracking:salt:{day.isoformat()}", secrets.token_hex(16), timeout=2 * 86400)
+            salt = str(cache.get_or_set(f"tracking:salt:{day.isoformat()}", secrets.token_hex(16), timeout=2 * 86400))
         except Exception:  # the cache is down: a salt of this process's own keeps the click (and its privacy)
             log.warning("tracking salt not shared: the cache is unreachable", exc_info=True)
             salt = secrets.token_hex(16)
@@ -234,7 +235,7 @@ def accept_click(click: ClickInput, *, user_agent: str, ip_hash: str, now: datet
     """
     rule, subject = click_rate(), f"{click.public_key}:{ip_hash}"
     link_key = _link_cache_key(click.public_key, click.code)
-    entry = {
+    entry: dict[str, Any] = {
         "rid": new_referral_id(),
         "is_new_referral": True,
         "landing_url": click.landing_url,

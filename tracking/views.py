@@ -45,7 +45,7 @@ def _cors(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _error(exc: TrackingError) -> JsonResponse:
+def _error(exc: TrackingError) -> HttpResponse:
     body = {"error": {"code": exc.code, "message": exc.message, "field": exc.field}}
     response = _cors(JsonResponse(body, status=exc.status))
     if exc.status == 429:
@@ -121,7 +121,9 @@ _script: dict = {}
 
 def load_script() -> dict:
     """The script's bytes, gzipped bytes and strong ETag (a content hash), re-read when the file changes."""
-    path = Path(finders.find("tracking/t.js"))
+    found = finders.find("tracking/t.js")
+    assert isinstance(found, str), "static/tracking/t.js is missing"
+    path = Path(found)
     mtime = path.stat().st_mtime_ns
     if _script.get("mtime") != mtime:
         body = path.read_bytes()
@@ -137,6 +139,7 @@ def load_script() -> dict:
 @require_safe
 def tracker_script(request):
     script = load_script()
+    response: HttpResponse
     if script["etag"] in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
         response = HttpResponseNotModified()
     else:
