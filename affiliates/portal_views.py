@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 from tenants.forms import LoginForm, ResetPasswordForm
 from tenants.models import Merchant
 
-from . import selectors, services
+from . import invites, selectors, services
 from .forms import PayoutSettingsForm, PortalSignupForm, SetPasswordForInviteForm
 from .models import Affiliate, Commission, Payout
 
@@ -229,7 +229,7 @@ def portal_logout(request, slug):
 
 def portal_accept_invite(request, slug, token):
     merchant = _merchant(slug)
-    affiliate = services.affiliate_for_invite(merchant, token)
+    affiliate = invites.affiliate_for_invite(merchant, token)
     if affiliate is None:
         return render(request, "portal/invite_invalid.html", {"merchant": merchant}, status=404)
     form = SetPasswordForInviteForm(request.POST or None)

@@ -25,7 +25,19 @@ from django.utils import timezone
 from tenants.models import Merchant
 
 from . import money
-from .models import Affiliate, Commission, DailyStat, Payout, Program, Referral, RollupState
+from .models import (
+    Affiliate,
+    AffiliateCommissionMonth,
+    Commission,
+    CommissionDailyStat,
+    CommissionDirtyDay,
+    DailyStat,
+    Payout,
+    Referral,
+    RollupState,
+)
+from .queries import payable_commissions
+from .services.rollups import month_start, next_month
 
 PERIODS = {
     "7d": ("Last 7 days", 7),
@@ -234,10 +246,6 @@ def _commission_day_rows(merchant: Merchant, period: Period, affiliate: Affiliat
     read raw with the days after the watermark: exact, and one row per day,
     status and currency whatever the number of commissions.
     """
-    from django.db import connection
-
-    from .models import CommissionDailyStat, CommissionDirtyDay
-
     closed = period.closed_through
     if affiliate is not None or connection.vendor != "postgresql" or closed is None or closed < period.start:
         return list(_commission_rows(merchant, period, affiliate, by_day=True))
@@ -375,11 +383,6 @@ def _month_split(merchant: Merchant, period: Period) -> tuple[list[date], list[t
     the trigger marked since (one query); the rest (the partial months at both ends, the open days, marked months) is
     read raw: at most about two months of rows, whatever the length of the history.
     """
-    from django.db import connection
-
-    from .models import CommissionDirtyDay
-    from .services import month_start, next_month
-
     closed = period.closed_through
     months: list[date] = []
     if connection.vendor == "postgresql" and closed is not None:
@@ -414,10 +417,6 @@ def top_affiliates(merchant: Merchant, period: Period, *, limit: int = 5) -> lis
     Voided commissions do not count. Whole closed months come from AffiliateCommissionMonth, the rest raw (see
     `_month_split`); both are summed per affiliate and currency in one query, so the ranking is exact.
     """
-    from django.db import connection
-
-    from .models import AffiliateCommissionMonth
-
     months, raw_ranges = _month_split(merchant, period)
 
     def raw(first: date, last: date):
@@ -559,8 +558,6 @@ def annotate_batches(merchant: Merchant, batches: list) -> None:
 
 def payable_totals(merchant: Merchant) -> dict:
     """What a new batch would pay now: (affiliates due, Money)."""
-    from .services import payable_commissions
-
     groups: dict = defaultdict(int)
     for row in (
         payable_commissions(merchant)
@@ -699,35 +696,3 @@ def search_affiliates(merchant: Merchant, *, q: str = "", status: str = ""):
     if status in Affiliate.Status.values:
         qs = qs.filter(status=status)
     return qs.order_by("-created_at", "-pk")
-
-
-def referral_with_program(merchant_id: int, *, rid: str = "", stripe_customer_id: str = "") -> Referral | None:
-    """The merchant's referral with this id (or linked to this Stripe customer), its affiliate and program loaded:
-    what recording a commission reads. One hand-written join (afficone/rawsql.py): this runs for every payment."""
-    from afficone import rawsql
-
-    if bool(rid) == bool(stripe_customer_id):
-        raise ValueError("Give exactly one of rid and stripe_customer_id.")
-    qn = connection.ops.quote_name
-    referral_fields, referral_columns = rawsql.columns(Referral, "r")
-    affiliate_fields, affiliate_columns = rawsql.columns(Affiliate, "a")
-    program_fields, program_columns = rawsql.columns(Program, "p")
-    column, value = ("rid", rid) if rid else ("stripe_customer_id", stripe_customer_id)
-    sql = (
-        f"SELECT {referral_columns}, {affiliate_columns}, {program_columns} "
-        f"FROM {qn(Referral._meta.db_table)} r "
-        f"JOIN {qn(Affiliate._meta.db_table)} a ON a.id = r.affiliate_id "
-        f"JOIN {qn(Program._meta.db_table)} p ON p.id = a.program_id "
-        f"WHERE r.merchant_id = %s AND r.{qn(column)} = %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [merchant_id, value])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    referral, affiliate, program = rawsql.split(
-        row, (Referral, referral_fields), (Affiliate, affiliate_fields), (Program, program_fields)
-    )
-    affiliate.program = program
-    referral.affiliate = affiliate
-    return referral

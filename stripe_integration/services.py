@@ -31,7 +31,7 @@ from django.utils import timezone
 from afficone import rawsql
 from affiliates import money
 from affiliates.models import Commission, Referral
-from affiliates.selectors import referral_with_program
+from affiliates.queries import referral_with_program
 from affiliates.services import (
     apply_refund,
     create_referral,

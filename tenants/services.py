@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from .models import API_KEY_PREFIX, ApiKey, Invitation, Membership, Merchant, User, hash_api_key
+from .tasks import send_invitation_task
 
 # An invitation link works once, and only for this long.
 INVITATION_TTL = timedelta(days=14)
@@ -26,12 +27,11 @@ def _unique_slug(name: str) -> str:
 
 
 @transaction.atomic
-def create_merchant(
+def create_merchant_with_owner(
     *, name: str, owner_email: str, password: str | None = None, stripe_account_id: str | None = None
 ) -> tuple[Merchant, User]:
-    """Creates a merchant, its default program and its owner (a new or existing user)."""
-    from affiliates.services import create_default_program
-
+    """Creates a merchant and its owner (a new or existing user): the tenant half of affiliates.onboarding's
+    create_merchant, which every caller uses, since a merchant needs its default program too."""
     if stripe_account_id and Merchant.objects.filter(stripe_account_id=stripe_account_id).exists():
         raise MerchantError("This Stripe account is already connected to another merchant.")
     email = owner_email.strip().lower()
@@ -46,7 +46,6 @@ def create_merchant(
         stripe_connected_at=timezone.now() if stripe_account_id else None,
     )
     Membership.objects.create(merchant=merchant, user=user, role=Membership.Role.OWNER)
-    create_default_program(merchant)
     return merchant, user
 
 
@@ -109,8 +108,6 @@ def invite_member(merchant: Merchant, *, email: str, role: str, invited_by: User
             invitation = Invitation.objects.create(merchant=merchant, email=email, role=role, invited_by=invited_by)
     except IntegrityError:
         raise MerchantError(f"{email} has already been invited.") from None
-    from .tasks import send_invitation_task
-
     send_invitation_task.delay_on_commit(invitation.pk)
     return invitation
 

@@ -15,6 +15,8 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from affiliates.onboarding import create_merchant
+
 from . import forms, services
 from .access import merchant_required, switch_merchant
 from .models import ApiKey, Invitation, Membership, User
@@ -36,7 +38,7 @@ def signup(request):
     form = forms.SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            merchant, user = services.create_merchant(
+            merchant, user = create_merchant(
                 name=form.cleaned_data["company"],
                 owner_email=form.cleaned_data["email"],
                 password=form.cleaned_data["password"],
@@ -59,7 +61,7 @@ def no_merchant(request):
         return redirect("affiliates:overview")
     form = forms.CreateMerchantForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        merchant, _ = services.create_merchant(name=form.cleaned_data["company"], owner_email=request.user.email)
+        merchant, _ = create_merchant(name=form.cleaned_data["company"], owner_email=request.user.email)
         switch_merchant(request, merchant.pk)
         messages.success(request, f"{merchant.name} is ready; here is how to set it up.")
         return redirect("affiliates:onboarding")

@@ -2,19 +2,20 @@
 
 import re
 import secrets
-from datetime import timedelta
 
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, password_validation
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
 from tenants.lockout import LOCKED_MESSAGE, count_login_attempt, lift_lockout
-from tenants.models import Merchant
+from tenants.models import Merchant, User
 
+from ..email_tasks import notify_affiliate_approved_task, notify_affiliate_invited_task, notify_new_application_task
 from ..models import CODE_PATTERN, Affiliate, CommissionType, Program, Referral
-from ..selectors import referral_with_program
+from ..queries import referral_with_program
 from .errors import AffiliateError
 
 # --- programs -----------------------------------------------------------------------------------------------------
@@ -152,10 +153,6 @@ PROGRAM_FIELDS = (
 )
 
 
-def _on_commit_task(task, *args) -> None:
-    transaction.on_commit(lambda: task.delay(*args))
-
-
 @transaction.atomic
 def update_program(program: Program, **changes) -> Program:
     """Saves the merchant's program settings; the first save completes the onboarding step "review your program"."""
@@ -222,31 +219,8 @@ def change_affiliate_status(affiliate: Affiliate, *, status: str) -> Affiliate:
     was_approved = affiliate.status == Affiliate.Status.APPROVED
     affiliate = set_affiliate_status(affiliate, status)
     if status == Affiliate.Status.APPROVED and not was_approved:
-        from ..tasks import notify_affiliate_approved_task
-
-        _on_commit_task(notify_affiliate_approved_task, affiliate.pk)
+        notify_affiliate_approved_task.delay_on_commit(affiliate.pk)
     return affiliate
-
-
-INVITE_SALT = "affiliates.invite"
-INVITE_MAX_AGE = timedelta(days=14)
-
-
-def invite_token(affiliate: Affiliate) -> str:
-    from django.core import signing
-
-    return signing.dumps(str(affiliate.uid), salt=INVITE_SALT, compress=True)
-
-
-def affiliate_for_invite(merchant: Merchant, token: str) -> Affiliate | None:
-    """The invited affiliate of `merchant` named by a signed, unexpired token, while no account claimed it."""
-    from django.core import signing
-
-    try:
-        uid = signing.loads(token, salt=INVITE_SALT, max_age=INVITE_MAX_AGE)
-    except signing.BadSignature:
-        return None
-    return Affiliate.objects.for_merchant(merchant).filter(uid=uid, user=None).first()
 
 
 @transaction.atomic
@@ -255,9 +229,7 @@ def invite_affiliate(
 ) -> Affiliate:
     """Creates an approved affiliate and emails them a link to set up their portal account (valid 14 days)."""
     affiliate = create_affiliate(merchant, email=email, name=name, code=code, status=Affiliate.Status.APPROVED)
-    from ..tasks import notify_affiliate_invited_task
-
-    _on_commit_task(notify_affiliate_invited_task, affiliate.pk)
+    notify_affiliate_invited_task.delay_on_commit(affiliate.pk)
     return affiliate
 
 
@@ -287,11 +259,9 @@ def sign_up_affiliate(merchant: Merchant, *, user, name: str = "", code: str | N
     affiliate = create_affiliate(
         merchant, email=user.email, name=name or user.name, code=code, program=program, status=status, user=user
     )
-    from ..tasks import notify_affiliate_approved_task, notify_new_application_task
-
-    _on_commit_task(notify_new_application_task, affiliate.pk)
+    notify_new_application_task.delay_on_commit(affiliate.pk)
     if status == Affiliate.Status.APPROVED:
-        _on_commit_task(notify_affiliate_approved_task, affiliate.pk)
+        notify_affiliate_approved_task.delay_on_commit(affiliate.pk)
     return affiliate
 
 
@@ -342,11 +312,6 @@ def register_affiliate(merchant: Merchant, *, email: str, password: str, name: s
     An email that already has an account must give that account's password;
     a new email gets an account with a validated password.
     """
-    from django.contrib.auth import password_validation
-    from django.core.exceptions import ValidationError
-
-    from tenants.models import User
-
     email = email.strip().lower()
     user = User.objects.filter(email__iexact=email).first()
     if user is not None:
@@ -367,11 +332,6 @@ def register_affiliate(merchant: Merchant, *, email: str, password: str, name: s
 @transaction.atomic
 def accept_affiliate_invite(affiliate: Affiliate, *, password: str):
     """An invited affiliate sets a password (new email) or proves theirs (existing account); the invite is then used."""
-    from django.contrib.auth import password_validation
-    from django.core.exceptions import ValidationError
-
-    from tenants.models import User
-
     user = User.objects.filter(email__iexact=affiliate.email).first()
     if user is not None:
         if not _password_matches(user, password):

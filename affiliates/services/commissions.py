@@ -1,5 +1,6 @@
 """Commissions: the rule, the amount, and everything that later changes it (refunds, disputes, approval)."""
 
+import calendar
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -13,6 +14,7 @@ from django.utils import timezone
 from afficone import rawsql
 
 from .. import money
+from ..email_tasks import notify_new_commissions_task
 from ..models import Affiliate, Commission, CommissionType, Payout, Program, Referral
 from .errors import AffiliateError
 
@@ -66,8 +68,6 @@ def within_recurring_limit(referral: Referral, program: Program, paid_at: dateti
 
 def add_months(moment: datetime, months: int) -> datetime:
     """Calendar months, clamping the day (Jan 31 + 1 month = Feb 28/29)."""
-    import calendar
-
     month_index = moment.month - 1 + months
     year, month = moment.year + month_index // 12, month_index % 12 + 1
     return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
@@ -171,8 +171,6 @@ _notice_batch: ContextVar[list[int] | None] = ContextVar("afficone_commission_no
 
 def commission_recorded(commission_id: int) -> None:
     """Tells the affiliate of a new commission (an email task), once its transaction has committed."""
-    from ..tasks import notify_new_commissions_task
-
     batch = _notice_batch.get()
     if batch is None:
         notify_new_commissions_task.delay([commission_id])
@@ -184,8 +182,6 @@ def commission_recorded(commission_id: int) -> None:
 def batched_commission_notices() -> Iterator[None]:
     """Collects the new-commission emails of everything recorded inside it into one task, sent at the end: the
     Stripe event drainers record many commissions in a row, and an enqueue costs about as much as recording one."""
-    from ..tasks import notify_new_commissions_task
-
     batch: list[int] = []
     token = _notice_batch.set(batch)
     try:

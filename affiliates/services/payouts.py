@@ -3,24 +3,18 @@
 from collections import defaultdict
 
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from tenants.models import Merchant
 
 from .. import money
+from ..email_tasks import notify_payout_sent_task
 from ..models import Affiliate, Commission, Payout, PayoutBatch, Program
+from ..queries import payable_commissions
 from .errors import AffiliateError
 
 # --- payouts ------------------------------------------------------------------------------------------------------
-
-
-def payable_commissions(merchant: Merchant):
-    return (
-        Commission.objects.for_merchant(merchant)
-        .filter(status=Commission.Status.APPROVED, payout=None, is_on_hold=False)
-        .filter(~Q(reversed_amount=F("amount")))
-    )
 
 
 @transaction.atomic
@@ -109,9 +103,7 @@ def mark_payout_paid(payout: Payout, *, reference: str = "") -> Payout:
         status=Commission.Status.PAID, paid_at=now, paid_amount=F("amount") - F("reversed_amount")
     )
     payout.refresh_from_db()
-    from ..tasks import notify_payout_sent_task
-
-    transaction.on_commit(lambda: notify_payout_sent_task.delay(payout.pk))
+    notify_payout_sent_task.delay_on_commit(payout.pk)
     return payout
 
 

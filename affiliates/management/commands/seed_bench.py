@@ -18,8 +18,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from affiliates.models import Affiliate, Commission, Payout, PayoutBatch, Program, Referral
+from affiliates.onboarding import create_merchant
 from tenants.models import Merchant
-from tenants.services import create_merchant
 from tracking.models import Click
 from tracking.rollups import rollup_daily_stats
 

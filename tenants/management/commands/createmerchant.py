@@ -18,8 +18,9 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from affiliates.onboarding import create_merchant
 from tenants.models import User
-from tenants.services import MerchantError, create_api_key, create_merchant
+from tenants.services import MerchantError, create_api_key
 
 STRIPE_ACCOUNT = re.compile(r"^acct_[A-Za-z0-9]{1,250}$")
 

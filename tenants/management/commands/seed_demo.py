@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from affiliates import services as affiliate_services
 from affiliates.models import Affiliate, Commission, Payout, Referral, new_referral_id
+from affiliates.onboarding import create_merchant
 from tenants.models import Merchant, User
-from tenants.services import create_merchant
 from tracking.models import Click
 from tracking.rollups import rollup_daily_stats
 
