@@ -9,7 +9,7 @@ its merchant, so an affiliate sees only their own rows of that merchant.
 """
 
 from functools import wraps
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
 from django.contrib import messages
 from django.contrib.auth import login, logout
@@ -25,6 +25,7 @@ from tenants.models import Merchant
 
 from . import invites, selectors, services
 from .forms import PayoutSettingsForm, PortalSignupForm, SetPasswordForInviteForm
+from .links import referral_link
 from .models import Affiliate, Commission, Payout
 
 
@@ -58,17 +59,6 @@ def _context(request, **extra) -> dict:
     return {"merchant": request.portal_merchant, "affiliate": request.affiliate, **extra}
 
 
-def referral_link(merchant: Merchant, code: str, page: str = "") -> str:
-    """`page` (a URL of the merchant's site, default its home page) with ?ref=CODE, other parameters kept."""
-    base = page.strip() or merchant.website or ""
-    if not base:
-        return ""
-    parts = urlsplit(base if "://" in base else "https://" + base)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ("ref", "via", "aff")]
-    query.append(("ref", code))
-    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(query), parts.fragment))
-
-
 def _same_site(merchant: Merchant, page: str) -> bool:
     if not merchant.website:
         return True
@@ -83,7 +73,7 @@ def portal_dashboard(request):
     merchant, affiliate = request.portal_merchant, request.affiliate
     period = selectors.parse_period(request.GET, first_day=affiliate.created_at.date())
     page = request.GET.get("page_url", "").strip()
-    built = referral_link(merchant, affiliate.code, page) if page else ""
+    built = referral_link(page, affiliate.code) if page else ""
     stats, series = selectors.overview_and_series(merchant, period, affiliate=affiliate)
     return render(
         request,
@@ -92,7 +82,7 @@ def portal_dashboard(request):
             request,
             period=period,
             periods=selectors.PERIODS,
-            link=referral_link(merchant, affiliate.code),
+            link=referral_link(merchant.website, affiliate.code),
             page_url=page,
             built_link=built,
             built_off_site=bool(page) and not _same_site(merchant, page),

@@ -6,8 +6,6 @@ currency's minor unit with a lower-case ISO currency. Input serializers live
 next to their views in affiliates/api.py.
 """
 
-from urllib.parse import urlencode
-
 from django.conf import settings
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
@@ -15,16 +13,13 @@ from rest_framework import serializers
 from afficone.api import json_type_errors
 
 from .conversions import sale_id
+from .links import referral_link
 from .models import Affiliate, Commission, CommissionType, Payout, Program
-from .portal_views import referral_link
 
 
 def affiliate_link(affiliate: Affiliate) -> str:
     """The merchant's site with ?ref=CODE; this app's own address until the merchant has set a website."""
-    return (
-        referral_link(affiliate.merchant, affiliate.code)
-        or f"{settings.SITE_URL}/?{urlencode({'ref': affiliate.code})}"
-    )
+    return referral_link(affiliate.merchant.website or settings.SITE_URL, affiliate.code)
 
 
 class PercentOverrideSerializer(serializers.Serializer):

@@ -28,6 +28,7 @@ from .forms import (
     ProgramForm,
     VoidCommissionForm,
 )
+from .links import referral_link
 from .models import Affiliate, Commission, Payout, PayoutBatch, Referral
 
 PAGE_SIZE = 50
@@ -295,7 +296,7 @@ def _affiliate_context(request, affiliate, form) -> dict:
 
 
 def _referral_link(merchant, affiliate) -> str:
-    return f"{(merchant.website or 'https://your-shop.example').rstrip('/')}/?ref={affiliate.code}"
+    return referral_link(merchant.website or "https://your-shop.example", affiliate.code)
 
 
 @merchant_required

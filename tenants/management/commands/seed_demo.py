@@ -20,6 +20,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from affiliates import services as affiliate_services
+from affiliates.links import referral_link
 from affiliates.models import Affiliate, Commission, Payout, Referral, new_referral_id
 from affiliates.onboarding import create_merchant
 from tenants.models import Merchant, User
@@ -152,7 +153,7 @@ class Command(BaseCommand):
                     merchant=merchant,
                     affiliate=affiliate,
                     referral=referral,
-                    landing_url=f"https://demo-coffee.test{rng.choice(PAGES)}?ref={affiliate.code}",
+                    landing_url=referral_link(f"https://demo-coffee.test{rng.choice(PAGES)}", affiliate.code),
                     referrer=rng.choice(REFERRERS),
                     user_agent=USER_AGENT,
                     ip_hash=secrets.token_hex(16),
