@@ -128,7 +128,7 @@ def refund_conversion(commission: Commission, *, amount: int | None = None) -> C
     same remainder; a refund beyond the sale is refused.
     """
     commission = Commission.objects.select_for_update().get(pk=commission.pk)
-    remaining = commission.base_amount - commission.refunded_amount
+    remaining = commission.revenue_amount
     if remaining <= 0:
         raise ConversionError(f"The sale {sale_id(commission)} is already refunded in full.", code="already_refunded")
     if amount is None:

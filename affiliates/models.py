@@ -120,6 +120,11 @@ class Affiliate(models.Model):
     def is_approved(self) -> bool:
         return self.status == self.Status.APPROVED
 
+    def is_self_referral(self, customer_email: str) -> bool:
+        """Whether a paying customer's email is the affiliate's own: a payment through one's own link, which earns
+        nothing (the commission is kept, voided and flagged)."""
+        return bool(customer_email) and customer_email.strip().lower() == self.email.lower()
+
 
 def new_referral_id() -> str:
     # 22 url-safe characters: a valid client_reference_id ([A-Za-z0-9_-]{1,200}).
@@ -272,7 +277,13 @@ class Commission(models.Model):
 
     @property
     def net_amount(self) -> int:
+        """What the commission is worth now (NET_AMOUNT below, for one row)."""
         return self.amount - self.reversed_amount
+
+    @property
+    def revenue_amount(self) -> int:
+        """What is left of the payment after its refunds (REVENUE_AMOUNT below, for one row)."""
+        return self.base_amount - self.refunded_amount
 
     @property
     def is_payable(self) -> bool:
@@ -282,6 +293,14 @@ class Commission(models.Model):
             and not self.is_on_hold
             and self.net_amount > 0
         )
+
+
+# The two amounts that the pages, the rollups and the payouts add up, as query expressions; the properties
+# Commission.net_amount and Commission.revenue_amount are the same for one row.
+# What a commission is worth now: what it earned less what refunds and lost disputes took back (owed, or paid).
+NET_AMOUNT = models.F("amount") - models.F("reversed_amount")
+# The payment it was computed on (tax excluded), less what has been refunded of it.
+REVENUE_AMOUNT = models.F("base_amount") - models.F("refunded_amount")
 
 
 class PayoutBatch(models.Model):

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 
 from django.db import connection
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -26,6 +26,8 @@ from tenants.models import Merchant
 
 from . import money
 from .models import (
+    NET_AMOUNT,
+    REVENUE_AMOUNT,
     Affiliate,
     AffiliateCommissionMonth,
     Commission,
@@ -230,8 +232,8 @@ def _commission_rows(merchant: Merchant, period: Period, affiliate: Affiliate | 
     return (
         qs.values(*keys)
         .annotate(
-            net=Sum(F("amount") - F("reversed_amount")),
-            revenue=Sum(F("base_amount") - F("refunded_amount")),
+            net=Sum(NET_AMOUNT),
+            revenue=Sum(REVENUE_AMOUNT),
             n=Count("*"),  # not Count("pk"): the covering index has no id, and an index-only scan needs none
         )
         .order_by()
@@ -274,8 +276,8 @@ def _commission_day_rows(merchant: Merchant, period: Period, affiliate: Affiliat
             .annotate(d=TruncDate("created_at"))
             .values("status", "currency", "d")
             .annotate(
-                net=Sum(F("amount") - F("reversed_amount")),
-                revenue=Sum(F("base_amount") - F("refunded_amount")),
+                net=Sum(NET_AMOUNT),
+                revenue=Sum(REVENUE_AMOUNT),
                 n=Count("*"),
             )
             .order_by()
@@ -426,8 +428,8 @@ def top_affiliates(merchant: Merchant, period: Period, *, limit: int = 5) -> lis
             .exclude(status=Commission.Status.VOIDED)
             .values("affiliate_id", "currency")
             .annotate(
-                revenue=Sum(F("base_amount") - F("refunded_amount")),
-                earned=Sum(F("amount") - F("reversed_amount")),
+                revenue=Sum(REVENUE_AMOUNT),
+                earned=Sum(NET_AMOUNT),
                 n=Count("*"),
             )
             .order_by()
@@ -483,7 +485,7 @@ def affiliate_stats(merchant: Merchant, affiliates: list[Affiliate], period: Per
         .filter(affiliate_id__in=ids)
         .exclude(status=Commission.Status.VOIDED)
         .values("affiliate_id", "status", "currency")
-        .annotate(net=Sum(F("amount") - F("reversed_amount")), revenue=Sum(F("base_amount") - F("refunded_amount")))
+        .annotate(net=Sum(NET_AMOUNT), revenue=Sum(REVENUE_AMOUNT))
     )
     currency = affiliates[0].program.commission_currency
     earned: dict = defaultdict(
@@ -511,7 +513,7 @@ def affiliate_money(merchant: Merchant) -> dict:
         Commission.objects.for_merchant(merchant)
         .exclude(status=Commission.Status.VOIDED)
         .values("affiliate_id", "currency", "status")
-        .annotate(net=Sum(F("amount") - F("reversed_amount")))
+        .annotate(net=Sum(NET_AMOUNT))
         .order_by()
     )
     for row in rows:
@@ -563,7 +565,7 @@ def payable_totals(merchant: Merchant) -> dict:
         payable_commissions(merchant)
         .filter(affiliate__status=Affiliate.Status.APPROVED)
         .values("affiliate_id", "currency", "affiliate__program__min_payout_amount")
-        .annotate(s=Sum(F("amount") - F("reversed_amount")))
+        .annotate(s=Sum(NET_AMOUNT))
     ):
         key = (row["affiliate_id"], row["currency"], max(row["affiliate__program__min_payout_amount"], 1))
         groups[key] += row["s"] or 0

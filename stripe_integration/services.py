@@ -669,9 +669,7 @@ def handle_checkout_session(merchant: Merchant, session: dict, event: StripeEven
 
 
 def _names_affiliate(commission: Commission, email: str) -> bool:
-    return (
-        bool(email) and not commission.is_self_referral and email.strip().lower() == commission.affiliate.email.lower()
-    )
+    return not commission.is_self_referral and commission.affiliate.is_self_referral(email)
 
 
 def handle_payment_intent_succeeded(merchant: Merchant, intent: dict, event: StripeEvent) -> None:

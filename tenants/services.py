@@ -8,6 +8,7 @@ from django.utils.text import slugify
 
 from .models import API_KEY_PREFIX, ApiKey, Invitation, Membership, Merchant, User, hash_api_key
 from .tasks import send_invitation_task
+from .users import create_user, user_with_email
 
 # An invitation link works once, and only for this long.
 INVITATION_TTL = timedelta(days=14)
@@ -34,10 +35,7 @@ def create_merchant_with_owner(
     create_merchant, which every caller uses, since a merchant needs its default program too."""
     if stripe_account_id and Merchant.objects.filter(stripe_account_id=stripe_account_id).exists():
         raise MerchantError("This Stripe account is already connected to another merchant.")
-    email = owner_email.strip().lower()
-    user = User.objects.filter(email__iexact=email).first()
-    if user is None:
-        user = User.objects.create_user(email=email, password=password)
+    user = user_with_email(owner_email) or create_user(email=owner_email, password=password)
     merchant = Merchant.objects.create(
         name=name.strip(),
         slug=_unique_slug(name),
@@ -149,9 +147,9 @@ def accept_invitation(invitation: Invitation, *, user: User) -> Membership:
 @transaction.atomic
 def sign_up_by_invitation(invitation: Invitation, *, password: str, name: str = "") -> Membership:
     """A new person creates their account from the invitation link and joins at once."""
-    if User.objects.filter(email__iexact=invitation.email).exists():
+    if user_with_email(invitation.email) is not None:
         raise MerchantError(f"An account for {invitation.email} already exists: log in to accept the invitation.")
-    user = User.objects.create_user(email=invitation.email, password=password, name=name.strip())
+    user = create_user(email=invitation.email, password=password, name=name)
     return accept_invitation(invitation, user=user)
 
 

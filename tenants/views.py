@@ -19,7 +19,8 @@ from affiliates.onboarding import create_merchant
 
 from . import forms, services
 from .access import merchant_required, switch_merchant
-from .models import ApiKey, Invitation, Membership, User
+from .models import ApiKey, Invitation, Membership
+from .users import user_with_email
 
 NEW_API_KEY_SESSION_KEY = "new_api_key"
 AUTH_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -202,7 +203,7 @@ def accept_invitation(request, token):
         return render(request, "tenants/invitation_invalid.html", {"current_merchant": None}, status=404)
     context = {
         "invitation": invitation,
-        "has_account": User.objects.filter(email__iexact=invitation.email).exists(),
+        "has_account": user_with_email(invitation.email) is not None,
         "current_merchant": None,  # the public layout, whoever is logged in
     }
     if request.user.is_authenticated:

@@ -3,15 +3,13 @@
 import re
 import secrets
 
-from django.contrib.auth import authenticate, password_validation
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from tenants.lockout import LOCKED_MESSAGE, count_login_attempt, lift_lockout
 from tenants.models import Merchant, User
+from tenants.users import AccountError, WrongPassword, existing_or_new_user
 
 from ..email_tasks import notify_affiliate_approved_task, notify_affiliate_invited_task, notify_new_application_task
 from ..models import CODE_PATTERN, Affiliate, CommissionType, Program, Referral
@@ -295,51 +293,42 @@ def update_payout_settings(
     return affiliate
 
 
-def _password_matches(user, password: str) -> bool:
-    """An existing account's password, checked under the login's per-account lockout (no password oracle)."""
-    if not count_login_attempt(user.email):
-        raise AffiliateError(LOCKED_MESSAGE)
-    if authenticate(username=user.email, password=password) is None:
-        return False
-    lift_lockout(user.email)
-    return True
+def _account(*, email: str, password: str, name: str, wrong_password: str) -> User:
+    """The person's account (tenants/users.py): theirs if this is its password, else a new one."""
+    try:
+        return existing_or_new_user(email=email, password=password, name=name)
+    except WrongPassword:
+        raise AffiliateError(wrong_password) from None
+    except AccountError as exc:
+        raise AffiliateError(str(exc)) from None
 
 
 @transaction.atomic
-def register_affiliate(merchant: Merchant, *, email: str, password: str, name: str = "") -> tuple[Affiliate, object]:
+def register_affiliate(merchant: Merchant, *, email: str, password: str, name: str = "") -> tuple[Affiliate, User]:
     """Portal signup: one global account per email (tenants.User), one affiliate per merchant.
 
     An email that already has an account must give that account's password;
     a new email gets an account with a validated password.
     """
-    email = email.strip().lower()
-    user = User.objects.filter(email__iexact=email).first()
-    if user is not None:
-        if not _password_matches(user, password):
-            raise AffiliateError(
-                "An account with this email already exists: enter its password, or reset it from the login page."
-            )
-    else:
-        try:
-            password_validation.validate_password(password, User(email=email, name=name))
-        except ValidationError as exc:  # its messages are for the user
-            raise AffiliateError(" ".join(exc.messages)) from None
-        user = User.objects.create_user(email=email, password=password, name=name.strip())
+    user = _account(
+        email=email,
+        password=password,
+        name=name,
+        wrong_password=(
+            "An account with this email already exists: enter its password, or reset it from the login page."
+        ),
+    )
     affiliate = sign_up_affiliate(merchant, user=user, name=name)
     return affiliate, user
 
 
 @transaction.atomic
-def accept_affiliate_invite(affiliate: Affiliate, *, password: str):
+def accept_affiliate_invite(affiliate: Affiliate, *, password: str) -> tuple[Affiliate, User]:
     """An invited affiliate sets a password (new email) or proves theirs (existing account); the invite is then used."""
-    user = User.objects.filter(email__iexact=affiliate.email).first()
-    if user is not None:
-        if not _password_matches(user, password):
-            raise AffiliateError("You already have an account with this email: enter its password.")
-    else:
-        try:
-            password_validation.validate_password(password, User(email=affiliate.email))
-        except ValidationError as exc:
-            raise AffiliateError(" ".join(exc.messages)) from None
-        user = User.objects.create_user(email=affiliate.email, password=password, name=affiliate.name)
+    user = _account(
+        email=affiliate.email,
+        password=password,
+        name=affiliate.name,
+        wrong_password="You already have an account with this email: enter its password.",
+    )
     return claim_affiliate_invite(affiliate, user=user), user

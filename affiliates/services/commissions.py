@@ -20,6 +20,8 @@ from .errors import AffiliateError
 
 # --- commissions --------------------------------------------------------------------------------------------------
 
+SELF_REFERRAL_REASON = "Self-referral: the customer is the affiliate."
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -108,7 +110,7 @@ def record_commission(
         return Commission.objects.filter(merchant_id=merchant_id, source_id=source_id).first()  # recorded before
     rule = commission_rule(affiliate)
     amount, commission_currency = compute_commission(rule, base_amount=base_amount, currency=currency)
-    is_self = bool(customer_email) and customer_email.strip().lower() == affiliate.email.lower()
+    is_self = affiliate.is_self_referral(customer_email)
     now = timezone.now()
     commission = Commission(
         merchant_id=merchant_id,
@@ -130,7 +132,7 @@ def record_commission(
     if is_self:
         commission.status = Commission.Status.VOIDED
         commission.voided_at = now
-        commission.void_reason = "Self-referral: the customer is the affiliate."
+        commission.void_reason = SELF_REFERRAL_REASON
     with transaction.atomic(savepoint=False):
         # One statement, no savepoint: the unique (merchant, source) decides.
         if not rawsql.insert_unless_exists(commission, ["merchant_id", "source_id"]):
@@ -207,7 +209,7 @@ def reprice_commission(
     """
     commission = Commission.objects.select_for_update().select_related("affiliate__program").get(pk=commission.pk)
     affiliate = commission.affiliate
-    is_self = bool(customer_email) and customer_email.strip().lower() == affiliate.email.lower()
+    is_self = affiliate.is_self_referral(customer_email)
     voided_by_merchant = (
         commission.status == Commission.Status.VOIDED and commission.reversed_amount < commission.amount
     )
@@ -245,7 +247,7 @@ def reprice_commission(
             is_self_referral=True,
             status=Commission.Status.VOIDED,
             voided_at=timezone.now(),
-            void_reason="Self-referral: the customer is the affiliate.",
+            void_reason=SELF_REFERRAL_REASON,
         )
     Commission.objects.filter(pk=commission.pk).update(**updates)
     commission.refresh_from_db()

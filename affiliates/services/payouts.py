@@ -10,7 +10,7 @@ from tenants.models import Merchant
 
 from .. import money
 from ..email_tasks import notify_payout_sent_task
-from ..models import Affiliate, Commission, Payout, PayoutBatch, Program
+from ..models import NET_AMOUNT, Affiliate, Commission, Payout, PayoutBatch, Program
 from ..queries import payable_commissions
 from .errors import AffiliateError
 
@@ -74,7 +74,7 @@ def owed_back_balances(merchant: Merchant) -> dict[tuple[int, str], int]:
         Commission.objects.for_merchant(merchant)
         .filter(status=Commission.Status.PAID)
         .values("affiliate_id", "currency")
-        .annotate(total=Sum(F("paid_amount") - F("amount") + F("reversed_amount")))
+        .annotate(total=Sum(F("paid_amount") - NET_AMOUNT))
     )
     deducted = (
         Payout.objects.for_merchant(merchant)
@@ -99,9 +99,7 @@ def mark_payout_paid(payout: Payout, *, reference: str = "") -> Payout:
     )
     if claimed != 1:
         raise AffiliateError("This payout has already been marked paid.")
-    Commission.objects.filter(payout=payout).update(
-        status=Commission.Status.PAID, paid_at=now, paid_amount=F("amount") - F("reversed_amount")
-    )
+    Commission.objects.filter(payout=payout).update(status=Commission.Status.PAID, paid_at=now, paid_amount=NET_AMOUNT)
     payout.refresh_from_db()
     notify_payout_sent_task.delay_on_commit(payout.pk)
     return payout

@@ -97,10 +97,12 @@ def test_same_source_twice_earns_once(affiliate):
     assert Commission.objects.get(source_id="pi_same").amount == 2000
 
 
-def test_self_referral_is_flagged_and_earns_nothing(affiliate):
-    commission = _commission(ReferralFactory(affiliate=affiliate), customer_email=affiliate.email.upper())
+@pytest.mark.parametrize("typed", [str.upper, lambda email: f"  {email}\n"])
+def test_self_referral_is_flagged_and_earns_nothing(affiliate, typed):
+    commission = _commission(ReferralFactory(affiliate=affiliate), customer_email=typed(affiliate.email))
     assert commission.is_self_referral
     assert commission.amount == 0 and commission.status == Commission.Status.VOIDED
+    assert commission.void_reason == "Self-referral: the customer is the affiliate."
 
 
 @pytest.mark.parametrize("status", [Affiliate.Status.SUSPENDED, Affiliate.Status.PENDING, Affiliate.Status.REJECTED])

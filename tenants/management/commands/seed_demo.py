@@ -23,7 +23,8 @@ from affiliates import services as affiliate_services
 from affiliates.links import referral_link
 from affiliates.models import Affiliate, Commission, Payout, Referral, new_referral_id
 from affiliates.onboarding import create_merchant
-from tenants.models import Merchant, User
+from tenants.models import Merchant
+from tenants.users import create_user, user_with_email
 from tracking.models import Click
 from tracking.rollups import rollup_daily_stats
 
@@ -101,9 +102,7 @@ class Command(BaseCommand):
         for name, email, code, status, clicks_per_day, has_login in AFFILIATES:
             user = None
             if has_login:
-                user = User.objects.filter(email=email).first() or User.objects.create_user(
-                    email=email, password=DEMO_PASSWORD, name=name
-                )
+                user = user_with_email(email) or create_user(email=email, password=DEMO_PASSWORD, name=name)
             affiliate = affiliate_services.create_affiliate(
                 merchant, email=email, name=name, code=code, status=status, user=user
             )
