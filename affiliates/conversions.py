@@ -94,7 +94,7 @@ def record_conversion(
         )
     if customer_email:
         Referral.objects.filter(pk=referral.pk, customer_email="").update(customer_email=customer_email.lower())
-    commission = record_commission(
+    commission, created = record_commission(
         referral,
         source_type=Commission.SourceType.CONVERSION,
         source_id=source_id,
@@ -110,7 +110,7 @@ def record_conversion(
             code="outside_recurring_limit",
             field="referral",
         )
-    if commission.referral_id != referral.pk:
+    if not created:
         # A concurrent request recorded this sale first (record_commission returned its row): drop what this
         # one wrote (a fresh referral for a code) and answer as a repeat.
         existing = _existing(commission, sale=sale, reference=reference, amount=amount)

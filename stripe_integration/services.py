@@ -587,7 +587,7 @@ def _record(merchant: Merchant, referral: Referral, **kwargs) -> Commission | No
     """record_commission, then wake the refunds and disputes waiting for this payment."""
     keys = (kwargs.get("source_id"), kwargs.get("stripe_payment_intent_id"), kwargs.get("stripe_charge_id"))
     lock_keys(merchant.pk, *keys)
-    commission = record_commission(referral, **kwargs)
+    commission, _ = record_commission(referral, **kwargs)
     if commission is not None:
         link_commission_payment(
             commission,

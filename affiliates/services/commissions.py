@@ -88,15 +88,16 @@ def record_commission(
     stripe_payment_intent_id: str = "",
     stripe_charge_id: str = "",
     stripe_invoice_id: str = "",
-) -> Commission | None:
-    """Writes the commission a payment earns, once.
+) -> tuple[Commission | None, bool]:
+    """Writes the commission a payment earns, once; returns (commission, created), as get_or_create does.
 
     Idempotency key: (merchant, source_id), a unique constraint; a second
-    call for the same source returns the existing row unchanged. Returns None
-    when nothing is earned: the affiliate is not approved (suspended
-    affiliates earn nothing), the payment is zero, or a recurring payment
-    falls outside the program's recurring limit. A self-referral (the
-    customer's email is the affiliate's) is stored voided and flagged.
+    call for the same source returns the existing row unchanged, with created
+    False. Returns (None, False) when nothing is earned and nothing was
+    recorded before: the affiliate is not approved (suspended affiliates earn
+    nothing), the payment is zero, or a recurring payment falls outside the
+    program's recurring limit. A self-referral (the customer's email is the
+    affiliate's) is stored voided and flagged.
     """
     merchant_id = referral.merchant_id
     if is_recurring or not _is_loaded(referral):
@@ -107,7 +108,7 @@ def record_commission(
     paid_at = paid_at or timezone.now()
     earns = affiliate.is_approved and base_amount > 0
     if not earns or (is_recurring and not within_recurring_limit(referral, affiliate.program, paid_at)):
-        return Commission.objects.filter(merchant_id=merchant_id, source_id=source_id).first()  # recorded before
+        return Commission.objects.filter(merchant_id=merchant_id, source_id=source_id).first(), False
     rule = commission_rule(affiliate)
     amount, commission_currency = compute_commission(rule, base_amount=base_amount, currency=currency)
     is_self = affiliate.is_self_referral(customer_email)
@@ -137,11 +138,11 @@ def record_commission(
         # One statement, no savepoint: the unique (merchant, source) decides.
         if not rawsql.insert_unless_exists(commission, ["merchant_id", "source_id"]):
             # Recorded before (a redelivery, or another worker's event for the same payment): theirs stands.
-            return Commission.objects.get(merchant_id=merchant_id, source_id=source_id)
+            return Commission.objects.get(merchant_id=merchant_id, source_id=source_id), False
         _note_payment(referral, paid_at=paid_at, now=now)
     if not is_self and commission.amount > 0:
         transaction.on_commit(lambda: commission_recorded(commission.pk))
-    return commission
+    return commission, True
 
 
 def _note_payment(referral: Referral, *, paid_at: datetime, now: datetime) -> None:

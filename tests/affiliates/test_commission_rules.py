@@ -53,7 +53,7 @@ def test_parse_major_refuses_more_decimals_than_the_currency_has():
         money.parse_major("abc", "usd")
 
 
-def _commission(referral, source="pi_1", amount=10000, currency="usd", **kw):
+def _record(referral, source="pi_1", amount=10000, currency="usd", **kw):
     return record_commission(
         referral,
         source_type=Commission.SourceType.PAYMENT_INTENT,
@@ -62,6 +62,11 @@ def _commission(referral, source="pi_1", amount=10000, currency="usd", **kw):
         currency=currency,
         **kw,
     )
+
+
+def _commission(referral, source="pi_1", amount=10000, currency="usd", **kw):
+    commission, _ = _record(referral, source, amount, currency, **kw)
+    return commission
 
 
 def test_default_program_pays_20_percent_and_records_rule_and_source(affiliate):
@@ -90,9 +95,9 @@ def test_affiliate_override_beats_the_program(affiliate):
 
 def test_same_source_twice_earns_once(affiliate):
     referral = ReferralFactory(affiliate=affiliate)
-    first = _commission(referral, source="pi_same")
-    second = _commission(referral, source="pi_same", amount=99999)
-    assert first.pk == second.pk
+    first, first_created = _record(referral, source="pi_same")
+    second, second_created = _record(referral, source="pi_same", amount=99999)
+    assert first.pk == second.pk and (first_created, second_created) == (True, False)
     assert Commission.objects.filter(source_id="pi_same").count() == 1
     assert Commission.objects.get(source_id="pi_same").amount == 2000
 

@@ -8,9 +8,16 @@ from django.urls import reverse
 
 from affiliates.invites import invite_token
 from affiliates.models import Affiliate, Commission, Program
-from affiliates.services import create_payout_batch
+from affiliates.services import create_payout_batch, record_commission
 from tenants.lockout import lift_lockout
-from tests.factories import PASSWORD, AffiliateFactory, CommissionFactory, MembershipFactory, UserFactory
+from tests.factories import (
+    PASSWORD,
+    AffiliateFactory,
+    CommissionFactory,
+    MembershipFactory,
+    ReferralFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -218,9 +225,6 @@ def test_payout_settings_save_and_validate(portal_client, merchant, affiliate):
 
 
 def test_new_commission_email_follows_the_affiliates_opt_in(affiliate, django_capture_on_commit_callbacks):
-    from affiliates.services import record_commission
-    from tests.factories import ReferralFactory
-
     referral = ReferralFactory(affiliate=affiliate)
     with django_capture_on_commit_callbacks(execute=True):
         record_commission(

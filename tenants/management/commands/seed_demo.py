@@ -179,7 +179,7 @@ class Command(BaseCommand):
             payments.append(payments[-1] + timedelta(days=30))
         for n, at in enumerate(payments):
             source = f"in_Demo{sale:06d}{n:02d}" if subscription else f"pi_Demo{sale:06d}"
-            commission = affiliate_services.record_commission(
+            commission, _ = affiliate_services.record_commission(
                 referral,
                 source_type=Commission.SourceType.INVOICE if subscription else Commission.SourceType.PAYMENT_INTENT,
                 source_id=source,
