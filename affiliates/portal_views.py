@@ -176,12 +176,7 @@ def portal_signup(request, slug):
             "merchant": merchant,
             "program": program,
             "form": form,
-            "rule": services.Rule(
-                program.commission_type,
-                program.commission_bps if program.commission_type == "percent" else program.commission_amount,
-                program.commission_currency,
-                "program",
-            ),
+            "rule": services.program_rule(program),
         },
         status=status,
     )

@@ -125,7 +125,7 @@ class CommissionOutputSerializer(serializers.Serializer):
     source = serializers.SerializerMethodField()
     base_amount = serializers.IntegerField(help_text="The payment it was computed on, tax excluded.")
     refunded_amount = serializers.IntegerField(help_text="How much of that payment has been refunded.")
-    rule = serializers.CharField(help_text='The rule used, e.g. "program:percent:2000bps".')
+    rule = serializers.CharField(source="rule_label", help_text='The rule used, e.g. "program:percent:2000bps".')
     is_recurring = serializers.BooleanField()
     is_self_referral = serializers.BooleanField()
     is_on_hold = serializers.BooleanField(help_text="Held while a dispute is open.")

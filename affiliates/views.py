@@ -483,7 +483,7 @@ def _commissions_csv(qs):
                     money.to_major(c.refunded_amount, c.currency),
                     c.source_type,
                     _safe_cell(c.source_id),
-                    c.rule,
+                    c.rule_label,
                     "yes" if c.is_recurring else "no",
                     _safe_cell(c.void_reason),
                     c.paid_at.isoformat() if c.paid_at else "",

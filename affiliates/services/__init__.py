@@ -34,6 +34,7 @@ from .commissions import (  # noqa: F401
     commission_rule,
     compute_commission,
     hold_commission,
+    program_rule,
     record_commission,
     reprice_commission,
     settle_dispute,

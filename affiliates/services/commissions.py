@@ -15,7 +15,7 @@ from afficone import rawsql
 
 from .. import money
 from ..email_tasks import notify_new_commissions_task
-from ..models import Affiliate, Commission, CommissionType, Payout, Program, Referral
+from ..models import Affiliate, Commission, CommissionType, Payout, Program, Referral, RuleSource
 from .errors import AffiliateError
 
 # --- commissions --------------------------------------------------------------------------------------------------
@@ -27,12 +27,31 @@ SELF_REFERRAL_REASON = "Self-referral: the customer is the affiliate."
 class Rule:
     kind: str  # CommissionType
     value: int  # basis points, or a fixed amount in the minor unit of `currency`
-    currency: str
-    origin: str  # "program" or "affiliate"
+    currency: str  # a fixed amount's; "" for a percentage
+    origin: str  # RuleSource: "program" or "affiliate"
 
-    def __str__(self) -> str:
-        value = f"{self.value}bps" if self.kind == CommissionType.PERCENT else f"{self.value} {self.currency}"
-        return f"{self.origin}:{self.kind}:{value}"
+    @classmethod
+    def of_commission(cls, commission: Commission) -> "Rule":
+        """The rule a commission was computed with (a fixed amount is in the commission's currency)."""
+        if commission.rule_type == CommissionType.PERCENT:
+            return cls(CommissionType.PERCENT, commission.rule_bps or 0, "", commission.rule_source)
+        return cls(CommissionType.FIXED, commission.rule_amount or 0, commission.currency, commission.rule_source)
+
+    def commission_fields(self) -> dict:
+        """The Commission fields that record this rule."""
+        percent = self.kind == CommissionType.PERCENT
+        return {
+            "rule_source": self.origin,
+            "rule_type": self.kind,
+            "rule_bps": self.value if percent else None,
+            "rule_amount": None if percent else self.value,
+        }
+
+
+def program_rule(program: Program) -> Rule:
+    if program.commission_type == CommissionType.FIXED:
+        return Rule(CommissionType.FIXED, program.commission_amount, program.commission_currency, RuleSource.PROGRAM)
+    return Rule(CommissionType.PERCENT, program.commission_bps, "", RuleSource.PROGRAM)
 
 
 def commission_rule(affiliate: Affiliate) -> Rule:
@@ -41,12 +60,10 @@ def commission_rule(affiliate: Affiliate) -> Rule:
     if affiliate.commission_type_override:
         kind = affiliate.commission_type_override
         if kind == CommissionType.PERCENT and affiliate.commission_bps_override is not None:
-            return Rule(kind, affiliate.commission_bps_override, "", "affiliate")
+            return Rule(kind, affiliate.commission_bps_override, "", RuleSource.AFFILIATE)
         if kind == CommissionType.FIXED and affiliate.commission_amount_override is not None:
-            return Rule(kind, affiliate.commission_amount_override, program.commission_currency, "affiliate")
-    if program.commission_type == CommissionType.FIXED:
-        return Rule(CommissionType.FIXED, program.commission_amount, program.commission_currency, "program")
-    return Rule(CommissionType.PERCENT, program.commission_bps, "", "program")
+            return Rule(kind, affiliate.commission_amount_override, program.commission_currency, RuleSource.AFFILIATE)
+    return program_rule(program)
 
 
 def compute_commission(rule: Rule, *, base_amount: int, currency: str) -> tuple[int, str]:
@@ -125,7 +142,7 @@ def record_commission(
         stripe_payment_intent_id=stripe_payment_intent_id or "",
         stripe_charge_id=stripe_charge_id or "",
         stripe_invoice_id=stripe_invoice_id or "",
-        rule=str(rule),
+        **rule.commission_fields(),
         is_recurring=is_recurring,
         is_self_referral=is_self,
         hold_until=now + timedelta(days=affiliate.program.hold_days),
@@ -226,9 +243,9 @@ def reprice_commission(
     ):
         return commission, False
     rule = commission_rule(affiliate)
-    if str(rule) == commission.rule:
+    if rule == Rule.of_commission(commission):
         amount, _ = compute_commission(rule, base_amount=base_amount, currency=commission.currency)
-    elif commission.rule.split(":")[1:2] == [CommissionType.FIXED]:
+    elif commission.rule_type == CommissionType.FIXED:
         amount = commission.amount
     else:
         amount = money.proportion(commission.amount, base_amount, commission.base_amount)

@@ -73,7 +73,7 @@ def test_default_program_pays_20_percent_and_records_rule_and_source(affiliate):
     referral = ReferralFactory(affiliate=affiliate)
     commission = _commission(referral, source="pi_abc", amount=4999)
     assert (commission.amount, commission.currency, commission.source_id) == (1000, "usd", "pi_abc")  # 999.8 → 1000
-    assert commission.rule == "program:percent:2000bps"
+    assert (commission.rule_source, commission.rule_type, commission.rule_bps) == ("program", "percent", 2000)
     assert commission.status == Commission.Status.PENDING
     assert commission.hold_until > timezone.now() + timedelta(days=29)
 
@@ -90,7 +90,7 @@ def test_affiliate_override_beats_the_program(affiliate):
     affiliate.save()
     commission = _commission(ReferralFactory(affiliate=affiliate), amount=100000)
     assert commission.amount == 1500
-    assert commission.rule == "affiliate:fixed:1500 usd"
+    assert (commission.rule_source, commission.rule_type, commission.rule_amount) == ("affiliate", "fixed", 1500)
 
 
 def test_same_source_twice_earns_once(affiliate):
