@@ -56,7 +56,7 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     """The merchant's affiliates: the people who share links and earn commissions."""
 
     queryset = Affiliate.objects.select_related("program", "merchant")
-    lookup_field = "uid"
+    lookup_field = "public_id"
     lookup_url_kwarg = "id"
 
     class AffiliateFilters(serializers.Serializer):
@@ -190,7 +190,7 @@ class ReferralViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
             return queryset
         filters = self.validated(self.ReferralFilters, data=self.request.query_params.dict())
         if "affiliate" in filters:
-            queryset = queryset.filter(affiliate__uid=filters["affiliate"])
+            queryset = queryset.filter(affiliate__public_id=filters["affiliate"])
         if "customer" in filters:
             queryset = queryset.filter(stripe_customer_id=filters["customer"])
         if "customer_email" in filters:
@@ -218,7 +218,7 @@ class CommissionViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     """What affiliates earned, one per payment; approve or void them."""
 
     queryset = Commission.objects.select_related("affiliate", "referral", "payout")
-    lookup_field = "code"
+    lookup_field = "public_id"
     lookup_url_kwarg = "id"
 
     class CommissionFilters(serializers.Serializer):
@@ -237,7 +237,7 @@ class CommissionViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
             return queryset
         filters = self.validated(self.CommissionFilters, data=self.request.query_params.dict())
         if "affiliate" in filters:
-            queryset = queryset.filter(affiliate__uid=filters["affiliate"])
+            queryset = queryset.filter(affiliate__public_id=filters["affiliate"])
         if "status" in filters:
             queryset = queryset.filter(status=filters["status"])
         if "created_gte" in filters:
@@ -301,9 +301,9 @@ class PayoutViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     """Money owed to affiliates, grouped in batches; mark them paid once sent."""
 
     queryset = Payout.objects.select_related("affiliate", "batch").prefetch_related(
-        Prefetch("commissions", queryset=Commission.objects.only("code", "payout_id").order_by("pk"))
+        Prefetch("commissions", queryset=Commission.objects.only("public_id", "payout_id").order_by("pk"))
     )
-    lookup_field = "code"
+    lookup_field = "public_id"
     lookup_url_kwarg = "id"
 
     class PayoutFilters(serializers.Serializer):
@@ -320,7 +320,7 @@ class PayoutViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
             return queryset
         filters = self.validated(self.PayoutFilters, data=self.request.query_params.dict())
         if "affiliate" in filters:
-            queryset = queryset.filter(affiliate__uid=filters["affiliate"])
+            queryset = queryset.filter(affiliate__public_id=filters["affiliate"])
         if "status" in filters:
             queryset = queryset.filter(status=filters["status"])
         return queryset
@@ -348,7 +348,7 @@ class PayoutViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
         if batch is None:
             return Response({"batch": None, "payouts": []}, status=status.HTTP_200_OK)
         payouts = self.get_queryset().filter(batch=batch).order_by("pk")
-        body = {"batch": batch.code, "payouts": payouts}
+        body = {"batch": batch.public_id, "payouts": payouts}
         return self.output(PayoutBatchOutputSerializer, body, status_code=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -375,7 +375,7 @@ class ProgramViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     """Affiliate programs and their commission rules."""
 
     queryset = Program.objects.all()
-    lookup_field = "code"
+    lookup_field = "public_id"
     lookup_url_kwarg = "id"
     http_method_names = ["get", "patch", "head"]
 

@@ -37,7 +37,7 @@ class Program(models.Model):
         FIRST_CLICK = "first_click", "First click wins"
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="programs")
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=200, default="Affiliate program")
     is_default = models.BooleanField(default=True)
     commission_type = models.CharField(max_length=10, choices=CommissionType.choices, default=CommissionType.PERCENT)
@@ -86,7 +86,8 @@ class Affiliate(models.Model):
         BANK = "bank", "Bank transfer"
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="affiliates")
-    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # The id in URLs and the API, as on every model; `code` is the referral code that links carry.
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="affiliates")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="affiliates"
@@ -205,7 +206,7 @@ class Commission(models.Model):
     # Every index is written by each payment's insert: the foreign keys' own indexes would repeat the prefixes of
     # those in Meta.indexes, so they are left out.
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="commissions", db_index=False)
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="commissions", db_index=False)
     referral = models.ForeignKey(Referral, on_delete=models.SET_NULL, null=True, blank=True, related_name="commissions")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
@@ -326,7 +327,7 @@ REVENUE_AMOUNT = models.F("base_amount") - models.F("refunded_amount")
 
 class PayoutBatch(models.Model):
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="payout_batches")
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -342,7 +343,7 @@ class Payout(models.Model):
         PAID = "paid", "Paid"
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="payouts")
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     batch = models.ForeignKey(PayoutBatch, on_delete=models.CASCADE, null=True, blank=True, related_name="payouts")
     affiliate = models.ForeignKey(Affiliate, on_delete=models.PROTECT, related_name="payouts")
     amount = models.BigIntegerField(help_text="Sum of its commissions' net amounts, less `deducted_amount`.")

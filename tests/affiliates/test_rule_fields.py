@@ -12,8 +12,8 @@ from django.urls import reverse
 from tenants.services import create_api_key
 from tests.factories import CommissionFactory
 
-BEFORE = [("affiliates", "0009_fewer_commission_indexes")]
-AFTER = [("affiliates", "0010_commission_rule_fields")]
+BEFORE = ("affiliates", "0009_fewer_commission_indexes")
+AFTER = ("affiliates", "0010_commission_rule_fields")
 RULES = [
     ("program:percent:2000bps", "usd", ("program", "percent", 2000, None)),
     ("affiliate:percent:2500bps", "usd", ("affiliate", "percent", 2500, None)),
@@ -22,8 +22,10 @@ RULES = [
 ]
 
 
-def _migrate(targets):
+def _migrate(target):
+    """The database at `target` with tenants (below affiliates) at its latest; the historical models there."""
     executor = MigrationExecutor(connection)
+    targets = [target, *(leaf for leaf in executor.loader.graph.leaf_nodes() if leaf[0] == "tenants")]
     executor.migrate(targets)
     return MigrationExecutor(connection).loader.project_state(targets).apps
 
@@ -83,7 +85,7 @@ def test_the_api_and_the_export_show_the_rule_as_before(client, merchant_client,
     )
     _, key = create_api_key(merchant, name="test")
     for commission, rule in ((percent, "program:percent:2000bps"), (fixed, "affiliate:fixed:1500 eur")):
-        response = client.get(f"/api/v1/commissions/{commission.code}", headers={"Authorization": f"Bearer {key}"})
+        response = client.get(f"/api/v1/commissions/{commission.public_id}", headers={"Authorization": f"Bearer {key}"})
         assert response.status_code == 200 and response.json()["rule"] == rule
     response = merchant_client.get(reverse("affiliates:commission_list") + "?format=csv")
     rows = csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
