@@ -307,15 +307,6 @@ class Commission(models.Model):
             value = f"{self.rule_amount} {self.currency}"
         return f"{self.rule_source}:{self.rule_type}:{value}"
 
-    @property
-    def is_payable(self) -> bool:
-        return (
-            self.status == self.Status.APPROVED
-            and self.payout_id is None
-            and not self.is_on_hold
-            and self.net_amount > 0
-        )
-
 
 # The two amounts that the pages, the rollups and the payouts add up, as query expressions; the properties
 # Commission.net_amount and Commission.revenue_amount are the same for one row.

@@ -216,7 +216,7 @@ def affiliate_invite(request):
     form = InviteAffiliateForm(request.POST)
     if form.is_valid():
         try:
-            affiliate = services.invite_affiliate(request.merchant, invited_by=request.user, **form.cleaned_data)
+            affiliate = services.invite_affiliate(request.merchant, **form.cleaned_data)
         except services.AffiliateError as exc:
             messages.error(request, str(exc))
         else:

@@ -222,9 +222,7 @@ def change_affiliate_status(affiliate: Affiliate, *, status: str) -> Affiliate:
 
 
 @transaction.atomic
-def invite_affiliate(
-    merchant: Merchant, *, email: str, name: str = "", code: str | None = None, invited_by=None
-) -> Affiliate:
+def invite_affiliate(merchant: Merchant, *, email: str, name: str = "", code: str | None = None) -> Affiliate:
     """Creates an approved affiliate and emails them a link to set up their portal account (valid 14 days)."""
     affiliate = create_affiliate(merchant, email=email, name=name, code=code, status=Affiliate.Status.APPROVED)
     notify_affiliate_invited_task.delay_on_commit(affiliate.pk)
