@@ -8,9 +8,11 @@ import html
 import importlib
 import json
 import re
+from pathlib import Path
 
 import pytest
 from django.apps import apps
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,12 +21,13 @@ from tenants.models import Membership, Merchant
 from tests.factories import MembershipFactory, MerchantFactory
 from tracking import proxy, services
 from tracking.models import Click, SeenDomain
-from tracking.templatetags.tracking import PROXY_SECRET_PLACEHOLDER
+from tracking.templatetags.tracking import PROXY_CONFIGS, PROXY_SECRET_PLACEHOLDER
 
 from .conftest import BROWSER_UA, click_body
 
 pytestmark = pytest.mark.django_db
 
+README = Path(__file__).resolve().parents[2] / "README.md"
 PROXY_ADDRESS = "10.1.2.3"  # the merchant's proxy, as the app's socket sees it
 VISITOR = "198.51.100.23"
 
@@ -309,3 +312,12 @@ def test_another_merchants_secret_is_never_shown(merchant_client, merchant):
     other = MerchantFactory()
     page = merchant_client.get(reverse("affiliates:settings")).content.decode()
     assert other.proxy_secret not in page and merchant.proxy_secret in page
+
+
+@pytest.mark.parametrize("template", [name for _, _, name in PROXY_CONFIGS])
+def test_the_readme_shows_the_same_configurations(template):
+    """README.md's copies are the dashboard's templates with placeholders for the host and the secret."""
+    rendered = render_to_string(
+        template, {"prefix": "/_a", "app_url": "https://APP_HOST", "secret": "YOUR_PROXY_SECRET"}
+    )
+    assert rendered.strip() in README.read_text()

@@ -1,4 +1,4 @@
-{% autoescape off %}// middleware.js, beside your app/ or pages/ folder (Next.js 13.1 or newer; Next.js 16 names the file proxy.js
+{% autoescape off %}// middleware.js at the root of your project, or in src/ (Next.js 13 or newer; Next.js 16 names the file proxy.js
 // and the function proxy). Afficone's tracker on your own domain: pages load {{ prefix }}/t.js.
 import { NextResponse } from "next/server";
 
