@@ -20,10 +20,10 @@ forged at will. Afficone's own front proxy (deploy/nginx.conf) appends the merch
 request's address as `services.client_ip` reads it (the socket's, or TRACKING_CLIENT_IP_HEADER's), so trailing
 entries equal to that address are skipped first. An entry that is not an IP address makes the header unusable.
 
-A trusted click also gets `afficone_ref` as an HTTP cookie on the site's registrable domain (the public suffix list
-bundled with `publicsuffixlist`, never fetched), which Safari keeps for the program's cookie days where it caps
-cookies written by scripts at seven; no cookie for an IP address, a host with no registrable domain (localhost) or a
-public suffix itself.
+A trusted click (or adoption of a referral from another of the merchant's sites) also gets `afficone_ref` as an
+HTTP cookie on the site's registrable domain (the public suffix list bundled with `publicsuffixlist`, never
+fetched), which Safari keeps for the program's cookie days where it caps cookies written by scripts at seven; no
+cookie for an IP address, a host with no registrable domain (localhost) or a public suffix itself.
 """
 
 import functools
@@ -132,7 +132,7 @@ def registrable_domain(host: str) -> str | None:
     return _suffixes().privatesuffix(host)
 
 
-def set_referral_cookie(response: HttpResponse, found: Visitor, *, referral: str, days: int) -> None:
+def set_referral_cookie(response: HttpResponse, found: Visitor, *, referral: str, days: float) -> None:
     """Sets `afficone_ref` as t.js would, from the server: then the browser keeps it for all of `days`."""
     domain = found.cookie_domain
     if domain is None:
@@ -140,7 +140,7 @@ def set_referral_cookie(response: HttpResponse, found: Visitor, *, referral: str
     response.set_cookie(
         COOKIE_NAME,
         referral,
-        max_age=days * 86400,
+        max_age=int(days * 86400),
         domain=domain,
         path="/",
         secure=found.is_https,

@@ -8,6 +8,9 @@ text/plain, so browsers send no CORS preflight):
      200 {"referral": id, "days": cookie lifetime, "attribution": "last_click" | "first_click"}
      200 {"referral": null, ...} for bots (nothing stored)
      4xx {"error": {"code", "message", "field"}}: nothing stored
+  POST /api/track/adopt  {"k": public key, "c": a referral id from another of the merchant's sites (data-domains),
+                          "u", "r", "p" as for click}
+     200 {"referral": id, "days": what is left of its cookie, a fraction} or {"referral": null, "days": null}
   POST /api/track/seen   {"k": public key, "u": page URL}, sent at most once a day per browser and site:
                           the installation check. 204.
 
@@ -97,6 +100,27 @@ def track_click(request):
         return _error(exc)
     response = JsonResponse({"referral": result.referral, "days": result.days, "attribution": result.attribution})
     proxy.set_referral_cookie(response, visitor, referral=result.referral, days=result.days)
+    return _cors(response)
+
+
+@csrf_exempt
+@never_cache
+def track_adopt(request):
+    if request.method == "OPTIONS":
+        return _preflight()
+    now = timezone.now()
+    try:
+        body = _read_body(request)
+        if is_bot(request.META.get("HTTP_USER_AGENT", "")):
+            return _cors(JsonResponse({"referral": None, "days": None, "ignored": "bot"}))
+        adopt = services.parse_adopt(body)
+        visitor = proxy.visitor(request, adopt.public_key)
+        result = services.adopt_referral(adopt, ip_hash=services.hash_ip(visitor.ip, now=now), now=now)
+    except TrackingError as exc:
+        return _error(exc)
+    response = JsonResponse({"referral": result.referral, "days": result.days})
+    if result.referral and result.days:
+        proxy.set_referral_cookie(response, visitor, referral=result.referral, days=result.days)
     return _cors(response)
 
 

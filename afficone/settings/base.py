@@ -82,6 +82,7 @@ MIDDLEWARE = [
 # Paths answered ahead of the rest of MIDDLEWARE (afficone/middleware.py); each is in the URLconf too.
 FAST_ENDPOINTS = {
     "/api/track/click": "tracking.views.track_click",
+    "/api/track/adopt": "tracking.views.track_adopt",
     "/api/track/seen": "tracking.views.track_seen",
     "/t.js": "tracking.views.tracker_script",
     "/stripe/webhook/": "stripe_integration.views.webhook",
