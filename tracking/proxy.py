@@ -16,9 +16,11 @@ changes nothing.
 Which X-Forwarded-For entry is the visitor: the right-most one that Afficone's own infrastructure did not add.
 Proxies append the address they received the request from, so the last entry the merchant's proxy wrote is the
 visitor as that proxy saw it, while anything to its left is whatever the visitor's browser claimed and could be
-forged at will. Afficone's own front proxy (deploy/nginx.conf) appends the merchant's proxy's address, which is the
-request's address as `services.client_ip` reads it (the socket's, or TRACKING_CLIENT_IP_HEADER's), so trailing
-entries equal to that address are skipped first. An entry that is not an IP address makes the header unusable.
+forged at will. Afficone's own front proxy (deploy/nginx.conf, and a load balancer before it) appends the merchant's
+proxy's address, which is the request's address as `services.client_ip` reads it through
+TRACKING_CLIENT_IP_HEADER, so with that setting trailing entries equal to that address are skipped first (without
+it the app faces the merchant's proxy itself, and nothing of ours was appended). An entry that is not an IP
+address makes the header unusable.
 
 A trusted click (or adoption of a referral from another of the merchant's sites) also gets `afficone_ref` as an
 HTTP cookie on the site's registrable domain (the public suffix list bundled with `publicsuffixlist`, never
@@ -31,6 +33,7 @@ import hmac
 import ipaddress
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from publicsuffixlist import PublicSuffixList
 
@@ -63,7 +66,8 @@ def visitor(request: HttpRequest, public_key: str) -> Visitor:
     sent = request.META.get(SECRET_HEADER, "")
     if not sent or not is_proxy_secret(public_key, sent):
         return Visitor(ip=peer)
-    forwarded = _forwarded_ip(request.META.get("HTTP_X_FORWARDED_FOR", ""), peer=peer)
+    ours = peer if settings.TRACKING_CLIENT_IP_HEADER else None  # what Afficone's own front proxy appended
+    forwarded = _forwarded_ip(request.META.get("HTTP_X_FORWARDED_FOR", ""), ours=ours)
     return Visitor(
         ip=forwarded or peer,
         host=_host(request.META.get("HTTP_X_FORWARDED_HOST", "")),
@@ -77,9 +81,9 @@ def is_proxy_secret(public_key: str, sent: str) -> bool:
     return bool(secret) and hmac.compare_digest(secret.encode(), sent.strip().encode("utf-8", "replace"))
 
 
-def _forwarded_ip(header: str, *, peer: str) -> str | None:
+def _forwarded_ip(header: str, *, ours: str | None) -> str | None:
     entries = [entry.strip() for entry in header.split(",")]
-    while entries and entries[-1] == peer:
+    while ours and entries and entries[-1] == ours:
         entries.pop()
     return _ip(entries[-1]) if entries else None
 

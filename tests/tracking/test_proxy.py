@@ -110,6 +110,8 @@ def test_the_cookie_lasts_the_programs_days_and_what_is_left_of_a_first_click(
         # Afficone's own front proxy (deploy/nginx.conf) appended the merchant's proxy, which it names in X-Real-IP.
         (f"203.0.113.66, {VISITOR}, {PROXY_ADDRESS}", PROXY_ADDRESS, VISITOR),
         (f"[2001:db8::7]:4711, {PROXY_ADDRESS}", PROXY_ADDRESS, "2001:db8::7"),
+        # Without a front proxy of Afficone's nothing is skipped: a visitor behind the proxy's own address is that.
+        (f"203.0.113.66, {PROXY_ADDRESS}", None, PROXY_ADDRESS),
         ("not-an-address", None, PROXY_ADDRESS),
         ("", None, PROXY_ADDRESS),
     ],
