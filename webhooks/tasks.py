@@ -21,7 +21,8 @@ def deliver_webhook_task(self, delivery_id: int) -> None:
         return  # eager (the embedded default): no worker to wait in, the sweep retries
     wait = (attempt.next_attempt_at - timezone.now()).total_seconds()
     if wait <= COUNTDOWN_LIMIT.total_seconds():
-        deliver_webhook_task.apply_async((delivery_id,), countdown=max(wait, 0.0))
+        # A moment after it is due: a task run early would find the delivery not yet due and leave it to the sweep.
+        deliver_webhook_task.apply_async((delivery_id,), countdown=max(wait, 0.0) + 0.25)
 
 
 @shared_task
