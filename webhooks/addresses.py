@@ -30,6 +30,7 @@ URL_PATTERN = (
     rf"(?:/[{_CHARS}]*)?(?:\?[{_CHARS}?]*)?$"
 )
 _URL = re.compile(URL_PATTERN)
+INVALID_URL = "Enter a valid URL: https://, a host name, then an optional port, path and query in plain ASCII."
 
 LOCAL_NAMES = ("localhost", "localhost.localdomain")
 LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa")
@@ -57,9 +58,7 @@ def check_url(url: str) -> str:
     """`url` if webhooks may be sent there, else UnsafeAddress. No DNS here: `resolve` does that at each send."""
     url = url.strip()
     if len(url) > 2000 or not _URL.fullmatch(url):
-        raise UnsafeAddress(
-            "Enter a valid URL: https://, a host name, then an optional port, path and query in plain ASCII."
-        )
+        raise UnsafeAddress(INVALID_URL)
     parts = urlsplit(url)
     insecure = allows_insecure()
     if parts.scheme not in (("https", "http") if insecure else ("https",)):

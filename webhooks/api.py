@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from afficone.api import MerchantScopedMixin, idempotent
 
 from . import services
-from .addresses import URL_PATTERN
+from .addresses import INVALID_URL, URL_PATTERN
 from .models import EventType, WebhookEndpoint
 
 ID_PARAMETER = OpenApiParameter(
@@ -40,6 +40,7 @@ def _url_field(**kwargs) -> serializers.RegexField:
     return serializers.RegexField(
         URL_PATTERN,
         max_length=2000,
+        error_messages={"invalid": INVALID_URL},
         help_text="Where events are POSTed. In production, a public https:// address (checked again after DNS "
         "resolution at each send).",
         **kwargs,
