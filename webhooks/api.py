@@ -115,7 +115,9 @@ class WebhookEndpointViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     @idempotent
     def create(self, request):
         data = self.validated(self.CreateInput)
-        endpoint = services.create_endpoint(self.merchant, **data)
+        merchant = self.merchant
+        assert merchant is not None  # HasApiKey let the request in: it has the key's merchant
+        endpoint = services.create_endpoint(merchant, **data)
         return self.output(WebhookEndpointCreatedSerializer, endpoint, status_code=status.HTTP_201_CREATED)
 
     @extend_schema(

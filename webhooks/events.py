@@ -19,6 +19,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 
 from django.db import models, transaction
 from django.utils import timezone
@@ -146,5 +147,5 @@ def write_event(merchant_id: int, event_type: str, obj: dict, endpoints: list[We
     ]
     for delivery in deliveries:
         # If the broker cannot take it, the delivery is due in the database and the sweep sends it.
-        transaction.on_commit(lambda pk=delivery.pk: deliver_webhook_task.delay(pk), robust=True)
+        transaction.on_commit(partial(deliver_webhook_task.delay, delivery.pk), robust=True)
     return event
