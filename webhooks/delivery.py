@@ -65,7 +65,8 @@ def claim_delivery(delivery_id: int, *, now: datetime) -> WebhookDelivery | None
         if claimed is None:
             return None
         WebhookDelivery.objects.filter(pk=claimed).update(locked_until=now + LEASE)
-    return WebhookDelivery.objects.select_related("event", "endpoint").get(pk=claimed)
+    # None if its endpoint was deleted meanwhile (the delivery went with it).
+    return WebhookDelivery.objects.select_related("event", "endpoint").filter(pk=claimed).first()
 
 
 def signing_secrets(endpoint, *, now: datetime) -> list[str]:

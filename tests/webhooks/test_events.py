@@ -6,14 +6,17 @@ a local HTTP receiver, which checks the signature with the `standardwebhooks` pa
 """
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from affiliates.models import Affiliate, Commission, Referral
+from affiliates.tasks import approve_due_commissions_task
 from tests.factories import CommissionFactory, ReferralFactory
 from tests.tracking.conftest import BROWSER_UA, click_body
+from tracking.storage import store_clicks
 from webhooks.events import emit_lead_created
 from webhooks.models import EventType, WebhookDelivery, WebhookEvent
 
@@ -184,3 +187,46 @@ def test_an_update_that_changes_nothing_visible_sends_no_event(api, merchant, af
     api.patch(f"/api/v1/affiliates/{affiliate.uid}", {"name": "Alice Again"})
     assert [r.event["data"]["object"]["name"] for r in receiver.requests] == ["Alice Again"]
     assert WebhookEvent.objects.filter(type="affiliate.updated").count() == 1
+
+
+def test_a_click_batch_written_twice_sends_its_referral_once(merchant, affiliate, receiver):
+    """The click buffer may write a batch again (a worker killed before acknowledging it): no second event."""
+    endpoint = endpoint_for(merchant, receiver, EventType.REFERRAL_CREATED)
+    entry = {
+        "merchant_id": merchant.pk,
+        "affiliate_id": affiliate.pk,
+        "rid": "replayed-referral",
+        "is_new_referral": True,
+        "landing_url": "https://shop.test/?ref=alice",
+        "referrer": "",
+        "user_agent": BROWSER_UA,
+        "ip_hash": "h",
+        "created_at": timezone.now().timestamp(),
+        "token": "click-token-1",
+    }
+    store_clicks([entry])
+    store_clicks([entry])
+    assert [r.verified(endpoint.secret)["data"]["object"]["id"] for r in receiver.requests] == ["replayed-referral"]
+
+
+def test_a_conversion_and_its_refund_are_commission_created_then_updated(api, merchant, affiliate, receiver):
+    endpoint = endpoint_for(merchant, receiver, EventType.COMMISSION_CREATED, EventType.COMMISSION_UPDATED)
+    body = {"id": "order-1", "referral": affiliate.code, "amount": 10000, "currency": "usd"}
+    assert api.post("/api/v1/conversions", body).status_code == 201
+    assert api.post("/api/v1/conversions/order-1/refund", {"amount": 2500}).status_code == 200
+    created, updated = (r.verified(endpoint.secret) for r in receiver.requests)
+    assert created["type"] == "commission.created" and updated["type"] == "commission.updated"
+    assert created["data"]["object"]["id"] == updated["data"]["object"]["id"]
+    assert (created["data"]["object"]["amount"], created["data"]["object"]["reversed_amount"]) == (2000, 0)
+    assert (updated["data"]["object"]["net_amount"], updated["data"]["object"]["reversed_amount"]) == (1500, 500)
+
+
+def test_commissions_approved_after_their_hold_are_commission_updated(merchant, affiliate, receiver):
+    referral = ReferralFactory(affiliate=affiliate)
+    due = CommissionFactory(referral=referral, hold_until=timezone.now() - timedelta(minutes=1))
+    CommissionFactory(referral=referral)  # still held
+    endpoint = endpoint_for(merchant, receiver, EventType.COMMISSION_UPDATED)
+    assert approve_due_commissions_task() == 1
+    [request] = receiver.requests
+    obj = request.verified(endpoint.secret)["data"]["object"]
+    assert (obj["id"], obj["status"]) == (str(due.code), "approved") and obj["approved_at"]
