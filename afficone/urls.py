@@ -18,6 +18,7 @@ urlpatterns = [
     path("stripe/", include("stripe_integration.urls")),
     path("api/v1/", include("affiliates.api_urls")),
     path("", include("tenants.urls")),
+    path("", include("webhooks.urls")),
     path("", include("affiliates.urls")),
 ]
 

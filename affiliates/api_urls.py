@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from afficone.api import UnknownEndpoint
+from webhooks.api import WebhookEndpointViewSet
 
 from . import api
 
@@ -18,6 +19,7 @@ router.register("commissions", api.CommissionViewSet, basename="commission")
 router.register("payouts", api.PayoutViewSet, basename="payout")
 router.register("programs", api.ProgramViewSet, basename="program")
 router.register("conversions", api.ConversionViewSet, basename="conversion")
+router.register("webhook_endpoints", WebhookEndpointViewSet, basename="webhook_endpoint")
 
 _public = {"authentication_classes": [], "permission_classes": [], "throttle_classes": []}
 

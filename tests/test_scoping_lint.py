@@ -1,6 +1,6 @@
 """Tenant scoping cannot be skipped in views (STYLE.md, Zulip's semgrep idea as a plain test).
 
-In the views and APIs of the four apps, a tenant-owned model (one with a
+In the views and APIs of the apps, a tenant-owned model (one with a
 `merchant` foreign key) is reached only through `Model.objects.for_merchant(...)`
 (or a related manager). `Model.objects.get(`, `.filter(`, and the other
 queryset methods straight off the manager, and `get_object_or_404(Model, ...)`,
@@ -14,7 +14,7 @@ import pytest
 from django.apps import apps
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("tenants", "affiliates", "tracking", "stripe_integration")
+APPS = ("tenants", "affiliates", "tracking", "stripe_integration", "webhooks")
 # Reached straight off the manager, these read or write rows of every tenant.
 UNSCOPED = {
     "get",

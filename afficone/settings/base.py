@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "affiliates",
     "tracking",
     "stripe_integration",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -179,6 +180,16 @@ CELERY_BEAT_SCHEDULE["tracking-flush-click-buffer"] = {
     "schedule": 2.0,
 }
 
+# Webhooks to the merchant's systems (webhooks/): deliveries due and held by nobody (a lost task, a dead worker, a
+# retry hours away) are sent again. In production only public https addresses are accepted, checked again after DNS
+# resolution at each send; WEBHOOK_ALLOW_INSECURE_URLS (on with DEBUG) also takes http and local addresses.
+CELERY_BEAT_SCHEDULE["webhooks-sweep-due-deliveries"] = {
+    "task": "webhooks.tasks.sweep_webhook_deliveries_task",
+    "schedule": 30.0,
+}
+WEBHOOK_ALLOW_INSECURE_URLS = env.bool("WEBHOOK_ALLOW_INSECURE_URLS", default=DEBUG)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+
 # Tracking (tracking/): clicks are buffered in a Redis stream when Redis is configured; the rate limit counts
 # clicks per minute per visitor address and public key; behind a proxy, the header carrying the visitor's
 # address (deploy/nginx.conf sets X-Real-IP, i.e. TRACKING_CLIENT_IP_HEADER=HTTP_X_REAL_IP). Empty: the socket's.
@@ -258,6 +269,8 @@ SPECTACULAR_SETTINGS = {
         "PayoutStatusEnum": "affiliates.models.Payout.Status",
         "CommissionTypeEnum": "affiliates.models.CommissionType",
         "CommissionSourceTypeEnum": "affiliates.models.Commission.SourceType",
+        "WebhookEndpointStatusEnum": "webhooks.models.WebhookEndpoint.Status",
+        "WebhookEventTypeEnum": "webhooks.models.EventType",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -15,6 +15,7 @@ from tenants.models import Merchant
 
 from ..models import CODE_PATTERN, Affiliate, CommissionType, Program, Referral
 from ..selectors import referral_with_program
+from ..signals import affiliate_created, affiliate_updated, referral_created, send_for
 from .errors import AffiliateError
 
 # --- programs -----------------------------------------------------------------------------------------------------
@@ -81,7 +82,7 @@ def create_affiliate(
         raise AffiliateError("Unknown program.")
     try:
         with transaction.atomic():
-            return Affiliate.objects.create(
+            affiliate = Affiliate.objects.create(
                 merchant=merchant,
                 program=program,
                 email=email,
@@ -93,6 +94,8 @@ def create_affiliate(
             )
     except IntegrityError:
         raise AffiliateError("That code or email is already taken.") from None
+    send_for(affiliate_created, affiliate)
+    return affiliate
 
 
 def set_affiliate_status(affiliate: Affiliate, status: str) -> Affiliate:
@@ -103,6 +106,7 @@ def set_affiliate_status(affiliate: Affiliate, status: str) -> Affiliate:
         updates["approved_at"] = timezone.now()
     Affiliate.objects.filter(pk=affiliate.pk).update(**updates)
     affiliate.refresh_from_db()
+    send_for(affiliate_updated, affiliate)
     return affiliate
 
 
@@ -110,7 +114,9 @@ def set_affiliate_status(affiliate: Affiliate, status: str) -> Affiliate:
 
 
 def create_referral(affiliate: Affiliate, **fields) -> Referral:
-    return Referral.objects.create(merchant_id=affiliate.merchant_id, affiliate=affiliate, **fields)
+    referral = Referral.objects.create(merchant_id=affiliate.merchant_id, affiliate=affiliate, **fields)
+    send_for(referral_created, referral)
+    return referral
 
 
 def referral_by_reference(merchant: Merchant, reference: str | None) -> Referral | None:
@@ -214,6 +220,7 @@ def update_affiliate(
     except IntegrityError:
         raise AffiliateError(f"The code {code!r} is already taken.") from None
     affiliate.refresh_from_db()
+    send_for(affiliate_updated, affiliate)
     return affiliate
 
 

@@ -10,6 +10,7 @@ from tenants.models import Merchant
 
 from .. import money
 from ..models import Affiliate, Commission, Payout, PayoutBatch, Program
+from ..signals import commission_updated, payout_created, payout_paid, send_for, send_on_commit
 from .errors import AffiliateError
 
 # --- payouts ------------------------------------------------------------------------------------------------------
@@ -60,6 +61,8 @@ def create_payout_batch(merchant: Merchant, *, created_by=None) -> PayoutBatch |
             deducted_amount=owed_back.get((affiliate_id, currency), 0),
         )
         Commission.objects.filter(pk__in=[c.pk for c in items]).update(payout=payout)
+        send_for(payout_created, payout)
+        send_on_commit(commission_updated, Commission, [(merchant.pk, c.pk) for c in items])
     return batch
 
 
@@ -109,6 +112,10 @@ def mark_payout_paid(payout: Payout, *, reference: str = "") -> Payout:
         status=Commission.Status.PAID, paid_at=now, paid_amount=F("amount") - F("reversed_amount")
     )
     payout.refresh_from_db()
+    send_for(payout_paid, payout)
+    send_on_commit(
+        commission_updated, Commission, Commission.objects.filter(payout=payout).values_list("merchant_id", "pk")
+    )
     from ..tasks import notify_payout_sent_task
 
     transaction.on_commit(lambda: notify_payout_sent_task.delay(payout.pk))

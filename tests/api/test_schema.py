@@ -19,6 +19,7 @@ from schemathesis.core.parameters import ParameterLocation
 
 from afficone.wsgi import application
 from tenants.services import create_api_key
+from webhooks.services import create_endpoint
 
 from .conftest import seed_tenant
 
@@ -97,6 +98,9 @@ def seeded(merchant, settings, wsgi_in_test_transaction):
         "payouts": str(data["payout"].code),
         "programs": str(data["program"].code),
         "conversions": data["conversion"].source_id.removeprefix("conv_"),
+        "webhook_endpoints": str(
+            create_endpoint(merchant, url="https://example.com/hooks", events=["payout.paid"]).code
+        ),
     }
     return {"Authorization": f"Bearer {create_api_key(merchant, name='schemathesis')[1]}"}, ids
 
