@@ -16,9 +16,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("tracking.urls")),
     path("stripe/", include("stripe_integration.urls")),
-    path("api/v1/", include("affiliates.api_urls")),
+    path("api/v1/", include("api.urls")),
     path("", include("tenants.urls")),
-    path("", include("affiliates.urls")),
+    path("", include("dashboard.urls")),
 ]
 
 if settings.DEBUG:

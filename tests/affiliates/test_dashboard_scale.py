@@ -90,7 +90,7 @@ def test_top_affiliates_from_the_monthly_rollup_equal_the_raw_rows_through_late_
 
 
 def test_commission_list_pages_by_cursor_show_each_commission_once_in_order(merchant_client, merchant, affiliate):
-    from affiliates import views
+    from dashboard import views
 
     made = [CommissionFactory(referral__affiliate=affiliate) for _ in range(2 * views.PAGE_SIZE + 7)]
     same_moment = timezone.now() - timedelta(days=1)

@@ -3,7 +3,7 @@
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter
 
-from .api import IDEMPOTENCY_HEADER, ErrorSerializer
+from .base import IDEMPOTENCY_HEADER, ErrorSerializer
 
 
 class ApiAutoSchema(AutoSchema):

@@ -20,12 +20,11 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from affiliates import selectors, services
+from affiliates.models import Affiliate, Commission, Payout
+from dashboard.forms import PayoutSettingsForm, PortalSignupForm, SetPasswordForInviteForm
 from tenants.forms import LoginForm, ResetPasswordForm
 from tenants.models import Merchant
-
-from . import selectors, services
-from .forms import PayoutSettingsForm, PortalSignupForm, SetPasswordForInviteForm
-from .models import Affiliate, Commission, Payout
 
 
 def _merchant(slug: str) -> Merchant:

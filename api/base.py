@@ -5,7 +5,7 @@
   `{"error": {"code", "message", "field"}}`.
 - `idempotent`: POST handlers honour an `Idempotency-Key` header.
 - `CursorPagination`: lists are cursor-paginated (`results`, `next`, `previous`).
-- `afficone.api_schema.ApiAutoSchema` documents the error responses and the
+- `api.schema.ApiAutoSchema` documents the error responses and the
   idempotency header on every operation (a module of its own: drf-spectacular's
   AutoSchema imports DRF's generic views, which import the pagination class here).
 """

@@ -1,6 +1,8 @@
 from django.urls import path
 
-from . import portal_views, views
+from portal import views as portal_views
+
+from . import views
 
 app_name = "affiliates"
 

@@ -5,9 +5,8 @@ from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from afficone.api import UnknownEndpoint
-
-from . import api
+from . import views as api
+from .base import UnknownEndpoint
 
 app_name = "api"
 

@@ -17,9 +17,10 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from affiliates import money, selectors, services
+from affiliates.models import Affiliate, Commission, Payout, PayoutBatch, Referral
 from tenants.access import merchant_required
 
-from . import money, selectors, services
 from .forms import (
     AffiliateEditForm,
     AffiliateStatusForm,
@@ -28,7 +29,6 @@ from .forms import (
     ProgramForm,
     VoidCommissionForm,
 )
-from .models import Affiliate, Commission, Payout, PayoutBatch, Referral
 
 PAGE_SIZE = 50
 

@@ -10,9 +10,9 @@ from decimal import Decimal, InvalidOperation
 from django import forms
 from django.contrib.auth import password_validation
 
-from . import money
-from .models import CODE_PATTERN, Affiliate, CommissionType, Program
-from .services import FORMULA_PREFIXES
+from affiliates import money
+from affiliates.models import CODE_PATTERN, Affiliate, CommissionType, Program
+from affiliates.services import FORMULA_PREFIXES
 
 CURRENCIES = [
     ("usd", "USD"),

@@ -2,9 +2,9 @@
 
 Thin views: every row comes through MerchantScopedMixin (the API key's
 merchant), input is validated by a nested InputSerializer, one service in
-affiliates.services (or affiliates.conversions) does the write, and an
-output serializer from affiliates/serializers.py answers. Errors are raised
-and shaped by afficone.api.exception_handler.
+affiliates.services (or api.conversions) does the write, and an
+output serializer from api/serializers.py answers. Errors are raised
+and shaped by api.base.exception_handler.
 """
 
 from django.db import transaction
@@ -16,11 +16,20 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from afficone.api import UUID_PATTERN, MerchantScopedMixin, PublicIdField, idempotent
+from affiliates import services
+from affiliates.models import (
+    CODE_PATTERN,
+    REFERRAL_ID_PATTERN,
+    Affiliate,
+    Commission,
+    CommissionType,
+    Payout,
+    Program,
+    Referral,
+)
 
 from . import conversions as conversion_services
-from . import services
-from .models import CODE_PATTERN, REFERRAL_ID_PATTERN, Affiliate, Commission, CommissionType, Payout, Program, Referral
+from .base import UUID_PATTERN, MerchantScopedMixin, PublicIdField, idempotent
 from .serializers import (
     AffiliateOutputSerializer,
     CommissionOutputSerializer,
