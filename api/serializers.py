@@ -12,8 +12,8 @@ from django.conf import settings
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
+from affiliates.links import referral_link
 from affiliates.models import Affiliate, Commission, CommissionType, Payout, Program
-from portal.views import referral_link
 
 from .base import json_type_errors
 from .conversions import sale_id

@@ -5,6 +5,7 @@ Every view goes through `merchant_required` and fetches rows with
 """
 
 import csv
+import uuid
 
 from django.conf import settings as django_settings
 from django.contrib import messages
@@ -17,10 +18,14 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from affiliates import money, selectors, services
+from affiliates import money, services
 from affiliates.models import Affiliate, Commission, Payout, PayoutBatch, Referral
+from stripe_integration.models import StripeEvent
+from stripe_integration.selectors import webhook_health
 from tenants.access import merchant_required
+from tracking.models import Click
 
+from . import periods, reports, selectors
 from .forms import (
     AffiliateEditForm,
     AffiliateStatusForm,
@@ -38,7 +43,7 @@ def _paginate(request, queryset, per_page: int = PAGE_SIZE):
 
 
 def _period(request):
-    return selectors.parse_period(request.GET, first_day=selectors.first_day(request.merchant))
+    return periods.parse_period(request.GET, first_day=periods.first_day(request.merchant))
 
 
 def _redirect_back(request, fallback: str):
@@ -56,16 +61,16 @@ def _redirect_back(request, fallback: str):
 def overview(request):
     period = _period(request)
     steps = selectors.onboarding_steps(request.merchant)
-    stats, series = selectors.overview_and_series(request.merchant, period)
+    stats, series = reports.overview_and_series(request.merchant, period)
     return render(
         request,
         "affiliates/overview.html",
         {
             "period": period,
-            "periods": selectors.PERIODS,
+            "periods": periods.PERIODS,
             "stats": stats,
             "series": series,
-            "top": selectors.top_affiliates(request.merchant, period),
+            "top": reports.top_affiliates(request.merchant, period),
             "steps": steps,
             "steps_left": sum(not s["done"] for s in steps),
         },
@@ -145,7 +150,7 @@ def affiliate_list(request):
         request, selectors.search_affiliates(request.merchant, q=q, status=status).select_related("program")
     )
     period = _period(request)
-    selectors.affiliate_stats(request.merchant, list(page.object_list), period)
+    reports.affiliate_stats(request.merchant, list(page.object_list), period)
     return render(
         request,
         "affiliates/affiliate_list.html",
@@ -154,7 +159,7 @@ def affiliate_list(request):
             "q": q,
             "status": status,
             "period": period,
-            "periods": selectors.PERIODS,
+            "periods": periods.PERIODS,
             "status_counts": selectors.status_counts(request.merchant),
             "statuses": Affiliate.Status.choices,
             "invite_form": InviteAffiliateForm(),
@@ -165,7 +170,7 @@ def affiliate_list(request):
 def _affiliates_csv(merchant, affiliates):
     """Every matching affiliate with their link, payout details and all-time commissions (net, per currency)."""
     writer = csv.writer(_Echo())
-    earned = selectors.affiliate_money(merchant)
+    earned = reports.affiliate_money(merchant)
 
     def rows():
         yield writer.writerow(
@@ -270,16 +275,14 @@ def affiliate_detail(request, uid):
 
 
 def _affiliate_context(request, affiliate, form) -> dict:
-    from tracking.models import Click
-
     period = _period(request)
     merchant = request.merchant
-    stats, series = selectors.overview_and_series(merchant, period, affiliate=affiliate)
+    stats, series = reports.overview_and_series(merchant, period, affiliate=affiliate)
     return {
         "affiliate": affiliate,
         "form": form,
         "period": period,
-        "periods": selectors.PERIODS,
+        "periods": periods.PERIODS,
         "stats": stats,
         "series": series,
         "rule": services.commission_rule(affiliate),
@@ -290,7 +293,7 @@ def _affiliate_context(request, affiliate, form) -> dict:
         .filter(affiliate=affiliate)
         .order_by("-created_at")[:20],
         "payouts": Payout.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
-        "payout_totals": selectors.payout_totals(request.merchant, affiliate=affiliate),
+        "payout_totals": reports.payout_totals(request.merchant, affiliate=affiliate),
     }
 
 
@@ -350,8 +353,6 @@ def _commission_filters(request):
 
 
 def _is_uuid(text: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(text)
     except ValueError:
@@ -379,7 +380,7 @@ def commission_list(request):
             "page": page,
             **filters,
             "statuses": Commission.Status.choices,
-            "periods": selectors.PERIODS,
+            "periods": periods.PERIODS,
             "query": query.urlencode(),
             "void_form": VoidCommissionForm(),
             "next_url": request.get_full_path(),
@@ -539,7 +540,7 @@ def payout_list(request):
         {
             "batches": batches,
             "due": selectors.payable_totals(request.merchant),
-            "totals": selectors.payout_totals(request.merchant, currency=program.commission_currency),
+            "totals": reports.payout_totals(request.merchant, currency=program.commission_currency),
             "program": program,
             "mark_form": MarkPaidForm(),
         },
@@ -658,9 +659,6 @@ def _batch_rows(kind: str, payouts, merchant):
 
 @merchant_required
 def settings(request):
-    from stripe_integration.models import StripeEvent
-    from stripe_integration.selectors import webhook_health
-
     health = webhook_health(request.merchant)
     return render(
         request,
