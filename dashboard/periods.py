@@ -19,7 +19,6 @@ PERIODS = {
     "all": ("All time", None),
 }
 DEFAULT_PERIOD = "30d"
-EPOCH = date(2000, 1, 1)
 
 
 @dataclass(frozen=True)

@@ -4,17 +4,15 @@ Every view goes through `merchant_required` and fetches rows with
 `for_merchant(request.merchant)`: another merchant's ids answer 404.
 """
 
-import csv
 import uuid
 
 from django.conf import settings as django_settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -25,7 +23,7 @@ from stripe_integration.selectors import webhook_health
 from tenants.access import merchant_required
 from tracking.models import Click
 
-from . import periods, reports, selectors
+from . import exports, periods, reports, selectors
 from .forms import (
     AffiliateEditForm,
     AffiliateStatusForm,
@@ -145,7 +143,9 @@ def program_confirm(request):
 def affiliate_list(request):
     q, status = request.GET.get("q", "").strip(), request.GET.get("status", "")
     if request.GET.get("format") == "csv":
-        return _affiliates_csv(request.merchant, selectors.search_affiliates(request.merchant, q=q, status=status))
+        return exports.affiliates_csv(
+            request.merchant, selectors.search_affiliates(request.merchant, q=q, status=status)
+        )
     page = _paginate(
         request, selectors.search_affiliates(request.merchant, q=q, status=status).select_related("program")
     )
@@ -165,53 +165,6 @@ def affiliate_list(request):
             "invite_form": InviteAffiliateForm(),
         },
     )
-
-
-def _affiliates_csv(merchant, affiliates):
-    """Every matching affiliate with their link, payout details and all-time commissions (net, per currency)."""
-    writer = csv.writer(_Echo())
-    earned = reports.affiliate_money(merchant)
-
-    def rows():
-        yield writer.writerow(
-            [
-                "code",
-                "name",
-                "email",
-                "status",
-                "joined_at",
-                "link",
-                "payout_method",
-                "paypal_email",
-                "bank_details",
-                "currency",
-                "owed",
-                "paid",
-            ]
-        )
-        for a in affiliates.iterator(chunk_size=2000):
-            money_rows = earned.get(a.pk) or {"": {"owed": 0, "paid": 0}}
-            for currency, sums in sorted(money_rows.items()):
-                yield writer.writerow(
-                    [
-                        _safe_cell(a.code),
-                        _safe_cell(a.name),
-                        _safe_cell(a.email),
-                        a.status,
-                        a.created_at.isoformat(),
-                        _referral_link(merchant, a),
-                        a.payout_method,
-                        _safe_cell(a.paypal_email),
-                        _safe_cell(a.bank_details),
-                        currency.upper(),
-                        money.to_major(sums["owed"], currency) if currency else "",
-                        money.to_major(sums["paid"], currency) if currency else "",
-                    ]
-                )
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="affiliates-{timezone.now():%Y%m%d}.csv"'
-    return response
 
 
 @merchant_required
@@ -286,7 +239,7 @@ def _affiliate_context(request, affiliate, form) -> dict:
         "stats": stats,
         "series": series,
         "rule": services.commission_rule(affiliate),
-        "link": _referral_link(request.merchant, affiliate),
+        "link": exports.display_link(request.merchant, affiliate),
         "clicks": Click.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
         "referrals": Referral.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
         "commissions": Commission.objects.for_merchant(merchant)
@@ -295,10 +248,6 @@ def _affiliate_context(request, affiliate, form) -> dict:
         "payouts": Payout.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
         "payout_totals": reports.payout_totals(request.merchant, affiliate=affiliate),
     }
-
-
-def _referral_link(merchant, affiliate) -> str:
-    return f"{(merchant.website or 'https://your-shop.example').rstrip('/')}/?ref={affiliate.code}"
 
 
 @merchant_required
@@ -364,7 +313,7 @@ def _is_uuid(text: str) -> bool:
 def commission_list(request):
     qs, filters = _commission_filters(request)
     if request.GET.get("format") == "csv":
-        return _commissions_csv(qs)
+        return exports.commissions_csv(qs)
     try:
         page = selectors.commission_page(qs, after=request.GET.get("after", ""), before=request.GET.get("before", ""))
     except selectors.BadCursor:
@@ -430,69 +379,6 @@ def _prepare_commission_rows(commissions) -> None:
             if c.status in owed and not c.payout_id
             else "",
         }
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def _safe_cell(value) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas: neutralise them (CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in (*services.FORMULA_PREFIXES, "\t", "\r") else text
-
-
-def _commissions_csv(qs):
-    writer = csv.writer(_Echo())
-    header = [
-        "id",
-        "created_at",
-        "affiliate_code",
-        "affiliate_email",
-        "status",
-        "amount",
-        "reversed",
-        "net",
-        "currency",
-        "payment_amount",
-        "refunded",
-        "source_type",
-        "source_id",
-        "rule",
-        "recurring",
-        "void_reason",
-        "paid_at",
-    ]
-
-    def rows():
-        yield writer.writerow(header)
-        for c in qs.select_related("affiliate").order_by("created_at", "pk").iterator(chunk_size=2000):
-            yield writer.writerow(
-                [
-                    c.code,
-                    c.created_at.isoformat(),
-                    _safe_cell(c.affiliate.code),
-                    _safe_cell(c.affiliate.email),
-                    c.status,
-                    money.to_major(c.amount, c.currency),
-                    money.to_major(c.reversed_amount, c.currency),
-                    money.to_major(c.net_amount, c.currency),
-                    c.currency.upper(),
-                    money.to_major(c.base_amount, c.currency),
-                    money.to_major(c.refunded_amount, c.currency),
-                    c.source_type,
-                    _safe_cell(c.source_id),
-                    c.rule,
-                    "yes" if c.is_recurring else "no",
-                    _safe_cell(c.void_reason),
-                    c.paid_at.isoformat() if c.paid_at else "",
-                ]
-            )
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="commissions-{timezone.now():%Y%m%d}.csv"'
-    return response
 
 
 @merchant_required
@@ -594,64 +480,7 @@ def payout_batch_export(request, code, kind):
     payouts = (
         Payout.objects.for_merchant(request.merchant).filter(batch=batch).select_related("affiliate").order_by("pk")
     )
-    response = StreamingHttpResponse(
-        _batch_rows(kind, payouts, request.merchant), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="payouts-{batch.created_at:%Y%m%d-%H%M}-{kind}.csv"'
-    return response
-
-
-def _batch_rows(kind: str, payouts, merchant):
-    """PayPal's Payouts upload: no header; email, amount, currency, reference id, note, wallet. Generic: everything."""
-    writer = csv.writer(_Echo())
-    if kind == "paypal":
-        for p in payouts:
-            if p.affiliate.paypal_email:
-                yield writer.writerow(
-                    [
-                        _safe_cell(p.affiliate.paypal_email),
-                        money.to_major(p.amount, p.currency),
-                        p.currency.upper(),
-                        str(p.code).replace("-", "")[:30],
-                        _safe_cell(f"Affiliate commissions from {merchant.name}"[:165]),
-                        "PayPal",
-                    ]
-                )
-        return
-    yield writer.writerow(
-        [
-            "payout_id",
-            "affiliate_code",
-            "affiliate_name",
-            "affiliate_email",
-            "amount",
-            "currency",
-            "payout_method",
-            "paypal_email",
-            "bank_details",
-            "status",
-            "reference",
-            "paid_at",
-        ]
-    )
-    for p in payouts:
-        a = p.affiliate
-        yield writer.writerow(
-            [
-                p.code,
-                _safe_cell(a.code),
-                _safe_cell(a.name),
-                _safe_cell(a.email),
-                money.to_major(p.amount, p.currency),
-                p.currency.upper(),
-                a.payout_method,
-                _safe_cell(a.paypal_email),
-                _safe_cell(a.bank_details),
-                p.status,
-                _safe_cell(p.reference),
-                p.paid_at.isoformat() if p.paid_at else "",
-            ]
-        )
+    return exports.batch_csv(batch, payouts, kind, request.merchant)
 
 
 # --- settings --------------------------------------------------------------------------------------------------------
