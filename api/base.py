@@ -35,6 +35,8 @@ from rest_framework.views import APIView, set_rollback
 from affiliates.services import AffiliateError
 from tenants.models import ApiKey, IdempotencyKey, Merchant
 
+from .filters import QueryFilterBackend, QueryFilters
+
 logger = logging.getLogger("afficone.api")
 
 
@@ -58,6 +60,9 @@ class MerchantScopedMixin:
 
     # No OPTIONS: the API is not for browsers (no CORS), and the schema describes every operation.
     http_method_names = ["get", "post", "patch", "head"]
+    # Lists filter by the query parameters a viewset declares in `filters` (api/filters.py).
+    filter_backends = [QueryFilterBackend]
+    filters: type[QueryFilters] | None = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -97,8 +102,8 @@ class MerchantScopedMixin:
         serializer.save(merchant=self.merchant)
 
     def list_response(self, output_serializer):
-        """One page of `get_queryset()`, rendered with `output_serializer`."""
-        page = self.paginate_queryset(self.get_queryset())
+        """One page of `get_queryset()` filtered by the query (`filters`), rendered with `output_serializer`."""
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(
             output_serializer(page, many=True, context=self.get_serializer_context()).data
         )
