@@ -1,7 +1,12 @@
 """/api/v1/: the merchant REST API, its OpenAPI schema and its interactive documentation."""
 
 from django.urls import path, re_path
-from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
+from drf_spectacular.renderers import (
+    OpenApiJsonRenderer,
+    OpenApiJsonRenderer2,
+    OpenApiYamlRenderer,
+    OpenApiYamlRenderer2,
+)
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
@@ -19,12 +24,15 @@ router.register("programs", api.ProgramViewSet, basename="program")
 router.register("conversions", api.ConversionViewSet, basename="conversion")
 
 _public = {"authentication_classes": [], "permission_classes": [], "throttle_classes": []}
+# JSON by default (application/vnd.oai.openapi+json) and for `Accept: application/json`; YAML for
+# `Accept: application/vnd.oai.openapi` or `application/yaml`.
+SCHEMA_RENDERERS = [OpenApiJsonRenderer, OpenApiJsonRenderer2, OpenApiYamlRenderer, OpenApiYamlRenderer2]
 
 urlpatterns = [
     *router.urls,
     path(
         "schema/",
-        SpectacularAPIView.as_view(renderer_classes=[OpenApiJsonRenderer, OpenApiYamlRenderer], **_public),
+        SpectacularAPIView.as_view(renderer_classes=SCHEMA_RENDERERS, **_public),
         name="schema",
     ),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **_public), name="docs"),
