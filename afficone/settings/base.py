@@ -236,7 +236,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["api.auth.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": env("API_RATE_LIMIT", default="600/min")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser, answering 400 to nesting too deep for the decoder (afficone/jsonbody.py).
+    "DEFAULT_PARSER_CLASSES": ["afficone.jsonbody.SafeJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "api.base.CursorPagination",
     "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "api.base.exception_handler",
