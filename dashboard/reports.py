@@ -20,6 +20,7 @@ from django.db import connection
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 
+from afficone import rawsql
 from affiliates import money
 from affiliates.models import (
     Affiliate,
@@ -368,16 +369,13 @@ def top_affiliates(merchant: Merchant, period: Period, *, limit: int = 5) -> lis
     if len(parts) == 1:
         rows = list(parts[0].order_by("-earned", "affiliate_id")[: limit * 3])
     else:
-        compiled = [part.query.sql_with_params() for part in parts]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT affiliate_id, currency, SUM(revenue)::bigint, SUM(earned)::bigint, SUM(n)::bigint FROM ("
-                + " UNION ALL ".join(f"({sql})" for sql, _ in compiled)
-                + ") AS parts GROUP BY affiliate_id, currency ORDER BY 4 DESC, 1 LIMIT %s",
-                (*(p for _, params in compiled for p in params), limit * 3),
-            )
-            names = ("affiliate_id", "currency", "revenue", "earned", "n")
-            rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+        rows = rawsql.sum_union(
+            parts,
+            group_by=("affiliate_id", "currency"),
+            sums=("revenue", "earned", "n"),
+            order_by=("-earned", "affiliate_id"),
+            limit=limit * 3,
+        )
     picked: dict[int, dict] = {}
     for row in rows:
         entry = picked.setdefault(row["affiliate_id"], {"revenue": Money(), "earned": Money(), "payments": 0})
