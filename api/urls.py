@@ -10,18 +10,18 @@ from drf_spectacular.renderers import (
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from . import views as api
+from . import views
 from .base import UnknownEndpoint
 
 app_name = "api"
 
 router = SimpleRouter(trailing_slash=False)
-router.register("affiliates", api.AffiliateViewSet, basename="affiliate")
-router.register("referrals", api.ReferralViewSet, basename="referral")
-router.register("commissions", api.CommissionViewSet, basename="commission")
-router.register("payouts", api.PayoutViewSet, basename="payout")
-router.register("programs", api.ProgramViewSet, basename="program")
-router.register("conversions", api.ConversionViewSet, basename="conversion")
+router.register("affiliates", views.AffiliateViewSet, basename="affiliate")
+router.register("referrals", views.ReferralViewSet, basename="referral")
+router.register("commissions", views.CommissionViewSet, basename="commission")
+router.register("payouts", views.PayoutViewSet, basename="payout")
+router.register("programs", views.ProgramViewSet, basename="program")
+router.register("conversions", views.ConversionViewSet, basename="conversion")
 
 _public = {"authentication_classes": [], "permission_classes": [], "throttle_classes": []}
 # JSON by default (application/vnd.oai.openapi+json) and for `Accept: application/json`; YAML for
