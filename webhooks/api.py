@@ -1,6 +1,6 @@
 """/api/v1/webhook_endpoints: the merchant's webhook endpoints through the REST API.
 
-Same conventions as the other resources (afficone/api.py): scoped to the API
+Same conventions as the other resources (api/base.py): scoped to the API
 key's merchant by MerchantScopedMixin, another merchant's id answers 404,
 errors in the one shape, cursor-paginated lists. `secret` is in the answer
 to the create only; it signs every delivery (Standard Webhooks).
@@ -11,7 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.response import Response
 
-from afficone.api import MerchantScopedMixin, idempotent
+from api.base import MerchantScopedMixin, idempotent
 
 from . import services
 from .addresses import INVALID_URL, URL_PATTERN

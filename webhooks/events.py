@@ -30,7 +30,7 @@ from affiliates.models import Affiliate, Commission, Payout, Referral
 
 # The REST API's output serializers, imported here and nowhere else in webhooks/: an event's object is exactly what
 # the API answers for it.
-from affiliates.serializers import (
+from api.serializers import (
     AffiliateOutputSerializer,
     CommissionOutputSerializer,
     PayoutOutputSerializer,

@@ -63,6 +63,11 @@ INSTALLED_APPS = [
     "affiliates",
     "tracking",
     "stripe_integration",
+    # Web layers over the apps above: the merchant dashboard, the affiliate portal, the REST API.
+    "dashboard",
+    "portal",
+    "api",
+    # Webhooks to the merchant's systems: over the domain and the API's representations.
     "webhooks",
 ]
 
@@ -237,17 +242,18 @@ if not DEBUG and env.str("EMAIL_URL", ""):
     vars().update(env.email_url("EMAIL_URL"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Afficone <no-reply@afficone.local>")
 
-# The REST API (/api/v1/, afficone/api.py): secure by default, so a DRF view needs an API key unless it opts out.
+# The REST API (/api/v1/, api/): secure by default, so a DRF view needs an API key unless it opts out.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.api_auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["tenants.api_auth.HasApiKey"],
-    "DEFAULT_THROTTLE_CLASSES": ["tenants.api_auth.ApiKeyRateThrottle"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.auth.HasApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.auth.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": env("API_RATE_LIMIT", default="600/min")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "afficone.api.CursorPagination",
-    "DEFAULT_SCHEMA_CLASS": "afficone.api_schema.ApiAutoSchema",
-    "EXCEPTION_HANDLER": "afficone.api.exception_handler",
+    # DRF's JSON parser, answering 400 to nesting too deep for the decoder (afficone/jsonbody.py).
+    "DEFAULT_PARSER_CLASSES": ["afficone.jsonbody.SafeJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "api.base.CursorPagination",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
+    "EXCEPTION_HANDLER": "api.base.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "STRICT_JSON": True,
 }

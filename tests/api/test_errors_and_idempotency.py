@@ -120,7 +120,7 @@ def test_oversized_body_is_413_in_the_shape(api, merchant, settings):
 
 
 def test_an_unexpected_error_still_answers_in_the_shape(db):
-    from afficone.api import exception_handler
+    from api.base import exception_handler
 
     response = exception_handler(RuntimeError("boom"), {"request": None, "view": None})
     assert response.status_code == 500

@@ -9,7 +9,7 @@ its merchant, so an affiliate sees only their own rows of that merchant.
 """
 
 from functools import wraps
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
 from django.contrib import messages
 from django.contrib.auth import login, logout
@@ -20,12 +20,14 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from affiliates import services
+from affiliates.links import referral_link
+from affiliates.models import Affiliate, Commission, Payout
+from dashboard import periods, reports, selectors
 from tenants.forms import LoginForm, ResetPasswordForm
 from tenants.models import Merchant
 
-from . import selectors, services
 from .forms import PayoutSettingsForm, PortalSignupForm, SetPasswordForInviteForm
-from .models import Affiliate, Commission, Payout
 
 
 def _merchant(slug: str) -> Merchant:
@@ -58,17 +60,6 @@ def _context(request, **extra) -> dict:
     return {"merchant": request.portal_merchant, "affiliate": request.affiliate, **extra}
 
 
-def referral_link(merchant: Merchant, code: str, page: str = "") -> str:
-    """`page` (a URL of the merchant's site, default its home page) with ?ref=CODE, other parameters kept."""
-    base = page.strip() or merchant.website or ""
-    if not base:
-        return ""
-    parts = urlsplit(base if "://" in base else "https://" + base)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ("ref", "via", "aff")]
-    query.append(("ref", code))
-    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(query), parts.fragment))
-
-
 def _same_site(merchant: Merchant, page: str) -> bool:
     if not merchant.website:
         return True
@@ -81,17 +72,17 @@ def _same_site(merchant: Merchant, page: str) -> bool:
 @affiliate_required
 def portal_dashboard(request):
     merchant, affiliate = request.portal_merchant, request.affiliate
-    period = selectors.parse_period(request.GET, first_day=affiliate.created_at.date())
+    period = periods.parse_period(request.GET, first_day=affiliate.created_at.date())
     page = request.GET.get("page_url", "").strip()
     built = referral_link(merchant, affiliate.code, page) if page else ""
-    stats, series = selectors.overview_and_series(merchant, period, affiliate=affiliate)
+    stats, series = reports.overview_and_series(merchant, period, affiliate=affiliate)
     return render(
         request,
         "portal/dashboard.html",
         _context(
             request,
             period=period,
-            periods=selectors.PERIODS,
+            periods=periods.PERIODS,
             link=referral_link(merchant, affiliate.code),
             page_url=page,
             built_link=built,
@@ -100,7 +91,7 @@ def portal_dashboard(request):
             series=series,
             rule=services.commission_rule(affiliate),
             recent=Commission.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:5],
-            payouts=selectors.payout_totals(merchant, affiliate=affiliate),
+            payouts=reports.payout_totals(merchant, affiliate=affiliate),
             site_host=urlsplit(merchant.website).hostname if merchant.website else "",
         ),
     )
@@ -130,10 +121,10 @@ def portal_payouts(request):
         _context(
             request,
             page=page,
-            totals=selectors.payout_totals(merchant, affiliate=affiliate),
-            owed=selectors.commission_totals(
+            totals=reports.payout_totals(merchant, affiliate=affiliate),
+            owed=reports.commission_totals(
                 merchant,
-                selectors.parse_period({"period": "all"}, first_day=affiliate.created_at.date()),
+                periods.parse_period({"period": "all"}, first_day=affiliate.created_at.date()),
                 affiliate=affiliate,
                 currency=affiliate.program.commission_currency,
             ),

@@ -3,7 +3,7 @@
 Every id is a public one: an affiliate's `uid`, a referral's `rid`, the
 `code` UUID of programs, commissions and payouts. Amounts are integers in the
 currency's minor unit with a lower-case ISO currency. Input serializers live
-next to their views in affiliates/api.py.
+next to their views in api/views.py.
 """
 
 from urllib.parse import urlencode
@@ -12,11 +12,11 @@ from django.conf import settings
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
-from afficone.api import json_type_errors
+from affiliates.links import referral_link
+from affiliates.models import Affiliate, Commission, CommissionType, Payout, Program
 
+from .base import json_type_errors
 from .conversions import sale_id
-from .models import Affiliate, Commission, CommissionType, Payout, Program
-from .portal_views import referral_link
 
 
 def affiliate_link(affiliate: Affiliate) -> str:

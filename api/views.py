@@ -2,9 +2,9 @@
 
 Thin views: every row comes through MerchantScopedMixin (the API key's
 merchant), input is validated by a nested InputSerializer, one service in
-affiliates.services (or affiliates.conversions) does the write, and an
-output serializer from affiliates/serializers.py answers. Errors are raised
-and shaped by afficone.api.exception_handler.
+affiliates.services (or api.conversions) does the write, and an
+output serializer from api/serializers.py answers. Errors are raised
+and shaped by api.base.exception_handler.
 """
 
 from django.db import transaction
@@ -16,11 +16,21 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from afficone.api import UUID_PATTERN, MerchantScopedMixin, PublicIdField, idempotent
+from affiliates import services
+from affiliates.models import (
+    CODE_PATTERN,
+    REFERRAL_ID_PATTERN,
+    Affiliate,
+    Commission,
+    CommissionType,
+    Payout,
+    Program,
+    Referral,
+)
 
 from . import conversions as conversion_services
-from . import services
-from .models import CODE_PATTERN, REFERRAL_ID_PATTERN, Affiliate, Commission, CommissionType, Payout, Program, Referral
+from .base import UUID_PATTERN, MerchantScopedMixin, PublicIdField, idempotent
+from .filters import QueryFilters
 from .serializers import (
     AffiliateOutputSerializer,
     CommissionOutputSerializer,
@@ -42,7 +52,7 @@ def _uuid_path(description: str) -> OpenApiParameter:
 
 def affiliate_filter() -> serializers.UUIDField:
     # An unknown id (another merchant's too) filters everything out; it is not an error.
-    return serializers.UUIDField(required=False, help_text="An affiliate's id.")
+    return serializers.UUIDField(source="affiliate__uid", required=False, help_text="An affiliate's id.")
 
 
 # --- affiliates ---------------------------------------------------------------------------------------------------
@@ -59,10 +69,16 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     lookup_field = "uid"
     lookup_url_kwarg = "id"
 
-    class AffiliateFilters(serializers.Serializer):
+    class AffiliateFilters(QueryFilters):
         status = serializers.ChoiceField(choices=Affiliate.Status.choices, required=False)
-        email = serializers.EmailField(required=False, help_text="Exact match, case-insensitive.")
-        code = serializers.CharField(required=False, max_length=64, help_text="Exact match, case-insensitive.")
+        email = serializers.EmailField(
+            source="email__iexact", required=False, help_text="Exact match, case-insensitive."
+        )
+        code = serializers.CharField(
+            source="code__iexact", required=False, max_length=64, help_text="Exact match, case-insensitive."
+        )
+
+    filters = AffiliateFilters
 
     class AffiliateCreateInput(serializers.Serializer):
         email = serializers.EmailField()
@@ -99,21 +115,7 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
             required=False, allow_null=True, help_text="The affiliate's own rule; null goes back to the program's."
         )
 
-    def scope_queryset(self, queryset):
-        if self.action != "list":
-            return queryset
-        filters = self.validated(self.AffiliateFilters, data=self.request.query_params.dict())
-        if "status" in filters:
-            queryset = queryset.filter(status=filters["status"])
-        if "email" in filters:
-            queryset = queryset.filter(email__iexact=filters["email"])
-        if "code" in filters:
-            queryset = queryset.filter(code__iexact=filters["code"])
-        return queryset
-
-    @extend_schema(
-        summary="List affiliates", parameters=[AffiliateFilters], responses=AffiliateOutputSerializer(many=True)
-    )
+    @extend_schema(summary="List affiliates", responses=AffiliateOutputSerializer(many=True))
     def list(self, request):
         return self.list_response(AffiliateOutputSerializer)
 
@@ -180,26 +182,18 @@ class ReferralViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     lookup_url_kwarg = "id"
     lookup_value_regex = "[^/]+"
 
-    class ReferralFilters(serializers.Serializer):
+    class ReferralFilters(QueryFilters):
         affiliate = affiliate_filter()
-        customer = serializers.CharField(required=False, max_length=255, help_text="A Stripe customer id.")
-        customer_email = serializers.EmailField(required=False, help_text="Exact match, case-insensitive.")
+        customer = serializers.CharField(
+            source="stripe_customer_id", required=False, max_length=255, help_text="A Stripe customer id."
+        )
+        customer_email = serializers.EmailField(
+            source="customer_email__iexact", required=False, help_text="Exact match, case-insensitive."
+        )
 
-    def scope_queryset(self, queryset):
-        if self.action != "list":
-            return queryset
-        filters = self.validated(self.ReferralFilters, data=self.request.query_params.dict())
-        if "affiliate" in filters:
-            queryset = queryset.filter(affiliate__uid=filters["affiliate"])
-        if "customer" in filters:
-            queryset = queryset.filter(stripe_customer_id=filters["customer"])
-        if "customer_email" in filters:
-            queryset = queryset.filter(customer_email__iexact=filters["customer_email"])
-        return queryset
+    filters = ReferralFilters
 
-    @extend_schema(
-        summary="List referrals", parameters=[ReferralFilters], responses=ReferralOutputSerializer(many=True)
-    )
+    @extend_schema(summary="List referrals", responses=ReferralOutputSerializer(many=True))
     def list(self, request):
         return self.list_response(ReferralOutputSerializer)
 
@@ -221,34 +215,24 @@ class CommissionViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     lookup_field = "code"
     lookup_url_kwarg = "id"
 
-    class CommissionFilters(serializers.Serializer):
+    class CommissionFilters(QueryFilters):
         affiliate = affiliate_filter()
         status = serializers.ChoiceField(choices=Commission.Status.choices, required=False)
-        created_gte = serializers.DateTimeField(required=False, help_text="Created at or after (ISO 8601).")
-        created_lte = serializers.DateTimeField(required=False, help_text="Created at or before (ISO 8601).")
+        created_gte = serializers.DateTimeField(
+            source="created_at__gte", required=False, help_text="Created at or after (ISO 8601)."
+        )
+        created_lte = serializers.DateTimeField(
+            source="created_at__lte", required=False, help_text="Created at or before (ISO 8601)."
+        )
+
+    filters = CommissionFilters
 
     class CommissionVoidInput(serializers.Serializer):
         reason = serializers.CharField(
             max_length=255, help_text="Why the commission is voided; shown to the affiliate."
         )
 
-    def scope_queryset(self, queryset):
-        if self.action != "list":
-            return queryset
-        filters = self.validated(self.CommissionFilters, data=self.request.query_params.dict())
-        if "affiliate" in filters:
-            queryset = queryset.filter(affiliate__uid=filters["affiliate"])
-        if "status" in filters:
-            queryset = queryset.filter(status=filters["status"])
-        if "created_gte" in filters:
-            queryset = queryset.filter(created_at__gte=filters["created_gte"])
-        if "created_lte" in filters:
-            queryset = queryset.filter(created_at__lte=filters["created_lte"])
-        return queryset
-
-    @extend_schema(
-        summary="List commissions", parameters=[CommissionFilters], responses=CommissionOutputSerializer(many=True)
-    )
+    @extend_schema(summary="List commissions", responses=CommissionOutputSerializer(many=True))
     def list(self, request):
         return self.list_response(CommissionOutputSerializer)
 
@@ -306,26 +290,18 @@ class PayoutViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     lookup_field = "code"
     lookup_url_kwarg = "id"
 
-    class PayoutFilters(serializers.Serializer):
+    class PayoutFilters(QueryFilters):
         affiliate = affiliate_filter()
         status = serializers.ChoiceField(choices=Payout.Status.choices, required=False)
+
+    filters = PayoutFilters
 
     class PayoutMarkPaidInput(serializers.Serializer):
         reference = serializers.CharField(
             max_length=255, required=False, default="", allow_blank=True, help_text="The transfer's reference."
         )
 
-    def scope_queryset(self, queryset):
-        if self.action != "list":
-            return queryset
-        filters = self.validated(self.PayoutFilters, data=self.request.query_params.dict())
-        if "affiliate" in filters:
-            queryset = queryset.filter(affiliate__uid=filters["affiliate"])
-        if "status" in filters:
-            queryset = queryset.filter(status=filters["status"])
-        return queryset
-
-    @extend_schema(summary="List payouts", parameters=[PayoutFilters], responses=PayoutOutputSerializer(many=True))
+    @extend_schema(summary="List payouts", responses=PayoutOutputSerializer(many=True))
     def list(self, request):
         return self.list_response(PayoutOutputSerializer)
 

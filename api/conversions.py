@@ -9,10 +9,9 @@ can never take the place of a Stripe payment's commission, and the unique
 
 from django.db import transaction
 
+from affiliates.models import Commission, Referral
+from affiliates.services import AffiliateError, apply_refund, record_commission, referral_by_reference
 from tenants.models import Merchant
-
-from .models import Commission, Referral
-from .services import AffiliateError, apply_refund, record_commission, referral_by_reference
 
 SOURCE_PREFIX = "conv_"
 

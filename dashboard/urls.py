@@ -1,11 +1,10 @@
 from django.urls import path
 
-from . import portal_views, views
+from . import views
 
-app_name = "affiliates"
-
+# No app_name: afficone/urls.py includes these with the portal's under the namespace "affiliates", whose URL
+# names predate the split into dashboard/ and portal/.
 urlpatterns = [
-    # Merchant dashboard
     path("dashboard/", views.overview, name="overview"),
     path("onboarding/", views.onboarding, name="onboarding"),
     path("affiliates/", views.affiliate_list, name="affiliate_list"),
@@ -24,22 +23,4 @@ urlpatterns = [
     path("program/", views.programs, name="programs"),
     path("program/confirm/", views.program_confirm, name="program_confirm"),
     path("settings/", views.settings, name="settings"),
-    # Affiliate portal
-    path("p/<slug:slug>/", portal_views.portal_dashboard, name="portal_dashboard"),
-    path("p/<slug:slug>/join/", portal_views.portal_signup, name="portal_signup"),
-    path("p/<slug:slug>/login/", portal_views.portal_login, name="portal_login"),
-    path("p/<slug:slug>/logout/", portal_views.portal_logout, name="portal_logout"),
-    path("p/<slug:slug>/commissions/", portal_views.portal_commissions, name="portal_commissions"),
-    path("p/<slug:slug>/payouts/", portal_views.portal_payouts, name="portal_payouts"),
-    path("p/<slug:slug>/settings/", portal_views.portal_settings, name="portal_settings"),
-    path("p/<slug:slug>/invite/<str:token>/", portal_views.portal_accept_invite, name="portal_accept_invite"),
-    path("p/<slug:slug>/password-reset/", portal_views.portal_password_reset, name="portal_password_reset"),
-    path(
-        "p/<slug:slug>/password-reset/sent/", portal_views.portal_password_reset_done, name="portal_password_reset_done"
-    ),
-    path(
-        "p/<slug:slug>/reset/<uidb64>/<token>/",
-        portal_views.portal_password_reset_confirm,
-        name="portal_password_reset_confirm",
-    ),
 ]

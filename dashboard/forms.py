@@ -1,4 +1,4 @@
-"""Forms of the merchant dashboard and the affiliate portal.
+"""Forms of the merchant dashboard.
 
 Money is typed in major units ("12.50") and stored in minor units with
 affiliates.money.parse_major; percentages are typed in % ("12.5") and stored
@@ -8,11 +8,9 @@ in basis points. Nothing here writes: views pass `cleaned_data` to services.
 from decimal import Decimal, InvalidOperation
 
 from django import forms
-from django.contrib.auth import password_validation
 
-from . import money
-from .models import CODE_PATTERN, Affiliate, CommissionType, Program
-from .services import FORMULA_PREFIXES
+from affiliates import money
+from affiliates.models import CODE_PATTERN, Affiliate, CommissionType, Program
 
 CURRENCIES = [
     ("usd", "USD"),
@@ -268,59 +266,3 @@ class MarkPaidForm(forms.Form):
         label="Reference",
         help_text="The transfer's id, e.g. the PayPal transaction or batch id.",
     )
-
-
-# --- portal ---------------------------------------------------------------------------------------------------------
-
-
-class PortalSignupForm(forms.Form):
-    name = forms.CharField(max_length=200, label="Your name")
-    email = forms.EmailField(label="Email")
-    password = forms.CharField(
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-        label="Password",
-        help_text="At least 8 characters. Already have an Afficone account? Use its password.",
-    )
-
-    def clean_email(self):
-        return self.cleaned_data["email"].strip().lower()
-
-
-class PayoutSettingsForm(forms.Form):
-    payout_method = forms.ChoiceField(
-        choices=Affiliate.PayoutMethod.choices, widget=forms.RadioSelect, label="Pay me by"
-    )
-    paypal_email = forms.EmailField(required=False, label="PayPal email")
-    bank_details = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 4}),
-        label="Bank details",
-        help_text="Account holder, IBAN or account number, BIC/SWIFT or routing number, bank name and country.",
-    )
-    notify_on_commission = forms.BooleanField(required=False, label="Email me when I earn a commission")
-
-    def clean_paypal_email(self):
-        email = self.cleaned_data["paypal_email"]
-        if email[:1] in FORMULA_PREFIXES:
-            raise forms.ValidationError("A PayPal email address cannot start with = + - or @.")
-        return email
-
-    def clean(self):
-        data = super().clean()
-        method = data.get("payout_method")
-        if method == Affiliate.PayoutMethod.PAYPAL and not data.get("paypal_email"):
-            self.add_error("paypal_email", "Enter the PayPal email address to pay.")
-        if method == Affiliate.PayoutMethod.BANK and not (data.get("bank_details") or "").strip():
-            self.add_error("bank_details", "Enter your bank details.")
-        return data
-
-
-class SetPasswordForInviteForm(forms.Form):
-    password = forms.CharField(
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), label="Choose a password"
-    )
-
-    def clean_password(self):
-        password = self.cleaned_data["password"]
-        password_validation.validate_password(password)
-        return password

@@ -5,7 +5,7 @@
   `{"error": {"code", "message", "field"}}`.
 - `idempotent`: POST handlers honour an `Idempotency-Key` header.
 - `CursorPagination`: lists are cursor-paginated (`results`, `next`, `previous`).
-- `afficone.api_schema.ApiAutoSchema` documents the error responses and the
+- `api.schema.ApiAutoSchema` documents the error responses and the
   idempotency header on every operation (a module of its own: drf-spectacular's
   AutoSchema imports DRF's generic views, which import the pagination class here).
 """
@@ -15,7 +15,9 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -28,12 +30,18 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, pagination, serializers, status
+from rest_framework.filters import BaseFilterBackend
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView, set_rollback
 
+if TYPE_CHECKING:  # the stubs' name for a filter backend's shape; not in DRF itself
+    from rest_framework.generics import BaseFilterProtocol
+
 from affiliates.services import AffiliateError
 from tenants.models import ApiKey, IdempotencyKey, Merchant
+
+from .filters import QueryFilterBackend, QueryFilters
 
 logger = logging.getLogger("afficone.api")
 
@@ -58,6 +66,9 @@ class MerchantScopedMixin:
 
     # No OPTIONS: the API is not for browsers (no CORS), and the schema describes every operation.
     http_method_names = ["get", "post", "patch", "head"]
+    # Lists filter by the query parameters a viewset declares in `filters` (api/filters.py).
+    filter_backends: "Sequence[type[BaseFilterBackend | BaseFilterProtocol[Any]]]" = [QueryFilterBackend]
+    filters: type[QueryFilters] | None = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -97,8 +108,8 @@ class MerchantScopedMixin:
         serializer.save(merchant=self.merchant)
 
     def list_response(self, output_serializer):
-        """One page of `get_queryset()`, rendered with `output_serializer`."""
-        page = self.paginate_queryset(self.get_queryset())
+        """One page of `get_queryset()` filtered by the query (`filters`), rendered with `output_serializer`."""
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(
             output_serializer(page, many=True, context=self.get_serializer_context()).data
         )

@@ -3,7 +3,7 @@
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter
 
-from .api import IDEMPOTENCY_HEADER, ErrorSerializer
+from .base import IDEMPOTENCY_HEADER, ErrorSerializer
 
 
 class ApiAutoSchema(AutoSchema):
@@ -37,6 +37,9 @@ class ApiAutoSchema(AutoSchema):
 
     def get_override_parameters(self):
         parameters = super().get_override_parameters()
+        filters = getattr(self.view, "filters", None)
+        if filters is not None and getattr(self.view, "action", None) == "list":
+            parameters = [filters, *parameters]  # the list's query parameters, as api/filters.py applies them
         if self._is_idempotent():
             parameters = [
                 *parameters,

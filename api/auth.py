@@ -15,9 +15,8 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 from afficone import ratelimit
-
-from .models import ApiKey
-from .services import authenticate_api_key
+from tenants.models import ApiKey
+from tenants.services import authenticate_api_key
 
 KEYWORD = "Bearer"
 

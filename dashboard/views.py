@@ -4,22 +4,26 @@ Every view goes through `merchant_required` and fetches rows with
 `for_merchant(request.merchant)`: another merchant's ids answer 404.
 """
 
-import csv
+import uuid
 
 from django.conf import settings as django_settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from affiliates import money, services
+from affiliates.models import Affiliate, Commission, Payout, PayoutBatch, Referral
+from stripe_integration.models import StripeEvent
+from stripe_integration.selectors import webhook_health
 from tenants.access import merchant_required
+from tracking.models import Click
 
-from . import money, selectors, services
+from . import exports, periods, reports, selectors
 from .forms import (
     AffiliateEditForm,
     AffiliateStatusForm,
@@ -28,7 +32,6 @@ from .forms import (
     ProgramForm,
     VoidCommissionForm,
 )
-from .models import Affiliate, Commission, Payout, PayoutBatch, Referral
 
 PAGE_SIZE = 50
 
@@ -38,7 +41,7 @@ def _paginate(request, queryset, per_page: int = PAGE_SIZE):
 
 
 def _period(request):
-    return selectors.parse_period(request.GET, first_day=selectors.first_day(request.merchant))
+    return periods.parse_period(request.GET, first_day=periods.first_day(request.merchant))
 
 
 def _redirect_back(request, fallback: str):
@@ -56,16 +59,16 @@ def _redirect_back(request, fallback: str):
 def overview(request):
     period = _period(request)
     steps = selectors.onboarding_steps(request.merchant)
-    stats, series = selectors.overview_and_series(request.merchant, period)
+    stats, series = reports.overview_and_series(request.merchant, period)
     return render(
         request,
         "affiliates/overview.html",
         {
             "period": period,
-            "periods": selectors.PERIODS,
+            "periods": periods.PERIODS,
             "stats": stats,
             "series": series,
-            "top": selectors.top_affiliates(request.merchant, period),
+            "top": reports.top_affiliates(request.merchant, period),
             "steps": steps,
             "steps_left": sum(not s["done"] for s in steps),
         },
@@ -140,12 +143,14 @@ def program_confirm(request):
 def affiliate_list(request):
     q, status = request.GET.get("q", "").strip(), request.GET.get("status", "")
     if request.GET.get("format") == "csv":
-        return _affiliates_csv(request.merchant, selectors.search_affiliates(request.merchant, q=q, status=status))
+        return exports.affiliates_csv(
+            request.merchant, selectors.search_affiliates(request.merchant, q=q, status=status)
+        )
     page = _paginate(
         request, selectors.search_affiliates(request.merchant, q=q, status=status).select_related("program")
     )
     period = _period(request)
-    selectors.affiliate_stats(request.merchant, list(page.object_list), period)
+    reports.affiliate_stats(request.merchant, list(page.object_list), period)
     return render(
         request,
         "affiliates/affiliate_list.html",
@@ -154,59 +159,12 @@ def affiliate_list(request):
             "q": q,
             "status": status,
             "period": period,
-            "periods": selectors.PERIODS,
+            "periods": periods.PERIODS,
             "status_counts": selectors.status_counts(request.merchant),
             "statuses": Affiliate.Status.choices,
             "invite_form": InviteAffiliateForm(),
         },
     )
-
-
-def _affiliates_csv(merchant, affiliates):
-    """Every matching affiliate with their link, payout details and all-time commissions (net, per currency)."""
-    writer = csv.writer(_Echo())
-    earned = selectors.affiliate_money(merchant)
-
-    def rows():
-        yield writer.writerow(
-            [
-                "code",
-                "name",
-                "email",
-                "status",
-                "joined_at",
-                "link",
-                "payout_method",
-                "paypal_email",
-                "bank_details",
-                "currency",
-                "owed",
-                "paid",
-            ]
-        )
-        for a in affiliates.iterator(chunk_size=2000):
-            money_rows = earned.get(a.pk) or {"": {"owed": 0, "paid": 0}}
-            for currency, sums in sorted(money_rows.items()):
-                yield writer.writerow(
-                    [
-                        _safe_cell(a.code),
-                        _safe_cell(a.name),
-                        _safe_cell(a.email),
-                        a.status,
-                        a.created_at.isoformat(),
-                        _referral_link(merchant, a),
-                        a.payout_method,
-                        _safe_cell(a.paypal_email),
-                        _safe_cell(a.bank_details),
-                        currency.upper(),
-                        money.to_major(sums["owed"], currency) if currency else "",
-                        money.to_major(sums["paid"], currency) if currency else "",
-                    ]
-                )
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="affiliates-{timezone.now():%Y%m%d}.csv"'
-    return response
 
 
 @merchant_required
@@ -270,32 +228,26 @@ def affiliate_detail(request, uid):
 
 
 def _affiliate_context(request, affiliate, form) -> dict:
-    from tracking.models import Click
-
     period = _period(request)
     merchant = request.merchant
-    stats, series = selectors.overview_and_series(merchant, period, affiliate=affiliate)
+    stats, series = reports.overview_and_series(merchant, period, affiliate=affiliate)
     return {
         "affiliate": affiliate,
         "form": form,
         "period": period,
-        "periods": selectors.PERIODS,
+        "periods": periods.PERIODS,
         "stats": stats,
         "series": series,
         "rule": services.commission_rule(affiliate),
-        "link": _referral_link(request.merchant, affiliate),
+        "link": exports.display_link(request.merchant, affiliate),
         "clicks": Click.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
         "referrals": Referral.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
         "commissions": Commission.objects.for_merchant(merchant)
         .filter(affiliate=affiliate)
         .order_by("-created_at")[:20],
         "payouts": Payout.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
-        "payout_totals": selectors.payout_totals(request.merchant, affiliate=affiliate),
+        "payout_totals": reports.payout_totals(request.merchant, affiliate=affiliate),
     }
-
-
-def _referral_link(merchant, affiliate) -> str:
-    return f"{(merchant.website or 'https://your-shop.example').rstrip('/')}/?ref={affiliate.code}"
 
 
 @merchant_required
@@ -350,8 +302,6 @@ def _commission_filters(request):
 
 
 def _is_uuid(text: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(text)
     except ValueError:
@@ -363,7 +313,7 @@ def _is_uuid(text: str) -> bool:
 def commission_list(request):
     qs, filters = _commission_filters(request)
     if request.GET.get("format") == "csv":
-        return _commissions_csv(qs)
+        return exports.commissions_csv(qs)
     try:
         page = selectors.commission_page(qs, after=request.GET.get("after", ""), before=request.GET.get("before", ""))
     except selectors.BadCursor:
@@ -379,7 +329,7 @@ def commission_list(request):
             "page": page,
             **filters,
             "statuses": Commission.Status.choices,
-            "periods": selectors.PERIODS,
+            "periods": periods.PERIODS,
             "query": query.urlencode(),
             "void_form": VoidCommissionForm(),
             "next_url": request.get_full_path(),
@@ -431,69 +381,6 @@ def _prepare_commission_rows(commissions) -> None:
         }
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def _safe_cell(value) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas: neutralise them (CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in (*services.FORMULA_PREFIXES, "\t", "\r") else text
-
-
-def _commissions_csv(qs):
-    writer = csv.writer(_Echo())
-    header = [
-        "id",
-        "created_at",
-        "affiliate_code",
-        "affiliate_email",
-        "status",
-        "amount",
-        "reversed",
-        "net",
-        "currency",
-        "payment_amount",
-        "refunded",
-        "source_type",
-        "source_id",
-        "rule",
-        "recurring",
-        "void_reason",
-        "paid_at",
-    ]
-
-    def rows():
-        yield writer.writerow(header)
-        for c in qs.select_related("affiliate").order_by("created_at", "pk").iterator(chunk_size=2000):
-            yield writer.writerow(
-                [
-                    c.code,
-                    c.created_at.isoformat(),
-                    _safe_cell(c.affiliate.code),
-                    _safe_cell(c.affiliate.email),
-                    c.status,
-                    money.to_major(c.amount, c.currency),
-                    money.to_major(c.reversed_amount, c.currency),
-                    money.to_major(c.net_amount, c.currency),
-                    c.currency.upper(),
-                    money.to_major(c.base_amount, c.currency),
-                    money.to_major(c.refunded_amount, c.currency),
-                    c.source_type,
-                    _safe_cell(c.source_id),
-                    c.rule,
-                    "yes" if c.is_recurring else "no",
-                    _safe_cell(c.void_reason),
-                    c.paid_at.isoformat() if c.paid_at else "",
-                ]
-            )
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="commissions-{timezone.now():%Y%m%d}.csv"'
-    return response
-
-
 @merchant_required
 @require_POST
 def commission_approve(request, code):
@@ -539,7 +426,7 @@ def payout_list(request):
         {
             "batches": batches,
             "due": selectors.payable_totals(request.merchant),
-            "totals": selectors.payout_totals(request.merchant, currency=program.commission_currency),
+            "totals": reports.payout_totals(request.merchant, currency=program.commission_currency),
             "program": program,
             "mark_form": MarkPaidForm(),
         },
@@ -593,64 +480,7 @@ def payout_batch_export(request, code, kind):
     payouts = (
         Payout.objects.for_merchant(request.merchant).filter(batch=batch).select_related("affiliate").order_by("pk")
     )
-    response = StreamingHttpResponse(
-        _batch_rows(kind, payouts, request.merchant), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="payouts-{batch.created_at:%Y%m%d-%H%M}-{kind}.csv"'
-    return response
-
-
-def _batch_rows(kind: str, payouts, merchant):
-    """PayPal's Payouts upload: no header; email, amount, currency, reference id, note, wallet. Generic: everything."""
-    writer = csv.writer(_Echo())
-    if kind == "paypal":
-        for p in payouts:
-            if p.affiliate.paypal_email:
-                yield writer.writerow(
-                    [
-                        _safe_cell(p.affiliate.paypal_email),
-                        money.to_major(p.amount, p.currency),
-                        p.currency.upper(),
-                        str(p.code).replace("-", "")[:30],
-                        _safe_cell(f"Affiliate commissions from {merchant.name}"[:165]),
-                        "PayPal",
-                    ]
-                )
-        return
-    yield writer.writerow(
-        [
-            "payout_id",
-            "affiliate_code",
-            "affiliate_name",
-            "affiliate_email",
-            "amount",
-            "currency",
-            "payout_method",
-            "paypal_email",
-            "bank_details",
-            "status",
-            "reference",
-            "paid_at",
-        ]
-    )
-    for p in payouts:
-        a = p.affiliate
-        yield writer.writerow(
-            [
-                p.code,
-                _safe_cell(a.code),
-                _safe_cell(a.name),
-                _safe_cell(a.email),
-                money.to_major(p.amount, p.currency),
-                p.currency.upper(),
-                a.payout_method,
-                _safe_cell(a.paypal_email),
-                _safe_cell(a.bank_details),
-                p.status,
-                _safe_cell(p.reference),
-                p.paid_at.isoformat() if p.paid_at else "",
-            ]
-        )
+    return exports.batch_csv(batch, payouts, kind, request.merchant)
 
 
 # --- settings --------------------------------------------------------------------------------------------------------
@@ -658,9 +488,6 @@ def _batch_rows(kind: str, payouts, merchant):
 
 @merchant_required
 def settings(request):
-    from stripe_integration.models import StripeEvent
-    from stripe_integration.selectors import webhook_health
-
     health = webhook_health(request.merchant)
     return render(
         request,

@@ -4,9 +4,9 @@ from urllib.parse import urlencode
 
 from django import template
 
-from .. import money as money_module
-from ..models import CommissionType, Program
-from ..services import Rule
+from affiliates import money as money_module
+from affiliates.models import CommissionType, Program
+from affiliates.services import Rule
 
 register = template.Library()
 
