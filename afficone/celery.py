@@ -8,6 +8,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "afficone.settings")
 app = Celery("afficone", task_cls="celery.contrib.django.task:DjangoTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The email tasks that services enqueue live apart from the tasks that run services (affiliates/email_tasks.py).
+app.autodiscover_tasks(related_name="email_tasks")
 
 
 @task_prerun.connect

@@ -80,7 +80,7 @@ def send_new_application(affiliate: Affiliate) -> None:
 
 
 def send_affiliate_invited(affiliate: Affiliate, *, token: str) -> None:
-    """`token` comes from affiliates.services.invite_token: the task makes it, so emails import no services."""
+    """`token` comes from affiliates.invites.invite_token (the task makes it when it sends)."""
     accept_url = settings.SITE_URL + reverse(
         "affiliates:portal_accept_invite", kwargs={"slug": affiliate.merchant.slug, "token": token}
     )

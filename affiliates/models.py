@@ -18,6 +18,13 @@ class CommissionType(models.TextChoices):
     FIXED = "fixed", "Fixed amount"
 
 
+class RuleSource(models.TextChoices):
+    """Where a commission's rule came from."""
+
+    PROGRAM = "program", "Program"
+    AFFILIATE = "affiliate", "Affiliate override"
+
+
 class Program(models.Model):
     """An affiliate program and its commission rules.
 
@@ -120,6 +127,11 @@ class Affiliate(models.Model):
     def is_approved(self) -> bool:
         return self.status == self.Status.APPROVED
 
+    def is_self_referral(self, customer_email: str) -> bool:
+        """Whether a paying customer's email is the affiliate's own: a payment through one's own link, which earns
+        nothing (the commission is kept, voided and flagged)."""
+        return bool(customer_email) and customer_email.strip().lower() == self.email.lower()
+
 
 def new_referral_id() -> str:
     # 22 url-safe characters: a valid client_reference_id ([A-Za-z0-9_-]{1,200}).
@@ -209,8 +221,12 @@ class Commission(models.Model):
     stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
     stripe_charge_id = models.CharField(max_length=255, blank=True)
     stripe_invoice_id = models.CharField(max_length=255, blank=True)
-    # The rule used, e.g. "percent:2000" or "fixed:1500 usd", and where it came from (program/override).
-    rule = models.CharField(max_length=100)
+    # The rule it was computed with: where it came from, its type, and its percentage (basis points) or its fixed
+    # amount (in `currency`, which a fixed rule sets). `rule_label` writes it as one string for the API and exports.
+    rule_source = models.CharField(max_length=10, choices=RuleSource.choices)
+    rule_type = models.CharField(max_length=10, choices=CommissionType.choices)
+    rule_bps = models.IntegerField(null=True, blank=True)
+    rule_amount = models.BigIntegerField(null=True, blank=True)
     is_recurring = models.BooleanField(default=False)
     is_self_referral = models.BooleanField(default=False)
     is_on_hold = models.BooleanField(default=False, help_text="Held while a dispute is open.")
@@ -272,7 +288,23 @@ class Commission(models.Model):
 
     @property
     def net_amount(self) -> int:
+        """What the commission is worth now (NET_AMOUNT below, for one row)."""
         return self.amount - self.reversed_amount
+
+    @property
+    def revenue_amount(self) -> int:
+        """What is left of the payment after its refunds (REVENUE_AMOUNT below, for one row)."""
+        return self.base_amount - self.refunded_amount
+
+    @property
+    def rule_label(self) -> str:
+        """The rule as one string, as the API's `rule` and the CSV export show it: "program:percent:2000bps",
+        "affiliate:fixed:1500 usd"."""
+        if self.rule_type == CommissionType.PERCENT:
+            value = f"{self.rule_bps}bps"
+        else:
+            value = f"{self.rule_amount} {self.currency}"
+        return f"{self.rule_source}:{self.rule_type}:{value}"
 
     @property
     def is_payable(self) -> bool:
@@ -282,6 +314,14 @@ class Commission(models.Model):
             and not self.is_on_hold
             and self.net_amount > 0
         )
+
+
+# The two amounts that the pages, the rollups and the payouts add up, as query expressions; the properties
+# Commission.net_amount and Commission.revenue_amount are the same for one row.
+# What a commission is worth now: what it earned less what refunds and lost disputes took back (owed, or paid).
+NET_AMOUNT = models.F("amount") - models.F("reversed_amount")
+# The payment it was computed on (tax excluded), less what has been refunded of it.
+REVENUE_AMOUNT = models.F("base_amount") - models.F("refunded_amount")
 
 
 class PayoutBatch(models.Model):

@@ -93,7 +93,7 @@ def record_conversion(
         )
     if customer_email:
         Referral.objects.filter(pk=referral.pk, customer_email="").update(customer_email=customer_email.lower())
-    commission = record_commission(
+    commission, created = record_commission(
         referral,
         source_type=Commission.SourceType.CONVERSION,
         source_id=source_id,
@@ -109,7 +109,7 @@ def record_conversion(
             code="outside_recurring_limit",
             field="referral",
         )
-    if commission.referral_id != referral.pk:
+    if not created:
         # A concurrent request recorded this sale first (record_commission returned its row): drop what this
         # one wrote (a fresh referral for a code) and answer as a repeat.
         existing = _existing(commission, sale=sale, reference=reference, amount=amount)
@@ -127,7 +127,7 @@ def refund_conversion(commission: Commission, *, amount: int | None = None) -> C
     same remainder; a refund beyond the sale is refused.
     """
     commission = Commission.objects.select_for_update().get(pk=commission.pk)
-    remaining = commission.base_amount - commission.refunded_amount
+    remaining = commission.revenue_amount
     if remaining <= 0:
         raise ConversionError(f"The sale {sale_id(commission)} is already refunded in full.", code="already_refunded")
     if amount is None:

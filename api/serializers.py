@@ -6,8 +6,6 @@ currency's minor unit with a lower-case ISO currency. Input serializers live
 next to their views in api/views.py.
 """
 
-from urllib.parse import urlencode
-
 from django.conf import settings
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
@@ -21,10 +19,7 @@ from .conversions import sale_id
 
 def affiliate_link(affiliate: Affiliate) -> str:
     """The merchant's site with ?ref=CODE; this app's own address until the merchant has set a website."""
-    return (
-        referral_link(affiliate.merchant, affiliate.code)
-        or f"{settings.SITE_URL}/?{urlencode({'ref': affiliate.code})}"
-    )
+    return referral_link(affiliate.merchant.website or settings.SITE_URL, affiliate.code)
 
 
 class PercentOverrideSerializer(serializers.Serializer):
@@ -130,7 +125,7 @@ class CommissionOutputSerializer(serializers.Serializer):
     source = serializers.SerializerMethodField()
     base_amount = serializers.IntegerField(help_text="The payment it was computed on, tax excluded.")
     refunded_amount = serializers.IntegerField(help_text="How much of that payment has been refunded.")
-    rule = serializers.CharField(help_text='The rule used, e.g. "program:percent:2000bps".')
+    rule = serializers.CharField(source="rule_label", help_text='The rule used, e.g. "program:percent:2000bps".')
     is_recurring = serializers.BooleanField()
     is_self_referral = serializers.BooleanField()
     is_on_hold = serializers.BooleanField(help_text="Held while a dispute is open.")

@@ -37,8 +37,8 @@ RUNS = int(os.environ.get("BENCH_RUNS", "15"))
 
 def clients():
     """(bench tenant client, empty tenant client)."""
+    from affiliates.onboarding import create_merchant
     from tenants.models import Membership, Merchant
-    from tenants.services import create_merchant
 
     bench = Merchant.objects.filter(slug="bench-shop").first()
     if bench is None:

@@ -91,9 +91,9 @@ def prepare(args):
 
     django.setup()
     from affiliates.models import Affiliate, Referral
+    from affiliates.onboarding import create_merchant
     from affiliates.services import create_affiliate, create_referral
     from tenants.models import Merchant
-    from tenants.services import create_merchant
 
     merchant = Merchant.objects.filter(stripe_account_id="acct_bench").first()
     if merchant is None:

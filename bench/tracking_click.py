@@ -83,9 +83,9 @@ def prepare_database(args) -> tuple[str, str]:
 
     django.setup()
     from affiliates.models import Affiliate
+    from affiliates.onboarding import create_merchant
     from affiliates.services import create_affiliate
     from tenants.models import Merchant
-    from tenants.services import create_merchant
 
     merchant = Merchant.objects.filter(slug="bench-shop").first()
     if merchant is None:

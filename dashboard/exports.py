@@ -9,6 +9,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from affiliates import money, services
+from affiliates.links import referral_link
 
 from . import reports
 
@@ -61,7 +62,7 @@ def affiliates_csv(merchant, affiliates):
 
 
 def display_link(merchant, affiliate) -> str:
-    return f"{(merchant.website or 'https://your-shop.example').rstrip('/')}/?ref={affiliate.code}"
+    return referral_link(merchant.website or "https://your-shop.example", affiliate.code)
 
 
 class _Echo:
@@ -115,7 +116,7 @@ def commissions_csv(qs):
                     money.to_major(c.refunded_amount, c.currency),
                     c.source_type,
                     _safe_cell(c.source_id),
-                    c.rule,
+                    c.rule_label,
                     "yes" if c.is_recurring else "no",
                     _safe_cell(c.void_reason),
                     c.paid_at.isoformat() if c.paid_at else "",

@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from django.db import connection
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 
 from afficone import rawsql
 from affiliates import money
 from affiliates.models import (
+    NET_AMOUNT,
+    REVENUE_AMOUNT,
     Affiliate,
     AffiliateCommissionMonth,
     Commission,
@@ -153,8 +155,8 @@ def _commission_rows(merchant: Merchant, period: Period, affiliate: Affiliate | 
     return (
         qs.values(*keys)
         .annotate(
-            net=Sum(F("amount") - F("reversed_amount")),
-            revenue=Sum(F("base_amount") - F("refunded_amount")),
+            net=Sum(NET_AMOUNT),
+            revenue=Sum(REVENUE_AMOUNT),
             n=Count("*"),  # not Count("pk"): the covering index has no id, and an index-only scan needs none
         )
         .order_by()
@@ -197,8 +199,8 @@ def _commission_day_rows(merchant: Merchant, period: Period, affiliate: Affiliat
             .annotate(d=TruncDate("created_at"))
             .values("status", "currency", "d")
             .annotate(
-                net=Sum(F("amount") - F("reversed_amount")),
-                revenue=Sum(F("base_amount") - F("refunded_amount")),
+                net=Sum(NET_AMOUNT),
+                revenue=Sum(REVENUE_AMOUNT),
                 n=Count("*"),
             )
             .order_by()
@@ -349,8 +351,8 @@ def top_affiliates(merchant: Merchant, period: Period, *, limit: int = 5) -> lis
             .exclude(status=Commission.Status.VOIDED)
             .values("affiliate_id", "currency")
             .annotate(
-                revenue=Sum(F("base_amount") - F("refunded_amount")),
-                earned=Sum(F("amount") - F("reversed_amount")),
+                revenue=Sum(REVENUE_AMOUNT),
+                earned=Sum(NET_AMOUNT),
                 n=Count("*"),
             )
             .order_by()
@@ -403,7 +405,7 @@ def affiliate_stats(merchant: Merchant, affiliates: list[Affiliate], period: Per
         .filter(affiliate_id__in=ids)
         .exclude(status=Commission.Status.VOIDED)
         .values("affiliate_id", "status", "currency")
-        .annotate(net=Sum(F("amount") - F("reversed_amount")), revenue=Sum(F("base_amount") - F("refunded_amount")))
+        .annotate(net=Sum(NET_AMOUNT), revenue=Sum(REVENUE_AMOUNT))
     )
     currency = affiliates[0].program.commission_currency
     earned: dict = defaultdict(
@@ -431,7 +433,7 @@ def affiliate_money(merchant: Merchant) -> dict:
         Commission.objects.for_merchant(merchant)
         .exclude(status=Commission.Status.VOIDED)
         .values("affiliate_id", "currency", "status")
-        .annotate(net=Sum(F("amount") - F("reversed_amount")))
+        .annotate(net=Sum(NET_AMOUNT))
         .order_by()
     )
     for row in rows:

@@ -9,10 +9,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Q, Sum
 
-from affiliates.models import Affiliate, Commission, Payout, Referral
-from affiliates.services import payable_commissions
+from affiliates.models import NET_AMOUNT, Affiliate, Commission, Payout, Referral
+from affiliates.queries import payable_commissions
 from stripe_integration.models import StripeEvent
 from tenants.models import Merchant
 from tracking.models import SeenDomain
@@ -48,7 +48,7 @@ def payable_totals(merchant: Merchant) -> dict:
         payable_commissions(merchant)
         .filter(affiliate__status=Affiliate.Status.APPROVED)
         .values("affiliate_id", "currency", "affiliate__program__min_payout_amount")
-        .annotate(s=Sum(F("amount") - F("reversed_amount")))
+        .annotate(s=Sum(NET_AMOUNT))
     ):
         key = (row["affiliate_id"], row["currency"], max(row["affiliate__program__min_payout_amount"], 1))
         groups[key] += row["s"] or 0

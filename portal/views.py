@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from affiliates import services
+from affiliates import invites, services
 from affiliates.links import referral_link
 from affiliates.models import Affiliate, Commission, Payout
 from dashboard import periods, reports, selectors
@@ -74,7 +74,7 @@ def portal_dashboard(request):
     merchant, affiliate = request.portal_merchant, request.affiliate
     period = periods.parse_period(request.GET, first_day=affiliate.created_at.date())
     page = request.GET.get("page_url", "").strip()
-    built = referral_link(merchant, affiliate.code, page) if page else ""
+    built = referral_link(page, affiliate.code) if page else ""
     stats, series = reports.overview_and_series(merchant, period, affiliate=affiliate)
     return render(
         request,
@@ -83,7 +83,7 @@ def portal_dashboard(request):
             request,
             period=period,
             periods=periods.PERIODS,
-            link=referral_link(merchant, affiliate.code),
+            link=referral_link(merchant.website, affiliate.code),
             page_url=page,
             built_link=built,
             built_off_site=bool(page) and not _same_site(merchant, page),
@@ -177,12 +177,7 @@ def portal_signup(request, slug):
             "merchant": merchant,
             "program": program,
             "form": form,
-            "rule": services.Rule(
-                program.commission_type,
-                program.commission_bps if program.commission_type == "percent" else program.commission_amount,
-                program.commission_currency,
-                "program",
-            ),
+            "rule": services.program_rule(program),
         },
         status=status,
     )
@@ -220,7 +215,7 @@ def portal_logout(request, slug):
 
 def portal_accept_invite(request, slug, token):
     merchant = _merchant(slug)
-    affiliate = services.affiliate_for_invite(merchant, token)
+    affiliate = invites.affiliate_for_invite(merchant, token)
     if affiliate is None:
         return render(request, "portal/invite_invalid.html", {"merchant": merchant}, status=404)
     form = SetPasswordForInviteForm(request.POST or None)

@@ -31,7 +31,7 @@ from django.utils import timezone
 from afficone import rawsql
 from affiliates import money
 from affiliates.models import Commission, Referral
-from affiliates.selectors import referral_with_program
+from affiliates.queries import referral_with_program
 from affiliates.services import (
     apply_refund,
     create_referral,
@@ -587,7 +587,7 @@ def _record(merchant: Merchant, referral: Referral, **kwargs) -> Commission | No
     """record_commission, then wake the refunds and disputes waiting for this payment."""
     keys = (kwargs.get("source_id"), kwargs.get("stripe_payment_intent_id"), kwargs.get("stripe_charge_id"))
     lock_keys(merchant.pk, *keys)
-    commission = record_commission(referral, **kwargs)
+    commission, _ = record_commission(referral, **kwargs)
     if commission is not None:
         link_commission_payment(
             commission,
@@ -669,9 +669,7 @@ def handle_checkout_session(merchant: Merchant, session: dict, event: StripeEven
 
 
 def _names_affiliate(commission: Commission, email: str) -> bool:
-    return (
-        bool(email) and not commission.is_self_referral and email.strip().lower() == commission.affiliate.email.lower()
-    )
+    return not commission.is_self_referral and commission.affiliate.is_self_referral(email)
 
 
 def handle_payment_intent_succeeded(merchant: Merchant, intent: dict, event: StripeEvent) -> None:

@@ -9,6 +9,7 @@ from django.utils.html import format_html
 
 from .lockout import LOCKED_MESSAGE, count_login_attempt, lift_lockout
 from .models import Membership, Merchant, User
+from .users import user_with_email
 
 # Logos are shown on the affiliate portal; raster formats only (an SVG can carry scripts).
 LOGO_MAX_BYTES = 512 * 1024
@@ -48,7 +49,7 @@ class SignupForm(forms.Form):
 
     def clean_email(self):
         email = self.cleaned_data["email"].strip().lower()
-        if User.objects.filter(email__iexact=email).exists():
+        if user_with_email(email) is not None:
             raise forms.ValidationError(email_taken_message())
         return email
 

@@ -2,7 +2,7 @@
 
 Every check of a password against an account counts here first: the dashboard's and the portal's login form and
 the admin's (tenants/forms.py), and portal signup or an invitation naming an existing account
-(affiliates/services/affiliates.py). An attempt is counted before the password is checked, in one atomic step
+(tenants/users.py, password_matches). An attempt is counted before the password is checked, in one atomic step
 (afficone/ratelimit.py), so however many arrive at once only `limit` are checked. A successful login and a password
 reset lift the account's lockout. While Redis is unreachable attempts are counted in each web process
 (the module docstring of afficone/ratelimit.py says why).

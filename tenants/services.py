@@ -10,6 +10,8 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from .models import API_KEY_PREFIX, ApiKey, Invitation, Membership, Merchant, User, hash_api_key, new_proxy_secret
+from .tasks import send_invitation_task
+from .users import create_user, user_with_email
 
 # An invitation link works once, and only for this long.
 INVITATION_TTL = timedelta(days=14)
@@ -29,18 +31,14 @@ def _unique_slug(name: str) -> str:
 
 
 @transaction.atomic
-def create_merchant(
+def create_merchant_with_owner(
     *, name: str, owner_email: str, password: str | None = None, stripe_account_id: str | None = None
 ) -> tuple[Merchant, User]:
-    """Creates a merchant, its default program and its owner (a new or existing user)."""
-    from affiliates.services import create_default_program
-
+    """Creates a merchant and its owner (a new or existing user): the tenant half of affiliates.onboarding's
+    create_merchant, which every caller uses, since a merchant needs its default program too."""
     if stripe_account_id and Merchant.objects.filter(stripe_account_id=stripe_account_id).exists():
         raise MerchantError("This Stripe account is already connected to another merchant.")
-    email = owner_email.strip().lower()
-    user = User.objects.filter(email__iexact=email).first()
-    if user is None:
-        user = User.objects.create_user(email=email, password=password)
+    user = user_with_email(owner_email) or create_user(email=owner_email, password=password)
     merchant = Merchant.objects.create(
         name=name.strip(),
         slug=_unique_slug(name),
@@ -49,7 +47,6 @@ def create_merchant(
         stripe_connected_at=timezone.now() if stripe_account_id else None,
     )
     Membership.objects.create(merchant=merchant, user=user, role=Membership.Role.OWNER)
-    create_default_program(merchant)
     return merchant, user
 
 
@@ -112,8 +109,6 @@ def invite_member(merchant: Merchant, *, email: str, role: str, invited_by: User
             invitation = Invitation.objects.create(merchant=merchant, email=email, role=role, invited_by=invited_by)
     except IntegrityError:
         raise MerchantError(f"{email} has already been invited.") from None
-    from .tasks import send_invitation_task
-
     send_invitation_task.delay_on_commit(invitation.pk)
     return invitation
 
@@ -155,9 +150,9 @@ def accept_invitation(invitation: Invitation, *, user: User) -> Membership:
 @transaction.atomic
 def sign_up_by_invitation(invitation: Invitation, *, password: str, name: str = "") -> Membership:
     """A new person creates their account from the invitation link and joins at once."""
-    if User.objects.filter(email__iexact=invitation.email).exists():
+    if user_with_email(invitation.email) is not None:
         raise MerchantError(f"An account for {invitation.email} already exists: log in to accept the invitation.")
-    user = User.objects.create_user(email=invitation.email, password=password, name=name.strip())
+    user = create_user(email=invitation.email, password=password, name=name)
     return accept_invitation(invitation, user=user)
 
 

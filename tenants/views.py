@@ -17,9 +17,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from affiliates.onboarding import create_merchant
+
 from . import forms, services
 from .access import merchant_required, switch_merchant
-from .models import ApiKey, Invitation, Membership, User
+from .models import ApiKey, Invitation, Membership
+from .users import user_with_email
 
 NEW_API_KEY_SESSION_KEY = "new_api_key"
 AUTH_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -38,7 +41,7 @@ def signup(request):
     form = forms.SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            merchant, user = services.create_merchant(
+            merchant, user = create_merchant(
                 name=form.cleaned_data["company"],
                 owner_email=form.cleaned_data["email"],
                 password=form.cleaned_data["password"],
@@ -61,7 +64,7 @@ def no_merchant(request):
         return redirect("affiliates:overview")
     form = forms.CreateMerchantForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        merchant, _ = services.create_merchant(name=form.cleaned_data["company"], owner_email=request.user.email)
+        merchant, _ = create_merchant(name=form.cleaned_data["company"], owner_email=request.user.email)
         switch_merchant(request, merchant.pk)
         messages.success(request, f"{merchant.name} is ready; here is how to set it up.")
         return redirect("affiliates:onboarding")
@@ -202,7 +205,7 @@ def accept_invitation(request, token):
         return render(request, "tenants/invitation_invalid.html", {"current_merchant": None}, status=404)
     context = {
         "invitation": invitation,
-        "has_account": User.objects.filter(email__iexact=invitation.email).exists(),
+        "has_account": user_with_email(invitation.email) is not None,
         "current_merchant": None,  # the public layout, whoever is logged in
     }
     if request.user.is_authenticated:

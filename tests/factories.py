@@ -88,5 +88,7 @@ class CommissionFactory(factory.django.DjangoModelFactory):
     source_type = Commission.SourceType.PAYMENT_INTENT
     source_id = factory.Sequence(lambda n: f"pi_test{n:08d}")
     stripe_payment_intent_id = factory.SelfAttribute("source_id")
-    rule = "program:percent:2000bps"
+    rule_source = "program"
+    rule_type = "percent"
+    rule_bps = 2000
     hold_until = factory.LazyFunction(lambda: timezone.now() + timezone.timedelta(days=30))

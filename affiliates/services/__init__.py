@@ -5,11 +5,8 @@ Split by subject; import from `affiliates.services` as before.
 
 from .affiliates import (  # noqa: F401
     FORMULA_PREFIXES,
-    INVITE_MAX_AGE,
-    INVITE_SALT,
     PROGRAM_FIELDS,
     accept_affiliate_invite,
-    affiliate_for_invite,
     change_affiliate_status,
     claim_affiliate_invite,
     create_affiliate,
@@ -17,7 +14,6 @@ from .affiliates import (  # noqa: F401
     create_referral,
     default_program,
     invite_affiliate,
-    invite_token,
     is_valid_code,
     referral_by_reference,
     register_affiliate,
@@ -38,6 +34,7 @@ from .commissions import (  # noqa: F401
     commission_rule,
     compute_commission,
     hold_commission,
+    program_rule,
     record_commission,
     reprice_commission,
     settle_dispute,
@@ -52,7 +49,6 @@ from .payouts import (  # noqa: F401
     mark_batch_paid,
     mark_payout_paid,
     owed_back_balances,
-    payable_commissions,
     payout_minimum,
 )
 from .rollups import (  # noqa: F401

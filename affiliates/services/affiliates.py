@@ -2,19 +2,18 @@
 
 import re
 import secrets
-from datetime import timedelta
 
-from django.contrib.auth import authenticate
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from tenants.lockout import LOCKED_MESSAGE, count_login_attempt, lift_lockout
-from tenants.models import Merchant
+from tenants.models import Merchant, User
+from tenants.users import AccountError, WrongPassword, existing_or_new_user
 
+from ..email_tasks import notify_affiliate_approved_task, notify_affiliate_invited_task, notify_new_application_task
 from ..models import CODE_PATTERN, Affiliate, CommissionType, Program, Referral
-from ..selectors import referral_with_program
+from ..queries import referral_with_program
 from ..signals import affiliate_created, affiliate_updated, referral_created, send_for
 from .errors import AffiliateError
 
@@ -158,10 +157,6 @@ PROGRAM_FIELDS = (
 )
 
 
-def _on_commit_task(task, *args) -> None:
-    transaction.on_commit(lambda: task.delay(*args))
-
-
 @transaction.atomic
 def update_program(program: Program, **changes) -> Program:
     """Saves the merchant's program settings; the first save completes the onboarding step "review your program"."""
@@ -229,31 +224,8 @@ def change_affiliate_status(affiliate: Affiliate, *, status: str) -> Affiliate:
     was_approved = affiliate.status == Affiliate.Status.APPROVED
     affiliate = set_affiliate_status(affiliate, status)
     if status == Affiliate.Status.APPROVED and not was_approved:
-        from ..tasks import notify_affiliate_approved_task
-
-        _on_commit_task(notify_affiliate_approved_task, affiliate.pk)
+        notify_affiliate_approved_task.delay_on_commit(affiliate.pk)
     return affiliate
-
-
-INVITE_SALT = "affiliates.invite"
-INVITE_MAX_AGE = timedelta(days=14)
-
-
-def invite_token(affiliate: Affiliate) -> str:
-    from django.core import signing
-
-    return signing.dumps(str(affiliate.uid), salt=INVITE_SALT, compress=True)
-
-
-def affiliate_for_invite(merchant: Merchant, token: str) -> Affiliate | None:
-    """The invited affiliate of `merchant` named by a signed, unexpired token, while no account claimed it."""
-    from django.core import signing
-
-    try:
-        uid = signing.loads(token, salt=INVITE_SALT, max_age=INVITE_MAX_AGE)
-    except signing.BadSignature:
-        return None
-    return Affiliate.objects.for_merchant(merchant).filter(uid=uid, user=None).first()
 
 
 @transaction.atomic
@@ -262,9 +234,7 @@ def invite_affiliate(
 ) -> Affiliate:
     """Creates an approved affiliate and emails them a link to set up their portal account (valid 14 days)."""
     affiliate = create_affiliate(merchant, email=email, name=name, code=code, status=Affiliate.Status.APPROVED)
-    from ..tasks import notify_affiliate_invited_task
-
-    _on_commit_task(notify_affiliate_invited_task, affiliate.pk)
+    notify_affiliate_invited_task.delay_on_commit(affiliate.pk)
     return affiliate
 
 
@@ -294,11 +264,9 @@ def sign_up_affiliate(merchant: Merchant, *, user, name: str = "", code: str | N
     affiliate = create_affiliate(
         merchant, email=user.email, name=name or user.name, code=code, program=program, status=status, user=user
     )
-    from ..tasks import notify_affiliate_approved_task, notify_new_application_task
-
-    _on_commit_task(notify_new_application_task, affiliate.pk)
+    notify_new_application_task.delay_on_commit(affiliate.pk)
     if status == Affiliate.Status.APPROVED:
-        _on_commit_task(notify_affiliate_approved_task, affiliate.pk)
+        notify_affiliate_approved_task.delay_on_commit(affiliate.pk)
     return affiliate
 
 
@@ -332,61 +300,42 @@ def update_payout_settings(
     return affiliate
 
 
-def _password_matches(user, password: str) -> bool:
-    """An existing account's password, checked under the login's per-account lockout (no password oracle)."""
-    if not count_login_attempt(user.email):
-        raise AffiliateError(LOCKED_MESSAGE)
-    if authenticate(username=user.email, password=password) is None:
-        return False
-    lift_lockout(user.email)
-    return True
+def _account(*, email: str, password: str, name: str, wrong_password: str) -> User:
+    """The person's account (tenants/users.py): theirs if this is its password, else a new one."""
+    try:
+        return existing_or_new_user(email=email, password=password, name=name)
+    except WrongPassword:
+        raise AffiliateError(wrong_password) from None
+    except AccountError as exc:
+        raise AffiliateError(str(exc)) from None
 
 
 @transaction.atomic
-def register_affiliate(merchant: Merchant, *, email: str, password: str, name: str = "") -> tuple[Affiliate, object]:
+def register_affiliate(merchant: Merchant, *, email: str, password: str, name: str = "") -> tuple[Affiliate, User]:
     """Portal signup: one global account per email (tenants.User), one affiliate per merchant.
 
     An email that already has an account must give that account's password;
     a new email gets an account with a validated password.
     """
-    from django.contrib.auth import password_validation
-    from django.core.exceptions import ValidationError
-
-    from tenants.models import User
-
-    email = email.strip().lower()
-    user = User.objects.filter(email__iexact=email).first()
-    if user is not None:
-        if not _password_matches(user, password):
-            raise AffiliateError(
-                "An account with this email already exists: enter its password, or reset it from the login page."
-            )
-    else:
-        try:
-            password_validation.validate_password(password, User(email=email, name=name))
-        except ValidationError as exc:  # its messages are for the user
-            raise AffiliateError(" ".join(exc.messages)) from None
-        user = User.objects.create_user(email=email, password=password, name=name.strip())
+    user = _account(
+        email=email,
+        password=password,
+        name=name,
+        wrong_password=(
+            "An account with this email already exists: enter its password, or reset it from the login page."
+        ),
+    )
     affiliate = sign_up_affiliate(merchant, user=user, name=name)
     return affiliate, user
 
 
 @transaction.atomic
-def accept_affiliate_invite(affiliate: Affiliate, *, password: str):
+def accept_affiliate_invite(affiliate: Affiliate, *, password: str) -> tuple[Affiliate, User]:
     """An invited affiliate sets a password (new email) or proves theirs (existing account); the invite is then used."""
-    from django.contrib.auth import password_validation
-    from django.core.exceptions import ValidationError
-
-    from tenants.models import User
-
-    user = User.objects.filter(email__iexact=affiliate.email).first()
-    if user is not None:
-        if not _password_matches(user, password):
-            raise AffiliateError("You already have an account with this email: enter its password.")
-    else:
-        try:
-            password_validation.validate_password(password, User(email=affiliate.email))
-        except ValidationError as exc:
-            raise AffiliateError(" ".join(exc.messages)) from None
-        user = User.objects.create_user(email=affiliate.email, password=password, name=affiliate.name)
+    user = _account(
+        email=affiliate.email,
+        password=password,
+        name=affiliate.name,
+        wrong_password="You already have an account with this email: enter its password.",
+    )
     return claim_affiliate_invite(affiliate, user=user), user

@@ -3,25 +3,19 @@
 from collections import defaultdict
 
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from tenants.models import Merchant
 
 from .. import money
-from ..models import Affiliate, Commission, Payout, PayoutBatch, Program
+from ..email_tasks import notify_payout_sent_task
+from ..models import NET_AMOUNT, Affiliate, Commission, Payout, PayoutBatch, Program
+from ..queries import payable_commissions
 from ..signals import commission_updated, payout_created, payout_paid, send_for, send_on_commit
 from .errors import AffiliateError
 
 # --- payouts ------------------------------------------------------------------------------------------------------
-
-
-def payable_commissions(merchant: Merchant):
-    return (
-        Commission.objects.for_merchant(merchant)
-        .filter(status=Commission.Status.APPROVED, payout=None, is_on_hold=False)
-        .filter(~Q(reversed_amount=F("amount")))
-    )
 
 
 @transaction.atomic
@@ -83,7 +77,7 @@ def owed_back_balances(merchant: Merchant) -> dict[tuple[int, str], int]:
         Commission.objects.for_merchant(merchant)
         .filter(status=Commission.Status.PAID)
         .values("affiliate_id", "currency")
-        .annotate(total=Sum(F("paid_amount") - F("amount") + F("reversed_amount")))
+        .annotate(total=Sum(F("paid_amount") - NET_AMOUNT))
     )
     deducted = (
         Payout.objects.for_merchant(merchant)
@@ -108,17 +102,13 @@ def mark_payout_paid(payout: Payout, *, reference: str = "") -> Payout:
     )
     if claimed != 1:
         raise AffiliateError("This payout has already been marked paid.")
-    Commission.objects.filter(payout=payout).update(
-        status=Commission.Status.PAID, paid_at=now, paid_amount=F("amount") - F("reversed_amount")
-    )
+    Commission.objects.filter(payout=payout).update(status=Commission.Status.PAID, paid_at=now, paid_amount=NET_AMOUNT)
     payout.refresh_from_db()
     send_for(payout_paid, payout)
     send_on_commit(
         commission_updated, Commission, Commission.objects.filter(payout=payout).values_list("merchant_id", "pk")
     )
-    from ..tasks import notify_payout_sent_task
-
-    transaction.on_commit(lambda: notify_payout_sent_task.delay(payout.pk))
+    notify_payout_sent_task.delay_on_commit(payout.pk)
     return payout
 
 

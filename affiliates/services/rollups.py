@@ -6,10 +6,17 @@ tracking.rollups.rollup_daily_stats (the daily clicks, referrals and customers) 
 from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, F, Sum
+from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 
-from ..models import AffiliateCommissionMonth, Commission, CommissionDailyStat, CommissionDirtyDay
+from ..models import (
+    NET_AMOUNT,
+    REVENUE_AMOUNT,
+    AffiliateCommissionMonth,
+    Commission,
+    CommissionDailyStat,
+    CommissionDirtyDay,
+)
 
 
 def rollup_commission_stats(start: date | None, yesterday: date) -> None:
@@ -30,8 +37,8 @@ def rollup_commission_stats(start: date | None, yesterday: date) -> None:
             .values("merchant_id", "d", "currency", "status")
             .annotate(
                 n=Count("*"),
-                net=Sum(F("amount") - F("reversed_amount")),
-                revenue=Sum(F("base_amount") - F("refunded_amount")),
+                net=Sum(NET_AMOUNT),
+                revenue=Sum(REVENUE_AMOUNT),
             )
             .order_by()
         )
@@ -101,8 +108,8 @@ def _rollup_affiliate_months(start, yesterday, marks: set) -> None:
             qs.values("merchant_id", "affiliate_id", "currency")
             .annotate(
                 n=Count("*"),
-                net=Sum(F("amount") - F("reversed_amount")),
-                revenue=Sum(F("base_amount") - F("refunded_amount")),
+                net=Sum(NET_AMOUNT),
+                revenue=Sum(REVENUE_AMOUNT),
             )
             .order_by()
         )

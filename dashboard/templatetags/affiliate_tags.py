@@ -6,7 +6,7 @@ from django import template
 
 from affiliates import money as money_module
 from affiliates.models import CommissionType, Program
-from affiliates.services import Rule
+from affiliates.services import program_rule
 
 register = template.Library()
 
@@ -32,8 +32,7 @@ def percent(bps):
 def rule_text(rule):
     """A Rule or a Program → "20% of each payment" / "$15.00 per payment"."""
     if isinstance(rule, Program):
-        value = rule.commission_bps if rule.commission_type == CommissionType.PERCENT else rule.commission_amount
-        rule = Rule(rule.commission_type, value, rule.commission_currency, "program")
+        rule = program_rule(rule)
     if rule.kind == CommissionType.PERCENT:
         return f"{percent(rule.value)} of each payment"
     return f"{money_module.format_money(rule.value, rule.currency)} per payment"

@@ -14,13 +14,14 @@ pytestmark = pytest.mark.django_db
 
 
 def record(affiliate, source_id: str) -> Commission:
-    return record_commission(
+    commission, _ = record_commission(
         ReferralFactory(affiliate=affiliate),
         source_type=Commission.SourceType.PAYMENT_INTENT,
         source_id=source_id,
         base_amount=10000,
         currency="usd",
     )
+    return commission
 
 
 def test_one_undeliverable_address_does_not_cost_other_affiliates_their_emails(

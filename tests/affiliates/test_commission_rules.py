@@ -53,7 +53,7 @@ def test_parse_major_refuses_more_decimals_than_the_currency_has():
         money.parse_major("abc", "usd")
 
 
-def _commission(referral, source="pi_1", amount=10000, currency="usd", **kw):
+def _record(referral, source="pi_1", amount=10000, currency="usd", **kw):
     return record_commission(
         referral,
         source_type=Commission.SourceType.PAYMENT_INTENT,
@@ -64,11 +64,16 @@ def _commission(referral, source="pi_1", amount=10000, currency="usd", **kw):
     )
 
 
+def _commission(referral, source="pi_1", amount=10000, currency="usd", **kw):
+    commission, _ = _record(referral, source, amount, currency, **kw)
+    return commission
+
+
 def test_default_program_pays_20_percent_and_records_rule_and_source(affiliate):
     referral = ReferralFactory(affiliate=affiliate)
     commission = _commission(referral, source="pi_abc", amount=4999)
     assert (commission.amount, commission.currency, commission.source_id) == (1000, "usd", "pi_abc")  # 999.8 → 1000
-    assert commission.rule == "program:percent:2000bps"
+    assert (commission.rule_source, commission.rule_type, commission.rule_bps) == ("program", "percent", 2000)
     assert commission.status == Commission.Status.PENDING
     assert commission.hold_until > timezone.now() + timedelta(days=29)
 
@@ -85,22 +90,24 @@ def test_affiliate_override_beats_the_program(affiliate):
     affiliate.save()
     commission = _commission(ReferralFactory(affiliate=affiliate), amount=100000)
     assert commission.amount == 1500
-    assert commission.rule == "affiliate:fixed:1500 usd"
+    assert (commission.rule_source, commission.rule_type, commission.rule_amount) == ("affiliate", "fixed", 1500)
 
 
 def test_same_source_twice_earns_once(affiliate):
     referral = ReferralFactory(affiliate=affiliate)
-    first = _commission(referral, source="pi_same")
-    second = _commission(referral, source="pi_same", amount=99999)
-    assert first.pk == second.pk
+    first, first_created = _record(referral, source="pi_same")
+    second, second_created = _record(referral, source="pi_same", amount=99999)
+    assert first.pk == second.pk and (first_created, second_created) == (True, False)
     assert Commission.objects.filter(source_id="pi_same").count() == 1
     assert Commission.objects.get(source_id="pi_same").amount == 2000
 
 
-def test_self_referral_is_flagged_and_earns_nothing(affiliate):
-    commission = _commission(ReferralFactory(affiliate=affiliate), customer_email=affiliate.email.upper())
+@pytest.mark.parametrize("typed", [str.upper, lambda email: f"  {email}\n"])
+def test_self_referral_is_flagged_and_earns_nothing(affiliate, typed):
+    commission = _commission(ReferralFactory(affiliate=affiliate), customer_email=typed(affiliate.email))
     assert commission.is_self_referral
     assert commission.amount == 0 and commission.status == Commission.Status.VOIDED
+    assert commission.void_reason == "Self-referral: the customer is the affiliate."
 
 
 @pytest.mark.parametrize("status", [Affiliate.Status.SUSPENDED, Affiliate.Status.PENDING, Affiliate.Status.REJECTED])

@@ -6,10 +6,18 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
+from affiliates.invites import invite_token
 from affiliates.models import Affiliate, Commission, Program
-from affiliates.services import create_payout_batch
+from affiliates.services import create_payout_batch, record_commission
 from tenants.lockout import lift_lockout
-from tests.factories import PASSWORD, AffiliateFactory, CommissionFactory, MembershipFactory, UserFactory
+from tests.factories import (
+    PASSWORD,
+    AffiliateFactory,
+    CommissionFactory,
+    MembershipFactory,
+    ReferralFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -217,9 +225,6 @@ def test_payout_settings_save_and_validate(portal_client, merchant, affiliate):
 
 
 def test_new_commission_email_follows_the_affiliates_opt_in(affiliate, django_capture_on_commit_callbacks):
-    from affiliates.services import record_commission
-    from tests.factories import ReferralFactory
-
     referral = ReferralFactory(affiliate=affiliate)
     with django_capture_on_commit_callbacks(execute=True):
         record_commission(
@@ -257,3 +262,17 @@ def test_signup_with_an_existing_email_is_throttled_like_the_login(client, merch
     assert response.status_code == 400 and "Too many failed attempts" in response.content.decode()
     assert not Affiliate.objects.filter(email="target@example.net").exists()
     lift_lockout("target@example.net")
+
+
+def test_an_invite_to_an_email_with_an_account_needs_that_accounts_password(client, merchant, other_merchant):
+    user = UserFactory(email="both@example.net")  # already an affiliate elsewhere, say
+    invited = AffiliateFactory(merchant=merchant, user=None, email="both@example.net", code="both")
+    accept = url("portal_accept_invite", merchant, token=invite_token(invited))
+    response = client.post(accept, {"password": "not-the-password-1"})
+    assert response.status_code == 400
+    assert "You already have an account with this email: enter its password." in response.content.decode()
+    invited.refresh_from_db()
+    assert invited.user is None
+    assert client.post(accept, {"password": PASSWORD}).status_code == 302
+    invited.refresh_from_db()
+    assert invited.user == user

@@ -3,7 +3,7 @@
 import pytest
 
 from affiliates.models import Referral
-from affiliates.selectors import referral_with_program
+from affiliates.queries import referral_with_program
 from tests.factories import ReferralFactory
 
 pytestmark = pytest.mark.django_db

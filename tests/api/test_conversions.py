@@ -31,7 +31,7 @@ def test_conversion_by_referral_id_earns_the_programs_commission(
     # 20% of 123.45, rounded half-up to the cent.
     assert (commission.amount, commission.currency, commission.base_amount) == (2469, "usd", 12345)
     assert commission.referral == referral and commission.affiliate == affiliate
-    assert commission.rule == "program:percent:2000bps"
+    assert (commission.rule_source, commission.rule_type, commission.rule_bps) == ("program", "percent", 2000)
     assert body["id"] == "order-1001"
     assert (body["referral"], body["affiliate"], body["amount"]) == (referral.rid, str(affiliate.uid), 12345)
     assert body["commission"]["id"] == str(commission.code)
@@ -48,7 +48,13 @@ def test_conversion_by_affiliate_code_uses_the_affiliates_override(api, merchant
     assert response.status_code == 201, response.content
     commission = Commission.objects.get(merchant=merchant)
     # A fixed override pays its amount in the program's commission currency, whatever the sale.
-    assert (commission.amount, commission.currency, commission.rule) == (1500, "usd", "affiliate:fixed:1500 usd")
+    assert (commission.amount, commission.currency, commission.rule_source, commission.rule_type) == (
+        1500,
+        "usd",
+        "affiliate",
+        "fixed",
+    )
+    assert commission.rule_amount == 1500 and commission.rule_bps is None
     assert commission.referral.affiliate == affiliate
 
 

@@ -18,8 +18,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from affiliates.models import Affiliate, Commission, Payout, PayoutBatch, Program, Referral
+from affiliates.onboarding import create_merchant
 from tenants.models import Merchant
-from tenants.services import create_merchant
 from tracking.models import Click
 from tracking.rollups import rollup_daily_stats
 
@@ -194,7 +194,10 @@ class Command(BaseCommand):
                         "",
                         "",
                         "",
-                        "program:percent:2000bps",
+                        "program",
+                        "percent",
+                        2000,
+                        None,
                         i % 3 != 0,
                         False,
                         False,
@@ -224,7 +227,10 @@ class Command(BaseCommand):
                 "stripe_payment_intent_id",
                 "stripe_charge_id",
                 "stripe_invoice_id",
-                "rule",
+                "rule_source",
+                "rule_type",
+                "rule_bps",
+                "rule_amount",
                 "is_recurring",
                 "is_self_referral",
                 "is_on_hold",

@@ -8,7 +8,6 @@ import json
 import re
 
 from django.conf import settings
-from django.contrib.auth import password_validation
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -18,8 +17,9 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from tenants.models import User
-from tenants.services import MerchantError, create_api_key, create_merchant
+from affiliates.onboarding import create_merchant
+from tenants.services import MerchantError, create_api_key
+from tenants.users import AccountError, user_with_email, validate_new_password
 
 STRIPE_ACCOUNT = re.compile(r"^acct_[A-Za-z0-9]{1,250}$")
 
@@ -47,12 +47,12 @@ class Command(BaseCommand):
             raise CommandError("--name: give the company a name.")
         if stripe_account is not None and not STRIPE_ACCOUNT.match(stripe_account):
             raise CommandError(f"--stripe-account: {stripe_account!r} is not a Stripe account id (acct_...).")
-        user_exists = User.objects.filter(email__iexact=email).exists()
+        user_exists = user_with_email(email) is not None
         if password is not None and not user_exists:
             try:
-                password_validation.validate_password(password, User(email=email))
-            except ValidationError as error:
-                raise CommandError("--password: " + " ".join(error.messages)) from None
+                validate_new_password(password, email=email)
+            except AccountError as error:
+                raise CommandError(f"--password: {error}") from None
         if password is not None and user_exists:
             self.stderr.write(f"{email} already has an account: it keeps its password (--password ignored).")
         try:

@@ -20,9 +20,11 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from affiliates import services as affiliate_services
+from affiliates.links import referral_link
 from affiliates.models import Affiliate, Commission, Payout, Referral, new_referral_id
-from tenants.models import Merchant, User
-from tenants.services import create_merchant
+from affiliates.onboarding import create_merchant
+from tenants.models import Merchant
+from tenants.users import create_user, user_with_email
 from tracking.models import Click
 from tracking.rollups import rollup_daily_stats
 
@@ -100,9 +102,7 @@ class Command(BaseCommand):
         for name, email, code, status, clicks_per_day, has_login in AFFILIATES:
             user = None
             if has_login:
-                user = User.objects.filter(email=email).first() or User.objects.create_user(
-                    email=email, password=DEMO_PASSWORD, name=name
-                )
+                user = user_with_email(email) or create_user(email=email, password=DEMO_PASSWORD, name=name)
             affiliate = affiliate_services.create_affiliate(
                 merchant, email=email, name=name, code=code, status=status, user=user
             )
@@ -152,7 +152,7 @@ class Command(BaseCommand):
                     merchant=merchant,
                     affiliate=affiliate,
                     referral=referral,
-                    landing_url=f"https://demo-coffee.test{rng.choice(PAGES)}?ref={affiliate.code}",
+                    landing_url=referral_link(f"https://demo-coffee.test{rng.choice(PAGES)}", affiliate.code),
                     referrer=rng.choice(REFERRERS),
                     user_agent=USER_AGENT,
                     ip_hash=secrets.token_hex(16),
@@ -179,7 +179,7 @@ class Command(BaseCommand):
             payments.append(payments[-1] + timedelta(days=30))
         for n, at in enumerate(payments):
             source = f"in_Demo{sale:06d}{n:02d}" if subscription else f"pi_Demo{sale:06d}"
-            commission = affiliate_services.record_commission(
+            commission, _ = affiliate_services.record_commission(
                 referral,
                 source_type=Commission.SourceType.INVOICE if subscription else Commission.SourceType.PAYMENT_INTENT,
                 source_id=source,

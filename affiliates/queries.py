@@ -1,13 +1,23 @@
-"""Reads of the affiliates domain that more than one caller shares (attribution, the tracker, the API).
+"""Reads that the writes depend on, shared with the pages and with stripe_integration.
 
-The pages' reads are in dashboard/ (reports.py, selectors.py, periods.py).
+Below the services: it imports only models and the leaf helpers in afficone/.
 """
 
-from __future__ import annotations
+from django.db.models import F, Q, QuerySet
 
 from afficone import rawsql
+from tenants.models import Merchant
 
-from .models import Referral
+from .models import Commission, Referral
+
+
+def payable_commissions(merchant: Merchant) -> QuerySet[Commission]:
+    """Approved, in no payout, not held by a dispute, and still worth something."""
+    return (
+        Commission.objects.for_merchant(merchant)
+        .filter(status=Commission.Status.APPROVED, payout=None, is_on_hold=False)
+        .filter(~Q(reversed_amount=F("amount")))
+    )
 
 
 def referral_with_program(merchant_id: int, *, rid: str = "", stripe_customer_id: str = "") -> Referral | None:
