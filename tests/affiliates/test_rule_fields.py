@@ -24,8 +24,10 @@ RULES = [
 
 def _migrate(targets):
     executor = MigrationExecutor(connection)
+    # Every other app stays at its latest migration: the models built here must match the tables as they are.
+    others = [node for node in executor.loader.graph.leaf_nodes() if node[0] != "affiliates"]
     executor.migrate(targets)
-    return MigrationExecutor(connection).loader.project_state(targets).apps
+    return MigrationExecutor(connection).loader.project_state([*targets, *others]).apps
 
 
 @pytest.mark.django_db(transaction=True)
