@@ -1,14 +1,14 @@
 from celery import shared_task
 
-from . import dispatch, services
+from . import drainers, services
 
 
 @shared_task(acks_late=True)
 def drain_stripe_events_task(slot: int | None = None) -> int:
-    """Processes pending events until none is left (stripe_integration/dispatch.py); `slot` is the drainer slot the
+    """Processes pending events until none is left (stripe_integration/drainers.py); `slot` is the drainer slot the
     asker took for it (None: started by hand, holding none). Idempotent: every event is claimed under a row lock
     while pending, so a redelivered or concurrent drainer finds only what is left."""
-    return dispatch.drain(slot)
+    return drainers.drain(slot)
 
 
 @shared_task(
