@@ -17,7 +17,7 @@ from tenants.models import Merchant
 from ..drainers import request_drain_on_commit
 from ..models import StripeEvent
 from .claiming import _claim
-from .handlers import HANDLERS, MAY_WAIT
+from .handlers import HANDLERS, MAY_WAIT, WHEN_DISCONNECTED
 from .waiting import WaitFor
 
 log = logging.getLogger(__name__)
@@ -102,10 +102,7 @@ def _run_handler(event: StripeEvent) -> tuple[str, str, str]:
     if settings.STRIPE_LIVE_EVENTS_ONLY and not event.livemode:
         # A live Connect endpoint also receives the test-mode events of its accounts: a test checkout earns nothing.
         return StripeEvent.Status.IGNORED, "", "A test-mode event; this installation attributes live payments only."
-    if (
-        merchant.stripe_status == Merchant.StripeStatus.DISCONNECTED
-        and event.type != "account.application.deauthorized"
-    ):
+    if merchant.stripe_status == Merchant.StripeStatus.DISCONNECTED and event.type not in WHEN_DISCONNECTED:
         return StripeEvent.Status.IGNORED, "", "The merchant had disconnected Stripe."
     obj = (event.payload.get("data") or {}).get("object") or {}
     if handler not in MAY_WAIT:

@@ -1,52 +1,26 @@
-"""The event handlers, by event type.
+"""The event handlers, by subject, each declared once with `@handles(...)` (registry.py).
 
 Each takes (merchant, the event's data.object, the stored event). Returning means processed; WaitFor parks it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+# Importing a handler module declares its handlers; every module of this package is imported here
+# (tests/stripe_integration/test_event_types.py checks that none is left out).
+from . import checkout, customers, deauthorization, invoices, payment_intents, refunds, subscriptions  # noqa: F401
+from .registry import HandlerFunction, declared
 
-from tenants.models import Merchant
+HANDLERS: dict[str, HandlerFunction] = {t: handler.function for handler in declared() for t in handler.event_types}
 
-from ...models import StripeEvent
-from .checkout import handle_checkout_session
-from .customers import handle_customer
-from .deauthorization import handle_deauthorized
-from .invoices import handle_invoice_paid, handle_invoice_payment_paid
-from .payment_intents import handle_payment_intent_succeeded
-from .refunds import handle_charge_refunded, handle_dispute_closed, handle_dispute_created
-from .subscriptions import handle_subscription_deleted
+MAY_WAIT: frozenset[HandlerFunction] = frozenset(handler.function for handler in declared() if handler.may_wait)
 
-HANDLERS: dict[str, Callable[[Merchant, dict, StripeEvent], None]] = {
-    "checkout.session.completed": handle_checkout_session,
-    "checkout.session.async_payment_succeeded": handle_checkout_session,
-    "payment_intent.succeeded": handle_payment_intent_succeeded,
-    "customer.created": handle_customer,
-    "customer.updated": handle_customer,
-    "invoice.paid": handle_invoice_paid,
-    "invoice.payment_succeeded": handle_invoice_paid,
-    "invoice_payment.paid": handle_invoice_payment_paid,
-    "charge.refunded": handle_charge_refunded,
-    "charge.dispute.created": handle_dispute_created,
-    "charge.dispute.closed": handle_dispute_closed,
-    "customer.subscription.deleted": handle_subscription_deleted,
-    "account.application.deauthorized": handle_deauthorized,
-}
-
-# The handlers that may park their event (raise WaitFor): they run in a savepoint, so parking leaves nothing written.
-MAY_WAIT = frozenset(
-    {
-        handle_invoice_paid,
-        handle_invoice_payment_paid,
-        handle_charge_refunded,
-        handle_dispute_created,
-        handle_dispute_closed,
-        handle_subscription_deleted,
-    }
+# Handled for a merchant who disconnected Stripe as well.
+WHEN_DISCONNECTED: frozenset[str] = frozenset(
+    t for handler in declared() if handler.when_disconnected for t in handler.event_types
 )
 
-# The event types the platform's Connect webhook endpoint must be subscribed to (shown on the settings page).
-# invoice_payment.paid matters on API versions 2025-03-31 and later: it is how a refund or dispute of a subscription
-# payment finds the invoice's commission, since those invoices no longer name their PaymentIntent.
+# The event types the platform's Connect webhook endpoint must be subscribed to (README, "Stripe"). Stripe's other
+# events are stored and ignored. invoice_payment.paid matters on API versions 2025-03-31 and later: it is how a refund
+# or dispute of a subscription payment finds the invoice's commission, since those invoices no longer name their
+# PaymentIntent.
 WEBHOOK_EVENT_TYPES: tuple[str, ...] = tuple(HANDLERS)

@@ -11,8 +11,10 @@ from ...models import StripeEvent
 from ..links import _record, link_customer
 from ..payload import _event_time, _id, _reference, _timestamp, checkout_amount_excluding_tax
 from ..waiting import rerun_payment_events
+from .registry import handles
 
 
+@handles("checkout.session.completed", "checkout.session.async_payment_succeeded")
 def handle_checkout_session(merchant: Merchant, session: dict, event: StripeEvent) -> None:
     """checkout.session.completed and checkout.session.async_payment_succeeded.
 

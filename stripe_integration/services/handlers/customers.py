@@ -8,8 +8,10 @@ from tracking.services import resolve_reference
 from ...models import StripeEvent
 from ..links import link_customer
 from ..payload import _id, _reference
+from .registry import handles
 
 
+@handles("customer.created", "customer.updated")
 def handle_customer(merchant: Merchant, customer: dict, event: StripeEvent) -> None:
     """customer.created / customer.updated with `metadata._afficoneRef` (free trials): link it; the first link wins."""
     reference = _reference(customer)

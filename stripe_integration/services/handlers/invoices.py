@@ -10,8 +10,10 @@ from ...models import StripeEvent
 from ..links import _record, link_commission_payment
 from ..payload import _event_time, _id, _timestamp, invoice_subscription, invoice_tax
 from ..waiting import WaitFor, lock_keys, wake_waiting
+from .registry import handles
 
 
+@handles("invoice.paid", "invoice.payment_succeeded", may_wait=True)
 def handle_invoice_paid(merchant: Merchant, invoice: dict, event: StripeEvent) -> None:
     """invoice.paid and invoice.payment_succeeded: one commission per invoice (source = the invoice id).
 
@@ -50,6 +52,7 @@ def handle_invoice_paid(merchant: Merchant, invoice: dict, event: StripeEvent) -
     )
 
 
+@handles("invoice_payment.paid", may_wait=True)
 def handle_invoice_payment_paid(merchant: Merchant, invoice_payment: dict, event: StripeEvent) -> None:
     """invoice_payment.paid (API 2025-03-31 and later): tells which PaymentIntent paid an invoice, so the invoice's
     commission can be found by later refunds and disputes, which only name the charge and PaymentIntent."""

@@ -9,8 +9,10 @@ from tracking.services import resolve_reference
 from ...models import StripeEvent
 from ..links import _record, link_customer
 from ..payload import _event_time, _id, _reference
+from .registry import handles
 
 
+@handles("payment_intent.succeeded")
 def handle_payment_intent_succeeded(merchant: Merchant, intent: dict, event: StripeEvent) -> None:
     """A PaymentIntent the merchant created with `metadata._afficoneRef` (PaymentIntents without it are not ours:
     Checkout's and invoices' own PaymentIntents are attributed through their sessions and invoices)."""

@@ -12,6 +12,7 @@ from ...models import StripeEvent
 from ..links import _find_commission, link_commission_payment
 from ..payload import _id
 from ..waiting import WaitFor, lock_keys
+from .registry import handles
 
 
 def _commission_for_charge(merchant: Merchant, *, charge: str, payment_intent: str, invoice: str = "") -> Commission:
@@ -32,6 +33,7 @@ def invoice_paid_by(merchant: Merchant, payment_intent: str) -> str:
     return next((_id(payment.to_dict().get("invoice")) for payment in payments.data), "")
 
 
+@handles("charge.refunded", may_wait=True)
 def handle_charge_refunded(merchant: Merchant, charge: dict, event: StripeEvent) -> None:
     """Reverses the commission in proportion to the charge's cumulative `amount_refunded` (so refund events in any
     order, or repeated, end at the same reversal). The charge's amount includes tax, the commission's base does not,
@@ -73,6 +75,7 @@ def _dispute_closed_already(merchant: Merchant, dispute_id: str) -> bool:
     )
 
 
+@handles("charge.dispute.created", may_wait=True)
 def handle_dispute_created(merchant: Merchant, dispute: dict, event: StripeEvent) -> None:
     """Holds the commission while the dispute is open (unless its closing has already been processed)."""
     lock_keys(merchant.pk, _id(dispute))
@@ -84,6 +87,7 @@ def handle_dispute_created(merchant: Merchant, dispute: dict, event: StripeEvent
     hold_commission(commission)
 
 
+@handles("charge.dispute.closed", may_wait=True)
 def handle_dispute_closed(merchant: Merchant, dispute: dict, event: StripeEvent) -> None:
     """Lost: the commission is reversed in full. Won (or a closed inquiry): released."""
     lock_keys(merchant.pk, _id(dispute))

@@ -9,8 +9,10 @@ from ...models import StripeEvent
 from ..links import end_referral_subscription
 from ..payload import _event_time, _id, _timestamp
 from ..waiting import WaitFor, lock_keys
+from .registry import handles
 
 
+@handles("customer.subscription.deleted", may_wait=True)
 def handle_subscription_deleted(merchant: Merchant, subscription: dict, event: StripeEvent) -> None:
     """No recurring commission for invoices paid after the subscription ended."""
     customer_id = _id(subscription.get("customer"))
