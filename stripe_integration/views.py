@@ -6,6 +6,7 @@ from django.http import HttpResponse, HttpResponseBadRequest
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from .drainers import request_drain_on_commit
 from .services import store_event
 
 
@@ -38,5 +39,7 @@ def webhook(request):
         return HttpResponseBadRequest(
             "The body is not a Stripe event (id and type are required).", content_type="text/plain"
         )
-    store_event(payload, raw=raw)
+    event = store_event(payload, raw=raw)
+    if event is not None and event.merchant_id:
+        request_drain_on_commit()
     return HttpResponse(status=200)

@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from tenants.models import Merchant
 
-from ..drainers import request_drain_on_commit
 from ..models import StripeEvent
 from .claiming import _claim
 from .handlers import HANDLERS, MAY_WAIT, WHEN_DISCONNECTED
@@ -24,7 +23,6 @@ log = logging.getLogger(__name__)
 
 # A failed event is retried by the periodic sweep until it has been attempted this often.
 MAX_ATTEMPTS = 8
-# How long an event waits for the customer link or commission it depends on; those normally follow within seconds.
 
 # Errors worth retrying: the database or Stripe were briefly unreachable, or two transactions deadlocked.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -128,19 +126,11 @@ def _record_failure(event_id: int, exc: BaseException) -> None:
     StripeEvent.objects.filter(pk=event_id, status=StripeEvent.Status.FAILED).update(attempts=F("attempts") + 1)
 
 
-def requeue_stale_events(*, now: datetime | None = None, limit: int = 500) -> int:
-    """Gets events processed that were stored but never reached, so none is lost to a broker outage, a killed
-    worker or a drainer slot that is still held.
-
-    Pending events older than a minute (and not swept in the last five): a drainer is asked for, as the webhook asks
-    (a slot a killed worker held has expired by then; slots held by live drainers mean they are on it, and no more
-    drainers than STRIPE_EVENT_DRAINERS run however long a backlog lasts). Failed events with attempts left whose
-    back-off (a minute, doubling per attempt, at most an hour) has passed: a task each. Doing either twice is harmless:
-    processing is idempotent. Returns how many events were concerned.
+def sweep_stale_events(*, now: datetime, limit: int = 500) -> tuple[list[int], list[int]]:
+    """What the periodic sweep gets processed (drainers.requeue_stale_events), each event marked enqueued at `now`:
+    pending events older than a minute and not swept in the last five, oldest first, for a drainer; and failed events
+    with attempts left whose back-off (a minute, doubling per attempt, at most an hour) has passed, for a task each.
     """
-    from ..tasks import process_stripe_event_task
-
-    now = now or timezone.now()
     minute_ago = now - timedelta(minutes=1)
     pending = Q(status=StripeEvent.Status.PENDING) & (
         Q(enqueued_at__isnull=True, received_at__lt=minute_ago) | Q(enqueued_at__lt=now - timedelta(minutes=5))
@@ -156,11 +146,6 @@ def requeue_stale_events(*, now: datetime | None = None, limit: int = 500) -> in
         .order_by("received_at")
         .values_list("pk", flat=True)[:limit]
     )
-    ids = stale_ids + failed_ids
-    if ids:
-        StripeEvent.objects.filter(pk__in=ids).update(enqueued_at=now)
-    if stale_ids:
-        request_drain_on_commit()
-    for pk in failed_ids:
-        transaction.on_commit(lambda pk=pk: process_stripe_event_task.delay(pk))
-    return len(ids)
+    if stale_ids or failed_ids:
+        StripeEvent.objects.filter(pk__in=stale_ids + failed_ids).update(enqueued_at=now)
+    return stale_ids, failed_ids

@@ -8,12 +8,12 @@ from django.db import connection
 
 from tenants.models import Merchant
 
-from ..drainers import request_drain_on_commit
 from ..models import StripeEvent
 
 
 def store_event(payload: dict, *, raw: str | None = None) -> StripeEvent | None:
-    """Stores a verified event and asks for its processing; None for a duplicate (already stored, nothing done).
+    """Stores a verified event; None for a duplicate (already stored, nothing done). The caller asks for its
+    processing (drainers.request_drain_on_commit) when the event has a merchant.
 
     Idempotency key: `StripeEvent.stripe_id` (unique). Events of an unknown account are stored as IGNORED. `raw` is the
     JSON text `payload` was parsed from (the webhook's body): stored as it is rather than serialised again.
@@ -30,8 +30,6 @@ def store_event(payload: dict, *, raw: str | None = None) -> StripeEvent | None:
     )
     if not _insert_unless_stored(event, raw=raw):
         return None
-    if event.merchant_id:
-        request_drain_on_commit()
     return event
 
 

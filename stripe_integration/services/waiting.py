@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from tenants.models import Merchant
 
-from ..drainers import request_drain_on_commit
 from ..models import StripeEvent
 
 # How long an event waits for the customer link or commission it depends on; those normally follow within seconds.
@@ -58,8 +57,9 @@ def _signed32(value: int) -> int:
 
 
 def wake_waiting(merchant_id: int, *keys: str | None) -> int:
-    """Parked events waiting for one of `keys` go back to pending; a drainer is asked for once this transaction
-    commits."""
+    """Parked events waiting for one of `keys` go back to pending: the drainer running this takes them before it
+    leaves (it takes every pending event), and a single event's retry asks for a drainer after it
+    (drainers.retry_event)."""
     keys = sorted({k for k in keys if k})
     if not keys:
         return 0
@@ -73,14 +73,13 @@ def wake_waiting(merchant_id: int, *keys: str | None) -> int:
             [StripeEvent.Status.PENDING, enqueued_at, merchant_id, StripeEvent.Status.WAITING, *keys],
         )
         ids = [row[0] for row in cursor.fetchall()]
-    if ids:
-        request_drain_on_commit()
     return len(ids)
 
 
 def rerun_payment_events(merchant: Merchant, *, payment_intent: str = "", charge: str = "") -> int:
-    """A commission was rewritten from scratch: its refunds and disputes, already processed, run again on commit
-    (they are idempotent and read cumulative states, so running them again lands where the in-order run does)."""
+    """A commission was rewritten from scratch: its refunds and disputes, already processed, go back to pending to run
+    again, as woken events do (they are idempotent and read cumulative states, so running them again lands where
+    the in-order run does)."""
     names = Q()
     if payment_intent:
         names |= Q(payload__data__object__payment_intent=payment_intent)
@@ -95,7 +94,6 @@ def rerun_payment_events(merchant: Merchant, *, payment_intent: str = "", charge
     )
     if ids:
         StripeEvent.objects.filter(pk__in=ids).update(status=StripeEvent.Status.PENDING, enqueued_at=timezone.now())
-        request_drain_on_commit()
     return len(ids)
 
 

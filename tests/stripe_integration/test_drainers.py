@@ -17,9 +17,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from affiliates.models import Commission
-from stripe_integration.drainers import SLOT_KEY, SLOT_TTL, drain, request_drain
+from stripe_integration.drainers import SLOT_KEY, SLOT_TTL, drain, request_drain, requeue_stale_events
 from stripe_integration.models import StripeEvent
-from stripe_integration.services import requeue_stale_events, store_event
+from stripe_integration.services import store_event
 from tests.conftest import requires_real_stack, wait_for
 from tests.factories import AffiliateFactory, ReferralFactory
 from tests.stripe_events import checkout_session, make_event, post_event
@@ -291,7 +291,7 @@ def test_a_payment_arriving_while_the_drainer_leaves_is_not_stranded(client, mer
 
     def store_late_payment() -> None:
         try:
-            store_event(late_event)  # its ask, on commit, finds every slot taken
+            store_event(late_event)  # as the webhook stores it, then asks: every slot is taken
             asks.append(request_drain())
         finally:
             connection.close()

@@ -184,7 +184,7 @@ def test_webhook_still_stores_the_event_when_redis_is_down(client, merchant, aff
     from django.utils import timezone
 
     from affiliates.models import Commission
-    from stripe_integration.services import requeue_stale_events
+    from stripe_integration.drainers import requeue_stale_events
     from tests.factories import ReferralFactory
 
     referral = ReferralFactory(affiliate=affiliate)
