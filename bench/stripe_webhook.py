@@ -304,12 +304,13 @@ def statements_per_event(merchant, referrals) -> int:
 
     from stripe_integration import services
     from stripe_integration.models import StripeEvent
+    from stripe_integration.services import sql
 
     payload = checkout_event(merchant, referrals[0])
     event = StripeEvent(
         stripe_id=payload["id"], type=payload["type"], account=payload["account"], merchant=merchant, payload=payload
     )
-    services._insert_unless_stored(event)
+    sql.insert_event_unless_stored(event)
     # as a drainer runs them (drainers._drain_chunk)
     with services.asynchronous_commits(), CaptureQueriesContext(connection) as queries:
         assert services.process_next_event()[1] == StripeEvent.Status.PROCESSED
@@ -322,9 +323,9 @@ def bench_worker(args, merchant, referrals) -> None:
 
     from affiliates.models import Commission
     from bench.stripe_tasks import noop_task
-    from stripe_integration import services
     from stripe_integration.drainers import request_drain
     from stripe_integration.models import StripeEvent
+    from stripe_integration.services import sql
 
     n = args.events
     print(f"[worker] SQL statements per attributed checkout: {statements_per_event(merchant, referrals)}")
@@ -362,7 +363,7 @@ def bench_worker(args, merchant, referrals) -> None:
                     merchant=merchant,
                     payload=payload,
                 )
-                services._insert_unless_stored(event)
+                sql.insert_event_unless_stored(event)
                 ids.append(event.pk)
             for _ in ids:  # what the webhook does after each event's commit
                 request_drain()

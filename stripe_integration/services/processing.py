@@ -15,7 +15,7 @@ from django.utils import timezone
 from tenants.models import Merchant
 
 from ..models import StripeEvent
-from .claiming import _claim
+from .claiming import claim
 from .handlers import HANDLERS, MAY_WAIT, WHEN_DISCONNECTED
 from .waiting import WaitFor
 
@@ -63,7 +63,7 @@ def _process(event_id: int | None, *, reraise_transient: bool, after: int = 0) -
     claimed_id = event_id
     try:
         with transaction.atomic():
-            event = _claim(event_id, after=after)
+            event = claim(event_id, after=after)
             if event is None:
                 return None, None  # processed, ignored or gone (a redelivery is a no-op), or nothing pending
             claimed_id = event.pk

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from django.db import connection
-
-from tenants.models import Merchant
-
 from ..models import StripeEvent
+from . import sql
 
 
 def store_event(payload: dict, *, raw: str | None = None) -> StripeEvent | None:
@@ -28,53 +25,9 @@ def store_event(payload: dict, *, raw: str | None = None) -> StripeEvent | None:
         payload=payload,
         stripe_created_at=datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None,
     )
-    if not _insert_unless_stored(event, raw=raw):
+    if not sql.insert_event_unless_stored(event, raw=raw, unmatched=(StripeEvent.Status.IGNORED, UNKNOWN_ACCOUNT)):
         return None
     return event
 
 
 UNKNOWN_ACCOUNT = "No merchant is connected to this Stripe account."
-
-
-def _insert_unless_stored(event: StripeEvent, *, raw: str | None = None) -> bool:
-    """Stores `event` in one statement, its merchant looked up from `account` on the way; False for a duplicate.
-
-    INSERT ... SELECT ... LEFT JOIN merchant ON stripe_account_id ... ON CONFLICT (stripe_id) DO NOTHING RETURNING:
-    a single round trip whether the event is new, a duplicate or for an unknown account (stored IGNORED), and no
-    failing statement that would break a surrounding transaction. Sets `event.pk`, `merchant_id` and `status`.
-    """
-    qn = connection.ops.quote_name
-    fields = [f for f in StripeEvent._meta.concrete_fields if not f.primary_key]
-    columns, exprs, params = [], [], []
-    for field in fields:
-        columns.append(qn(field.column))
-        if field.name == "merchant":
-            exprs.append("m.id")
-        elif field.name == "status":
-            exprs.append("CASE WHEN m.id IS NULL THEN %s ELSE %s END")
-            params += [StripeEvent.Status.IGNORED, StripeEvent.Status.PENDING]
-        elif field.name == "error":
-            exprs.append("CASE WHEN m.id IS NULL THEN %s ELSE '' END")
-            params.append(UNKNOWN_ACCOUNT)
-        elif field.name == "payload" and raw is not None:
-            exprs.append("CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s")
-            params.append(raw)
-        else:
-            exprs.append("%s")
-            params.append(field.get_db_prep_save(field.pre_save(event, add=True), connection))
-    # "WHERE 1 = 1" keeps SQLite from reading ON CONFLICT as the join's ON.
-    sql = (
-        f"INSERT INTO {qn(StripeEvent._meta.db_table)} ({', '.join(columns)}) "
-        f"SELECT {', '.join(exprs)} FROM (SELECT 1 AS one) AS one "
-        f"LEFT JOIN {qn(Merchant._meta.db_table)} m ON m.{qn('stripe_account_id')} = %s AND %s <> '' WHERE 1 = 1 "
-        f"ON CONFLICT (stripe_id) DO NOTHING RETURNING id, merchant_id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params + [event.account, event.account])
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    event.pk, event.merchant_id = row
-    event.status = StripeEvent.Status.PENDING if event.merchant_id else StripeEvent.Status.IGNORED
-    event.error = "" if event.merchant_id else UNKNOWN_ACCOUNT
-    return True

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zlib import crc32
 
-from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from afficone import rawsql
 from tenants.models import Merchant
 
 from ..models import StripeEvent
+from . import sql
 
 # How long an event waits for the customer link or commission it depends on; those normally follow within seconds.
 WAIT_LIMIT = timedelta(days=7)
@@ -45,11 +46,8 @@ def lock_keys(merchant_id: int, *keys: str | None) -> None:
     events, holds the lock of that object's id; so a wake-up can never slip between another worker's check and its
     park. SQLite serialises writers anyway, so there it does nothing.
     """
-    if connection.vendor != "postgresql":
-        return
     for key in sorted({k for k in keys if k}):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [merchant_id, _signed32(crc32(key.encode()))])
+        rawsql.advisory_xact_lock(merchant_id, _signed32(crc32(key.encode())))
 
 
 def _signed32(value: int) -> int:
@@ -63,17 +61,7 @@ def wake_waiting(merchant_id: int, *keys: str | None) -> int:
     keys = sorted({k for k in keys if k})
     if not keys:
         return 0
-    # One statement whether or not anything waits (the usual case): UPDATE ... RETURNING id (Postgres, SQLite 3.35+).
-    qn = connection.ops.quote_name
-    enqueued_at = StripeEvent._meta.get_field("enqueued_at").get_db_prep_save(timezone.now(), connection)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {qn(StripeEvent._meta.db_table)} SET status = %s, enqueued_at = %s "
-            f"WHERE merchant_id = %s AND status = %s AND waiting_for IN ({', '.join(['%s'] * len(keys))}) RETURNING id",
-            [StripeEvent.Status.PENDING, enqueued_at, merchant_id, StripeEvent.Status.WAITING, *keys],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-    return len(ids)
+    return sql.wake_events(merchant_id, keys, now=timezone.now())
 
 
 def rerun_payment_events(merchant: Merchant, *, payment_intent: str = "", charge: str = "") -> int:
