@@ -152,7 +152,7 @@ def drain(slot: int | None = None) -> int:
     `slot` is the slot this drainer holds (None: one started by hand, holding none). If the database goes away, the
     slot is given back and the error raised: the events stay pending for the next ask or the sweep.
     """
-    held = slot is not None  # whether this drainer holds `slot` right now
+    held: int | None = slot  # the slot this drainer holds right now, if any
     done = 0
     started = time.monotonic()
     position = 0  # the last event's id
@@ -163,27 +163,27 @@ def drain(slot: int | None = None) -> int:
                 if not count:
                     break
                 done += count
-                if held:
-                    _renew(slot)
+                if held is not None:
+                    _renew(held)
                 if done >= BUDGET_EVENTS or time.monotonic() - started > BUDGET_SECONDS:
                     # Hand over to a fresh task (with this slot, just renewed, if any); if that cannot be enqueued,
                     # the slot is freed below and the next ask or the sweep carries on.
                     if _start(slot):
-                        held = False
+                        held = None
                     return done
-            if not held:
+            if held is None:
                 return done
-            _free(slot)
-            held = False
+            freed, held = held, None
+            _free(freed)
             # The slot is given back; look once more. An event committed after the last claim found nothing, whose
             # ask saw this slot still taken, is seen here; if its ask came later, it found a free slot itself. Events
             # another drainer is processing do not count (it has them), or this one would spin while it works.
-            if not _claimable_exists() or not _take(slot):
+            if not _claimable_exists() or not _take(freed):
                 return done
-            held = True
+            held = freed
     finally:
-        if held:
-            _free(slot)
+        if held is not None:
+            _free(held)
 
 
 def _drain_chunk(limit: int, seconds: float, position: int) -> tuple[int, int]:

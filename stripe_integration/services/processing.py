@@ -56,7 +56,9 @@ def process_next_event(*, after: int = 0) -> tuple[int, str] | None:
     processed since the last vacuum, and a claim from the start would walk past all of them every time.
     """
     claimed_id, status = _process(None, reraise_transient=False, after=after)
-    return None if claimed_id is None else (claimed_id, status)
+    if claimed_id is None or status is None:
+        return None
+    return claimed_id, status
 
 
 def _process(event_id: int | None, *, reraise_transient: bool, after: int = 0) -> tuple[int | None, str | None]:

@@ -20,6 +20,12 @@ from ..models import StripeEvent
 RUNNABLE = (StripeEvent.Status.PENDING, StripeEvent.Status.WAITING, StripeEvent.Status.FAILED)
 
 
+def column(field: Field) -> str:
+    """The column of a concrete field (always named; the type allows None for the others)."""
+    assert field.column is not None
+    return field.column
+
+
 def insert_event_unless_stored(
     event: StripeEvent, *, raw: str | None = None, unmatched: tuple[str, str] = (StripeEvent.Status.IGNORED, "")
 ) -> bool:
@@ -38,7 +44,7 @@ def insert_event_unless_stored(
     fields = [f for f in StripeEvent._meta.concrete_fields if not f.primary_key]
     columns, exprs, params = [], [], []
     for field in fields:
-        columns.append(qn(field.column))
+        columns.append(qn(column(field)))
         if field.name == "merchant":
             exprs.append("m.id")
         elif field.name in ("status", "error"):
@@ -108,7 +114,7 @@ def claim_event(event_id: int | None, changes: dict[str, Any], *, after: int = 0
     for name, value in changes.items():
         field = StripeEvent._meta.get_field(name)
         assert isinstance(field, Field)
-        assignments.append(f"{qn(field.column)} = %s")
+        assignments.append(f"{qn(column(field))} = %s")
         params.append(field.get_db_prep_save(value, connection))
     if event_id is None:
         target = (

@@ -58,10 +58,10 @@ def wake_waiting(merchant_id: int, *keys: str | None) -> int:
     """Parked events waiting for one of `keys` go back to pending: the drainer running this takes them before it
     leaves (it takes every pending event), and a single event's retry asks for a drainer after it
     (drainers.retry_event)."""
-    keys = sorted({k for k in keys if k})
-    if not keys:
+    names = sorted({k for k in keys if k})
+    if not names:
         return 0
-    return sql.wake_events(merchant_id, keys, now=timezone.now())
+    return sql.wake_events(merchant_id, names, now=timezone.now())
 
 
 def rerun_payment_events(merchant: Merchant, *, payment_intent: str = "", charge: str = "") -> int:
