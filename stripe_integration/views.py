@@ -14,10 +14,13 @@ from .services import store_event
 @require_POST
 def webhook(request):
     """Stripe's Connect webhook: check the signature on the raw body, store the event, answer; a task does the work."""
+    signature = request.headers.get("Stripe-Signature") or ""
+    if not signature.isascii():  # Stripe signs in hex; the library's comparison raises on anything else
+        return HttpResponseBadRequest("Invalid signature: the header is not ASCII.", content_type="text/plain")
     try:
         stripe.WebhookSignature.verify_header(
             request.body,
-            request.headers.get("Stripe-Signature"),
+            signature,
             settings.STRIPE_WEBHOOK_SECRET,
             settings.STRIPE_WEBHOOK_TOLERANCE,
         )

@@ -207,3 +207,18 @@ def test_webhook_still_stores_the_event_when_redis_is_down(client, merchant, aff
     stored.refresh_from_db()
     assert stored.status == StripeEvent.Status.PROCESSED
     assert Commission.objects.get().referral == referral
+
+
+@pytest.mark.parametrize("signature", ["t=1700000000,v1=caf\u00e9", "t=\u00e9\u00e9,v1=00", "\u00ff"])
+def test_signature_header_that_is_not_ascii_is_refused_and_nothing_stored(client, merchant, signature):
+    """A header Stripe never sends (it signs in hex) gets a 400 like any bad signature, not a server error."""
+    response = post_event(client, event_for(merchant), signature=signature)
+    assert response.status_code == 400
+    assert b"signature" in response.content.lower()
+    assert StripeEvent.objects.count() == 0
+
+
+def test_live_server_refuses_a_signature_header_that_is_not_ascii(live_server, merchant):
+    status, body = post_event(live_server.url, event_for(merchant), signature="t=1700000000,v1=caf\u00e9")
+    assert status == 400 and b"signature" in body.lower()
+    assert StripeEvent.objects.count() == 0
