@@ -174,7 +174,7 @@ CELERY_BEAT_SCHEDULE["stripe-requeue-stale-events"] = {
     "task": "stripe_integration.tasks.requeue_stale_events_task",
     "schedule": 60.0,
 }
-# Stripe events are processed by drainers (stripe_integration/dispatch.py): at most this many at once, across all
+# Stripe events are processed by drainers (stripe_integration/drainers.py): at most this many at once, across all
 # worker hosts. One per worker process that should attribute events (each drains events in a loop while any pend).
 STRIPE_EVENT_DRAINERS = env.int("STRIPE_EVENT_DRAINERS", default=2)
 # Tracking: write the clicks buffered in Redis (tracking/buffer.py) every two seconds. A payment naming a referral id

@@ -1,17 +1,18 @@
 """Getting stored events processed: drainers rather than a task per event.
 
-The webhook stores an event and asks for a drainer (`request_drain`). A drainer is one task that claims pending events
-one at a time (`services.process_next_event`: FOR UPDATE SKIP LOCKED, oldest first), each in its own transaction, until
-none is left. So a burst of events costs one task, not one each: a Celery task's own round trip (publish, deliver,
-ack) cost as much as attributing a checkout (bench/stripe_webhook.py), and an enqueue about a millisecond of the
-webhook's time, where asking costs one Redis SET NX.
+The webhook stores an event and asks for a drainer (`request_drain`). A drainer is one task (tasks.py runs `drain`)
+that claims pending events one at a time (`services.process_next_event`: FOR UPDATE SKIP LOCKED, oldest first), each
+in its own transaction, until none is left. So a burst of events costs one task, not one each: a Celery task's own
+round trip (publish, deliver, ack) cost as much as attributing a checkout (bench/stripe_webhook.py), and an enqueue
+about a millisecond of the webhook's time, where asking costs one Redis SET NX.
 
 Up to STRIPE_EVENT_DRAINERS drainers run at once, one per slot; a slot is a Redis key, taken with SET NX and a TTL
 that a live drainer keeps renewing, so a slot whose drainer was killed frees itself (keys are the Django cache's, set
 through the process's shared Redis client; without Redis, the Django cache itself). Asking when every slot is taken
 enqueues nothing: a running drainer reaches the new event. A drainer gives its slot back and then looks once more for
-pending events before it exits, so an event committed while it was leaving is never stranded; the periodic sweep
-(services.requeue_stale_events) asks again for anything pending longer than a minute, by when a killed drainer's slot
+pending events before it exits, so an event committed while it was leaving is never stranded; events its handlers wake
+(or send back to pending to run again) are pending like any other, so it takes them too. The periodic sweep
+(`requeue_stale_events`) asks again for anything pending longer than a minute, by when a killed drainer's slot
 has expired, which also covers Redis or the broker being down when the webhook asked.
 
 The limit is soft: a slot that expired under a live drainer (one event slower than SLOT_TTL, or a handed-over task that
@@ -23,15 +24,27 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
+from functools import partial
 
 import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.utils import timezone
 
 from afficone import redis_client
+from afficone.celery import send_task
+from affiliates.services import batched_commission_notices
+
+from .models import StripeEvent
+from .services import asynchronous_commits, process_event, process_next_event, sweep_stale_events
 
 log = logging.getLogger(__name__)
+
+# The tasks (tasks.py, which imports this module) that this module enqueues, by the names queued messages carry.
+DRAIN_TASK = "stripe_integration.tasks.drain_stripe_events_task"
+PROCESS_TASK = "stripe_integration.tasks.process_stripe_event_task"
 
 SLOT_KEY = "afficone:stripe:drainer:{}"
 # A killed drainer's slot frees itself after this; a live one renews its slot after every chunk (CHUNK_SECONDS at
@@ -125,10 +138,8 @@ def request_drain_on_commit() -> None:
 
 
 def _start(slot: int | None) -> bool:
-    from .tasks import drain_stripe_events_task
-
     try:
-        drain_stripe_events_task.delay(slot)
+        send_task(DRAIN_TASK, slot)
     except Exception:
         log.exception("could not enqueue a Stripe event drainer")
         return False
@@ -141,7 +152,7 @@ def drain(slot: int | None = None) -> int:
     `slot` is the slot this drainer holds (None: one started by hand, holding none). If the database goes away, the
     slot is given back and the error raised: the events stay pending for the next ask or the sweep.
     """
-    held = slot is not None  # whether this drainer holds `slot` right now
+    held: int | None = slot  # the slot this drainer holds right now, if any
     done = 0
     started = time.monotonic()
     position = 0  # the last event's id
@@ -152,27 +163,27 @@ def drain(slot: int | None = None) -> int:
                 if not count:
                     break
                 done += count
-                if held:
-                    _renew(slot)
+                if held is not None:
+                    _renew(held)
                 if done >= BUDGET_EVENTS or time.monotonic() - started > BUDGET_SECONDS:
                     # Hand over to a fresh task (with this slot, just renewed, if any); if that cannot be enqueued,
                     # the slot is freed below and the next ask or the sweep carries on.
                     if _start(slot):
-                        held = False
+                        held = None
                     return done
-            if not held:
+            if held is None:
                 return done
-            _free(slot)
-            held = False
+            freed, held = held, None
+            _free(freed)
             # The slot is given back; look once more. An event committed after the last claim found nothing, whose
             # ask saw this slot still taken, is seen here; if its ask came later, it found a free slot itself. Events
             # another drainer is processing do not count (it has them), or this one would spin while it works.
-            if not _claimable_exists() or not _take(slot):
+            if not _claimable_exists() or not _take(freed):
                 return done
-            held = True
+            held = freed
     finally:
-        if held:
-            _free(slot)
+        if held is not None:
+            _free(held)
 
 
 def _drain_chunk(limit: int, seconds: float, position: int) -> tuple[int, int]:
@@ -182,10 +193,6 @@ def _drain_chunk(limit: int, seconds: float, position: int) -> tuple[int, int]:
     `position` is the id of the drainer's last event: it goes on from there, and back to the oldest once nothing is
     pending after it (an event woken from waiting, or one another drainer skipped, has an older id).
     """
-    from affiliates.services import batched_commission_notices
-
-    from .services import asynchronous_commits, process_next_event
-
     count = 0
     until = time.monotonic() + seconds
     with batched_commission_notices(), asynchronous_commits():
@@ -202,11 +209,35 @@ def _drain_chunk(limit: int, seconds: float, position: int) -> tuple[int, int]:
 
 def _claimable_exists() -> bool:
     """Whether a pending event exists that no other drainer holds (FOR UPDATE SKIP LOCKED, as the claim itself)."""
-    from .models import StripeEvent
-
     with transaction.atomic():
         return (
             StripeEvent.objects.select_for_update(skip_locked=True)
             .filter(status=StripeEvent.Status.PENDING, merchant__isnull=False)
             .exists()
         )
+
+
+def retry_event(event_id: int) -> str | None:
+    """Processes one event by id (the sweep's retry of a failed event; services.process_event), then asks for a drainer
+    if that left events pending: the events it woke, or sent back to run again. Returns the event's new status."""
+    status = process_event(event_id)
+    if status is not None and _claimable_exists():
+        request_drain_on_commit()
+    return status
+
+
+def requeue_stale_events(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Gets events processed that were stored but never reached, so none is lost to a broker outage, a killed
+    worker or a drainer slot that is still held; returns how many events were concerned.
+
+    For pending events no drainer reached within a minute (services.sweep_stale_events) a drainer is asked for, as the
+    webhook asks (a slot a killed worker held has expired by then; slots held by live drainers mean they are on it,
+    and no more drainers than STRIPE_EVENT_DRAINERS run however long a backlog lasts). Failed events whose back-off
+    has passed get a task each. Doing either twice is harmless: processing is idempotent.
+    """
+    stale_ids, failed_ids = sweep_stale_events(now=now or timezone.now(), limit=limit)
+    if stale_ids:
+        request_drain_on_commit()
+    for pk in failed_ids:
+        transaction.on_commit(partial(send_task, PROCESS_TASK, pk))
+    return len(stale_ids) + len(failed_ids)
