@@ -3,7 +3,7 @@
 Each limit is a `Rule`, declared once beside what it protects:
 
 - `tracking.services.click_rate` and `seen_rate`: tracker requests a minute per visitor address and public key;
-- `tenants.api_auth.ApiKeyRateThrottle`: REST API requests per key (API_RATE_LIMIT);
+- `api.auth.ApiKeyRateThrottle`: REST API requests per key (API_RATE_LIMIT);
 - `tenants.lockout.LOGIN_LOCKOUT`: password attempts per account.
 
 Counting is one atomic step in Redis: a script INCRs the rule's key and, on the first hit, sets its expiry, in one

@@ -80,9 +80,118 @@ def insert_unless_exists(instance: Model, conflict_columns: Sequence[str]) -> bo
 
 def commit_synchronously() -> None:
     """`SET LOCAL synchronous_commit TO ON`: the current transaction's commit waits for the disk even where the
-    session commits without waiting (stripe_integration.services.asynchronous_commits). Inside a transaction;
+    session commits without waiting (stripe_integration.services.claiming.asynchronous_commits). Inside a transaction;
     Postgres only (elsewhere every commit waits anyway)."""
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit TO ON")
+
+
+def get_with_related(model: type[Model], path: str, **where) -> Model | None:
+    """The one row of `model.objects.select_related(path).filter(**where)`, or None, with the models along `path`
+    (non-null foreign keys, e.g. "affiliate__program") built and cached on it as select_related caches them.
+
+    The same single statement the ORM writes (an INNER JOIN per foreign key, the filters ANDed as equalities),
+    written once per shape instead of compiled on every call. `where` must name one row (a unique key): the ORM's
+    `.get()`, without its error when none matches.
+    """
+    sql, steps, where_fields = _related_sql(model, path, tuple(where), connection.vendor)
+    params = [field.get_db_prep_value(where[name], connection) for name, field in zip(where, where_fields, strict=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    instances = split(row, *((step_model, fields) for step_model, fields, _ in steps))
+    for parent, child, (_, _, foreign_key) in zip(instances, instances[1:], steps[1:], strict=False):
+        foreign_key.set_cached_value(parent, child)
+    return instances[0]
+
+
+@functools.cache
+def _related_sql(model: type[Model], path: str, where: tuple[str, ...], vendor: str) -> tuple[str, list, list]:
+    qn = connection.ops.quote_name
+    fields, select = columns(model, "t0")
+    steps: list = [(model, fields, None)]
+    selects, joins, current = [select], [], model
+    for i, name in enumerate(path.split("__") if path else [], start=1):
+        foreign_key = current._meta.get_field(name)
+        if not foreign_key.many_to_one or foreign_key.null:
+            raise ValueError(f"{current.__name__}.{name} is not a non-null foreign key.")
+        target = foreign_key.related_model
+        target_fields, target_select = columns(target, f"t{i}")
+        selects.append(target_select)
+        joins.append(
+            f"INNER JOIN {qn(target._meta.db_table)} t{i} "
+            f"ON t{i}.{qn(foreign_key.target_field.column)} = t{i - 1}.{qn(foreign_key.column)}"
+        )
+        steps.append((target, target_fields, foreign_key))
+        current = target
+    where_fields = [model._meta.get_field(name) for name in where]
+    sql = (
+        f"SELECT {', '.join(selects)} FROM {qn(model._meta.db_table)} t0 {' '.join(joins)} "
+        f"WHERE {' AND '.join(f't0.{qn(field.column)} = %s' for field in where_fields)}"
+    )
+    return sql, steps, where_fields
+
+
+def sum_union(
+    querysets: Sequence, *, group_by: Sequence[str], sums: Sequence[str], order_by: Sequence[str], limit: int
+) -> list[dict]:
+    """The rows of several `.values(*group_by).annotate(<each of sums>)` querysets, added up per `group_by`, in
+    `order_by` (names, "-" for descending), the first `limit`: one statement, where the ORM needs one per queryset
+    and the sums in Python (it cannot group a union). Each queryset selects `group_by` then `sums`, in that order.
+
+        SELECT group_by, CAST(SUM(s) AS bigint)... FROM (q1 UNION ALL q2 ...) GROUP BY ... ORDER BY ... LIMIT n
+    """
+    names = [*group_by, *sums]
+    compiled = [qs.query.get_compiler(using=qs.db).as_sql() for qs in querysets]
+    position = {name: i for i, name in enumerate(names, start=1)}
+    order = ", ".join(f"{position[name.lstrip('-')]} {'DESC' if name.startswith('-') else 'ASC'}" for name in order_by)
+    qn = connection.ops.quote_name
+    sql = (
+        f"SELECT {', '.join(qn(g) for g in group_by)}, {', '.join(f'CAST(SUM({qn(s)}) AS bigint)' for s in sums)} "
+        f"FROM ({' UNION ALL '.join(f'SELECT * FROM ({part}) AS part{i}' for i, (part, _) in enumerate(compiled))}) "
+        f"AS parts GROUP BY {', '.join(qn(g) for g in group_by)} ORDER BY {order} LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*(p for _, params in compiled for p in params), limit])
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def commit_asynchronously() -> None:
+    """`SET LOCAL synchronous_commit TO OFF`: the current transaction's commit does not wait for its WAL flush, for
+    work that can be rebuilt from what is already durable (a Stripe event's processing). Inside a transaction;
+    Postgres only (no such setting elsewhere)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def session_commits_asynchronously() -> None:
+    """`SET synchronous_commit TO OFF` for the rest of the connection's session (a Stripe event drainer's chunk),
+    until `session_commits_by_default`. Postgres only."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+
+
+def session_commits_by_default() -> None:
+    """`RESET synchronous_commit`: the session's commits wait for the disk again, as the server is configured.
+    Postgres only."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("RESET synchronous_commit")
+
+
+def advisory_xact_lock(key1: int, key2: int) -> None:
+    """`pg_advisory_xact_lock(key1, key2)`: waits for and takes the advisory lock on the two 32-bit signed keys,
+    released when the transaction ends. Postgres only (SQLite serialises writers anyway)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [key1, key2])

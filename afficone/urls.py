@@ -5,6 +5,9 @@ from django.http import HttpResponse
 from django.urls import include, path
 from django.views.decorators.cache import never_cache
 
+from dashboard import urls as dashboard_urls
+from portal import urls as portal_urls
+
 
 @never_cache
 def healthz(request):
@@ -16,9 +19,12 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("tracking.urls")),
     path("stripe/", include("stripe_integration.urls")),
-    path("api/v1/", include("affiliates.api_urls")),
+    path("api/v1/", include("api.urls")),
     path("", include("tenants.urls")),
-    path("", include("affiliates.urls")),
+    path("", include("webhooks.urls")),
+    # The merchant dashboard and the affiliate portal share the namespace "affiliates": their URL names predate the
+    # split of their views into dashboard/ and portal/.
+    path("", include((dashboard_urls.urlpatterns + portal_urls.urlpatterns, "affiliates"))),
 ]
 
 if settings.DEBUG:

@@ -76,7 +76,7 @@ def measure(client, path: str) -> tuple[float, float, int]:
 def deep_cursor(offset: int) -> str:
     """The commissions list's cursor for the bench tenant's `offset`-th newest commission (a deep page)."""
     from affiliates.models import Commission
-    from affiliates.selectors import _cursor
+    from dashboard.selectors import _cursor
 
     qs = Commission.objects.filter(merchant__slug="bench-shop").order_by("-created_at", "-pk")
     return _cursor(qs[offset - 1])

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole suite on the real stack where it is available:
-#  - Chromium from Debian's packages (installed here when missing and we are root);
+#  - Chromium and nginx from Debian's packages (installed here when missing and we are root; nginx runs in front
+#    of the app in tests/tracking/test_nginx_proxy.py);
 #  - PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379, started when installed but down.
 # Without them the suite falls back to SQLite and eager tasks, and says so.
 set -uo pipefail
@@ -9,15 +10,18 @@ BIN=.venv/bin
 
 say() { printf '[make test] %s\n' "$*"; }
 
-if [ ! -x /usr/bin/chromium ]; then
+# Debian packages the suite runs: <package> <the file it provides>.
+for wanted in "chromium /usr/bin/chromium" "nginx /usr/sbin/nginx"; do
+  read -r package file <<<"$wanted"
+  [ -x "$file" ] && continue
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing Debian's chromium for the browser tests"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-      || say "could not install chromium"
+    say "installing Debian's $package for the tests"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null) \
+      || say "could not install $package"
   else
-    say "chromium is missing and cannot be installed here (needs root and apt-get)"
+    say "$package is missing and cannot be installed here (needs root and apt-get)"
   fi
-fi
+done
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

@@ -134,6 +134,11 @@ def complete_stripe_connect(merchant: Merchant, *, code: str) -> Merchant:
     except stripe.StripeError as exc:
         raise _unavailable(exc, "Nothing was connected; please try again in a moment.") from None
     account_id = token.stripe_user_id
+    if not account_id:
+        raise ConnectError(
+            "Stripe's reply named no account. Nothing was connected; please click Connect with Stripe again.",
+            status=502,
+        )
     previous = merchant.stripe_account_id if merchant.stripe_status == Merchant.StripeStatus.CONNECTED else None
     merchant = _store_connection(merchant, account_id=account_id, account_name=_account_name(account_id))
     if previous and previous != account_id:

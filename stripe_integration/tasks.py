@@ -1,17 +1,18 @@
 from celery import shared_task
 
-from . import dispatch, services
+from . import drainers, services
 
 
-@shared_task(acks_late=True)
+@shared_task(name=drainers.DRAIN_TASK, acks_late=True)
 def drain_stripe_events_task(slot: int | None = None) -> int:
-    """Processes pending events until none is left (stripe_integration/dispatch.py); `slot` is the drainer slot the
+    """Processes pending events until none is left (stripe_integration/drainers.py); `slot` is the drainer slot the
     asker took for it (None: started by hand, holding none). Idempotent: every event is claimed under a row lock
     while pending, so a redelivered or concurrent drainer finds only what is left."""
-    return dispatch.drain(slot)
+    return drainers.drain(slot)
 
 
 @shared_task(
+    name=drainers.PROCESS_TASK,
     acks_late=True,
     autoretry_for=services.TRANSIENT_ERRORS,
     retry_backoff=True,
@@ -23,11 +24,11 @@ def process_stripe_event_task(stripe_event_id: int) -> None:
     """One event, by id: the sweep's retry of a failed event. Idempotency key: the StripeEvent row, processed only
     while pending, waiting or failed (locked FOR UPDATE); commissions are unique per (merchant, source). acks_late is
     safe because a redelivery is a no-op."""
-    services.process_event(stripe_event_id)
+    drainers.retry_event(stripe_event_id)
 
 
-@shared_task
+@shared_task(name="stripe_integration.tasks.requeue_stale_events_task")
 def requeue_stale_events_task() -> int:
     """Idempotent: starting a drainer or retrying an event twice costs one no-op run; expiring twice changes nothing."""
     services.expire_waiting_events()
-    return services.requeue_stale_events()
+    return drainers.requeue_stale_events()

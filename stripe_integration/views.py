@@ -1,22 +1,26 @@
-import json
-
 import stripe
 from django.conf import settings
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from afficone.jsonbody import JSONBodyError, loads
+
+from .drainers import request_drain_on_commit
 from .services import store_event
 
 
 @csrf_exempt
 @require_POST
-def webhook(request):
+def webhook(request: HttpRequest) -> HttpResponse:
     """Stripe's Connect webhook: check the signature on the raw body, store the event, answer; a task does the work."""
+    signature = request.headers.get("Stripe-Signature") or ""
+    if not signature.isascii():  # Stripe signs in hex; the library's comparison raises on anything else
+        return HttpResponseBadRequest("Invalid signature: the header is not ASCII.", content_type="text/plain")
     try:
         stripe.WebhookSignature.verify_header(
             request.body,
-            request.headers.get("Stripe-Signature"),
+            signature,
             settings.STRIPE_WEBHOOK_SECRET,
             settings.STRIPE_WEBHOOK_TOLERANCE,
         )
@@ -25,11 +29,13 @@ def webhook(request):
     except ValueError:  # a body that is not UTF-8
         return HttpResponseBadRequest("The body is not UTF-8 JSON.", content_type="text/plain")
     try:
-        # Plain json, not the library's StripeObject: the event is stored as Stripe sent it (the text itself).
+        # Plain JSON, not the library's StripeObject: the event is stored as Stripe sent it (the text itself).
         raw = request.body.decode()
-        payload = json.loads(raw)
-    except ValueError:  # UnicodeDecodeError included
+        payload = loads(raw)
+    except UnicodeDecodeError:
         return HttpResponseBadRequest("The body is not JSON.", content_type="text/plain")
+    except JSONBodyError as exc:  # nesting too deep for the decoder included
+        return HttpResponseBadRequest(f"The body cannot be read as JSON: {exc}", content_type="text/plain")
     if (
         not isinstance(payload, dict)
         or not isinstance(payload.get("id"), str)
@@ -38,5 +44,7 @@ def webhook(request):
         return HttpResponseBadRequest(
             "The body is not a Stripe event (id and type are required).", content_type="text/plain"
         )
-    store_event(payload, raw=raw)
+    event = store_event(payload, raw=raw)
+    if event is not None and event.merchant_id:
+        request_drain_on_commit()
     return HttpResponse(status=200)

@@ -50,6 +50,14 @@ def new_public_key() -> str:
     return "pk_" + secrets.token_urlsafe(18).replace("-", "x").replace("_", "y")
 
 
+PROXY_SECRET_PREFIX = "afps_"
+
+
+def new_proxy_secret() -> str:
+    # Letters, digits, "-" and "_" only: it is pasted into nginx configs, JavaScript and JSON as it is.
+    return PROXY_SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
 class Merchant(models.Model):
     """A tenant: one company selling through Stripe."""
 
@@ -65,6 +73,9 @@ class Merchant(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True, help_text="Names the merchant in the affiliate portal's URL.")
     public_key = models.CharField(max_length=64, unique=True, default=new_public_key, editable=False)
+    # Sent by the merchant's own proxy in front of the tracker (Afficone-Proxy-Secret): only then are the visitor's
+    # forwarded address and host trusted (tracking/proxy.py). Shown in Settings; rotating it refuses the old one.
+    proxy_secret = models.CharField(max_length=64, default=new_proxy_secret, editable=False)
     website = models.URLField(blank=True)
     payment_provider = models.CharField(max_length=20, choices=Provider.choices, default=Provider.STRIPE)
     stripe_account_id = models.CharField(max_length=255, unique=True, null=True, blank=True)

@@ -1,12 +1,15 @@
+import contextlib
 import secrets
 from datetime import timedelta
 
+import redis
+from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from .models import API_KEY_PREFIX, ApiKey, Invitation, Membership, Merchant, User, hash_api_key
+from .models import API_KEY_PREFIX, ApiKey, Invitation, Membership, Merchant, User, hash_api_key, new_proxy_secret
 from .tasks import send_invitation_task
 from .users import create_user, user_with_email
 
@@ -226,4 +229,49 @@ def update_branding(
     if old_logo and old_logo != new_logo:
         storage = merchant.logo.storage
         transaction.on_commit(lambda: storage.delete(old_logo))
+    return merchant
+
+
+# --- the first-party proxy's secret ---------------------------------------------------------------------------------
+# Read on every tracker request that comes through a merchant's proxy (tracking/proxy.py), so it is cached by public
+# key in the shared cache; a rotation writes the new secret there once it commits, and readers only ever *add* what
+# they read from the database, so a reader that read the old secret just before the rotation cannot put it back.
+
+PROXY_SECRET_CACHE_SECONDS = 300
+
+
+def _proxy_secret_cache_key(public_key: str) -> str:
+    return f"afficone:proxy-secret:{public_key}"
+
+
+def proxy_secret_for(public_key: str) -> str:
+    """The proxy secret of the merchant with this public key ("" when no merchant has it)."""
+    key = _proxy_secret_cache_key(public_key)
+    try:
+        cached = cache.get(key)
+    except redis.RedisError:  # the cache is down: the database still answers
+        cached = None
+    if isinstance(cached, str):
+        return cached
+    secret = Merchant.objects.filter(public_key=public_key).values_list("proxy_secret", flat=True).first() or ""
+    with contextlib.suppress(redis.RedisError):
+        cache.add(key, secret, PROXY_SECRET_CACHE_SECONDS)
+    return secret
+
+
+@transaction.atomic
+def rotate_proxy_secret(merchant: Merchant) -> Merchant:
+    """Gives the merchant a new proxy secret; requests carrying the old one are no longer trusted from the commit on."""
+    secret = new_proxy_secret()
+    Merchant.objects.filter(pk=merchant.pk).update(proxy_secret=secret)
+    key = _proxy_secret_cache_key(merchant.public_key)
+
+    def publish() -> None:
+        # With the cache unreachable readers use the database meanwhile; only an entry that a Redis which refused
+        # this write still holds could outlive it, for at most PROXY_SECRET_CACHE_SECONDS.
+        with contextlib.suppress(redis.RedisError):
+            cache.set(key, secret, PROXY_SECRET_CACHE_SECONDS)
+
+    transaction.on_commit(publish)
+    merchant.refresh_from_db(fields=["proxy_secret"])
     return merchant

@@ -66,4 +66,5 @@ urlpatterns = [
     path("settings/api-keys/<uuid:code>/", views.api_key_created, name="api_key_created"),
     path("settings/api-keys/<uuid:code>/revoke/", views.revoke_api_key, name="revoke_api_key"),
     path("settings/branding/", views.branding, name="branding"),
+    path("settings/proxy-secret/rotate/", views.rotate_proxy_secret, name="rotate_proxy_secret"),
 ]

@@ -11,7 +11,9 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -308,3 +310,19 @@ def branding(request):
         messages.success(request, "Branding saved. Your affiliate portal shows it now.")
         return redirect("tenants:branding")
     return render(request, "tenants/branding.html", {"form": form}, status=400 if form.errors else 200)
+
+
+# --- settings: the first-party proxy's secret ---------------------------------------------------------------------
+
+
+@merchant_required(manage=True)
+@require_POST
+def rotate_proxy_secret(request):
+    services.rotate_proxy_secret(request.merchant)
+    messages.success(
+        request, "A new proxy secret is ready and the old one no longer works: put the new one in your proxy's config."
+    )
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect(reverse("affiliates:settings") + "#first-party")

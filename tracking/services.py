@@ -73,6 +73,18 @@ class ClickResult:
     attribution: str
 
 
+@dataclass(frozen=True)
+class AdoptInput:
+    public_key: str
+    referral: str
+
+
+@dataclass(frozen=True)
+class AdoptResult:
+    referral: str | None
+    days: float | None  # what is left of the original click's cookie
+
+
 # --- input --------------------------------------------------------------------------------------------------------
 
 
@@ -125,6 +137,15 @@ def parse_click(body: bytes) -> ClickInput:
         referrer=_page_url(data.get("r"), "r", required=False),
         current_referral=current,
     )
+
+
+def parse_adopt(body: bytes) -> AdoptInput:
+    """A referral id that a link from another of the merchant's sites carried (data-domains)."""
+    data = _json_object(body)
+    referral = data.get("c")
+    if not isinstance(referral, str) or not _REFERRAL_RE.match(referral):
+        raise TrackingError(400, "invalid", "`c` must be a referral id: letters, digits, '-' or '_'.", "c")
+    return AdoptInput(public_key=_key(data), referral=referral)
 
 
 def parse_seen(body: bytes) -> tuple[str, str]:
@@ -297,6 +318,42 @@ def _link(click: ClickInput, cached: str | None, link_key: str) -> Link:
             )
         raise TrackingError(404, "unknown_code", "No active affiliate has this code.", "c")
     return Link.from_json(cached)
+
+
+def adopt_referral(adopt: AdoptInput, *, ip_hash: str, now: datetime) -> AdoptResult:
+    """The referral a visitor brings from another of the merchant's sites, with the days left of its cookie there.
+
+    Nothing is written: the visit is not a new click, and the cookie on this site ends when the first site's does
+    (a referral past its program's cookie days, unknown, or another merchant's answers null, all alike). Counted
+    against the same per-visitor limit as clicks. A referral id answered moments ago may still be in the click
+    buffer, which is written first on a miss (as `resolve_reference` does).
+    """
+    _check_rate(ratelimit.hit(click_rate(), f"{adopt.public_key}:{ip_hash}", now=now.timestamp()))
+    merchant_id = Merchant.objects.filter(public_key=adopt.public_key).values_list("pk", flat=True).first()
+    if merchant_id is None:
+        raise TrackingError(
+            404, "unknown_key", "No merchant has this public key; check the data-afficone attribute.", "k"
+        )
+    found = _referral_age(merchant_id, adopt.referral)
+    if found is None and buffer.is_enabled() and buffer.backlog():
+        buffer.flush(wait=5.0)
+        found = _referral_age(merchant_id, adopt.referral)
+    if found is None:
+        return AdoptResult(referral=None, days=None)
+    created_at, cookie_days = found
+    days_left = cookie_days - (now - created_at).total_seconds() / 86400
+    if days_left <= 0:
+        return AdoptResult(referral=None, days=None)
+    return AdoptResult(referral=adopt.referral, days=round(days_left, 4))
+
+
+def _referral_age(merchant_id: int, rid: str) -> tuple[datetime, int] | None:
+    return (
+        Referral.objects.for_merchant(merchant_id)
+        .filter(rid=rid)
+        .values_list("created_at", "affiliate__program__cookie_days")
+        .first()
+    )
 
 
 def check_seen_rate(public_key: str, *, ip_hash: str) -> None:

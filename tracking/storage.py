@@ -13,6 +13,7 @@ from django.db import DatabaseError, transaction
 
 from afficone import rawsql
 from affiliates.models import Affiliate, Referral
+from affiliates.signals import referral_created, send_on_commit
 
 from .models import Click, UnstoredClick
 
@@ -64,6 +65,11 @@ def _insert(entries: list[dict]) -> int:
     ]
     Referral.objects.bulk_create(referrals, ignore_conflicts=True)
     referral_ids = dict(Referral.objects.filter(rid__in={e["rid"] for e in entries}).values_list("rid", "pk"))
+    # A batch written again (see store_clicks) names its referrals again; receivers know what they have seen.
+    created = {
+        referral_ids[e["rid"]]: e["merchant_id"] for e in entries if e["is_new_referral"] and e["rid"] in referral_ids
+    }
+    send_on_commit(referral_created, Referral, [(merchant_id, pk) for pk, merchant_id in created.items()])
     clicks = [
         Click(
             merchant_id=e["merchant_id"],

@@ -7,6 +7,7 @@ app_name = "tracking"
 urlpatterns = [
     path("t.js", views.tracker_script, name="script"),
     path("api/track/click", views.track_click, name="click"),
+    path("api/track/adopt", views.track_adopt, name="adopt"),
     path("api/track/seen", views.track_seen, name="seen"),
     path("demo/shop/", views.demo_shop, name="demo_shop"),
 ]

@@ -8,13 +8,20 @@ text/plain, so browsers send no CORS preflight):
      200 {"referral": id, "days": cookie lifetime, "attribution": "last_click" | "first_click"}
      200 {"referral": null, ...} for bots (nothing stored)
      4xx {"error": {"code", "message", "field"}}: nothing stored
-  POST /api/track/seen   {"k": public key, "u": page URL}, sent with navigator.sendBeacon at most once
-                          a day per browser and site: the installation check. 204.
+  POST /api/track/adopt  {"k": public key, "c": a referral id from another of the merchant's sites (data-domains),
+                          "u", "r", "p" as for click}
+     200 {"referral": id, "days": what is left of its cookie, a fraction} or {"referral": null, "days": null}
+  POST /api/track/seen   {"k": public key, "u": page URL}, sent at most once a day per browser and site:
+                          the installation check. 204.
+
+Through the merchant's own proxy (tracking/proxy.py) with the right Afficone-Proxy-Secret, the visitor's
+forwarded address counts for rate limits and the visitor hash, and a click's answer also sets `afficone_ref`
+as an HTTP cookie on the site's registrable domain.
 
 Browser storage: the cookie `afficone_ref` (the referral id, on the registrable
 domain); sessionStorage `afficone_c` (the landing page already reported, so a
 reload does not count twice); localStorage `afficone_seen` (the day of the
-last installation beacon).
+last installation check).
 """
 
 import gzip
@@ -33,7 +40,7 @@ from django.views.decorators.http import require_safe
 from affiliates.models import Affiliate
 from tenants.models import Merchant
 
-from . import services
+from . import proxy, services
 from .bots import is_bot
 from .services import TrackingError
 
@@ -86,11 +93,35 @@ def track_click(request):
         if is_bot(user_agent):
             return _cors(JsonResponse({"referral": None, "days": None, "attribution": None, "ignored": "bot"}))
         click = services.parse_click(body)
-        ip_hash = services.hash_ip(services.client_ip(request), now=now)
+        visitor = proxy.visitor(request, click.public_key)
+        ip_hash = services.hash_ip(visitor.ip, now=now)
         result = services.accept_click(click, user_agent=user_agent, ip_hash=ip_hash, now=now)
     except TrackingError as exc:
         return _error(exc)
-    return _cors(JsonResponse({"referral": result.referral, "days": result.days, "attribution": result.attribution}))
+    response = JsonResponse({"referral": result.referral, "days": result.days, "attribution": result.attribution})
+    proxy.set_referral_cookie(response, visitor, referral=result.referral, days=result.days)
+    return _cors(response)
+
+
+@csrf_exempt
+@never_cache
+def track_adopt(request):
+    if request.method == "OPTIONS":
+        return _preflight()
+    now = timezone.now()
+    try:
+        body = _read_body(request)
+        if is_bot(request.META.get("HTTP_USER_AGENT", "")):
+            return _cors(JsonResponse({"referral": None, "days": None, "ignored": "bot"}))
+        adopt = services.parse_adopt(body)
+        visitor = proxy.visitor(request, adopt.public_key)
+        result = services.adopt_referral(adopt, ip_hash=services.hash_ip(visitor.ip, now=now), now=now)
+    except TrackingError as exc:
+        return _error(exc)
+    response = JsonResponse({"referral": result.referral, "days": result.days})
+    if result.referral and result.days:
+        proxy.set_referral_cookie(response, visitor, referral=result.referral, days=result.days)
+    return _cors(response)
 
 
 @csrf_exempt
@@ -104,7 +135,8 @@ def track_seen(request):
         if is_bot(request.META.get("HTTP_USER_AGENT", "")):
             return _cors(HttpResponse(status=204))
         public_key, host = services.parse_seen(body)
-        services.check_seen_rate(public_key, ip_hash=services.hash_ip(services.client_ip(request), now=now))
+        visitor = proxy.visitor(request, public_key)
+        services.check_seen_rate(public_key, ip_hash=services.hash_ip(visitor.ip, now=now))
         services.record_seen_domain(public_key, host, now=now)
     except TrackingError as exc:
         return _error(exc)

@@ -63,6 +63,12 @@ INSTALLED_APPS = [
     "affiliates",
     "tracking",
     "stripe_integration",
+    # Web layers over the apps above: the merchant dashboard, the affiliate portal, the REST API.
+    "dashboard",
+    "portal",
+    "api",
+    # Webhooks to the merchant's systems: over the domain and the API's representations.
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -82,6 +88,7 @@ MIDDLEWARE = [
 # Paths answered ahead of the rest of MIDDLEWARE (afficone/middleware.py); each is in the URLconf too.
 FAST_ENDPOINTS = {
     "/api/track/click": "tracking.views.track_click",
+    "/api/track/adopt": "tracking.views.track_adopt",
     "/api/track/seen": "tracking.views.track_seen",
     "/t.js": "tracking.views.tracker_script",
     "/stripe/webhook/": "stripe_integration.views.webhook",
@@ -167,7 +174,7 @@ CELERY_BEAT_SCHEDULE["stripe-requeue-stale-events"] = {
     "task": "stripe_integration.tasks.requeue_stale_events_task",
     "schedule": 60.0,
 }
-# Stripe events are processed by drainers (stripe_integration/dispatch.py): at most this many at once, across all
+# Stripe events are processed by drainers (stripe_integration/drainers.py): at most this many at once, across all
 # worker hosts. One per worker process that should attribute events (each drains events in a loop while any pend).
 STRIPE_EVENT_DRAINERS = env.int("STRIPE_EVENT_DRAINERS", default=2)
 # Tracking: write the clicks buffered in Redis (tracking/buffer.py) every two seconds. A payment naming a referral id
@@ -177,6 +184,16 @@ CELERY_BEAT_SCHEDULE["tracking-flush-click-buffer"] = {
     "task": "tracking.tasks.flush_click_buffer_task",
     "schedule": 2.0,
 }
+
+# Webhooks to the merchant's systems (webhooks/): deliveries due and held by nobody (a lost task, a dead worker, a
+# retry hours away) are sent again. In production only public https addresses are accepted, checked again after DNS
+# resolution at each send; WEBHOOK_ALLOW_INSECURE_URLS (on with DEBUG) also takes http and local addresses.
+CELERY_BEAT_SCHEDULE["webhooks-sweep-due-deliveries"] = {
+    "task": "webhooks.tasks.sweep_webhook_deliveries_task",
+    "schedule": 30.0,
+}
+WEBHOOK_ALLOW_INSECURE_URLS = env.bool("WEBHOOK_ALLOW_INSECURE_URLS", default=DEBUG)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 
 # Tracking (tracking/): clicks are buffered in a Redis stream when Redis is configured; the rate limit counts
 # clicks per minute per visitor address and public key; behind a proxy, the header carrying the visitor's
@@ -225,17 +242,18 @@ if not DEBUG and env.str("EMAIL_URL", ""):
     vars().update(env.email_url("EMAIL_URL"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Afficone <no-reply@afficone.local>")
 
-# The REST API (/api/v1/, afficone/api.py): secure by default, so a DRF view needs an API key unless it opts out.
+# The REST API (/api/v1/, api/): secure by default, so a DRF view needs an API key unless it opts out.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.api_auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["tenants.api_auth.HasApiKey"],
-    "DEFAULT_THROTTLE_CLASSES": ["tenants.api_auth.ApiKeyRateThrottle"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.auth.HasApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.auth.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": env("API_RATE_LIMIT", default="600/min")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "afficone.api.CursorPagination",
-    "DEFAULT_SCHEMA_CLASS": "afficone.api_schema.ApiAutoSchema",
-    "EXCEPTION_HANDLER": "afficone.api.exception_handler",
+    # DRF's JSON parser, answering 400 to nesting too deep for the decoder (afficone/jsonbody.py).
+    "DEFAULT_PARSER_CLASSES": ["afficone.jsonbody.SafeJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "api.base.CursorPagination",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
+    "EXCEPTION_HANDLER": "api.base.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "STRICT_JSON": True,
 }
@@ -257,6 +275,8 @@ SPECTACULAR_SETTINGS = {
         "PayoutStatusEnum": "affiliates.models.Payout.Status",
         "CommissionTypeEnum": "affiliates.models.CommissionType",
         "CommissionSourceTypeEnum": "affiliates.models.Commission.SourceType",
+        "WebhookEndpointStatusEnum": "webhooks.models.WebhookEndpoint.Status",
+        "WebhookEventTypeEnum": "webhooks.models.EventType",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

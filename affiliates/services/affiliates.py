@@ -14,6 +14,7 @@ from tenants.users import AccountError, WrongPassword, existing_or_new_user
 from ..email_tasks import notify_affiliate_approved_task, notify_affiliate_invited_task, notify_new_application_task
 from ..models import CODE_PATTERN, Affiliate, CommissionType, Program, Referral
 from ..queries import referral_with_program
+from ..signals import affiliate_created, affiliate_updated, referral_created, send_for
 from .errors import AffiliateError
 
 # --- programs -----------------------------------------------------------------------------------------------------
@@ -80,7 +81,7 @@ def create_affiliate(
         raise AffiliateError("Unknown program.")
     try:
         with transaction.atomic():
-            return Affiliate.objects.create(
+            affiliate = Affiliate.objects.create(
                 merchant=merchant,
                 program=program,
                 email=email,
@@ -92,6 +93,8 @@ def create_affiliate(
             )
     except IntegrityError:
         raise AffiliateError("That code or email is already taken.") from None
+    send_for(affiliate_created, affiliate)
+    return affiliate
 
 
 def set_affiliate_status(affiliate: Affiliate, status: str) -> Affiliate:
@@ -102,6 +105,7 @@ def set_affiliate_status(affiliate: Affiliate, status: str) -> Affiliate:
         updates["approved_at"] = timezone.now()
     Affiliate.objects.filter(pk=affiliate.pk).update(**updates)
     affiliate.refresh_from_db()
+    send_for(affiliate_updated, affiliate)
     return affiliate
 
 
@@ -109,7 +113,9 @@ def set_affiliate_status(affiliate: Affiliate, status: str) -> Affiliate:
 
 
 def create_referral(affiliate: Affiliate, **fields) -> Referral:
-    return Referral.objects.create(merchant_id=affiliate.merchant_id, affiliate=affiliate, **fields)
+    referral = Referral.objects.create(merchant_id=affiliate.merchant_id, affiliate=affiliate, **fields)
+    send_for(referral_created, referral)
+    return referral
 
 
 def referral_by_reference(merchant: Merchant, reference: str | None) -> Referral | None:
@@ -209,6 +215,7 @@ def update_affiliate(
     except IntegrityError:
         raise AffiliateError(f"The code {code!r} is already taken.") from None
     affiliate.refresh_from_db()
+    send_for(affiliate_updated, affiliate)
     return affiliate
 
 

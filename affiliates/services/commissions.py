@@ -16,6 +16,7 @@ from afficone import rawsql
 from .. import money
 from ..email_tasks import notify_new_commissions_task
 from ..models import Affiliate, Commission, CommissionType, Payout, Program, Referral, RuleSource
+from ..signals import commission_created, commission_updated, send_for, send_on_commit
 from .errors import AffiliateError
 
 # --- commissions --------------------------------------------------------------------------------------------------
@@ -157,6 +158,7 @@ def record_commission(
             # Recorded before (a redelivery, or another worker's event for the same payment): theirs stands.
             return Commission.objects.get(merchant_id=merchant_id, source_id=source_id), False
         _note_payment(referral, paid_at=paid_at, now=now)
+    send_for(commission_created, commission)
     if not is_self and commission.amount > 0:
         transaction.on_commit(lambda: commission_recorded(commission.pk))
     return commission, True
@@ -271,6 +273,7 @@ def reprice_commission(
         )
     Commission.objects.filter(pk=commission.pk).update(**updates)
     commission.refresh_from_db()
+    send_for(commission_updated, commission)
     return commission, True
 
 
@@ -300,6 +303,7 @@ def apply_refund(commission: Commission, *, refunded_amount: int) -> Commission:
     if commission.payout_id is not None:
         _resettle_pending_payout(commission.payout_id)
         commission.refresh_from_db()
+    send_for(commission_updated, commission)
     return commission
 
 
@@ -328,11 +332,13 @@ def hold_commission(commission: Commission) -> Commission:
     if commission.payout_id is not None:
         _resettle_pending_payout(commission.payout_id)
         commission.refresh_from_db()
+    send_for(commission_updated, commission)
     return commission
 
 
 @transaction.atomic
 def settle_dispute(commission: Commission, *, won: bool) -> Commission:
+    send_for(commission_updated, commission)
     if won:
         Commission.objects.filter(pk=commission.pk).update(is_on_hold=False)
         commission.refresh_from_db()
@@ -357,6 +363,7 @@ def approve_commission(commission: Commission) -> Commission:
         status=Commission.Status.APPROVED, approved_at=timezone.now()
     )
     commission.refresh_from_db()
+    send_for(commission_updated, commission)
     return commission
 
 
@@ -372,12 +379,29 @@ def void_commission(commission: Commission, *, reason: str) -> Commission:
         pk=commission.pk, status__in=[Commission.Status.PENDING, Commission.Status.APPROVED]
     ).update(status=Commission.Status.VOIDED, voided_at=timezone.now(), void_reason=reason[:255])
     commission.refresh_from_db()
+    send_for(commission_updated, commission)
     return commission
 
 
+APPROVE_BATCH = 1000
+
+
 def approve_due_commissions(*, now: datetime | None = None) -> int:
-    """Pending commissions past their hold period, not held by a dispute, become approved."""
+    """Pending commissions past their hold period, not held by a dispute, become approved.
+
+    In batches of APPROVE_BATCH, each its own transaction, so `commission_updated` names the rows it approved
+    (a batch keeps the ids within any database's limit on query parameters)."""
     now = now or timezone.now()
-    return Commission.objects.filter(
+    due = Commission.objects.filter(
         status=Commission.Status.PENDING, hold_until__lte=now, is_on_hold=False, reversed_amount__lt=F("amount")
-    ).update(status=Commission.Status.APPROVED, approved_at=now)
+    )
+    approved = 0
+    while True:
+        with transaction.atomic():
+            rows = list(due.order_by("pk").values_list("merchant_id", "pk")[:APPROVE_BATCH])
+            if not rows:
+                return approved
+            approved += due.filter(pk__in=[pk for _, pk in rows]).update(
+                status=Commission.Status.APPROVED, approved_at=now
+            )
+            send_on_commit(commission_updated, Commission, rows)

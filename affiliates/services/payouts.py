@@ -12,6 +12,7 @@ from .. import money
 from ..email_tasks import notify_payout_sent_task
 from ..models import NET_AMOUNT, Affiliate, Commission, Payout, PayoutBatch, Program
 from ..queries import payable_commissions
+from ..signals import commission_updated, payout_created, payout_paid, send_for, send_on_commit
 from .errors import AffiliateError
 
 # --- payouts ------------------------------------------------------------------------------------------------------
@@ -54,6 +55,8 @@ def create_payout_batch(merchant: Merchant, *, created_by=None) -> PayoutBatch |
             deducted_amount=owed_back.get((affiliate_id, currency), 0),
         )
         Commission.objects.filter(pk__in=[c.pk for c in items]).update(payout=payout)
+        send_for(payout_created, payout)
+        send_on_commit(commission_updated, Commission, [(merchant.pk, c.pk) for c in items])
     return batch
 
 
@@ -101,6 +104,10 @@ def mark_payout_paid(payout: Payout, *, reference: str = "") -> Payout:
         raise AffiliateError("This payout has already been marked paid.")
     Commission.objects.filter(payout=payout).update(status=Commission.Status.PAID, paid_at=now, paid_amount=NET_AMOUNT)
     payout.refresh_from_db()
+    send_for(payout_paid, payout)
+    send_on_commit(
+        commission_updated, Commission, Commission.objects.filter(payout=payout).values_list("merchant_id", "pk")
+    )
     notify_payout_sent_task.delay_on_commit(payout.pk)
     return payout
 

@@ -10,9 +10,9 @@ from django.db.models import Count, F, Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from affiliates import selectors
 from affiliates.models import AffiliateCommissionMonth, Commission, CommissionDirtyDay
 from affiliates.services import apply_refund, void_commission
+from dashboard import periods, reports
 from tests.factories import AffiliateFactory, CommissionFactory
 from tracking.rollups import rollup_daily_stats
 
@@ -36,10 +36,10 @@ def _oracle(merchant, period):
 
 
 def _top(merchant):
-    period = selectors.parse_period({"period": "12m"})  # a fresh Period reads the watermark again
+    period = periods.parse_period({"period": "12m"})  # a fresh Period reads the watermark again
     return period, [
         (t["affiliate"].code, t["earned"].amounts, t["revenue"].amounts, t["payments"])
-        for t in selectors.top_affiliates(merchant, period, limit=10)
+        for t in reports.top_affiliates(merchant, period, limit=10)
     ]
 
 
@@ -72,7 +72,7 @@ def test_top_affiliates_from_the_monthly_rollup_equal_the_raw_rows_through_late_
     assert not CommissionDirtyDay.objects.exists()
     assert AffiliateCommissionMonth.objects.filter(merchant=merchant).count() >= 4
     period, after = _top(merchant)
-    assert selectors._month_split(merchant, period)[0], "whole closed months come from the rollup"
+    assert reports._month_split(merchant, period)[0], "whole closed months come from the rollup"
     assert after == before
     assert all(type(amount) is int for row in after for amount in (*row[1].values(), *row[2].values(), row[3]))
 
@@ -90,7 +90,7 @@ def test_top_affiliates_from_the_monthly_rollup_equal_the_raw_rows_through_late_
 
 
 def test_commission_list_pages_by_cursor_show_each_commission_once_in_order(merchant_client, merchant, affiliate):
-    from affiliates import views
+    from dashboard import views
 
     made = [CommissionFactory(referral__affiliate=affiliate) for _ in range(2 * views.PAGE_SIZE + 7)]
     same_moment = timezone.now() - timedelta(days=1)

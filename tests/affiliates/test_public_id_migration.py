@@ -6,13 +6,16 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-BEFORE = [("affiliates", "0010_commission_rule_fields"), ("tenants", "0003_idempotency_key")]
-AFTER = [("affiliates", "0011_public_id"), ("tenants", "0004_public_id")]
+BEFORE = [("affiliates", "0010_commission_rule_fields"), ("tenants", "0004_merchant_proxy_secret")]
+AFTER = [("affiliates", "0011_public_id"), ("tenants", "0005_public_id")]
 
 
 def _migrate(targets):
-    MigrationExecutor(connection).migrate(targets)
-    return MigrationExecutor(connection).loader.project_state(targets).apps
+    executor = MigrationExecutor(connection)
+    # Every other app stays at its latest migration: the models built here must match the tables as they are.
+    others = [node for node in executor.loader.graph.leaf_nodes() if node[0] not in ("affiliates", "tenants")]
+    executor.migrate(targets)
+    return MigrationExecutor(connection).loader.project_state([*targets, *others]).apps
 
 
 @pytest.mark.django_db(transaction=True)

@@ -8,8 +8,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from affiliates import selectors
 from affiliates.models import DailyStat, Referral, RollupState
+from dashboard import periods, reports
 from tests.factories import AffiliateFactory, CommissionFactory, ReferralFactory
 from tracking.models import Click
 from tracking.rollups import rollup_daily_stats
@@ -32,19 +32,19 @@ def test_totals_are_equal_before_and_after_the_rollup_and_with_late_rows(merchan
     _activity(merchant, bob, 3, clicks=4, referrals=2, customers=2)
     _activity(merchant, affiliate, 0, clicks=2, referrals=1, customers=0)
     _activity(other_merchant, AffiliateFactory(merchant=other_merchant), 3, clicks=50, referrals=5, customers=5)
-    period = selectors.parse_period({"period": "30d"})
+    period = periods.parse_period({"period": "30d"})
 
-    raw = selectors.counts(merchant, period)[None]
-    raw_by_day = selectors.counts(merchant, period, by="day")
+    raw = reports.counts(merchant, period)[None]
+    raw_by_day = reports.counts(merchant, period, by="day")
     assert dict(raw) == {"clicks": 13, "referrals": 6, "customers": 3}
 
     assert rollup_daily_stats() > 0
-    assert RollupState.objects.get().closed_through == selectors.today() - timedelta(days=1)
+    assert RollupState.objects.get().closed_through == periods.today() - timedelta(days=1)
     assert DailyStat.objects.filter(merchant=merchant, affiliate__isnull=False).count() == 2  # today's rows stay raw
     assert DailyStat.objects.filter(merchant=merchant, affiliate=None).count() == 2  # one merchant row per closed day
-    assert selectors.counts(merchant, period)[None] == raw
-    assert selectors.counts(merchant, period, by="day") == raw_by_day
-    assert selectors.counts(merchant, period, by="affiliate", affiliate_ids=[bob.pk])[bob.pk] == {
+    assert reports.counts(merchant, period)[None] == raw
+    assert reports.counts(merchant, period, by="day") == raw_by_day
+    assert reports.counts(merchant, period, by="affiliate", affiliate_ids=[bob.pk])[bob.pk] == {
         "clicks": 4,
         "referrals": 2,
         "customers": 2,
@@ -54,7 +54,7 @@ def test_totals_are_equal_before_and_after_the_rollup_and_with_late_rows(merchan
     _activity(merchant, bob, 1, clicks=1, referrals=0, customers=0)
     rollup_daily_stats_task.delay()
     rollup_daily_stats_task.delay()  # idempotent
-    assert selectors.counts(merchant, period)[None]["clicks"] == 14
+    assert reports.counts(merchant, period)[None]["clicks"] == 14
 
 
 def test_overview_query_count_does_not_grow_with_data(merchant_client, merchant, affiliate):
@@ -88,12 +88,12 @@ def test_commission_list_query_count_does_not_grow_with_data(merchant_client, af
 
 
 def _raw_money(merchant, period):
-    return selectors._totals_from(selectors._commission_rows(merchant, period, None, by_day=True))
+    return reports._totals_from(reports._commission_rows(merchant, period, None, by_day=True))
 
 
 def _money(merchant, period):
-    period = selectors.parse_period({"period": period})  # a fresh Period reads the watermark again
-    stats, series = selectors.overview_and_series(merchant, period)
+    period = periods.parse_period({"period": period})  # a fresh Period reads the watermark again
+    stats, series = reports.overview_and_series(merchant, period)
     raw = _raw_money(merchant, period)
     for name in ("revenue", "earned", "owed", "pending", "approved", "paid"):
         assert stats[name].amounts == raw[name].amounts, name

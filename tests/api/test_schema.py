@@ -12,6 +12,7 @@ import re
 import hypothesis
 import pytest
 import schemathesis
+import yaml
 from django.contrib.staticfiles import finders
 from django.core import signals
 from django.db import close_old_connections
@@ -19,6 +20,7 @@ from schemathesis.core.parameters import ParameterLocation
 
 from afficone.wsgi import application
 from tenants.services import create_api_key
+from webhooks.services import create_endpoint
 
 from .conftest import seed_tenant
 
@@ -55,6 +57,42 @@ def test_schema_is_openapi_3_with_bearer_auth_and_the_error_shape(anonymous_api)
         for method, operation in item.items():
             assert operation["security"] == [{"apiKey": []}], (method, path)
             assert {"400", "401", "429"} <= set(operation["responses"]), (method, path)
+
+
+@pytest.mark.parametrize(
+    "accept,content_type",
+    [
+        (None, "application/vnd.oai.openapi+json"),
+        ("application/json", "application/json"),
+        ("application/vnd.oai.openapi+json", "application/vnd.oai.openapi+json"),
+        ("application/json, text/plain, */*", "application/json"),
+        ("*/*", "application/vnd.oai.openapi+json"),
+        ("application/yaml", "application/yaml"),
+        ("application/vnd.oai.openapi", "application/vnd.oai.openapi"),
+    ],
+)
+def test_schema_is_served_as_json_or_yaml_as_the_client_asks(anonymous_api, accept, content_type):
+    reference = json.loads(anonymous_api.get("/api/v1/schema/").content)
+    response = anonymous_api.get("/api/v1/schema/", headers={"Accept": accept} if accept else None)
+    assert response.status_code == 200
+    assert response["Content-Type"].split(";")[0] == content_type
+    if content_type.endswith("json"):
+        assert json.loads(response.content) == reference
+    else:
+        doc = yaml.safe_load(response.content)
+        # The same document; YAML only reads a discriminator's "null" mapping key back as null.
+        assert (doc["openapi"], doc["info"], doc["paths"]) == (
+            reference["openapi"],
+            reference["info"],
+            reference["paths"],
+        )
+        assert doc["components"].keys() == reference["components"].keys()
+
+
+def test_schema_refuses_a_format_it_cannot_write_in_the_error_shape(anonymous_api):
+    response = anonymous_api.get("/api/v1/schema/", headers={"Accept": "text/html"})
+    assert response.status_code == 406
+    assert json.loads(response.content)["error"]["code"] == "not_acceptable"
 
 
 def test_docs_page_uses_only_our_own_static_files(anonymous_api):
@@ -97,6 +135,9 @@ def seeded(merchant, settings, wsgi_in_test_transaction):
         "payouts": str(data["payout"].public_id),
         "programs": str(data["program"].public_id),
         "conversions": data["conversion"].source_id.removeprefix("conv_"),
+        "webhook_endpoints": str(
+            create_endpoint(merchant, url="https://example.com/hooks", events=["payout.paid"]).code
+        ),
     }
     return {"Authorization": f"Bearer {create_api_key(merchant, name='schemathesis')[1]}"}, ids
 

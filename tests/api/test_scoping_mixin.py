@@ -5,9 +5,9 @@ from rest_framework import viewsets
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory, force_authenticate
 
-from afficone.api import MerchantScopedMixin
 from affiliates.models import Affiliate
-from tenants.api_auth import ApiClient
+from api.auth import ApiClient
+from api.base import MerchantScopedMixin
 from tenants.services import create_api_key
 from tests.factories import AffiliateFactory
 

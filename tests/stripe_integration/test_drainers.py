@@ -1,4 +1,4 @@
-"""Stripe events are processed by drainers (stripe_integration/dispatch.py), not by a task each.
+"""Stripe events are processed by drainers (stripe_integration/drainers.py), not by a task each.
 
 What a merchant or operator notices: every paid checkout earns exactly one commission, however many events arrive at
 once and however many drainers run; a burst costs no task per event; an event never sits pending because a drainer
@@ -17,9 +17,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from affiliates.models import Commission
-from stripe_integration.dispatch import SLOT_KEY, SLOT_TTL, drain, request_drain
+from stripe_integration.drainers import SLOT_KEY, SLOT_TTL, drain, request_drain, requeue_stale_events
 from stripe_integration.models import StripeEvent
-from stripe_integration.services import requeue_stale_events, store_event
+from stripe_integration.services import store_event
 from tests.conftest import requires_real_stack, wait_for
 from tests.factories import AffiliateFactory, ReferralFactory
 from tests.stripe_events import checkout_session, make_event, post_event
@@ -291,7 +291,7 @@ def test_a_payment_arriving_while_the_drainer_leaves_is_not_stranded(client, mer
 
     def store_late_payment() -> None:
         try:
-            store_event(late_event)  # its ask, on commit, finds every slot taken
+            store_event(late_event)  # as the webhook stores it, then asks: every slot is taken
             asks.append(request_drain())
         finally:
             connection.close()
@@ -363,7 +363,7 @@ def test_a_drainer_with_nothing_it_can_take_leaves_instead_of_spinning(client, m
     # One claim that finds nothing, one final look that skips the held event (both SKIP LOCKED), and out.
     assert claims <= 3, (
         f"a drainer that could take nothing tried {claims} times while another drainer held the only pending event: "
-        "its final look (dispatch._claimable_exists) must skip the events other drainers hold"
+        "its final look (drainers._claimable_exists) must skip the events other drainers hold"
     )
     assert held_slots() == slot_keys()[1:]
 

@@ -4,7 +4,7 @@ import pytest
 from django.urls import URLPattern, reverse
 
 from tenants import urls as tenant_urls
-from tenants.models import ApiKey, Invitation, Membership
+from tenants.models import ApiKey, Invitation, Membership, Merchant
 from tenants.services import create_api_key
 from tests.factories import MembershipFactory
 
@@ -16,6 +16,7 @@ def snapshot():
         "memberships": sorted(Membership.objects.values_list("pk", "merchant_id", "user_id", "role")),
         "invitations": sorted(Invitation.objects.values_list("pk", "accepted_at", "revoked_at")),
         "keys": sorted(ApiKey.objects.values_list("pk", "revoked_at")),
+        "proxy_secrets": sorted(Merchant.objects.values_list("pk", "proxy_secret")),
     }
 
 
@@ -72,6 +73,7 @@ MANAGE_PAGES = [
     ("post", "revoke_api_key", "key", {}),
     ("get", "branding", None, {}),
     ("post", "branding", None, {"name": "Hijacked", "brand_color": "#000000"}),
+    ("post", "rotate_proxy_secret", None, {}),
 ]
 
 

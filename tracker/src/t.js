@@ -104,8 +104,9 @@
     // Relative to the script's own directory: served from /any/prefix/t.js it reports to /any/prefix/api/track/.
     base = new URL('api/track/', script.src);
     domains = (data.domains || '').split(/[\s,]+/);
-    // data-consent="required"; any value waits for consent (not tracking is the safe mistake).
-    data.consent || start();
+    // data-consent="required"; any value, even none (a bare data-consent), waits for consent: not tracking is the
+    // safe mistake.
+    data.consent == null && start();
   } catch {
     // No usable tag: never send anything, but still answer ready().
     started = 1;

@@ -1,0 +1,194 @@
+"""Output serializers of the REST API: the fields DESIGN.md promises, and a few more.
+
+Every id is a public one: the `public_id` UUID of affiliates, programs, commissions and payouts, a referral's
+`rid`. Amounts are integers in the
+currency's minor unit with a lower-case ISO currency. Input serializers live
+next to their views in api/views.py.
+"""
+
+from django.conf import settings
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
+from rest_framework import serializers
+
+from affiliates.links import referral_link
+from affiliates.models import Affiliate, Commission, CommissionType, Payout, Program
+
+from .base import json_type_errors
+from .conversions import sale_id
+
+
+def affiliate_link(affiliate: Affiliate) -> str:
+    """The merchant's site with ?ref=CODE; this app's own address until the merchant has set a website."""
+    return referral_link(affiliate.merchant.website or settings.SITE_URL, affiliate.code)
+
+
+class PercentOverrideSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=[(CommissionType.PERCENT.value, CommissionType.PERCENT.label)])
+    bps = serializers.IntegerField(min_value=0, max_value=10000, help_text="Basis points of each payment (2500 = 25%).")
+
+
+class FixedOverrideSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=[(CommissionType.FIXED.value, CommissionType.FIXED.label)])
+    amount = serializers.IntegerField(
+        min_value=0, max_value=10**12, help_text="Per payment, in the minor unit of the program's commission currency."
+    )
+
+
+OVERRIDE_SCHEMA = PolymorphicProxySerializer(
+    component_name="CommissionOverride",
+    serializers=[PercentOverrideSerializer, FixedOverrideSerializer],
+    resource_type_field_name="type",
+)
+
+
+@extend_schema_field(OVERRIDE_SCHEMA)
+class CommissionOverrideField(serializers.Field):
+    """An affiliate's own rule: `{"type": "percent", "bps": 2500}` or `{"type": "fixed", "amount": 1500}`.
+
+    Validated into the model's three override fields; null means "the program's rule".
+    """
+
+    shapes = {CommissionType.PERCENT: PercentOverrideSerializer, CommissionType.FIXED: FixedOverrideSerializer}
+
+    def to_internal_value(self, data) -> dict:
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str) or data["type"] not in self.shapes:
+            raise serializers.ValidationError(
+                'Give {"type": "percent", "bps": …} or {"type": "fixed", "amount": …}, or null.', code="invalid"
+            )
+        shape = self.shapes[data["type"]](data=data)
+        type_errors = json_type_errors(shape, data)
+        if type_errors:
+            raise serializers.ValidationError(type_errors)
+        shape.is_valid(raise_exception=True)
+        return {
+            "type": data["type"],
+            "bps": shape.validated_data.get("bps"),
+            "amount": shape.validated_data.get("amount"),
+        }
+
+    def to_representation(self, affiliate: Affiliate) -> dict | None:
+        if affiliate.commission_type_override == CommissionType.PERCENT:
+            return {"type": CommissionType.PERCENT.value, "bps": affiliate.commission_bps_override}
+        if affiliate.commission_type_override == CommissionType.FIXED:
+            return {"type": CommissionType.FIXED.value, "amount": affiliate.commission_amount_override}
+        return None
+
+
+class AffiliateOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    email = serializers.EmailField()
+    name = serializers.CharField()
+    code = serializers.CharField(help_text="Used in links: `?ref=CODE`.")
+    status = serializers.ChoiceField(choices=Affiliate.Status.choices)
+    link = serializers.SerializerMethodField(help_text="The affiliate's referral link to the merchant's site.")
+    program = serializers.UUIDField(source="program.public_id")
+    commission_override = CommissionOverrideField(
+        source="*",
+        allow_null=True,
+        help_text="The affiliate's own commission rule, or null when the program's applies.",
+    )
+    created = serializers.DateTimeField(source="created_at")
+    approved_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(serializers.URLField())
+    def get_link(self, affiliate: Affiliate) -> str:
+        return affiliate_link(affiliate)
+
+
+class ReferralOutputSerializer(serializers.Serializer):
+    id = serializers.CharField(
+        source="rid", help_text="The referral id: `client_reference_id` / `metadata._afficoneRef`."
+    )
+    affiliate = serializers.UUIDField(source="affiliate.public_id")
+    customer = serializers.CharField(
+        source="stripe_customer_id", allow_null=True, help_text="The Stripe customer id, once known."
+    )
+    customer_email = serializers.CharField(allow_blank=True)
+    created = serializers.DateTimeField(source="created_at")
+    converted_at = serializers.DateTimeField(allow_null=True)
+
+
+class CommissionSourceSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=Commission.SourceType.choices)
+    id = serializers.CharField(help_text="The Stripe object's id, or `conv_<your sale id>` for a conversion.")
+
+
+class CommissionOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    affiliate = serializers.UUIDField(source="affiliate.public_id")
+    referral = serializers.CharField(source="referral.rid", allow_null=True)
+    amount = serializers.IntegerField(help_text="Earned when the payment was made, in minor units.")
+    reversed_amount = serializers.IntegerField(help_text="Taken back by refunds and lost disputes.")
+    net_amount = serializers.IntegerField(help_text="What the affiliate is owed: `amount - reversed_amount`.")
+    currency = serializers.CharField()
+    status = serializers.ChoiceField(choices=Commission.Status.choices)
+    source = serializers.SerializerMethodField()
+    base_amount = serializers.IntegerField(help_text="The payment it was computed on, tax excluded.")
+    refunded_amount = serializers.IntegerField(help_text="How much of that payment has been refunded.")
+    rule = serializers.CharField(source="rule_label", help_text='The rule used, e.g. "program:percent:2000bps".')
+    is_recurring = serializers.BooleanField()
+    is_self_referral = serializers.BooleanField()
+    is_on_hold = serializers.BooleanField(help_text="Held while a dispute is open.")
+    hold_until = serializers.DateTimeField(help_text="Approved automatically after this, unless reversed.")
+    payout = serializers.UUIDField(source="payout.public_id", allow_null=True)
+    void_reason = serializers.CharField(allow_blank=True)
+    created = serializers.DateTimeField(source="created_at")
+    approved_at = serializers.DateTimeField(allow_null=True)
+    paid_at = serializers.DateTimeField(allow_null=True)
+    voided_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(CommissionSourceSerializer())
+    def get_source(self, commission: Commission) -> dict:
+        return {"type": commission.source_type, "id": commission.source_id}
+
+
+class PayoutOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    affiliate = serializers.UUIDField(source="affiliate.public_id")
+    amount = serializers.IntegerField()
+    currency = serializers.CharField()
+    status = serializers.ChoiceField(choices=Payout.Status.choices)
+    reference = serializers.CharField(allow_blank=True, help_text="The transfer's reference, e.g. a PayPal id.")
+    batch = serializers.UUIDField(source="batch.public_id", allow_null=True)
+    commissions = serializers.SerializerMethodField(help_text="The ids of the commissions it pays.")
+    created = serializers.DateTimeField(source="created_at")
+    paid_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
+    def get_commissions(self, payout: Payout) -> list[str]:
+        return [str(commission.public_id) for commission in payout.commissions.all()]
+
+
+class ProgramOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    name = serializers.CharField()
+    is_default = serializers.BooleanField()
+    commission_type = serializers.ChoiceField(choices=CommissionType.choices)
+    commission_bps = serializers.IntegerField(help_text="For `percent`: basis points (2000 = 20%).")
+    commission_amount = serializers.IntegerField(help_text="For `fixed`: minor units of `commission_currency`.")
+    commission_currency = serializers.CharField()
+    recurring_months = serializers.IntegerField(
+        allow_null=True, help_text="Months in which recurring payments earn; null = forever, 0 = first payment only."
+    )
+    cookie_days = serializers.IntegerField()
+    hold_days = serializers.IntegerField()
+    min_payout_amount = serializers.IntegerField()
+    attribution = serializers.ChoiceField(choices=Program.Attribution.choices)
+    auto_approve = serializers.BooleanField()
+    signup_open = serializers.BooleanField()
+    created = serializers.DateTimeField(source="created_at")
+
+
+class ConversionOutputSerializer(serializers.Serializer):
+    """A sale recorded through the API, and the commission it earned."""
+
+    id = serializers.SerializerMethodField(help_text="Your id for the sale.")
+    referral = serializers.CharField(source="referral.rid", allow_null=True)
+    affiliate = serializers.UUIDField(source="affiliate.public_id")
+    amount = serializers.IntegerField(source="base_amount", help_text="The sale, tax excluded, in minor units.")
+    refunded_amount = serializers.IntegerField()
+    commission = CommissionOutputSerializer(source="*")
+    created = serializers.DateTimeField(source="created_at")
+
+    def get_id(self, commission: Commission) -> str:
+        return sale_id(commission)

@@ -1,0 +1,513 @@
+"""The merchant REST API (/api/v1/): affiliates, referrals, commissions, payouts, programs, conversions.
+
+Thin views: every row comes through MerchantScopedMixin (the API key's
+merchant), input is validated by a nested InputSerializer, one service in
+affiliates.services (or api.conversions) does the write, and an
+output serializer from api/serializers.py answers. Errors are raised
+and shaped by api.base.exception_handler.
+"""
+
+from django.db import transaction
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from affiliates import services
+from affiliates.models import (
+    CODE_PATTERN,
+    REFERRAL_ID_PATTERN,
+    Affiliate,
+    Commission,
+    CommissionType,
+    Payout,
+    Program,
+    Referral,
+)
+
+from . import conversions as conversion_services
+from .base import UUID_PATTERN, MerchantScopedMixin, PublicIdField, idempotent
+from .filters import QueryFilters
+from .serializers import (
+    AffiliateOutputSerializer,
+    CommissionOutputSerializer,
+    CommissionOverrideField,
+    ConversionOutputSerializer,
+    PayoutOutputSerializer,
+    ProgramOutputSerializer,
+    ReferralOutputSerializer,
+)
+
+CURRENCY_PATTERN = r"^[a-zA-Z]{3}$"
+SALE_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,200}$"
+MAX_AMOUNT = 10**12  # minor units; far above any real payment, well inside a bigint
+
+
+def _uuid_path(description: str) -> OpenApiParameter:
+    return OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description=description)
+
+
+def affiliate_filter() -> serializers.UUIDField:
+    # An unknown id (another merchant's too) filters everything out; it is not an error.
+    return serializers.UUIDField(source="affiliate__public_id", required=False, help_text="An affiliate's id.")
+
+
+# --- affiliates ---------------------------------------------------------------------------------------------------
+
+
+@extend_schema(tags=["affiliates"])
+@extend_schema_view(
+    retrieve=extend_schema(summary="Retrieve an affiliate", parameters=[_uuid_path("The affiliate's id.")]),
+)
+class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
+    """The merchant's affiliates: the people who share links and earn commissions."""
+
+    queryset = Affiliate.objects.select_related("program", "merchant")
+    lookup_field = "public_id"
+    lookup_url_kwarg = "id"
+
+    class AffiliateFilters(QueryFilters):
+        status = serializers.ChoiceField(choices=Affiliate.Status.choices, required=False)
+        email = serializers.EmailField(
+            source="email__iexact", required=False, help_text="Exact match, case-insensitive."
+        )
+        code = serializers.CharField(
+            source="code__iexact", required=False, max_length=64, help_text="Exact match, case-insensitive."
+        )
+
+    filters = AffiliateFilters
+
+    class AffiliateCreateInput(serializers.Serializer):
+        email = serializers.EmailField()
+        name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+        code = serializers.RegexField(
+            CODE_PATTERN,
+            required=False,
+            help_text="1 to 64 letters, digits, `-` or `_`; suggested from the name if left out.",
+        )
+        program = PublicIdField(
+            queryset=Program.objects.all(),
+            pattern=UUID_PATTERN,
+            required=False,
+            help_text="Default: the default program.",
+        )
+
+        def validate_email(self, email: str) -> str:
+            merchant = self.context["view"].merchant
+            if Affiliate.objects.for_merchant(merchant).filter(email__iexact=email).exists():
+                raise serializers.ValidationError(f"{email} is already an affiliate.", code="unique")
+            return email
+
+        def validate_code(self, code: str) -> str:
+            merchant = self.context["view"].merchant
+            if Affiliate.objects.for_merchant(merchant).filter(code__iexact=code).exists():
+                raise serializers.ValidationError(f"The code {code!r} is already taken.", code="unique")
+            return code
+
+    class AffiliateUpdateInput(serializers.Serializer):
+        name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        code = serializers.RegexField(CODE_PATTERN, required=False, help_text="Links with the old code stop working.")
+        status = serializers.ChoiceField(choices=Affiliate.Status.choices, required=False)
+        commission_override = CommissionOverrideField(
+            required=False, allow_null=True, help_text="The affiliate's own rule; null goes back to the program's."
+        )
+
+    @extend_schema(summary="List affiliates", responses=AffiliateOutputSerializer(many=True))
+    def list(self, request):
+        return self.list_response(AffiliateOutputSerializer)
+
+    @extend_schema(responses=AffiliateOutputSerializer)
+    def retrieve(self, request, id=None):
+        return self.output(AffiliateOutputSerializer, self.get_object())
+
+    @extend_schema(
+        summary="Create an affiliate",
+        description="Affiliates the merchant creates start approved. The answer holds their code and referral link.",
+        request=AffiliateCreateInput,
+        responses={201: AffiliateOutputSerializer},
+    )
+    @idempotent
+    def create(self, request):
+        data = self.validated(self.AffiliateCreateInput)
+        affiliate = services.create_affiliate(
+            self.merchant, email=data["email"], name=data["name"], code=data.get("code"), program=data.get("program")
+        )
+        return self.output(AffiliateOutputSerializer, affiliate, status_code=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Update an affiliate",
+        description="Change the name, the code, the commission override or the status "
+        "(approve, reject, suspend; a suspended affiliate earns nothing).",
+        parameters=[_uuid_path("The affiliate's id.")],
+        request=AffiliateUpdateInput,
+        responses=AffiliateOutputSerializer,
+    )
+    def partial_update(self, request, id=None):
+        affiliate = self.get_object()
+        data = self.validated(self.AffiliateUpdateInput)
+        with transaction.atomic():
+            if data.keys() & {"name", "code", "commission_override"}:
+                current = CommissionOverrideField().to_representation(affiliate)
+                override = data.get("commission_override", current) or {}
+                affiliate = services.update_affiliate(
+                    affiliate,
+                    name=data.get("name", affiliate.name),
+                    code=data.get("code", affiliate.code),
+                    commission_type_override=override.get("type", ""),
+                    commission_bps_override=override.get("bps"),
+                    commission_amount_override=override.get("amount"),
+                )
+            if "status" in data and data["status"] != affiliate.status:
+                affiliate = services.change_affiliate_status(affiliate, status=data["status"])
+        return self.output(AffiliateOutputSerializer, affiliate)
+
+
+# --- referrals ----------------------------------------------------------------------------------------------------
+
+
+REFERRAL_ID_PARAMETER = OpenApiParameter(
+    "id", str, OpenApiParameter.PATH, description="The referral id.", pattern=REFERRAL_ID_PATTERN
+)
+
+
+@extend_schema(tags=["referrals"])
+class ReferralViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
+    """Visitors sent by affiliates, and the Stripe customers they became."""
+
+    queryset = Referral.objects.select_related("affiliate")
+    lookup_field = "rid"
+    lookup_url_kwarg = "id"
+    lookup_value_regex = "[^/]+"
+
+    class ReferralFilters(QueryFilters):
+        affiliate = affiliate_filter()
+        customer = serializers.CharField(
+            source="stripe_customer_id", required=False, max_length=255, help_text="A Stripe customer id."
+        )
+        customer_email = serializers.EmailField(
+            source="customer_email__iexact", required=False, help_text="Exact match, case-insensitive."
+        )
+
+    filters = ReferralFilters
+
+    @extend_schema(summary="List referrals", responses=ReferralOutputSerializer(many=True))
+    def list(self, request):
+        return self.list_response(ReferralOutputSerializer)
+
+    @extend_schema(
+        summary="Retrieve a referral", parameters=[REFERRAL_ID_PARAMETER], responses=ReferralOutputSerializer
+    )
+    def retrieve(self, request, id=None):
+        return self.output(ReferralOutputSerializer, self.get_object())
+
+
+# --- commissions --------------------------------------------------------------------------------------------------
+
+
+@extend_schema(tags=["commissions"])
+class CommissionViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
+    """What affiliates earned, one per payment; approve or void them."""
+
+    queryset = Commission.objects.select_related("affiliate", "referral", "payout")
+    lookup_field = "public_id"
+    lookup_url_kwarg = "id"
+
+    class CommissionFilters(QueryFilters):
+        affiliate = affiliate_filter()
+        status = serializers.ChoiceField(choices=Commission.Status.choices, required=False)
+        created_gte = serializers.DateTimeField(
+            source="created_at__gte", required=False, help_text="Created at or after (ISO 8601)."
+        )
+        created_lte = serializers.DateTimeField(
+            source="created_at__lte", required=False, help_text="Created at or before (ISO 8601)."
+        )
+
+    filters = CommissionFilters
+
+    class CommissionVoidInput(serializers.Serializer):
+        reason = serializers.CharField(
+            max_length=255, help_text="Why the commission is voided; shown to the affiliate."
+        )
+
+    @extend_schema(summary="List commissions", responses=CommissionOutputSerializer(many=True))
+    def list(self, request):
+        return self.list_response(CommissionOutputSerializer)
+
+    @extend_schema(
+        summary="Retrieve a commission",
+        parameters=[_uuid_path("The commission's id.")],
+        responses=CommissionOutputSerializer,
+    )
+    def retrieve(self, request, id=None):
+        return self.output(CommissionOutputSerializer, self.get_object())
+
+    @extend_schema(
+        summary="Approve a commission",
+        description="Pending → approved before the hold period ends. "
+        "Refused (409) for any other status or while a dispute is open.",
+        parameters=[_uuid_path("The commission's id.")],
+        request=None,
+        responses=CommissionOutputSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def approve(self, request, id=None):
+        return self.output(CommissionOutputSerializer, services.approve_commission(self.get_object()))
+
+    @extend_schema(
+        summary="Void a commission",
+        description="A pending or approved commission that is not in a payout. Refused (409) otherwise.",
+        parameters=[_uuid_path("The commission's id.")],
+        request=CommissionVoidInput,
+        responses=CommissionOutputSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def void(self, request, id=None):
+        commission = self.get_object()
+        data = self.validated(self.CommissionVoidInput)
+        return self.output(CommissionOutputSerializer, services.void_commission(commission, reason=data["reason"]))
+
+
+# --- payouts ------------------------------------------------------------------------------------------------------
+
+
+class PayoutBatchOutputSerializer(serializers.Serializer):
+    batch = serializers.UUIDField(allow_null=True, help_text="The new batch, or null when nobody is due a payout.")
+    payouts = PayoutOutputSerializer(many=True)
+
+
+@extend_schema(tags=["payouts"])
+class PayoutViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
+    """Money owed to affiliates, grouped in batches; mark them paid once sent."""
+
+    queryset = Payout.objects.select_related("affiliate", "batch").prefetch_related(
+        Prefetch("commissions", queryset=Commission.objects.only("public_id", "payout_id").order_by("pk"))
+    )
+    lookup_field = "public_id"
+    lookup_url_kwarg = "id"
+
+    class PayoutFilters(QueryFilters):
+        affiliate = affiliate_filter()
+        status = serializers.ChoiceField(choices=Payout.Status.choices, required=False)
+
+    filters = PayoutFilters
+
+    class PayoutMarkPaidInput(serializers.Serializer):
+        reference = serializers.CharField(
+            max_length=255, required=False, default="", allow_blank=True, help_text="The transfer's reference."
+        )
+
+    @extend_schema(summary="List payouts", responses=PayoutOutputSerializer(many=True))
+    def list(self, request):
+        return self.list_response(PayoutOutputSerializer)
+
+    @extend_schema(
+        summary="Retrieve a payout", parameters=[_uuid_path("The payout's id.")], responses=PayoutOutputSerializer
+    )
+    def retrieve(self, request, id=None):
+        return self.output(PayoutOutputSerializer, self.get_object())
+
+    @extend_schema(
+        summary="Create a payout batch",
+        description="One payout per affiliate and currency whose approved, unpaid commissions reach the program's "
+        "minimum payout. 201 with the batch; 200 with `batch: null` when nobody is due.",
+        request=None,
+        responses={201: PayoutBatchOutputSerializer, 200: PayoutBatchOutputSerializer},
+    )
+    @idempotent
+    def create(self, request):
+        batch = services.create_payout_batch(self.merchant)
+        if batch is None:
+            return Response({"batch": None, "payouts": []}, status=status.HTTP_200_OK)
+        payouts = self.get_queryset().filter(batch=batch).order_by("pk")
+        body = {"batch": batch.public_id, "payouts": payouts}
+        return self.output(PayoutBatchOutputSerializer, body, status_code=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Mark a payout paid",
+        description="Its commissions become paid and the affiliate is emailed. Refused (409) if already paid.",
+        parameters=[_uuid_path("The payout's id.")],
+        request=PayoutMarkPaidInput,
+        responses=PayoutOutputSerializer,
+    )
+    @action(detail=True, methods=["post"], url_path="mark-paid")
+    @idempotent
+    def mark_paid(self, request, id=None):
+        payout = self.get_object()
+        data = self.validated(self.PayoutMarkPaidInput)
+        services.mark_payout_paid(payout, reference=data["reference"])
+        return self.output(PayoutOutputSerializer, self.get_object())
+
+
+# --- programs -----------------------------------------------------------------------------------------------------
+
+
+@extend_schema(tags=["programs"])
+class ProgramViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
+    """Affiliate programs and their commission rules."""
+
+    queryset = Program.objects.all()
+    lookup_field = "public_id"
+    lookup_url_kwarg = "id"
+    http_method_names = ["get", "patch", "head"]
+
+    class ProgramUpdateInput(serializers.Serializer):
+        name = serializers.CharField(max_length=200, required=False)
+        commission_type = serializers.ChoiceField(choices=CommissionType.choices, required=False)
+        commission_bps = serializers.IntegerField(min_value=0, max_value=10000, required=False)
+        commission_amount = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT, required=False)
+        commission_currency = serializers.RegexField(CURRENCY_PATTERN, required=False)
+        recurring_months = serializers.IntegerField(min_value=0, max_value=1200, required=False, allow_null=True)
+        cookie_days = serializers.IntegerField(min_value=1, max_value=730, required=False)
+        hold_days = serializers.IntegerField(min_value=0, max_value=3650, required=False)
+        min_payout_amount = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT, required=False)
+        attribution = serializers.ChoiceField(choices=Program.Attribution.choices, required=False)
+        auto_approve = serializers.BooleanField(required=False)
+        signup_open = serializers.BooleanField(required=False)
+
+        def validate_commission_currency(self, value: str) -> str:
+            return value.lower()
+
+    @extend_schema(summary="List programs", responses=ProgramOutputSerializer(many=True))
+    def list(self, request):
+        return self.list_response(ProgramOutputSerializer)
+
+    @extend_schema(
+        summary="Retrieve a program", parameters=[_uuid_path("The program's id.")], responses=ProgramOutputSerializer
+    )
+    def retrieve(self, request, id=None):
+        return self.output(ProgramOutputSerializer, self.get_object())
+
+    @extend_schema(
+        summary="Update a program",
+        description="Changes apply to payments from now on; commissions already earned keep their rule.",
+        parameters=[_uuid_path("The program's id.")],
+        request=ProgramUpdateInput,
+        responses=ProgramOutputSerializer,
+    )
+    def partial_update(self, request, id=None):
+        program = self.get_object()
+        data = self.validated(self.ProgramUpdateInput)
+        return self.output(ProgramOutputSerializer, services.update_program(program, **data))
+
+
+# --- conversions --------------------------------------------------------------------------------------------------
+
+
+SALE_ID_PARAMETER = OpenApiParameter(
+    "id", str, OpenApiParameter.PATH, description="Your id for the sale.", pattern=SALE_ID_PATTERN
+)
+
+
+@extend_schema(tags=["conversions"])
+class ConversionViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
+    """Sales made outside Stripe (another provider, a custom checkout), and the commissions they earn."""
+
+    queryset = Commission.objects.select_related("affiliate", "referral", "payout")
+    lookup_url_kwarg = "id"
+    lookup_value_regex = "[^/]+"
+
+    class ConversionInput(serializers.Serializer):
+        id = serializers.RegexField(
+            SALE_ID_PATTERN,
+            max_length=200,
+            help_text="Your own id for the sale (1 to 200 letters, digits, `_ . : -`). A sale is recorded once.",
+        )
+        referral = serializers.RegexField(
+            REFERRAL_ID_PATTERN,
+            max_length=200,
+            help_text="The referral id (`window.Afficone.referral`, the `afficone_ref` cookie) or an affiliate's code.",
+        )
+        amount = serializers.IntegerField(
+            min_value=1, max_value=MAX_AMOUNT, help_text="The sale excluding tax, in the currency's minor unit."
+        )
+        currency = serializers.RegexField(CURRENCY_PATTERN, help_text="ISO 4217, e.g. `usd`.")
+        customer_email = serializers.EmailField(
+            required=False, default="", allow_blank=True, help_text="Flags self-referrals (the affiliate buying)."
+        )
+
+        def validate_referral(self, reference: str) -> str:
+            merchant = self.context["view"].merchant
+            known = Referral.objects.for_merchant(merchant).filter(rid=reference).exists() or (
+                Affiliate.objects.for_merchant(merchant).filter(code__iexact=reference).exists()
+            )
+            if not known:
+                raise serializers.ValidationError(
+                    "No referral id or affiliate code matches this.", code="does_not_exist"
+                )
+            return reference
+
+    class ConversionRefundInput(serializers.Serializer):
+        amount = serializers.IntegerField(
+            min_value=1,
+            max_value=MAX_AMOUNT,
+            required=False,
+            help_text="How much more of the sale is refunded, in minor units; leave out to refund the rest.",
+        )
+
+    def scope_queryset(self, queryset):
+        return queryset.filter(source_type=Commission.SourceType.CONVERSION)
+
+    def get_object(self):
+        commission = get_object_or_404(
+            self.get_queryset(), source_id=conversion_services.source_id_for(self.kwargs[self.lookup_url_kwarg])
+        )
+        self.check_object_permissions(self.request, commission)
+        return commission
+
+    @extend_schema(summary="List conversions", responses=ConversionOutputSerializer(many=True))
+    def list(self, request):
+        return self.list_response(ConversionOutputSerializer)
+
+    @extend_schema(
+        summary="Retrieve a conversion", parameters=[SALE_ID_PARAMETER], responses=ConversionOutputSerializer
+    )
+    def retrieve(self, request, id=None):
+        return self.output(ConversionOutputSerializer, self.get_object())
+
+    @extend_schema(
+        summary="Record a conversion",
+        description="Records a sale made outside Stripe and the commission it earns under the program's rules "
+        "(or the affiliate's override). Idempotent by your sale id: 201 the first time, 200 with the same "
+        "conversion after; 409 if that id was recorded with a different amount or referral, or if the sale "
+        "earns nothing (affiliate not approved, outside the recurring limit).",
+        request=ConversionInput,
+        responses={201: ConversionOutputSerializer, 200: ConversionOutputSerializer},
+    )
+    @idempotent
+    def create(self, request):
+        data = self.validated(self.ConversionInput)
+        commission, created = conversion_services.record_conversion(
+            self.merchant,
+            sale=data["id"],
+            reference=data["referral"],
+            amount=data["amount"],
+            currency=data["currency"],
+            customer_email=data["customer_email"],
+        )
+        commission = self.get_queryset().get(pk=commission.pk)
+        return self.output(
+            ConversionOutputSerializer,
+            commission,
+            status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        summary="Refund a conversion",
+        description="Refunds part of the sale, or the rest of it; refunds add up. The commission is reduced in "
+        "proportion, and voided when the sale is refunded in full (unless already paid out).",
+        parameters=[SALE_ID_PARAMETER],
+        request=ConversionRefundInput,
+        responses=ConversionOutputSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def refund(self, request, id=None):
+        commission = self.get_object()
+        data = self.validated(self.ConversionRefundInput)
+        conversion_services.refund_conversion(commission, amount=data.get("amount"))
+        return self.output(ConversionOutputSerializer, self.get_object())

@@ -1,0 +1,65 @@
+"""Display helpers for money, rules and periods (formatting only; amounts stay integers in minor units)."""
+
+from urllib.parse import urlencode
+
+from django import template
+
+from affiliates import money as money_module
+from affiliates.models import CommissionType, Program
+from affiliates.services import program_rule
+
+register = template.Library()
+
+
+@register.filter
+def money(amount, currency):
+    """{{ commission.amount|money:commission.currency }} → "$12.34"."""
+    if amount is None:
+        return "—"
+    return money_module.format_money(int(amount), currency or "usd")
+
+
+@register.filter
+def percent(bps):
+    """2000 → "20%", 1250 → "12.5%"."""
+    if bps is None:
+        return ""
+    text = f"{bps / 100:.2f}".rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
+@register.filter
+def rule_text(rule):
+    """A Rule or a Program → "20% of each payment" / "$15.00 per payment"."""
+    if isinstance(rule, Program):
+        rule = program_rule(rule)
+    if rule.kind == CommissionType.PERCENT:
+        return f"{percent(rule.value)} of each payment"
+    return f"{money_module.format_money(rule.value, rule.currency)} per payment"
+
+
+@register.filter
+def recurring_text(program):
+    if program.recurring_months is None:
+        return "for as long as the customer pays"
+    if program.recurring_months == 0:
+        return "on the first payment only"
+    return f"for {program.recurring_months} months after the first payment"
+
+
+@register.simple_tag(takes_context=True)
+def with_params(context, **params):
+    """The current URL's query string with some parameters replaced (empty ones dropped)."""
+    query = context["request"].GET.copy()
+    if "page" not in params:
+        query.pop("page", None)  # a new filter starts again at the first page
+    for key, value in params.items():
+        query.pop(key, None)
+        if value not in (None, ""):
+            query[key] = value
+    return "?" + urlencode(sorted((k, v) for k, v in query.items() if v != ""))
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key, "") if mapping else ""

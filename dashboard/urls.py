@@ -1,0 +1,26 @@
+from django.urls import path
+
+from . import views
+
+# No app_name: afficone/urls.py includes these with the portal's under the namespace "affiliates", whose URL
+# names predate the split into dashboard/ and portal/.
+urlpatterns = [
+    path("dashboard/", views.overview, name="overview"),
+    path("onboarding/", views.onboarding, name="onboarding"),
+    path("affiliates/", views.affiliate_list, name="affiliate_list"),
+    path("affiliates/invite/", views.affiliate_invite, name="affiliate_invite"),
+    path("affiliates/status/", views.affiliate_bulk_status, name="affiliate_bulk_status"),
+    path("affiliates/<uuid:uid>/", views.affiliate_detail, name="affiliate_detail"),
+    path("affiliates/<uuid:uid>/status/", views.affiliate_status, name="affiliate_status"),
+    path("commissions/", views.commission_list, name="commission_list"),
+    path("commissions/<uuid:code>/approve/", views.commission_approve, name="commission_approve"),
+    path("commissions/<uuid:code>/void/", views.commission_void, name="commission_void"),
+    path("payouts/", views.payout_list, name="payout_list"),
+    path("payouts/batches/", views.payout_batch_create, name="payout_batch_create"),
+    path("payouts/batches/<uuid:code>/paid/", views.payout_batch_mark_paid, name="payout_batch_mark_paid"),
+    path("payouts/batches/<uuid:code>/<str:kind>.csv", views.payout_batch_export, name="payout_batch_export"),
+    path("payouts/<uuid:code>/paid/", views.payout_mark_paid, name="payout_mark_paid"),
+    path("program/", views.programs, name="programs"),
+    path("program/confirm/", views.program_confirm, name="program_confirm"),
+    path("settings/", views.settings, name="settings"),
+]

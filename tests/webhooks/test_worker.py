@@ -1,0 +1,98 @@
+"""Deliveries on the real stack: a real Celery worker on the Redis broker sends them, retries them and sweeps them."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from affiliates.models import Commission
+from affiliates.services import create_affiliate
+from tests.conftest import wait_for
+from tests.factories import ReferralFactory
+from tests.stripe_events import checkout_session, make_event, post_event
+from webhooks.delivery import RETRY_DELAYS
+from webhooks.models import EventType, WebhookAttempt, WebhookDelivery, WebhookEvent
+from webhooks.tasks import sweep_webhook_deliveries_task
+
+from .conftest import endpoint_for
+
+pytestmark = pytest.mark.worker
+
+
+def test_commission_from_a_signed_stripe_webhook_is_delivered_by_the_worker(
+    client, merchant, affiliate, receiver, celery_worker
+):
+    endpoint = endpoint_for(merchant, receiver, EventType.COMMISSION_CREATED)
+    referral = ReferralFactory(affiliate=affiliate)
+    session = checkout_session(client_reference_id=referral.rid)
+    response = post_event(client, make_event("checkout.session.completed", session, account=merchant.stripe_account_id))
+    assert response.status_code == 200
+
+    [request] = receiver.wait_for(1)
+    event = request.verified(endpoint.secret)
+    commission = Commission.objects.get(merchant=merchant, source_id=session["payment_intent"])
+    obj = event["data"]["object"]
+    assert event["type"] == "commission.created"
+    assert (obj["id"], obj["amount"], obj["currency"], obj["referral"]) == (
+        str(commission.public_id),
+        2000,
+        "usd",
+        referral.rid,
+    )
+    assert obj["source"] == {"type": "payment_intent", "id": session["payment_intent"]}
+    delivery = wait_for(lambda: WebhookDelivery.objects.filter(endpoint=endpoint, status="succeeded").first())
+    assert delivery.attempts == 1
+
+
+def test_a_500_is_retried_after_the_back_off_and_every_answer_is_logged(merchant, receiver, celery_worker):
+    endpoint = endpoint_for(merchant, receiver, EventType.AFFILIATE_CREATED)
+    receiver.answer((500, "database is down"))
+    create_affiliate(merchant, email="maya@example.com", code="maya")
+
+    first, second = receiver.wait_for(2, timeout=30)
+    delivery = wait_for(lambda: WebhookDelivery.objects.filter(endpoint=endpoint, status="succeeded").first())
+    failed, succeeded = WebhookAttempt.objects.filter(delivery=delivery).order_by("number")
+    assert (failed.number, failed.response_status, failed.response_body) == (1, 500, "database is down")
+    assert failed.next_attempt_at - failed.attempted_at == RETRY_DELAYS[0] == timedelta(seconds=5)
+    assert (succeeded.number, succeeded.response_status, succeeded.next_attempt_at) == (2, 200, None)
+    assert succeeded.attempted_at >= failed.next_attempt_at
+    assert second.at - first.at >= 4.9
+    assert (delivery.attempts, delivery.succeeded_at) == (2, succeeded.attempted_at)
+    # The same message both times (webhook-id), signed anew for each attempt.
+    assert first.headers["webhook-id"] == second.headers["webhook-id"] == delivery.event.event_id
+    assert first.body == second.body
+    for request in (first, second):
+        request.verified(endpoint.secret)
+
+
+def _stored_but_never_sent(merchant, endpoint, **delivery_fields) -> WebhookDelivery:
+    """A delivery as the outbox writes it, whose task never ran (the broker was down, or its worker died)."""
+    now = timezone.now()
+    event = WebhookEvent.objects.create(
+        merchant=merchant,
+        type="affiliate.created",
+        object_id="affiliate:x",
+        object_digest="0" * 64,
+        created_at=now,
+        body=json.dumps({"id": "evt_swept", "type": "affiliate.created", "created": now.isoformat(), "data": {}}),
+    )
+    fields = {"next_attempt_at": now - timedelta(minutes=2), **delivery_fields}
+    return WebhookDelivery.objects.create(merchant=merchant, event=event, endpoint=endpoint, **fields)
+
+
+def test_the_beat_sweep_sends_what_a_lost_task_or_a_dead_worker_left(merchant, receiver, celery_worker):
+    endpoint = endpoint_for(merchant, receiver)
+    lost = _stored_but_never_sent(merchant, endpoint)
+    dead_worker = _stored_but_never_sent(merchant, endpoint, locked_until=timezone.now() - timedelta(seconds=1))
+    in_progress = _stored_but_never_sent(merchant, endpoint, locked_until=timezone.now() + timedelta(minutes=5))
+    later = _stored_but_never_sent(merchant, endpoint, next_attempt_at=timezone.now() + timedelta(hours=2))
+
+    assert sweep_webhook_deliveries_task() == 2
+    receiver.wait_for(2)
+    for delivery in (lost, dead_worker):
+        wait_for(lambda d=delivery: WebhookDelivery.objects.get(pk=d.pk).status == "succeeded")
+    assert WebhookDelivery.objects.get(pk=in_progress.pk).attempts == 0  # its worker is still on it
+    assert WebhookDelivery.objects.get(pk=later.pk).attempts == 0
+    assert len(receiver.requests) == 2
+    assert sweep_webhook_deliveries_task() == 0

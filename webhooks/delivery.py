@@ -1,0 +1,138 @@
+"""Sending deliveries: claiming one, one attempt, and the retry schedule.
+
+A delivery is attempted when due (`next_attempt_at`). Anything but a 2xx is
+retried after RETRY_DELAYS (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, then every
+10 h) for RETRY_WINDOW (three days from the event); the attempt that would
+fall later is not made and the delivery is marked failed. Every attempt is
+logged with its answer (WebhookAttempt).
+
+Idempotency key: the delivery row. A worker claims it in a short transaction
+(`SELECT ... FOR UPDATE SKIP LOCKED`, only while pending and due and not held
+by another attempt) and holds it with a lease (`locked_until`) while it
+sends, outside any transaction: concurrent workers and redelivered tasks
+find nothing to claim, and a delivery succeeds at most once (it leaves
+`pending` with its first 2xx). A worker that dies mid-attempt leaves the
+lease to expire; the sweep (`due_deliveries`, run by beat) then sends the
+delivery again, so nothing is lost.
+"""
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import WebhookAttempt, WebhookDelivery
+from .sending import Answer, post, signed_headers
+
+RETRY_DELAYS = (
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+)
+RETRY_WINDOW = timedelta(days=3)
+# Longer than an attempt can take (the task's hard time limit, CELERY_TASK_TIME_LIMIT, is 5 minutes): a lease
+# expires only when its worker is gone.
+LEASE = timedelta(minutes=6)
+# The sweep sends what has been due this long: a delivery's own task normally takes it first.
+SWEEP_GRACE = timedelta(seconds=30)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """The wait after the `attempts`-th attempt failed."""
+    return RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1]
+
+
+def _claimable(now: datetime):
+    return WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now).filter(
+        Q(locked_until=None) | Q(locked_until__lte=now)
+    )
+
+
+def claim_delivery(delivery_id: int, *, now: datetime) -> WebhookDelivery | None:
+    """The delivery, leased to this worker until LEASE from now; None if it is not due or someone has it."""
+    with transaction.atomic():
+        claimed = (
+            _claimable(now)
+            .select_for_update(skip_locked=True, of=("self",))
+            .filter(pk=delivery_id)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if claimed is None:
+            return None
+        WebhookDelivery.objects.filter(pk=claimed).update(locked_until=now + LEASE)
+    # None if its endpoint was deleted meanwhile (the delivery went with it).
+    return WebhookDelivery.objects.select_related("event", "endpoint").filter(pk=claimed).first()
+
+
+def signing_secrets(endpoint, *, now: datetime) -> list[str]:
+    secrets = [endpoint.secret]
+    if endpoint.previous_secret and endpoint.previous_secret_expires_at and endpoint.previous_secret_expires_at > now:
+        secrets.append(endpoint.previous_secret)
+    return secrets
+
+
+def attempt_delivery(delivery_id: int) -> WebhookAttempt | None:
+    """One attempt of a due delivery, logged; None when there was nothing to do (not due, or claimed elsewhere)."""
+    now = timezone.now()
+    delivery = claim_delivery(delivery_id, now=now)
+    if delivery is None:
+        return None
+    endpoint, event = delivery.endpoint, delivery.event
+    if not endpoint.is_enabled:
+        answer = Answer(None, "", 0, "Not sent: the endpoint is disabled.")
+    else:
+        headers = signed_headers(event.event_id, event.body, signing_secrets(endpoint, now=now), at=now)
+        answer = post(endpoint.url, event.body, headers)
+    return record_attempt(delivery, answer, attempted_at=now)
+
+
+@transaction.atomic
+def record_attempt(delivery: WebhookDelivery, answer: Answer, *, attempted_at: datetime) -> WebhookAttempt | None:
+    """Logs the attempt and moves the delivery on: succeeded, due again, or failed. Gives the lease back.
+    None if the delivery went meanwhile (its endpoint was deleted)."""
+    number = delivery.attempts + 1
+    next_attempt_at = None
+    if answer.is_success:
+        status = WebhookDelivery.Status.SUCCEEDED
+    else:
+        status = WebhookDelivery.Status.FAILED
+        retry_at = attempted_at + retry_delay(number)
+        if delivery.endpoint.is_enabled and retry_at <= delivery.created_at + RETRY_WINDOW:
+            status, next_attempt_at = WebhookDelivery.Status.PENDING, retry_at
+    updated = WebhookDelivery.objects.filter(pk=delivery.pk, status=WebhookDelivery.Status.PENDING).update(
+        status=status,
+        attempts=number,
+        next_attempt_at=next_attempt_at,
+        locked_until=None,
+        resend_requested_at=None,
+        last_attempt_at=attempted_at,
+        succeeded_at=attempted_at if status == WebhookDelivery.Status.SUCCEEDED else None,
+    )
+    if not updated:
+        return None
+    return WebhookAttempt.objects.create(
+        merchant_id=delivery.merchant_id,
+        delivery=delivery,
+        number=number,
+        url=delivery.endpoint.url,
+        attempted_at=attempted_at,
+        response_status=answer.status,
+        response_body=answer.body,
+        duration_ms=answer.duration_ms,
+        error=answer.error[:500],
+        is_manual=delivery.resend_requested_at is not None,
+        next_attempt_at=next_attempt_at,
+    )
+
+
+def due_deliveries(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Deliveries due for over SWEEP_GRACE that nobody holds: their task was lost (broker down, worker killed), or
+    their retry is too far off to have been enqueued with a countdown."""
+    now = now or timezone.now()
+    due = _claimable(now).filter(next_attempt_at__lte=now - SWEEP_GRACE).order_by("next_attempt_at")
+    return list(due.values_list("pk", flat=True)[:limit])

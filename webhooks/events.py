@@ -1,0 +1,151 @@
+"""Events: what happened, rendered as the REST API shows it, written to the outbox with a delivery per endpoint.
+
+`record_events` runs in the domain's on-commit step (webhooks/receivers.py):
+it reads the committed rows, renders each with the REST API's output
+serializer, and in one transaction writes the event and a delivery for every
+enabled endpoint of the merchant subscribed to its type; the deliveries are
+enqueued once that commits. A merchant with no such endpoint costs one query
+and writes nothing. The body is
+`{"id": "evt_...", "type": ..., "created": <ISO 8601>, "data": {"object": <the API representation>}}`,
+fixed when the event is written: every attempt sends the same bytes.
+
+Idempotency: an event that would repeat the last one written about the same
+object (same representation, and the same type or an update) is not written,
+so a replayed batch of clicks or two services touching one commission in one
+transaction make one event.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
+
+from django.db import models, transaction
+from django.utils import timezone
+from rest_framework import serializers
+from rest_framework.utils.encoders import JSONEncoder
+
+from affiliates.models import Affiliate, Commission, Payout, Referral
+
+# The REST API's output serializers, imported here and nowhere else in webhooks/: an event's object is exactly what
+# the API answers for it.
+from api.serializers import (
+    AffiliateOutputSerializer,
+    CommissionOutputSerializer,
+    PayoutOutputSerializer,
+    ReferralOutputSerializer,
+)
+
+from .models import EventType, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from .tasks import deliver_webhook_task
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where an event type's objects come from, and how the API renders them."""
+
+    rows: Callable[[], models.QuerySet]
+    serializer: type[serializers.Serializer]
+
+
+def _payouts() -> models.QuerySet:
+    return Payout.objects.select_related("affiliate", "batch").prefetch_related(
+        models.Prefetch("commissions", queryset=Commission.objects.only("public_id", "payout_id").order_by("pk"))
+    )
+
+
+def _affiliates() -> models.QuerySet:
+    return Affiliate.objects.select_related("program", "merchant")
+
+
+def _commissions() -> models.QuerySet:
+    return Commission.objects.select_related("affiliate", "referral", "payout")
+
+
+SOURCES: dict[str, Source] = {
+    EventType.AFFILIATE_CREATED: Source(_affiliates, AffiliateOutputSerializer),
+    EventType.AFFILIATE_UPDATED: Source(_affiliates, AffiliateOutputSerializer),
+    EventType.REFERRAL_CREATED: Source(lambda: Referral.objects.select_related("affiliate"), ReferralOutputSerializer),
+    EventType.COMMISSION_CREATED: Source(_commissions, CommissionOutputSerializer),
+    EventType.COMMISSION_UPDATED: Source(_commissions, CommissionOutputSerializer),
+    EventType.PAYOUT_CREATED: Source(_payouts, PayoutOutputSerializer),
+    EventType.PAYOUT_PAID: Source(_payouts, PayoutOutputSerializer),
+    # lead.created: leads are not built yet. Until a lead model and its API serializer exist (then a `lead_created`
+    # signal and a Source here, as for the others), `emit_lead_created` takes a lead's representation as it is.
+}
+
+
+def subscribed_endpoints(event_type: str, merchant_ids: Iterable[int]) -> dict[int, list[WebhookEndpoint]]:
+    """The enabled endpoints subscribed to `event_type`, per merchant (filtered here: SQLite has no JSON contains)."""
+    endpoints: dict[int, list[WebhookEndpoint]] = {}
+    for endpoint in WebhookEndpoint.objects.filter(
+        merchant_id__in=list(merchant_ids), status=WebhookEndpoint.Status.ENABLED
+    ).order_by("pk"):
+        if event_type in endpoint.events:
+            endpoints.setdefault(endpoint.merchant_id, []).append(endpoint)
+    return endpoints
+
+
+def record_events(event_type: str, objects: dict[int, list[int]]) -> list[WebhookEvent]:
+    """Events of `event_type` for the rows named by `objects` (merchant id → primary keys), as they are now."""
+    endpoints = subscribed_endpoints(event_type, objects)
+    if not endpoints:
+        return []
+    source = SOURCES[event_type]
+    pks = [pk for merchant_id in endpoints for pk in objects[merchant_id]]
+    rows = source.rows().filter(merchant_id__in=list(endpoints), pk__in=pks).order_by("pk")
+    written = []
+    for row in rows:
+        event = write_event(row.merchant_id, event_type, source.serializer(row).data, endpoints[row.merchant_id])
+        if event is not None:
+            written.append(event)
+    return written
+
+
+def emit_lead_created(merchant_id: int, lead: dict) -> WebhookEvent | None:
+    """`lead.created` for a lead as the REST API represents it (DESIGN.md's `leads`: `id`, `referral`,
+    `affiliate`, `email`, `customer`, `external_id`, `created`), to the merchant's subscribed endpoints."""
+    endpoints = subscribed_endpoints(EventType.LEAD_CREATED, [merchant_id]).get(merchant_id)
+    if not endpoints:
+        return None
+    return write_event(merchant_id, EventType.LEAD_CREATED, lead, endpoints)
+
+
+def _canonical(obj: object) -> str:
+    return json.dumps(obj, cls=JSONEncoder, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@transaction.atomic
+def write_event(merchant_id: int, event_type: str, obj: dict, endpoints: list[WebhookEndpoint]) -> WebhookEvent | None:
+    """The event and its deliveries, enqueued after the commit; None when it would repeat the last one."""
+    object_id = f"{event_type.split('.')[0]}:{obj['id']}"
+    digest = hashlib.sha256(_canonical(obj).encode()).hexdigest()
+    last = (
+        WebhookEvent.objects.filter(merchant_id=merchant_id, object_id=object_id)
+        .order_by("-created_at", "-pk")
+        .values_list("type", "object_digest")
+        .first()
+    )
+    if last is not None and last[1] == digest and (last[0] == event_type or event_type.endswith(".updated")):
+        return None
+    now = timezone.now()
+    event = WebhookEvent(
+        merchant_id=merchant_id, type=event_type, object_id=object_id, object_digest=digest, created_at=now
+    )
+    payload = {
+        "id": event.event_id,
+        "type": event_type,
+        "created": serializers.DateTimeField().to_representation(now),
+        "data": {"object": obj},
+    }
+    event.body = json.dumps(payload, cls=JSONEncoder, separators=(",", ":"), ensure_ascii=False)
+    event.save()
+    deliveries = [
+        WebhookDelivery.objects.create(merchant_id=merchant_id, event=event, endpoint=endpoint, next_attempt_at=now)
+        for endpoint in endpoints
+    ]
+    for delivery in deliveries:
+        # If the broker cannot take it, the delivery is due in the database and the sweep sends it.
+        transaction.on_commit(partial(deliver_webhook_task.delay, delivery.pk), robust=True)
+    return event

@@ -1,0 +1,122 @@
+"""Every write to webhook endpoints, and resending a delivery (STYLE.md services)."""
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from tenants.models import Merchant
+
+from .addresses import UnsafeAddress, check_url
+from .models import EventType, WebhookDelivery, WebhookEndpoint, new_secret
+from .tasks import deliver_webhook_task
+
+# After a rotation, the old secret keeps signing alongside the new one this long.
+PREVIOUS_SECRET_DAYS = 1
+
+
+class WebhookError(ValueError):
+    """A change refused; the message is for people, `field` names the input at fault."""
+
+    def __init__(self, message: str, *, field: str | None = None, code: str = "invalid"):
+        super().__init__(message)
+        self.field = field
+        self.code = code
+
+
+def clean_url(url: str) -> str:
+    try:
+        return check_url(url)
+    except UnsafeAddress as exc:
+        raise WebhookError(str(exc), field="url") from None
+
+
+def clean_events(events: Iterable[str]) -> list[str]:
+    """Known event types, each once, in the documented order; at least one."""
+    chosen = set(events)
+    unknown = sorted(chosen - set(EventType.values))
+    if unknown:
+        raise WebhookError(f"Unknown event type: {unknown[0]}.", field="events")
+    if not chosen:
+        raise WebhookError("Choose at least one event type.", field="events")
+    return [value for value in EventType.values if value in chosen]
+
+
+def create_endpoint(
+    merchant: Merchant, *, url: str, events: Iterable[str], status: str = WebhookEndpoint.Status.ENABLED
+) -> WebhookEndpoint:
+    """A new endpoint with a fresh `whsec_` secret (on the returned instance: show it once)."""
+    if status not in WebhookEndpoint.Status.values:
+        raise WebhookError("Unknown status.", field="status")
+    return WebhookEndpoint.objects.create(
+        merchant=merchant, url=clean_url(url), events=clean_events(events), status=status
+    )
+
+
+@transaction.atomic
+def update_endpoint(
+    endpoint: WebhookEndpoint,
+    *,
+    url: str | None = None,
+    events: Iterable[str] | None = None,
+    status: str | None = None,
+) -> WebhookEndpoint:
+    """Changes what is given. Deliveries not yet sent go to the new URL; a disabled endpoint is sent nothing."""
+    updates: dict = {"updated_at": timezone.now()}
+    if url is not None:
+        updates["url"] = clean_url(url)
+    if events is not None:
+        updates["events"] = clean_events(events)
+    if status is not None:
+        if status not in WebhookEndpoint.Status.values:
+            raise WebhookError("Unknown status.", field="status")
+        updates["status"] = status
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(**updates)
+    endpoint.refresh_from_db()
+    return endpoint
+
+
+def delete_endpoint(endpoint: WebhookEndpoint) -> None:
+    """The endpoint and its deliveries go; the events stay (other endpoints may have them)."""
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).delete()
+
+
+def rotate_secret(endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """A new secret. The old one signs alongside it (a second `v1,` signature) for PREVIOUS_SECRET_DAYS, so the
+    merchant's receiver can switch over without dropping a delivery."""
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        previous_secret=endpoint.secret,
+        previous_secret_expires_at=timezone.now() + timedelta(days=PREVIOUS_SECRET_DAYS),
+        secret=new_secret(),
+        updated_at=timezone.now(),
+    )
+    endpoint.refresh_from_db()
+    return endpoint
+
+
+@transaction.atomic
+def resend_delivery(delivery: WebhookDelivery) -> WebhookDelivery:
+    """Sends a delivery that has not succeeded again, now (a delivery succeeds at most once).
+
+    A failed one gets this one attempt (and the retries left in its window, if any); a pending one is sent now
+    instead of at its next retry. Refused while an attempt is in progress or the endpoint is disabled.
+    """
+    if not delivery.can_resend:
+        raise WebhookError("This delivery has already succeeded.", code="conflict")
+    if not delivery.endpoint.is_enabled:
+        raise WebhookError("Enable the endpoint first: a disabled endpoint is sent nothing.", code="conflict")
+    now = timezone.now()
+    resent = (
+        WebhookDelivery.objects.filter(
+            pk=delivery.pk, status__in=[WebhookDelivery.Status.PENDING, WebhookDelivery.Status.FAILED]
+        )
+        .filter(Q(locked_until=None) | Q(locked_until__lte=now))
+        .update(status=WebhookDelivery.Status.PENDING, next_attempt_at=now, resend_requested_at=now)
+    )
+    if not resent:
+        raise WebhookError("It is being sent right now; look again in a moment.", code="conflict")
+    transaction.on_commit(lambda: deliver_webhook_task.delay(delivery.pk), robust=True)
+    delivery.refresh_from_db()
+    return delivery
