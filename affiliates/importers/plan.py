@@ -45,6 +45,13 @@ class AffiliatePlan:
         return self.is_new or bool(self.fills or self.legacy_codes or self.records_id)
 
     @property
+    def added(self) -> list[str]:
+        """What the import adds to an affiliate the merchant has, in words."""
+        names = {"name": "name", "paypal_email": "PayPal email"}
+        added = [f"{names[k]} {v}" for k, v in self.fills.items()] + [f"old code {c}" for c in self.legacy_codes]
+        return added + ([f"its id there, {self.external_id}"] if self.records_id else [])
+
+    @property
     def label(self) -> str:
         if self.existing is not None:
             return self.existing.name or self.existing.email
