@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 
 from tenants.services import create_api_key
 from tests.api.conftest import Api
+from tests.tracking.test_browser import shop, shop_browser, shop_server  # noqa: F401  (the merchant's site, in Chromium)
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "importers"
 
