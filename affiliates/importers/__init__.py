@@ -12,7 +12,7 @@ merchant), commissions by their source id (the platform and its commission id), 
 writes nothing new.
 """
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tenants.models import Merchant
@@ -59,11 +59,19 @@ def import_rows(merchant: Merchant, parsed: Parsed, *, dry_run: bool = False) ->
     program = default_program(merchant)
     if dry_run:
         return plan_import(merchant, parsed, currency=program.commission_currency, dry_run=True)
-    with transaction.atomic():
-        Merchant.objects.select_for_update().filter(pk=merchant.pk).first()
-        report = plan_import(merchant, parsed, currency=program.commission_currency, dry_run=False)
-        if report.errors or not report.has_changes:
-            return report
-        write_import(merchant, report, program=program, now=timezone.now())
-        report.applied = True
+    try:
+        with transaction.atomic():
+            Merchant.objects.select_for_update().filter(pk=merchant.pk).first()
+            report = plan_import(merchant, parsed, currency=program.commission_currency, dry_run=False)
+            if report.errors or not report.has_changes:
+                return report
+            write_import(merchant, report, program=program, now=timezone.now())
+            report.applied = True
+    except IntegrityError:
+        # A code or email taken (a signup, the API) between the plan and the write: all of it is rolled back.
+        report.applied = False
+        report.errors.append(Problem(0, RACED))
     return report
+
+
+RACED = "An affiliate was added or changed while this ran, so nothing was imported: import the file again."

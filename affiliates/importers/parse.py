@@ -104,7 +104,7 @@ def _row(platform: Platform, line: int, values: dict[str, str], parsed: Parsed) 
     def get(name: str) -> str:
         return values.get(name, "").strip()
 
-    external_id, email = get("external_id"), rows.email(get("email"))
+    external_id, email = rows.identifier(get("external_id"), what="affiliate id"), rows.email(get("email"))
     if not external_id and not email:
         raise CellError("no affiliate id or email on this line")
     name = get("name") or " ".join(part for part in (get("first_name"), get("last_name")) if part)
@@ -135,7 +135,7 @@ def _commission(platform: Platform, line: int, get, parsed: Parsed) -> ImportedC
     fields = ("commission_id", "commission_amount", "commission_status", "commission_currency")
     if not any(get(name) for name in fields):
         return None
-    external_id = get("commission_id")
+    external_id = rows.identifier(get("commission_id"), what="commission id")
     if not external_id:
         raise CellError("a commission without its id (needed so that it is never imported twice)")
     raw_status = get("commission_status").lower()

@@ -220,7 +220,7 @@ class _Known:
 def source_id(platform: Platform, commission: ImportedCommission) -> str:
     """The commission's `source_id`: the platform and its id for it ("rewardful:39e68c88-..."), which is unique per
     merchant, so a commission is never imported twice."""
-    return f"{platform.key}:{commission.external_id}"[:255]
+    return f"{platform.key}:{commission.external_id}"
 
 
 def _match(group: AffiliatePlan, known: _Known, errors: list[Problem]) -> None:

@@ -19,6 +19,7 @@ from ..models import CODE_PATTERN, ImportPlatform
 # The parameters t.js reads an affiliate code from (tracker/src/t.js, affiliates/links.py).
 TRACKED_PARAMETERS = ("ref", "via", "aff", "fpr")
 MAX_AMOUNT = 10**12
+MAX_ID_LENGTH = 200  # a commission's source id is "<platform>:<id>", at most 255 characters
 # A value a spreadsheet would run as a formula once the PayPal CSV is opened (affiliates.services).
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 _CODE_RE = re.compile(CODE_PATTERN)
@@ -94,6 +95,14 @@ class Parsed:
 def column_key(header: str) -> str:
     """ "Stripe Customer ID", "payout_details.email" -> "stripe_customer_id", "payout_details_email"."""
     return re.sub(r"[^a-z0-9]+", "_", header.strip().lower()).strip("_")
+
+
+def identifier(value: str, *, what: str) -> str:
+    """The platform's id for an affiliate or a commission (UUIDs, numbers, prefixed ids such as part_...)."""
+    value = value.strip()
+    if len(value) > MAX_ID_LENGTH:
+        raise CellError(f"the {what} {value[:20]!r}... is longer than {MAX_ID_LENGTH} characters")
+    return value
 
 
 def email(value: str, *, what: str = "email") -> str:
