@@ -23,6 +23,7 @@ class RuleSource(models.TextChoices):
 
     PROGRAM = "program", "Program"
     AFFILIATE = "affiliate", "Affiliate override"
+    IMPORTED = "imported", "Imported"  # earned on the platform the merchant came from (affiliates/importers/)
 
 
 class Program(models.Model):
@@ -146,9 +147,20 @@ class Referral(models.Model):
     passed to Stripe as `client_reference_id` or `metadata._afficoneRef`.
     """
 
+    class Source(models.TextChoices):
+        """How the referral came about (DESIGN.md, the API's `referrals.source`)."""
+
+        CLICK = "click", "Click"
+        LEAD = "lead", "Lead"
+        PROMOTION_CODE = "promotion_code", "Promotion code"
+        MANUAL = "manual", "Manual"
+        API = "api", "API"
+
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="referrals")
     affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="referrals")
     rid = models.CharField("referral id", max_length=200, unique=True, default=new_referral_id)
+    # The database default too: processes of the release before this column insert referrals without it.
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.CLICK, db_default=Source.CLICK)
     # NULL, not '': many referrals have no customer yet, and a unique constraint must not see them as equal.
     stripe_customer_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     stripe_subscription_id = models.CharField(max_length=255, blank=True)
@@ -202,6 +214,7 @@ class Commission(models.Model):
         CHARGE = "charge", "Charge"
         CHECKOUT_SESSION = "checkout_session", "Checkout Session"
         CONVERSION = "conversion", "Conversion (API)"
+        IMPORT = "import", "Imported"  # `source_id` names the platform and its commission id: "rewardful:<id>"
 
     # Every index is written by each payment's insert: the foreign keys' own indexes would repeat the prefixes of
     # those in Meta.indexes, so they are left out.
@@ -497,3 +510,55 @@ class CommissionDirtyDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.merchant_pk} {self.day}"
+
+
+class ImportPlatform(models.TextChoices):
+    """The affiliate platforms a merchant can bring its affiliates from (affiliates/importers/)."""
+
+    REWARDFUL = "rewardful", "Rewardful"
+    FIRSTPROMOTER = "firstpromoter", "FirstPromoter"
+    TOLT = "tolt", "Tolt"
+
+
+class ImportedAffiliate(models.Model):
+    """An affiliate brought from another platform, by that platform's id for it: a second import of the same
+    export finds the affiliate again, whatever its email or code has become."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="imported_as")
+    platform = models.CharField(max_length=16, choices=ImportPlatform.choices)
+    external_id = models.CharField(max_length=255)
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "platform", "external_id"], name="uniq_imported_affiliate"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.external_id}"
+
+
+class LegacyCode(models.Model):
+    """A code an affiliate's links carried on the platform the merchant came from (?via=, ?fpr=, ?ref=) that is not
+    its code here: clicks and payments naming it still reach the affiliate. Stored lower-case, since codes are
+    compared without case; no affiliate code or other legacy code of the merchant equals it."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="legacy_codes")
+    code = models.CharField(max_length=64)
+    platform = models.CharField(max_length=16, choices=ImportPlatform.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "code"], name="uniq_legacy_code"),
+            models.CheckConstraint(condition=Q(code__regex=r"^[a-z0-9_-]{1,64}$"), name="legacy_code_format"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code

@@ -11,7 +11,7 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 
 from affiliates.links import referral_link
-from affiliates.models import Affiliate, Commission, CommissionType, Payout, Program
+from affiliates.models import Affiliate, Commission, CommissionType, Payout, Program, Referral
 
 from .base import json_type_errors
 from .conversions import sale_id
@@ -104,6 +104,9 @@ class ReferralOutputSerializer(serializers.Serializer):
         source="stripe_customer_id", allow_null=True, help_text="The Stripe customer id, once known."
     )
     customer_email = serializers.CharField(allow_blank=True)
+    source = serializers.ChoiceField(
+        choices=Referral.Source.choices, help_text="`manual` for customers bound by hand or imported."
+    )
     created = serializers.DateTimeField(source="created_at")
     converted_at = serializers.DateTimeField(allow_null=True)
 

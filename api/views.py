@@ -27,6 +27,7 @@ from affiliates.models import (
     Program,
     Referral,
 )
+from affiliates.queries import code_holder
 
 from . import conversions as conversion_services
 from .base import UUID_PATTERN, MerchantScopedMixin, PublicIdField, idempotent
@@ -103,7 +104,7 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
 
         def validate_code(self, code: str) -> str:
             merchant = self.context["view"].merchant
-            if Affiliate.objects.for_merchant(merchant).filter(code__iexact=code).exists():
+            if code_holder(merchant.pk, code) is not None:
                 raise serializers.ValidationError(f"The code {code!r} is already taken.", code="unique")
             return code
 
@@ -433,7 +434,7 @@ class ConversionViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
         def validate_referral(self, reference: str) -> str:
             merchant = self.context["view"].merchant
             known = Referral.objects.for_merchant(merchant).filter(rid=reference).exists() or (
-                Affiliate.objects.for_merchant(merchant).filter(code__iexact=reference).exists()
+                code_holder(merchant.pk, reference) is not None
             )
             if not known:
                 raise serializers.ValidationError(

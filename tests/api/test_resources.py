@@ -132,6 +132,7 @@ def test_referrals_filter_by_affiliate_and_customer(api, merchant, affiliate):
         "affiliate": str(affiliate.public_id),
         "customer": "cus_A",
         "customer_email": "a@example.org",
+        "source": "click",
         "created": body["created"],
         "converted_at": None,
     }
