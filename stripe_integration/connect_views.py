@@ -1,4 +1,5 @@
-"""Connect with Stripe: start OAuth, finish it, disconnect. The logic lives in connect.py."""
+"""The Stripe page: connect with Stripe (start OAuth, finish it, disconnect) and check for missed events. The logic
+lives in connect.py and reconciliation.py."""
 
 import re
 
@@ -19,6 +20,8 @@ from .connect import (
     disconnect_stripe,
     take_pending_connection,
 )
+from .models import StripeSync
+from .reconciliation import SyncError, request_stripe_sync
 from .selectors import webhook_health
 
 ERROR_CODE = re.compile(r"[a-z_]{1,40}")
@@ -98,4 +101,27 @@ def disconnect(request):
         "Stripe is disconnected. Afficone no longer reads your Stripe account; "
         "payments made from now on earn no commissions until you connect again.",
     )
+    return redirect(_safe_next(request, request.POST.get("next")) or "stripe_integration:connection")
+
+
+@require_POST
+@merchant_required(manage=True)
+def sync(request):
+    """Check for missed events: a reconciliation run of the current merchant's account, in a Celery task."""
+    try:
+        run, created = request_stripe_sync(
+            request.merchant, trigger=StripeSync.Trigger.BUTTON, requested_by=request.user
+        )
+    except SyncError as exc:
+        messages.error(request, str(exc))
+    else:
+        since = f"{run.since:%-d %b %Y}"
+        if created:
+            messages.success(
+                request,
+                f"Checking Stripe for events the webhook missed since {since}. It takes a moment: "
+                "reload this page to see what it found.",
+            )
+        else:
+            messages.info(request, f"A check for events missed since {since} is already running.")
     return redirect(_safe_next(request, request.POST.get("next")) or "stripe_integration:connection")
