@@ -6,6 +6,7 @@ import re
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import dateformat
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -115,7 +116,7 @@ def sync(request):
     except SyncError as exc:
         messages.error(request, str(exc))
     else:
-        since = f"{run.since:%-d %b %Y}"
+        since = dateformat.format(run.since, "j M Y")
         if created:
             messages.success(
                 request,

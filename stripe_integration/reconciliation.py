@@ -297,17 +297,18 @@ def _flush(reading: _Reading) -> None:
             event = store_event(payload)
             if event is not None:  # None: the webhook stored it meanwhile
                 stored += 1
-        run.events_stored += stored
         StripeSync.objects.filter(pk=run.pk).update(
             cursor=run.cursor,
             pages=run.pages,
             events_seen=run.events_seen,
-            events_stored=run.events_stored,
+            events_stored=run.events_stored + stored,
             updated_at=now,
             leased_until=now + LEASE,
         )
         if stored:
             request_drain_on_commit()
+    # Only once committed: a flush interrupted (the task's time limit) is done again in full.
+    run.events_stored += stored
     reading.missing.clear()
 
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from stripe_integration.connect import mark_stripe_disconnected
 from stripe_integration.models import StripeEvent, StripeSync
@@ -181,7 +181,7 @@ def test_the_health_pages_show_the_last_check_and_what_it_found(merchant_client,
 
     page = text(merchant_client.get(url))
 
-    since = f"{fields['since']:%-d %b %Y, %H:%M} UTC"
+    since = dateformat.format(fields["since"], "j M Y, H:i") + " UTC"
     assert (
         f"Last check (Check for missed events) finished 2 hours ago: 19 events since {since} read from Stripe on "
         "1 page; 2 the webhook had missed, stored and processed like any webhook event."
