@@ -230,7 +230,8 @@ class FakeStripe:
         self.authorizing_account = account_id
 
     def add_event(self, event: dict) -> dict:
-        """Adds `event` (a Connect event, `make_event(...)`) to its `account`'s events for GET /v1/events.
+        """Adds `event` (a Connect event around one of Stripe's example objects: tests/stripe_events.py's `make_event`)
+        to its `account`'s events for GET /v1/events.
 
         Stripe lists events newest first by `created`; events of the same second in the reverse of the order added.
         """

@@ -10,6 +10,7 @@ from io import StringIO
 
 import pytest
 import requests
+import stripe
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
@@ -110,7 +111,7 @@ def test_the_fake_lists_an_accounts_events_newest_first_in_pages_as_stripe_does(
     assert set(raw) == {"object", "data", "has_more", "url"}
     assert (raw["object"], raw["url"], raw["has_more"], len(raw["data"])) == ("list", EVENTS, True, 1)
     fake_stripe.deny_access("acct_A", status=401)
-    with pytest.raises(Exception, match="does not have access to account 'acct_A'"):
+    with pytest.raises(stripe.AuthenticationError, match="does not have access to account 'acct_A'"):
         client.v1.events.list({}, options={"stripe_account": "acct_A"})
 
 
