@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import drainers, services
+from . import drainers, reconciliation, services
 
 
 @shared_task(name=drainers.DRAIN_TASK, acks_late=True)
@@ -32,3 +32,19 @@ def requeue_stale_events_task() -> int:
     """Idempotent: starting a drainer or retrying an event twice costs one no-op run; expiring twice changes nothing."""
     services.expire_waiting_events()
     return drainers.requeue_stale_events()
+
+
+@shared_task(name=reconciliation.SYNC_TASK, bind=True, acks_late=True)
+def sync_stripe_events_task(self, sync_id: int) -> None:
+    """Works on one reconciliation run (stripe_integration/reconciliation.py) for a time budget, then hands over to
+    a fresh task (run eagerly, it goes to the end at once). Idempotency key: the StripeSync row, held under a lease
+    while queued or running; stored events are unique by Stripe's event id, so a redelivery stores nothing twice."""
+    budget = None if self.request.is_eager else reconciliation.TASK_BUDGET_SECONDS
+    reconciliation.run_stripe_sync(sync_id, budget_seconds=budget)
+
+
+@shared_task(name="stripe_integration.tasks.sync_connected_merchants_task")
+def sync_connected_merchants_task() -> int:
+    """The nightly reconciliation: queues a run per connected merchant. Idempotent: a merchant whose run is still
+    queued or running gets no second one."""
+    return reconciliation.sync_connected_merchants()
