@@ -29,5 +29,5 @@ from .processing import (  # noqa: F401
     process_next_event,
     sweep_stale_events,
 )
-from .storing import UNKNOWN_ACCOUNT, store_event  # noqa: F401
+from .storing import UNKNOWN_ACCOUNT, UnreadableEvent, read_event, store_event  # noqa: F401
 from .waiting import WAIT_LIMIT, WaitFor, expire_waiting_events, lock_keys, rerun_payment_events, wake_waiting  # noqa: F401

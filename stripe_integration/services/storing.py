@@ -2,11 +2,48 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from afficone.jsonbody import JSONBodyError, loads
 
 from ..models import StripeEvent
 from . import sql
 from .payload import timestamp, unexpected
+
+# JSON escapes of text Postgres stores neither in text nor in jsonb: NUL, and either half of a surrogate pair alone.
+# A backslash counts as an escape's own only after an even number of backslashes (`\\u0000` is typed-out text).
+ESCAPE = r"(?<!\\)(?:\\\\)*"
+UNSTORABLE = re.compile(
+    rf"{ESCAPE}\\u0000"
+    rf"|{ESCAPE}\\u[dD][89abAB][0-9a-fA-F]{{2}}(?!\\u[dD][c-fC-F][0-9a-fA-F]{{2}})"
+    rf"|{ESCAPE}(?<!\\u[dD][89abAB][0-9a-fA-F]{{2}})\\u[dD][c-fC-F][0-9a-fA-F]{{2}}"
+)
+
+
+class UnreadableEvent(ValueError):
+    """A webhook body that is no event Afficone can store; the message says why, for the 400 answer."""
+
+
+def read_event(body: bytes) -> tuple[dict[str, Any], str]:
+    """The event in a webhook's (verified) body, and the body's text, which is what is stored: plain JSON, not the
+    stripe library's StripeObject, so the event is kept as Stripe sent it. Raises UnreadableEvent."""
+    try:
+        raw = body.decode()
+        payload = loads(raw)
+    except UnicodeDecodeError:
+        raise UnreadableEvent("The body is not JSON.") from None
+    except JSONBodyError as exc:  # nesting too deep for the decoder included
+        raise UnreadableEvent(f"The body cannot be read as JSON: {exc}") from None
+    if "\\u" in raw and UNSTORABLE.search(raw):
+        raise UnreadableEvent("The event cannot be stored: it escapes a NUL character or half of a surrogate pair.")
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("id"), str)
+        or not isinstance(payload.get("type"), str)
+    ):
+        raise UnreadableEvent("The body is not a Stripe event (id and type are required).")
+    return payload, raw
 
 
 def store_event(payload: dict[str, Any], *, raw: str | None = None) -> StripeEvent | None:
@@ -14,8 +51,8 @@ def store_event(payload: dict[str, Any], *, raw: str | None = None) -> StripeEve
     processing (drainers.request_drain_on_commit) when the event has a merchant.
 
     Idempotency key: `StripeEvent.stripe_id` (unique). Events of an unknown account are stored as IGNORED; those whose
-    `account` is not a string, as FAILED with the reason. `raw` is the
-    JSON text `payload` was parsed from (the webhook's body): stored as it is rather than serialised again.
+    `account` is not a string, as FAILED with the reason. `raw` is the JSON text `payload` was parsed from (the
+    webhook's body): stored as it is rather than serialised again.
     """
     account = payload.get("account") or ""
     unmatched = (StripeEvent.Status.IGNORED, UNKNOWN_ACCOUNT)
