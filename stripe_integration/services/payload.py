@@ -18,6 +18,8 @@ from ..models import StripeEvent
 
 # Unix timestamps Python can turn into a datetime: after 1970, before the year 10000.
 LATEST_TIMESTAMP = 253402300799
+# Stripe's amounts have at most 12 digits; more than this would not fit the commission's columns either.
+AMOUNT_DIGITS = 15
 
 
 def unexpected(path: str, expected: str, value: Any) -> ValueError:
@@ -86,8 +88,10 @@ class StripeData:
         value = self.data.get(key)
         if value is None:
             return 0
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise unexpected(self.where(key), "an amount in minor units (an integer)", value)
+        if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 10**AMOUNT_DIGITS:
+            raise unexpected(
+                self.where(key), f"an amount in minor units (an integer of at most {AMOUNT_DIGITS} digits)", value
+            )
         return value
 
     def flag(self, key: str) -> bool:

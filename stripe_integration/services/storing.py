@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -35,6 +36,8 @@ def read_event(body: bytes) -> tuple[dict[str, Any], str]:
         raise UnreadableEvent("The body is not JSON.") from None
     except JSONBodyError as exc:  # nesting too deep for the decoder included
         raise UnreadableEvent(f"The body cannot be read as JSON: {exc}") from None
+    if ("NaN" in raw or "Infinity" in raw) and _has_constants(raw):
+        raise UnreadableEvent("The body is not JSON: NaN and Infinity are not JSON numbers.")
     if "\\u" in raw and UNSTORABLE.search(raw):
         raise UnreadableEvent("The event cannot be stored: it escapes a NUL character or half of a surrogate pair.")
     if (
@@ -44,6 +47,14 @@ def read_event(body: bytes) -> tuple[dict[str, Any], str]:
     ):
         raise UnreadableEvent("The body is not a Stripe event (id and type are required).")
     return payload, raw
+
+
+def _has_constants(raw: str) -> bool:
+    """Whether `raw` holds NaN, Infinity or -Infinity outside strings: Python's decoder takes them, Postgres' jsonb
+    refuses them (called only when the words appear at all, and on text already parsed once)."""
+    found: list[str] = []
+    json.loads(raw, parse_constant=found.append)
+    return bool(found)
 
 
 def store_event(payload: dict[str, Any], *, raw: str | None = None) -> StripeEvent | None:

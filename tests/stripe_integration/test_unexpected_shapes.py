@@ -8,10 +8,13 @@ the string '10000'" rather than a Python error, and no commission of a made-up a
 
 import pytest
 from django.core.cache import cache
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from affiliates.models import Commission, Referral
 from stripe_integration.drainers import drain
 from stripe_integration.models import StripeEvent
+from stripe_integration.services import WEBHOOK_EVENT_TYPES
 from tests.factories import ReferralFactory
 from tests.stripe_events import (
     charge,
@@ -31,7 +34,7 @@ from tests.stripe_integration.test_drainers import hold_every_slot, slot_keys
 pytestmark = pytest.mark.django_db
 
 ID = "a Stripe id (a string) or an object with one"
-AMOUNT = "an amount in minor units (an integer)"
+AMOUNT = "an amount in minor units (an integer of at most 15 digits)"
 
 
 def paid_checkout(**patch):
@@ -82,6 +85,11 @@ OBJECTS = [
         f"data.object.amount_total: expected {AMOUNT}, got the number 100.5",
     ),
     ("an amount as true", paid_checkout(amount_total=True), f"data.object.amount_total: expected {AMOUNT}, got true"),
+    (
+        "an amount of 30 digits",
+        paid_checkout(amount_total=10**30),
+        f"data.object.amount_total: expected {AMOUNT}, got the number {10**30}",
+    ),
     (
         "a tax as a string",
         paid_checkout(total_details={"amount_tax": "19"}),
@@ -256,3 +264,88 @@ def test_a_backlog_of_unexpected_shapes_fails_each_and_the_drainer_processes_the
     assert sorted(Commission.objects.for_merchant(merchant).values_list("source_id", flat=True)) == sorted(
         session["payment_intent"] for session in sessions
     )
+
+
+# --- any shape at all -----------------------------------------------------------------------------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats() | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=10,
+)
+# The fields the handlers read, and the envelope's.
+FIELDS = [
+    "id",
+    "customer",
+    "amount",
+    "amount_total",
+    "amount_paid",
+    "amount_refunded",
+    "amount_received",
+    "metadata",
+    "client_reference_id",
+    "mode",
+    "payment_status",
+    "customer_details",
+    "payment_intent",
+    "charge",
+    "invoice",
+    "subscription",
+    "status",
+    "currency",
+    "total_details",
+    "total_taxes",
+    "parent",
+    "status_transitions",
+    "payment",
+    "billing_reason",
+    "ended_at",
+    "canceled_at",
+    "created",
+    "latest_charge",
+    "receipt_email",
+    "email",
+    "customer_email",
+]
+ENVELOPE = ["created", "livemode", "data", "account"]
+
+
+def example_object(event_type: str, rid: str) -> dict:
+    kinds = {
+        "checkout.session": lambda: checkout_session(client_reference_id=rid),
+        "payment_intent": lambda: payment_intent(metadata={"_afficoneRef": rid}),
+        "customer.subscription": subscription,
+        "customer": lambda: customer(metadata={"_afficoneRef": rid}),
+        "invoice_payment": lambda: invoice_payment(invoice=new_id("in"), payment_intent=new_id("pi")),
+        "invoice": lambda: invoice(customer=new_id("cus")),
+        "charge.dispute": lambda: dispute(charge=new_id("ch")),
+        "charge": lambda: charge(payment_intent=new_id("pi")),
+        "account.application": lambda: {"id": new_id("ca"), "object": "application"},
+    }
+    return kinds[next(kind for kind in kinds if event_type.startswith(kind + "."))]()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    event_type=st.sampled_from(WEBHOOK_EVENT_TYPES),
+    fields=st.dictionaries(st.sampled_from(FIELDS), JSON, max_size=4),
+    envelope=st.dictionaries(st.sampled_from(ENVELOPE), JSON, max_size=1),
+)
+def test_whatever_a_signed_event_holds_it_is_answered_and_never_fails_unexplained(
+    client, merchant, affiliate, event_type, fields, envelope
+):
+    """Any JSON in the fields handlers read: the webhook answers 200 (or 400 for JSON Postgres cannot store: NaN, a
+    NUL character), and a stored event ends processed, waiting, ignored, or failed with the field named (a
+    ValueError)."""
+    obj = dict(example_object(event_type, ReferralFactory(affiliate=affiliate).rid), **fields)
+    event = dict(make_event(event_type, obj, account=merchant.stripe_account_id), **envelope)
+    response = post_event(client, event)
+    assert response.status_code in (200, 400)
+    if response.status_code == 400:
+        assert b"NaN and Infinity" in response.content or b"cannot be stored" in response.content
+        assert not StripeEvent.objects.filter(stripe_id=event["id"]).exists()
+        return
+    stored = StripeEvent.objects.get(stripe_id=event["id"])
+    assert stored.status != StripeEvent.Status.PENDING
+    if stored.status == StripeEvent.Status.FAILED:
+        assert stored.error.startswith("ValueError: "), stored.error

@@ -292,3 +292,20 @@ def test_signed_text_with_escapes_postgres_stores_is_stored_as_sent(client, merc
     event = event_for(merchant, metadata={"note": text})
     assert post_event(client, json.dumps(event).encode()).status_code == 200
     assert StripeEvent.objects.get(stripe_id=event["id"]).payload["data"]["object"]["metadata"] == {"note": text}
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_signed_json_with_nan_or_infinity_is_refused_and_nothing_stored(client, merchant, constant):
+    """Python's decoder reads NaN and Infinity, which are not JSON and which Postgres refuses: 400, not a 500."""
+    body = encode(event_for(merchant)).replace(b'"balance":0', f'"balance":{constant}'.encode(), 1)
+    assert constant.encode() in body
+    response = post_event(client, body)
+    assert response.status_code == 400
+    assert b"NaN and Infinity are not JSON numbers" in response.content
+    assert StripeEvent.objects.count() == 0
+
+
+def test_signed_text_naming_nan_and_infinity_is_stored(client, merchant):
+    event = event_for(merchant, metadata={"note": "NaN or Infinity"})
+    assert post_event(client, event).status_code == 200
+    assert StripeEvent.objects.get(stripe_id=event["id"]).status == StripeEvent.Status.PROCESSED
