@@ -254,7 +254,7 @@ def test_a_backlog_of_unexpected_shapes_fails_each_and_the_drainer_processes_the
         assert post_event(client, bad).status_code == 200
         broken.append(bad["id"])
     cache.delete(slot_keys()[0])
-    cache.set(slot_keys()[0], 1, 60)  # the slot this drainer was started in
+    cache.set(slot_keys()[0], 1, 60)  # the slot this drainer was started in (by an asker that named no token)
 
     assert drain(0) == 2 * len(OBJECTS)
 
