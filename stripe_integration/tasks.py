@@ -1,14 +1,32 @@
+from typing import Any
+
 from celery import shared_task
+from celery.signals import worker_ready
 
 from . import drainers, reconciliation, services
 
 
 @shared_task(name=drainers.DRAIN_TASK, acks_late=True)
-def drain_stripe_events_task(slot: int | None = None) -> int:
-    """Processes pending events until none is left (stripe_integration/drainers.py); `slot` is the drainer slot the
-    asker took for it (None: started by hand, holding none). Idempotent: every event is claimed under a row lock
-    while pending, so a redelivered or concurrent drainer finds only what is left."""
-    return drainers.drain(slot)
+def drain_stripe_events_task(slot: int | None = None, token: int | None = None) -> int:
+    """Processes pending events until none is left (stripe_integration/drainers.py); `slot` and `token` are the
+    drainer slot the asker took for it and its token (stripe_integration/slots.py; no slot: started by hand; no
+    token: queued by an earlier version). Idempotent: every event is claimed under a row lock while pending, so a
+    redelivered or concurrent drainer finds only what is left."""
+    return drainers.drain(slot, token)
+
+
+@shared_task(name=drainers.ASK_TASK)
+def ask_for_drainer_task() -> bool:
+    """Asks for a drainer if events are pending that no drainer holds (drainers.take_over). Idempotent: asking when
+    a drainer runs, or twice, starts none or one that finds nothing."""
+    return drainers.request_drain_if_pending()
+
+
+@worker_ready.connect
+def take_over_drainers(**kwargs: Any) -> None:
+    """A worker that starts takes over what drainers killed with an earlier worker left pending (drainers.take_over):
+    within seconds, rather than at the next periodic sweep."""
+    drainers.take_over()
 
 
 @shared_task(

@@ -1,4 +1,5 @@
-"""Order and repetition do not matter (issue 4, item 4).
+"""Order and repetition do not matter: whatever order Stripe delivers events in, and however often, the commissions end
+the same.
 
 One scenario touches every handler: Checkout with tax and its own PaymentIntent event, partial refunds arriving as
 cumulative states, a free trial linked by customer metadata whose new-shape invoice is paid, reported twice and

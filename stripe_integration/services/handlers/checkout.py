@@ -2,60 +2,62 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
+
 from affiliates.models import Commission
 from affiliates.services import reprice_commission
 from tenants.models import Merchant
 from tracking.services import resolve_reference
 
 from ...models import StripeEvent
-from ..links import _record, link_customer
-from ..payload import _event_time, _id, _reference, _timestamp, checkout_amount_excluding_tax
+from ..links import link_customer, record_and_wake
+from ..payload import StripeData, checkout_amount_excluding_tax, event_time, reference
 from ..waiting import rerun_payment_events
 from .registry import handles
 
 
 @handles("checkout.session.completed", "checkout.session.async_payment_succeeded")
-def handle_checkout_session(merchant: Merchant, session: dict, event: StripeEvent) -> None:
+def handle_checkout_session(merchant: Merchant, session: StripeData, event: StripeEvent) -> None:
     """checkout.session.completed and checkout.session.async_payment_succeeded.
 
     Payment mode earns a commission on the PaymentIntent (so payment_intent.succeeded for the same payment adds
     nothing), once paid; an unpaid session (delayed payment methods) waits for async_payment_succeeded, which carries
     the same session, paid. Subscription mode links the customer and subscription and leaves the money to invoices.
     """
-    reference = str(session.get("client_reference_id") or "").strip() or _reference(session)
-    if not reference:
+    referred = session.string("client_reference_id").strip() or reference(session)
+    if not referred:
         return
-    mode = session.get("mode") or "payment"
-    paid = session.get("payment_status") == "paid"
+    mode = session.string("mode") or "payment"
+    paid = session.string("payment_status") == "paid"
     if mode == "payment" and not paid:
         return
-    referral = resolve_reference(merchant, reference)
+    referral = resolve_reference(merchant, referred)
     if referral is None:
         return
-    email = (session.get("customer_details") or {}).get("email") or session.get("customer_email") or ""
-    customer_id = _id(session.get("customer"))
+    email = session.object("customer_details").string("email") or session.string("customer_email")
+    customer_id = session.id("customer")
     if customer_id:
         # A subscription paid at checkout opens its recurring window there; a trial's opens at its first payment.
-        window = _timestamp(session.get("created")) if mode == "subscription" and paid else None
+        window = (session.timestamp("created") or timezone.now()) if mode == "subscription" and paid else None
         link_customer(
             referral,
             customer_id=customer_id,
             email=email,
-            subscription_id=_id(session.get("subscription")),
+            subscription_id=session.id("subscription"),
             window_start=window,
         )
     if mode != "payment" or not paid:
         return
-    payment_intent = _id(session.get("payment_intent"))
+    payment_intent = session.id("payment_intent")
     base_amount = checkout_amount_excluding_tax(session)
-    commission = _record(
+    commission = record_and_wake(
         merchant,
         referral,
         source_type=Commission.SourceType.PAYMENT_INTENT if payment_intent else Commission.SourceType.CHECKOUT_SESSION,
-        source_id=payment_intent or _id(session),
+        source_id=payment_intent or session.string("id"),
         base_amount=base_amount,
-        currency=session.get("currency") or "usd",
-        paid_at=_event_time(event),
+        currency=session.string("currency") or "usd",
+        paid_at=event_time(event),
         customer_email=email,
         stripe_payment_intent_id=payment_intent,
     )
