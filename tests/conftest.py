@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from affiliates.services import create_default_program
 
@@ -143,20 +144,9 @@ def requires_real_stack():
         pytest.skip("needs PostgreSQL and Redis (DATABASE_URL and REDIS_URL); `make test` sets them when reachable")
 
 
-@pytest.fixture
-def celery_worker(transactional_db, settings):
-    """A real `celery -A afficone worker` process on the Redis broker, against the test database.
-
-    Tasks enqueued while it runs go through Redis to that process; the test
-    waits for their effects in the database.
-    """
-    requires_real_stack()
-    import redis as redis_lib
-    from django.db import connection
-
-    from afficone.celery import app
-
-    redis_lib.Redis.from_url(settings.REDIS_URL).flushdb()
+def stack_env(redis_url: str) -> dict[str, str]:
+    """The environment of a process of the production shape (a worker, gunicorn) started by a test: the test
+    database, the Redis at `redis_url`, tasks sent to the broker."""
     db_settings = connection.settings_dict
     db_url = "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(
         USER=db_settings["USER"] or "postgres",
@@ -166,15 +156,31 @@ def celery_worker(transactional_db, settings):
     )
     if db_settings.get("PASSWORD"):
         db_url = db_url.replace("@", f":{db_settings['PASSWORD']}@", 1)
-    env = dict(
+    return dict(
         os.environ,
         DJANGO_SETTINGS_MODULE="afficone.settings.test",
         DATABASE_URL=db_url,
         TEST_DATABASE_NAME="",
-        REDIS_URL=settings.REDIS_URL,
+        REDIS_URL=redis_url,
         CELERY_TASK_ALWAYS_EAGER="false",
         CONN_MAX_AGE="0",
     )
+
+
+@pytest.fixture
+def celery_worker(transactional_db, settings):
+    """A real `celery -A afficone worker` process on the Redis broker, against the test database.
+
+    Tasks enqueued while it runs go through Redis to that process; the test
+    waits for their effects in the database.
+    """
+    requires_real_stack()
+    import redis as redis_lib
+
+    from afficone.celery import app
+
+    redis_lib.Redis.from_url(settings.REDIS_URL).flushdb()
+    env = stack_env(settings.REDIS_URL)
     log = (ARTIFACTS / "celery-worker.log").open("ab") if ARTIFACTS.exists() else subprocess.DEVNULL
     proc = subprocess.Popen(
         [
