@@ -6,6 +6,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from afficone import enqueue
+
 from .models import API_KEY_PREFIX, ApiKey, Invitation, Membership, Merchant, User, hash_api_key
 
 # An invitation link works once, and only for this long.
@@ -111,7 +113,7 @@ def invite_member(merchant: Merchant, *, email: str, role: str, invited_by: User
         raise MerchantError(f"{email} has already been invited.") from None
     from .tasks import send_invitation_task
 
-    send_invitation_task.delay_on_commit(invitation.pk)
+    enqueue.on_commit(send_invitation_task, invitation.pk)
     return invitation
 
 

@@ -9,15 +9,12 @@ one outage in nine). The worker must still be running, must consume again after 
 """
 
 import contextlib
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 
 import pytest
 import redis
@@ -25,20 +22,15 @@ from celery import Celery
 
 from affiliates.models import Commission
 from stripe_integration.models import StripeEvent
-from tests.conftest import ARTIFACTS, ROOT, requires_real_stack, stack_env, wait_for
+from tests.conftest import ARTIFACTS, requires_real_stack, stack_env, wait_for
 from tests.factories import ReferralFactory
+from tests.processes import free_port, start, start_web, stop
 from tests.stripe_events import checkout_session, make_event, post_event
 
 pytestmark = pytest.mark.worker
 
 OUTAGES = 8
 DRAIN_TASK = "stripe_integration.tasks.drain_stripe_events_task"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RedisServer:
@@ -73,28 +65,6 @@ def _answers(client: redis.Redis) -> bool:
         return False
 
 
-def _start(args: list[str], env: dict, log_name: str) -> subprocess.Popen:
-    log = (ARTIFACTS / log_name).open("wb")
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()  # the main process only: a warm shutdown, as `docker compose stop` asks
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/healthz", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def stack(transactional_db, tmp_path):
     """(redis server, webhook base URL, worker process, worker log path)."""
@@ -105,27 +75,22 @@ def stack(transactional_db, tmp_path):
     server = RedisServer(tmp_path)
     server.start()
     env = stack_env(server.url)
-    web_port = free_port()
-    web = _start(
-        [sys.executable, "-m", "gunicorn", "afficone.wsgi:application", "--bind", f"127.0.0.1:{web_port}"]
-        + ["--workers", "1", "--threads", "4", "--timeout", "30"],
-        env,
-        "broker-outage-web.log",
-    )
-    worker = _start(
-        [sys.executable, "-m", "celery", "-A", "afficone", "worker", "-l", "INFO"], env, "broker-outage-worker.log"
-    )
-    base = f"http://127.0.0.1:{web_port}"
+    processes = []
     probe = Celery("probe", broker=server.url)
     try:
-        wait_for(lambda: _healthy(base), timeout=30, interval=0.2)
+        web, base = start_web(env, "broker-outage-web.log")
+        processes.append(web)
+        worker = start(
+            [sys.executable, "-m", "celery", "-A", "afficone", "worker", "-l", "INFO"], env, "broker-outage-worker.log"
+        )
+        processes.append(worker)
         wait_for(lambda: worker.poll() is not None or probe.control.ping(timeout=0.5), timeout=30)
         assert worker.poll() is None, "the worker exited at start; see test-artifacts/broker-outage-worker.log"
         yield server, base, worker, ARTIFACTS / "broker-outage-worker.log"
     finally:
         probe.close()
-        _stop(web)
-        _stop(worker)
+        for proc in processes:
+            stop(proc)
         if server.proc and server.proc.poll() is None:
             server.kill()
 

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
+from afficone import enqueue
 from tenants.lockout import LOCKED_MESSAGE, count_login_attempt, lift_lockout
 from tenants.models import Merchant
 
@@ -153,7 +154,7 @@ PROGRAM_FIELDS = (
 
 
 def _on_commit_task(task, *args) -> None:
-    transaction.on_commit(lambda: task.delay(*args))
+    enqueue.on_commit(task, *args)
 
 
 @transaction.atomic

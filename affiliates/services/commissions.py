@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from afficone import rawsql
+from afficone import enqueue, rawsql
 
 from .. import money
 from ..models import Affiliate, Commission, CommissionType, Payout, Program, Referral
@@ -175,7 +175,7 @@ def commission_recorded(commission_id: int) -> None:
 
     batch = _notice_batch.get()
     if batch is None:
-        notify_new_commissions_task.delay([commission_id])
+        enqueue.send(notify_new_commissions_task, [commission_id])
     else:
         batch.append(commission_id)
 
@@ -193,7 +193,7 @@ def batched_commission_notices() -> Iterator[None]:
     finally:
         _notice_batch.reset(token)
         if batch:
-            notify_new_commissions_task.delay(batch)
+            enqueue.send(notify_new_commissions_task, batch)
 
 
 @transaction.atomic

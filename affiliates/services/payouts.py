@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from afficone import enqueue
 from tenants.models import Merchant
 
 from .. import money
@@ -111,7 +112,7 @@ def mark_payout_paid(payout: Payout, *, reference: str = "") -> Payout:
     payout.refresh_from_db()
     from ..tasks import notify_payout_sent_task
 
-    transaction.on_commit(lambda: notify_payout_sent_task.delay(payout.pk))
+    enqueue.on_commit(notify_payout_sent_task, payout.pk)
     return payout
 
 
