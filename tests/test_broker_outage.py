@@ -76,7 +76,7 @@ def stack(transactional_db, tmp_path):
     server.start()
     env = stack_env(server.url)
     processes = []
-    probe = Celery("probe", broker=server.url)
+    probe = Celery("probe", broker=server.url, set_as_current=False)
     try:
         web, base = start_web(env, "broker-outage-web.log")
         processes.append(web)
@@ -102,7 +102,7 @@ class Load:
 
     def __init__(self, base: str, broker_url: str, account: str, rid: str):
         self.base, self.account, self.rid = base, account, rid
-        self.sender = Celery("load", broker=broker_url)
+        self.sender = Celery("load", broker=broker_url, set_as_current=False)
         self.stop = threading.Event()
         self.posted: list[tuple[str, str, int]] = []  # (event id, payment intent, webhook status)
         self.lock = threading.Lock()
