@@ -20,6 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from fnmatch import fnmatch
 from itertools import count
 
 import pytest
@@ -248,7 +249,9 @@ def webhook_cases(merchant, rid: str, *, signed: bool) -> Iterator[Case]:
 @pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
 def test_stripe_webhook(signed, merchant, affiliate):
     rid = Referral.objects.create(merchant=merchant, affiliate=affiliate).rid
-    judge = Judge(f"webhook-{'signed' if signed else 'unsigned'}", defects=DEFECTS, run_on_commit=True)
+    # The hostile events' own asks for a drainer are left out (they cost a task each); each good event's drainer
+    # claims every event pending before it, hostile ones included, as a drainer does in production.
+    judge = Judge(f"webhook-{'signed' if signed else 'unsigned'}", defects=DEFECTS)
     good: list[dict] = []
 
     def send_good() -> None:
@@ -260,6 +263,7 @@ def test_stripe_webhook(signed, merchant, affiliate):
         good.append(event)
 
     judge.run(webhook_cases(merchant, rid, signed=signed), send_good, every=5 if not signed else 10)
+    send_good()  # the last drainer, for the events after the last good one
     judge.assert_clean()
 
     ids = [event["id"] for event in good]
@@ -402,6 +406,8 @@ def test_known_defect(defect, merchant, affiliate):
     seed, key = api_world(merchant)
     problems, ids = [], {}
     for surface, cases in every_surface(merchant, rid, seed, key).items():
+        if not fnmatch(surface, defect.surfaces):
+            continue
         judge = Judge(surface, run_on_commit=surface.startswith("webhook"))
         for case in cases():
             if defect.covers(surface, case.name):
