@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from affiliates.services import create_default_program
 
@@ -143,6 +144,31 @@ def requires_real_stack():
         pytest.skip("needs PostgreSQL and Redis (DATABASE_URL and REDIS_URL); `make test` sets them when reachable")
 
 
+def stack_env(redis_url: str, **env: str) -> dict[str, str]:
+    """The environment of a process of the production shape (a worker, gunicorn) started by a test: the test
+    database, the Redis at `redis_url`, tasks sent to the broker, with `env` on top."""
+
+    db_settings = connection.settings_dict
+    db_url = "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(
+        USER=db_settings["USER"] or "postgres",
+        HOST=db_settings["HOST"] or "127.0.0.1",
+        PORT=db_settings["PORT"] or 5432,
+        NAME=db_settings["NAME"],
+    )
+    if db_settings.get("PASSWORD"):
+        db_url = db_url.replace("@", f":{db_settings['PASSWORD']}@", 1)
+    return dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="afficone.settings.test",
+        DATABASE_URL=db_url,
+        TEST_DATABASE_NAME="",
+        REDIS_URL=redis_url,
+        CELERY_TASK_ALWAYS_EAGER="false",
+        CONN_MAX_AGE="0",
+        **env,
+    )
+
+
 @pytest.fixture
 def celery_worker(transactional_db, settings):
     """A real `celery -A afficone worker` process on the Redis broker, against the test database.
@@ -165,29 +191,8 @@ def start_celery_worker(settings, **env: str) -> subprocess.Popen:
     """Starts a real worker (solo pool) on the test database and the Redis broker, with `env` on top of the test
     environment, and returns once it answers a ping; tasks enqueued from here on go to it. Stop it with
     `stop_celery_worker`."""
-    from django.db import connection
-
     from afficone.celery import app
 
-    db_settings = connection.settings_dict
-    db_url = "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(
-        USER=db_settings["USER"] or "postgres",
-        HOST=db_settings["HOST"] or "127.0.0.1",
-        PORT=db_settings["PORT"] or 5432,
-        NAME=db_settings["NAME"],
-    )
-    if db_settings.get("PASSWORD"):
-        db_url = db_url.replace("@", f":{db_settings['PASSWORD']}@", 1)
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="afficone.settings.test",
-        DATABASE_URL=db_url,
-        TEST_DATABASE_NAME="",
-        REDIS_URL=settings.REDIS_URL,
-        CELERY_TASK_ALWAYS_EAGER="false",
-        CONN_MAX_AGE="0",
-        **env,
-    )
     log = (ARTIFACTS / "celery-worker.log").open("ab") if ARTIFACTS.exists() else subprocess.DEVNULL
     proc = subprocess.Popen(
         [
@@ -206,7 +211,7 @@ def start_celery_worker(settings, **env: str) -> subprocess.Popen:
             "INFO",
         ],
         cwd=ROOT,
-        env=env,
+        env=stack_env(settings.REDIS_URL, **env),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -155,8 +155,30 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=4)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A worker outlives any Redis outage (tests/test_broker_outage.py kills Redis under load and checks): it retries
+# connecting at start and after a loss, for ever (the default gives up after 100 tries and exits); socket timeouts,
+# keepalive and a health check find a connection that died silently (a failed-over or vanished Redis host sends no
+# reset) instead of waiting on it for ever; afficone/broker.py mends the crash kombu's Redis transport had when the
+# connection went under load. Unacknowledged messages come back after visibility_timeout (tasks are acked late).
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_timeout": 10,
+    "socket_connect_timeout": 5,
+    "socket_keepalive": True,
+    "health_check_interval": 10,
+    "retry_on_timeout": True,
+}
+if REDIS_URL:
+    CELERY_BROKER_TRANSPORT = "afficone.broker:Transport"
+# On a lost connection, tasks already running carry on (a drainer needs only Postgres) rather than being cancelled;
+# their acknowledgement is lost with the connection and the redelivery finds nothing left to do. Celery 6 changes
+# the default, so it is said here.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# No result backend: every task ignores its result (CELERY_TASK_IGNORE_RESULT), so no result is stored in Redis and
+# none needs retrying when it is down.
 # Celery's Django fixup closes the database connection before and after every task unless this is set; reconnecting
 # cost about 40% of an attributed event's time in bench/stripe_webhook.py (11 vs 19 events/s on 2 cores). With it,
 # the fixup closes them only every this-many tasks, and afficone/celery.py drops a connection that broke or outlived

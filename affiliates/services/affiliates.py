@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
+from afficone import enqueue
 from tenants.models import Merchant, User
 from tenants.users import AccountError, WrongPassword, existing_or_new_user
 
@@ -225,7 +226,7 @@ def change_affiliate_status(affiliate: Affiliate, *, status: str) -> Affiliate:
     was_approved = affiliate.status == Affiliate.Status.APPROVED
     affiliate = set_affiliate_status(affiliate, status)
     if status == Affiliate.Status.APPROVED and not was_approved:
-        notify_affiliate_approved_task.delay_on_commit(affiliate.pk)
+        enqueue.on_commit(notify_affiliate_approved_task, affiliate.pk)
     return affiliate
 
 
@@ -233,7 +234,7 @@ def change_affiliate_status(affiliate: Affiliate, *, status: str) -> Affiliate:
 def invite_affiliate(merchant: Merchant, *, email: str, name: str = "", code: str | None = None) -> Affiliate:
     """Creates an approved affiliate and emails them a link to set up their portal account (valid 14 days)."""
     affiliate = create_affiliate(merchant, email=email, name=name, code=code, status=Affiliate.Status.APPROVED)
-    notify_affiliate_invited_task.delay_on_commit(affiliate.pk)
+    enqueue.on_commit(notify_affiliate_invited_task, affiliate.pk)
     return affiliate
 
 
@@ -263,9 +264,9 @@ def sign_up_affiliate(merchant: Merchant, *, user, name: str = "", code: str | N
     affiliate = create_affiliate(
         merchant, email=user.email, name=name or user.name, code=code, program=program, status=status, user=user
     )
-    notify_new_application_task.delay_on_commit(affiliate.pk)
+    enqueue.on_commit(notify_new_application_task, affiliate.pk)
     if status == Affiliate.Status.APPROVED:
-        notify_affiliate_approved_task.delay_on_commit(affiliate.pk)
+        enqueue.on_commit(notify_affiliate_approved_task, affiliate.pk)
     return affiliate
 
 
