@@ -42,8 +42,8 @@ from tracking.tasks import flush_click_buffer_task
 pytestmark = pytest.mark.django_db
 
 _API = "* /api/v1/*"
-_NOT_STRINGS = ("true", "minus-one", "float", "int64-*", "huge-int", "4000-digits", "list", "object")
-DEFECTS = [
+_NOT_STRINGS = ("true", "minus-one", "float", "int64-*", "huge-int", "4000-digits", "list", "object", "nested-list")
+_DEFECTS = [
     # Stripe's webhook (stripe_integration/views.py, services.store_event).
     Defect(
         "webhook: json.loads raises RecursionError on JSON nested ~1,000 deep (afficone/jsonbody.py is not used there)",
@@ -54,7 +54,10 @@ DEFECTS = [
         "webhook: NaN is parsed (json.loads allows it) and refused by Postgres's jsonb", "webhook-signed", ("*=nan",)
     ),
     Defect(
-        "webhook: \\u0000 in a string is refused by Postgres when the event is stored", "webhook-signed", ("*=nul*",)
+        "webhook: \\u0000 in a string is refused by Postgres when the event is stored",
+        "webhook-signed",
+        ("*=nul*",),
+        postgres_only=True,
     ),
     Defect("webhook: a lone surrogate in a string cannot be encoded for Postgres", "webhook-signed", ("*-surrogate",)),
     Defect(
@@ -87,7 +90,13 @@ DEFECTS = [
         "API: a NUL in a sale or referral id in the URL reaches Postgres",
         "GET /api/v1/*/{id}",
         ("id-nul",),
+        postgres_only=True,
     ),
+]
+DEFECTS = [
+    defect
+    for defect in _DEFECTS
+    if not defect.postgres_only or settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 ]
 
 
