@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from fnmatch import fnmatch
 
 from django.apps import apps
 from django.db import DatabaseError, connection, models, transaction
@@ -220,28 +219,13 @@ class Case:
     must_refuse: bool = False
 
 
-@dataclass(frozen=True)
-class Defect:
-    """A 5xx known today, to be fixed elsewhere: the cases of the surfaces matching `surfaces` whose names match one
-    of `cases` (shell-style patterns)."""
-
-    reason: str
-    surfaces: str
-    cases: tuple[str, ...]
-
-    def covers(self, surface: str, case: str) -> bool:
-        return fnmatch(surface, self.surfaces) and any(fnmatch(case, pattern) for pattern in self.cases)
-
-
 class Judge:
     """Sends the cases of one surface through the whole stack (the middleware included; a view's exception answers
-    500, it is not raised into the test) and collects every problem, so one run reports all of them. Cases covered by
-    one of `defects` are left out."""
+    500, it is not raised into the test) and collects every problem, so one run reports all of them."""
 
-    def __init__(self, surface: str, *, defects: Iterable[Defect] = (), run_on_commit: bool = False):
+    def __init__(self, surface: str, *, run_on_commit: bool = False):
         self.client = Client(raise_request_exception=False)
         self.surface, self.run_on_commit = surface, run_on_commit
-        self.defects = list(defects)
         self.problems: list[str] = []
         self.sent = 0
         self._state: tuple | None = None
@@ -262,8 +246,6 @@ class Judge:
         return response
 
     def judge(self, case: Case) -> None:
-        if any(defect.covers(self.surface, case.name) for defect in self.defects):
-            return
         self.sent += 1
         label = f"{self.surface} {case.name}"
         before = self._state or state()  # what the last refused case left, when nothing ran since

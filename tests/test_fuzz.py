@@ -7,9 +7,7 @@ Stripe's webhook (unsigned, and signed with the test secret), and every operatio
 signature, a bad key) is refused with a 4xx; a refused case changes no row of any table and adds nothing to the click
 buffer. Good input sent every few cases in the same run is all stored or processed.
 
-The corpus is plain lists, so a run is the same every time. DEFECTS names the cases that answer 5xx today where the
-fix belongs to another part of the tree: the main tests leave them out, and test_known_defect sends each group alone
-as a strict xfail, which fails once the defect is fixed, so its entry is then removed.
+The corpus is plain lists, so a run is the same every time. Every case is held to this: none is known to fail.
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
-from fnmatch import fnmatch
 from itertools import count
 
 import pytest
@@ -32,7 +29,7 @@ from affiliates.models import Affiliate, Commission, Referral
 from stripe_integration.models import StripeEvent
 from tenants.services import create_api_key
 from tests.api.conftest import seed_tenant
-from tests.fuzzing import HEADERS, MALFORMED, QUERY_VALUES, VALUES, Case, Defect, Judge, body_cases, encode, odd_bodies
+from tests.fuzzing import HEADERS, MALFORMED, QUERY_VALUES, VALUES, Case, Judge, body_cases, encode, odd_bodies
 from tests.stripe_events import checkout_session, make_event
 from tests.tracking.conftest import BROWSER_UA, click_body
 from tracking import buffer
@@ -41,26 +38,6 @@ from tracking.tasks import flush_click_buffer_task
 from webhooks.services import create_endpoint
 
 pytestmark = pytest.mark.django_db
-
-_API = "* /api/v1/*"
-DEFECTS = [
-    # The REST API (api/base.py, REST_FRAMEWORK's parsers).
-    Defect(
-        "API: DRF's Request reads int(CONTENT_LENGTH) unguarded (gunicorn refuses such a header before Django)",
-        _API,
-        ("content-length-text",),
-    ),
-    Defect(
-        "API: the error for an invalid choice quotes the lone surrogate, which the JSON renderer cannot encode",
-        "PATCH /api/v1/*/{id}",
-        ("status=*-surrogate", "commission_type=*-surrogate"),
-    ),
-    Defect(
-        "API: a NUL in a sale or referral id in the URL reaches Postgres",
-        "GET /api/v1/*/{id}",
-        ("id-nul",),
-    ),
-]
 
 
 @pytest.fixture(autouse=True)
@@ -130,7 +107,7 @@ def clean_buffer():
 @pytest.mark.parametrize("path", track_endpoints())
 def test_tracking_endpoint(path, merchant, affiliate, clean_buffer, django_capture_on_commit_callbacks):
     base = GOOD_TRACKING.get(path, generic_track_body)(merchant)
-    judge = Judge(f"POST {path}", defects=DEFECTS)
+    judge = Judge(f"POST {path}")
     good: list[str] = []
     sender = Client()
 
@@ -223,7 +200,7 @@ def test_stripe_webhook(signed, merchant, affiliate):
     rid = Referral.objects.create(merchant=merchant, affiliate=affiliate).rid
     # The hostile events' own asks for a drainer are left out (they cost a task each); each good event's drainer
     # claims every event pending before it, hostile ones included, as a drainer does in production.
-    judge = Judge(f"webhook-{'signed' if signed else 'unsigned'}", defects=DEFECTS)
+    judge = Judge(f"webhook-{'signed' if signed else 'unsigned'}")
     good: list[dict] = []
 
     def send_good() -> None:
@@ -349,7 +326,7 @@ def api_world(merchant) -> tuple[dict, str]:
 @pytest.mark.parametrize(("method", "path", "operation"), OPERATIONS, ids=[f"{m} {p}" for m, p, _ in OPERATIONS])
 def test_api_operation(method, path, operation, merchant):
     seed, key = api_world(merchant)
-    judge = Judge(f"{method} {path}", defects=DEFECTS)
+    judge = Judge(f"{method} {path}")
     good: list[str] = []
 
     def send_good() -> None:
@@ -364,47 +341,3 @@ def test_api_operation(method, path, operation, merchant):
     judge.run((concrete(judge.client, key, case, ids) for case in cases), send_good, every=25)
     judge.assert_clean()
     assert set(Affiliate.objects.filter(email__in=good).values_list("email", flat=True)) == set(good)
-
-
-# --- the known defects, one strict xfail each ---------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "defect",
-    [pytest.param(defect, marks=pytest.mark.xfail(strict=True, reason=defect.reason)) for defect in DEFECTS],
-    ids=[defect.reason.split(":")[0] + "-" + defect.cases[0] for defect in DEFECTS],
-)
-def test_known_defect(defect, merchant, affiliate):
-    """Sends a defect's cases alone and fails while any of them answers 5xx."""
-    rid = Referral.objects.create(merchant=merchant, affiliate=affiliate).rid
-    seed, key = api_world(merchant)
-    problems, ids = [], {}
-    for surface, cases in every_surface(merchant, rid, seed, key).items():
-        if not fnmatch(surface, defect.surfaces):
-            continue
-        judge = Judge(surface, run_on_commit=surface.startswith("webhook"))
-        for case in cases():
-            if defect.covers(surface, case.name):
-                judge.judge(concrete(judge.client, key, case, ids))
-        problems += judge.problems
-    assert not problems, "\n".join(problems)
-
-
-def every_surface(merchant, rid: str, seed: dict, key: str) -> dict[str, Callable[[], Iterator[Case]]]:
-    """The case lists of the webhook and the API operations (where the known defects are), by surface."""
-    surfaces: dict[str, Callable[[], Iterator[Case]]] = {
-        "webhook-signed": lambda: webhook_cases(merchant, rid, signed=True),
-        "webhook-unsigned": lambda: webhook_cases(merchant, rid, signed=False),
-    }
-    for method, path, operation in OPERATIONS:
-        surfaces[f"{method} {path}"] = lambda m=method, p=path, o=operation: api_cases(m, p, o, seed, key)
-    return surfaces
-
-
-def test_every_known_defect_names_real_cases(merchant, affiliate):
-    """A pattern that matches nothing would leave its strict xfail failing for the wrong reason."""
-    rid = Referral.objects.create(merchant=merchant, affiliate=affiliate).rid
-    surfaces = every_surface(merchant, rid, *api_world(merchant))
-    names = [(surface, case.name) for surface, cases in surfaces.items() for case in cases()]
-    for defect in DEFECTS:
-        assert any(defect.covers(surface, name) for surface, name in names), defect.reason
