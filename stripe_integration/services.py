@@ -44,6 +44,7 @@ from tenants.models import Merchant
 from tracking.services import resolve_reference
 
 from .dispatch import request_drain_on_commit
+from .lines import checkout_lines, invoice_lines
 from .models import StripeEvent
 
 log = logging.getLogger(__name__)
@@ -648,20 +649,28 @@ def handle_checkout_session(merchant: Merchant, session: dict, event: StripeEven
         return
     payment_intent = _id(session.get("payment_intent"))
     base_amount = checkout_amount_excluding_tax(session)
+    currency = session.get("currency") or "usd"
+    lines = checkout_lines(merchant, session, program=referral.affiliate.program)
     commission = _record(
         merchant,
         referral,
         source_type=Commission.SourceType.PAYMENT_INTENT if payment_intent else Commission.SourceType.CHECKOUT_SESSION,
         source_id=payment_intent or _id(session),
         base_amount=base_amount,
-        currency=session.get("currency") or "usd",
+        currency=currency,
         paid_at=_event_time(event),
         customer_email=email,
         stripe_payment_intent_id=payment_intent,
+        lines=lines,
     )
-    if commission is not None and (commission.base_amount != base_amount or _names_affiliate(commission, email)):
-        # payment_intent.succeeded (with our metadata) may have come first, without the tax and email Checkout knows.
-        commission, changed = reprice_commission(commission, base_amount=base_amount, customer_email=email)
+    if commission is not None and (
+        commission.base_amount != base_amount or _names_affiliate(commission, email) or (lines and not commission.lines)
+    ):
+        # payment_intent.succeeded (with our metadata) may have come first, without the tax, email and line items
+        # Checkout knows.
+        commission, changed = reprice_commission(
+            commission, base_amount=base_amount, customer_email=email, lines=lines, currency=currency
+        )
         if changed:
             rerun_payment_events(
                 merchant, payment_intent=commission.stripe_payment_intent_id, charge=commission.stripe_charge_id
@@ -742,6 +751,7 @@ def handle_invoice_paid(merchant: Merchant, invoice: dict, event: StripeEvent) -
         customer_email=invoice.get("customer_email") or referral.customer_email,
         is_recurring=invoice.get("billing_reason") != "subscription_create",
         stripe_invoice_id=invoice_id,
+        lines=invoice_lines(invoice),
         # Older API versions name the payment on the invoice; newer ones in invoice_payment objects (below).
         stripe_payment_intent_id=_id(invoice.get("payment_intent")),
         stripe_charge_id=_id(invoice.get("charge")),

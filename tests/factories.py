@@ -51,6 +51,7 @@ class ProgramFactory(factory.django.DjangoModelFactory):
 
     merchant = factory.SubFactory(MerchantFactory)
     name = "Partner program"
+    slug = "affiliates"
     is_default = True
 
 

@@ -5,14 +5,11 @@ Split by subject; import from `affiliates.services` as before.
 
 from .affiliates import (  # noqa: F401
     FORMULA_PREFIXES,
-    PROGRAM_FIELDS,
     accept_affiliate_invite,
     change_affiliate_status,
     claim_affiliate_invite,
     create_affiliate,
-    create_default_program,
     create_referral,
-    default_program,
     invite_affiliate,
     is_valid_code,
     referral_by_reference,
@@ -22,19 +19,14 @@ from .affiliates import (  # noqa: F401
     suggest_code,
     update_affiliate,
     update_payout_settings,
-    update_program,
 )
 from .commissions import (  # noqa: F401
-    Rule,
     add_months,
     apply_refund,
     approve_commission,
     approve_due_commissions,
     batched_commission_notices,
-    commission_rule,
-    compute_commission,
     hold_commission,
-    program_rule,
     record_commission,
     reprice_commission,
     settle_dispute,
@@ -50,6 +42,25 @@ from .payouts import (  # noqa: F401
     mark_payout_paid,
     owed_back_balances,
     payout_minimum,
+)
+from .pricing import (  # noqa: F401
+    Rule,
+    commission_rule,
+    compute_commission,
+    price_payment,
+    program_rule,
+)
+from .programs import (  # noqa: F401
+    DEFAULT_SLUG,
+    PROGRAM_FIELDS,
+    create_default_program,
+    create_program,
+    default_program,
+    move_affiliate,
+    set_default_program,
+    set_program_status,
+    signup_program,
+    update_program,
 )
 from .rollups import (  # noqa: F401
     month_start,
