@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from . import money
 from .models import CommissionType, RuleSource, RuleType
 
 if TYPE_CHECKING:
@@ -406,73 +405,3 @@ def round_to_total(exact: Sequence[Fraction], total: int) -> list[int]:
     for i in by_fraction[:left]:
         floors[i] += 1
     return floors
-
-
-# --- words ----------------------------------------------------------------------------------------------------------
-
-
-def describe_match(match: dict) -> str:
-    """ "product prod_X and a recurring payment", for people; "every payment" for an empty match."""
-    parts = []
-    for key, value in match.items():
-        if key == "product":
-            parts.append(f"product {value}")
-        elif key == "price":
-            parts.append(f"price {value}")
-        elif key == "recurring":
-            parts.append("a recurring payment" if value else "a customer's first payment")
-        elif key == "currency":
-            parts.append(f"a payment in {value.upper()}")
-        elif key == "affiliate_customers_gte":
-            parts.append(f"the affiliate has at least {value} customer{'s' if value != 1 else ''}")
-        elif key == "affiliate_revenue_gte":
-            parts.append(
-                f"the affiliate's customers have paid at least {money.format_money(value['amount'], value['currency'])}"
-            )
-    return " and ".join(parts) or "every payment"
-
-
-def describe_pay(rule: dict) -> str:
-    if rule.get("exclude"):
-        return "nothing"
-    commission = rule["commission"]
-    if commission["type"] == CommissionType.PERCENT:
-        return percent_text(commission["bps"])
-    return money.format_money(commission["amount"], commission["currency"])
-
-
-def describe_rule(rule: dict) -> str:
-    """ "product prod_X → 30%" (with its label first when it has one: "Pro plan: product prod_X → 30%")."""
-    text = f"{describe_match(rule['match'])} → {describe_pay(rule)}"
-    return f"{rule['label']}: {text}" if rule.get("label") else text
-
-
-def percent_text(bps: int) -> str:
-    return f"{bps / 100:.2f}".rstrip("0").rstrip(".") + "%"
-
-
-def flat_text(rule: Rule) -> str:
-    if rule.kind == CommissionType.PERCENT:
-        return percent_text(rule.value)
-    return money.format_money(rule.value, rule.currency)
-
-
-def describe_decision(decision: Decision, rules: Sequence[dict], fallback: Rule) -> str:
-    """Why a line earned what it did: "rule 2 (product prod_X → 30%)", "the program's commission (20%)"."""
-    if decision.source == RuleSource.RULE and decision.index is not None and decision.index < len(rules):
-        return f"rule {decision.index + 1} ({describe_rule(rules[decision.index])})"
-    if decision.source == RuleSource.AFFILIATE:
-        return f"the affiliate's own rate ({flat_text(fallback)})"
-    return f"the program's commission ({flat_text(fallback)})"
-
-
-def explain(pricing: Pricing, rules: Sequence[dict], fallback: Rule) -> str:
-    """The reason a commission records: one decision, or each line's."""
-    decision = pricing.decision
-    if decision is not None:
-        return describe_decision(decision, rules, fallback)
-    parts = []
-    for earning in pricing.lines:
-        what = earning.line.product or earning.line.price or "other items"
-        parts.append(f"{what}: {describe_decision(earning.decision, rules, fallback)}")
-    return "per line: " + "; ".join(parts)

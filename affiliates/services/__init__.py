@@ -47,6 +47,7 @@ from .pricing import (  # noqa: F401
     Rule,
     commission_rule,
     compute_commission,
+    preview_payment,
     price_payment,
     program_rule,
 )

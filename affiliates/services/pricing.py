@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from django.db.models import Sum
 
-from .. import money, rules
+from .. import money, rule_words, rules
 from ..models import REVENUE_AMOUNT, Affiliate, Commission, CommissionType, Program, Referral, RuleSource
 from ..rules import Line, PaymentContext, Pricing, Rule
 
@@ -87,11 +87,37 @@ def pricing_fields(pricing: Pricing, program: Program, fallback: Rule, *, lines_
         "currency": pricing.currency,
         "program_id": program.pk,
         **pricing.commission_fields(),
-        "rule_description": rules.explain(pricing, program.rules or [], fallback)[:255],
+        "rule_description": rule_words.explain(pricing, program.rules or [], fallback)[:255],
         "lines": [line.as_json() for line in pricing.lines] if lines_known else [],
     }
     return fields
 
 
 def excluded_reason(pricing: Pricing, program: Program) -> str:
-    return f"Earns nothing: {rules.explain(pricing, program.rules or [], program_rule(program))}."[:255]
+    return f"Earns nothing: {rule_words.explain(pricing, program.rules or [], program_rule(program))}."[:255]
+
+
+def preview_payment(
+    program: Program,
+    *,
+    affiliate: Affiliate | None,
+    amount: int,
+    currency: str,
+    product: str = "",
+    price: str = "",
+    is_recurring: bool = False,
+) -> tuple[Pricing, Rule]:
+    """What a payment would earn under `program` (saved or not: the dashboard previews rules before saving them),
+    referred by `affiliate` (their override and figures count) or by an affiliate without an override; with the
+    fallback that applied. The same computation as a real payment's."""
+    line = Line(amount=amount, product=product, price=price)
+    if affiliate is None:
+        fallback = program_rule(program)
+        context = PaymentContext(
+            base_amount=amount, currency=currency.lower(), fallback=fallback, is_recurring=is_recurring
+        )
+        return rules.commission_for_lines(program.rules or [], [line], context), fallback
+    pricing = price_payment(
+        affiliate, base_amount=amount, currency=currency, lines=[line], is_recurring=is_recurring, program=program
+    )
+    return pricing, commission_rule(affiliate, program)
