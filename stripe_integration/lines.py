@@ -39,9 +39,12 @@ def _inclusive_tax(item: dict) -> int:
 
 
 def invoice_lines(invoice: dict) -> list[Line]:
-    """The invoice's lines: what each cost before discounts and tax, and its own discounts."""
+    """The invoice's lines: what each cost before discounts and tax, and its own discounts. An invoice event carries
+    its first lines only (`has_more`): the rest of its subtotal is one more line, of no known product."""
+    carried = invoice.get("lines") or {}
+    items = carried.get("data") or []
     lines = []
-    for item in (invoice.get("lines") or {}).get("data") or []:
+    for item in items:
         product, price = _product_and_price(item)
         discount = sum(int(d.get("amount") or 0) for d in item.get("discount_amounts") or [])
         lines.append(
@@ -52,6 +55,10 @@ def invoice_lines(invoice: dict) -> list[Line]:
                 discount=discount,
             )
         )
+    if carried.get("has_more"):
+        rest = int(invoice.get("subtotal") or 0) - sum(int(item.get("amount") or 0) for item in items)
+        if rest > 0:
+            lines.append(Line(amount=rest))
     return lines
 
 

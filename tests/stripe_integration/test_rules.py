@@ -206,3 +206,19 @@ def test_a_stripe_error_reading_line_items_is_retried_not_guessed(
     assert stored.status == StripeEvent.Status.FAILED and "An unknown error occurred" in stored.error
     assert stored.attempts == 1  # the sweep tries it again later
     assert not Commission.objects.for_merchant(merchant).exists()
+
+
+def test_lines_an_invoice_event_leaves_out_earn_the_programs_commission(deliver, merchant, program, affiliate):
+    lines = [invoice_line(amount=4000, product="prod_pro", price="price_pro")]
+    paid = invoice(
+        customer=_linked_customer(deliver, affiliate),
+        amount_paid=10000,
+        subtotal=10000,
+        lines={"data": lines, "has_more": True},  # 60.00 more of lines beyond the event's first page
+    )
+    deliver("invoice.paid", paid)
+    [commission] = Commission.objects.for_merchant(merchant)
+    assert [(line["product"], line["base_amount"], line["amount"]) for line in commission.lines] == [
+        ("prod_pro", 4000, 1200),
+        ("", 6000, 1200),
+    ]
