@@ -1,4 +1,5 @@
 import os
+from typing import Any
 
 from celery import Celery
 from celery.signals import task_prerun
@@ -21,3 +22,18 @@ def reuse_database_connections(sender=None, **kwargs) -> None:
     if getattr(getattr(sender, "request", None), "is_eager", False):
         return  # runs inside the caller's transaction (tests, the embedded default): never close that
     close_old_connections()
+
+
+def send_task(name: str, *args: Any, countdown: float | None = None, kwargs: dict[str, Any] | None = None) -> None:
+    """Enqueues the task registered under `name`, as its own `apply_async` would (run at once where tasks run
+    eagerly: the embedded default, tests).
+
+    For code below an app's tasks.py, which imports that code and so cannot be imported by it. A task's name is what
+    queued messages carry, so a task sent this way is declared with that name spelled out (`shared_task(name=...)`).
+    """
+    if app.conf.task_always_eager:
+        if name not in app.tasks:
+            app.loader.import_default_modules()  # what a worker does at start: every app's tasks.py is imported
+        app.tasks[name].apply_async(args, kwargs, countdown=countdown)
+    else:
+        app.send_task(name, args, kwargs, countdown=countdown)

@@ -80,7 +80,7 @@ def insert_unless_exists(instance: Model, conflict_columns: Sequence[str]) -> bo
 
 def commit_synchronously() -> None:
     """`SET LOCAL synchronous_commit TO ON`: the current transaction's commit waits for the disk even where the
-    session commits without waiting (stripe_integration.services.asynchronous_commits). Inside a transaction;
+    session commits without waiting (stripe_integration.services.claiming.asynchronous_commits). Inside a transaction;
     Postgres only (elsewhere every commit waits anyway)."""
     if connection.vendor != "postgresql":
         return
@@ -136,25 +136,38 @@ def _related_sql(model: type[Model], path: str, where: tuple[str, ...], vendor: 
     return sql, steps, where_fields
 
 
-def sum_union(
-    querysets: Sequence, *, group_by: Sequence[str], sums: Sequence[str], order_by: Sequence[str], limit: int
-) -> list[dict]:
-    """The rows of several `.values(*group_by).annotate(<each of sums>)` querysets, added up per `group_by`, in
-    `order_by` (names, "-" for descending), the first `limit`: one statement, where the ORM needs one per queryset
-    and the sums in Python (it cannot group a union). Each queryset selects `group_by` then `sums`, in that order.
-
-        SELECT group_by, CAST(SUM(s) AS bigint)... FROM (q1 UNION ALL q2 ...) GROUP BY ... ORDER BY ... LIMIT n
-    """
-    names = [*group_by, *sums]
-    compiled = [qs.query.get_compiler(using=qs.db).as_sql() for qs in querysets]
-    position = {name: i for i, name in enumerate(names, start=1)}
-    order = ", ".join(f"{position[name.lstrip('-')]} {'DESC' if name.startswith('-') else 'ASC'}" for name in order_by)
-    qn = connection.ops.quote_name
-    sql = (
-        f"SELECT {', '.join(qn(g) for g in group_by)}, {', '.join(f'CAST(SUM({qn(s)}) AS bigint)' for s in sums)} "
-        f"FROM ({' UNION ALL '.join(f'SELECT * FROM ({part}) AS part{i}' for i, (part, _) in enumerate(compiled))}) "
-        f"AS parts GROUP BY {', '.join(qn(g) for g in group_by)} ORDER BY {order} LIMIT %s"
-    )
+def commit_asynchronously() -> None:
+    """`SET LOCAL synchronous_commit TO OFF`: the current transaction's commit does not wait for its WAL flush, for
+    work that can be rebuilt from what is already durable (a Stripe event's processing). Inside a transaction;
+    Postgres only (no such setting elsewhere)."""
+    if connection.vendor != "postgresql":
+        return
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*(p for _, params in compiled for p in params), limit])
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def session_commits_asynchronously() -> None:
+    """`SET synchronous_commit TO OFF` for the rest of the connection's session (a Stripe event drainer's chunk),
+    until `session_commits_by_default`. Postgres only."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+
+
+def session_commits_by_default() -> None:
+    """`RESET synchronous_commit`: the session's commits wait for the disk again, as the server is configured.
+    Postgres only."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("RESET synchronous_commit")
+
+
+def advisory_xact_lock(key1: int, key2: int) -> None:
+    """`pg_advisory_xact_lock(key1, key2)`: waits for and takes the advisory lock on the two 32-bit signed keys,
+    released when the transaction ends. Postgres only (SQLite serialises writers anyway)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [key1, key2])

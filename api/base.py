@@ -180,7 +180,7 @@ class PublicIdField(serializers.RelatedField):
         "invalid": "{value} is not a valid {model} id.",
     }
 
-    def __init__(self, *, lookup: str = "code", pattern: str | None = None, **kwargs):
+    def __init__(self, *, lookup: str = "public_id", pattern: str | None = None, **kwargs):
         self.lookup = lookup
         self.pattern = re.compile(pattern) if pattern else None
         super().__init__(**kwargs)

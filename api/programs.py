@@ -66,7 +66,7 @@ class ProgramViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     """Affiliate programs (campaigns): each with its commission, rules, cookie days, hold and signup page."""
 
     queryset = Program.objects.select_related("merchant")
-    lookup_field = "code"
+    lookup_field = "public_id"
     lookup_url_kwarg = "id"
 
     class ProgramFilters(QueryFilters):

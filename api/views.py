@@ -26,6 +26,7 @@ from affiliates.models import (
     Program,
     Referral,
 )
+from affiliates.queries import code_holder
 
 from . import conversions as conversion_services
 from .base import UUID_PATTERN, MerchantScopedMixin, PublicIdField, idempotent
@@ -50,11 +51,11 @@ def _uuid_path(description: str) -> OpenApiParameter:
 
 def affiliate_filter() -> serializers.UUIDField:
     # An unknown id (another merchant's too) filters everything out; it is not an error.
-    return serializers.UUIDField(source="affiliate__uid", required=False, help_text="An affiliate's id.")
+    return serializers.UUIDField(source="affiliate__public_id", required=False, help_text="An affiliate's id.")
 
 
 def program_filter(help_text: str) -> serializers.UUIDField:
-    return serializers.UUIDField(source="program__code", required=False, help_text=help_text)
+    return serializers.UUIDField(source="program__public_id", required=False, help_text=help_text)
 
 
 # --- affiliates ---------------------------------------------------------------------------------------------------
@@ -68,7 +69,7 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     """The merchant's affiliates: the people who share links and earn commissions."""
 
     queryset = Affiliate.objects.select_related("program", "merchant")
-    lookup_field = "uid"
+    lookup_field = "public_id"
     lookup_url_kwarg = "id"
 
     class AffiliateFilters(QueryFilters):
@@ -106,7 +107,7 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
 
         def validate_code(self, code: str) -> str:
             merchant = self.context["view"].merchant
-            if Affiliate.objects.for_merchant(merchant).filter(code__iexact=code).exists():
+            if code_holder(merchant.pk, code) is not None:
                 raise serializers.ValidationError(f"The code {code!r} is already taken.", code="unique")
             return code
 
@@ -224,7 +225,7 @@ class CommissionViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     """What affiliates earned, one per payment; approve or void them."""
 
     queryset = Commission.objects.select_related("affiliate", "referral", "payout", "program")
-    lookup_field = "code"
+    lookup_field = "public_id"
     lookup_url_kwarg = "id"
 
     class CommissionFilters(QueryFilters):
@@ -298,9 +299,9 @@ class PayoutViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     """Money owed to affiliates, grouped in batches; mark them paid once sent."""
 
     queryset = Payout.objects.select_related("affiliate", "batch").prefetch_related(
-        Prefetch("commissions", queryset=Commission.objects.only("code", "payout_id").order_by("pk"))
+        Prefetch("commissions", queryset=Commission.objects.only("public_id", "payout_id").order_by("pk"))
     )
-    lookup_field = "code"
+    lookup_field = "public_id"
     lookup_url_kwarg = "id"
 
     class PayoutFilters(QueryFilters):
@@ -337,7 +338,7 @@ class PayoutViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
         if batch is None:
             return Response({"batch": None, "payouts": []}, status=status.HTTP_200_OK)
         payouts = self.get_queryset().filter(batch=batch).order_by("pk")
-        body = {"batch": batch.code, "payouts": payouts}
+        body = {"batch": batch.public_id, "payouts": payouts}
         return self.output(PayoutBatchOutputSerializer, body, status_code=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -397,7 +398,7 @@ class ConversionViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
         def validate_referral(self, reference: str) -> str:
             merchant = self.context["view"].merchant
             known = Referral.objects.for_merchant(merchant).filter(rid=reference).exists() or (
-                Affiliate.objects.for_merchant(merchant).filter(code__iexact=reference).exists()
+                code_holder(merchant.pk, reference) is not None
             )
             if not known:
                 raise serializers.ValidationError(

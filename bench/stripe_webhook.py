@@ -8,7 +8,7 @@ accept   POST /stripe/webhook/ with distinct, validly signed checkout.session.co
          view). The webhook is answered ahead of the middleware (afficone/middleware.py), so the ratio against the
          bare view on that same fast path is printed too.
 worker   one worker host (celery prefork, one process per CPU) attributing a backlog of stored events, asked for
-         as the webhook asks (one request_drain() per event; stripe_integration/dispatch.py): attributed events per
+         as the webhook asks (one request_drain() per event; stripe_integration/drainers.py): attributed events per
          second (each a checkout that earns a commission) against no-op Celery tasks per second, in the same run,
          with the same pool and concurrency (one process per core by default);
          twice, with Celery's default of closing the database connection around every task and with connections
@@ -304,13 +304,14 @@ def statements_per_event(merchant, referrals) -> int:
 
     from stripe_integration import services
     from stripe_integration.models import StripeEvent
+    from stripe_integration.services import sql
 
     payload = checkout_event(merchant, referrals[0])
     event = StripeEvent(
         stripe_id=payload["id"], type=payload["type"], account=payload["account"], merchant=merchant, payload=payload
     )
-    services._insert_unless_stored(event)
-    # as a drainer runs them (dispatch._drain_chunk)
+    sql.insert_event_unless_stored(event)
+    # as a drainer runs them (drainers._drain_chunk)
     with services.asynchronous_commits(), CaptureQueriesContext(connection) as queries:
         assert services.process_next_event()[1] == StripeEvent.Status.PROCESSED
     connection.close()
@@ -322,9 +323,9 @@ def bench_worker(args, merchant, referrals) -> None:
 
     from affiliates.models import Commission
     from bench.stripe_tasks import noop_task
-    from stripe_integration import services
-    from stripe_integration.dispatch import request_drain
+    from stripe_integration.drainers import request_drain
     from stripe_integration.models import StripeEvent
+    from stripe_integration.services import sql
 
     n = args.events
     print(f"[worker] SQL statements per attributed checkout: {statements_per_event(merchant, referrals)}")
@@ -362,7 +363,7 @@ def bench_worker(args, merchant, referrals) -> None:
                     merchant=merchant,
                     payload=payload,
                 )
-                services._insert_unless_stored(event)
+                sql.insert_event_unless_stored(event)
                 ids.append(event.pk)
             for _ in ids:  # what the webhook does after each event's commit
                 request_drain()

@@ -54,7 +54,7 @@ def program_create(request):
 
 @merchant_required(manage=True)
 def program_edit(request, code):
-    return _program_page(request, get_object_or_404(Program.objects.for_merchant(request.merchant), code=code))
+    return _program_page(request, get_object_or_404(Program.objects.for_merchant(request.merchant), public_id=code))
 
 
 def _new_program(merchant) -> Program:
@@ -102,7 +102,7 @@ def _program_page(request, program: Program | None):
                 messages.success(request, "Program saved. New commissions follow these rules.")
                 if request.path == reverse("affiliates:programs"):
                     return redirect("affiliates:programs")
-                return redirect("affiliates:program_edit", code=program.code)
+                return redirect("affiliates:program_edit", code=program.public_id)
     has_errors = form.errors or (rule_rows.is_bound and not rule_rows.is_valid()) or preview_form.errors
     return render(
         request,
@@ -167,7 +167,7 @@ def _preview(merchant, shown: Program, changes: dict, data: dict) -> str:
 @merchant_required(manage=True)
 @require_POST
 def program_status(request, code):
-    program = get_object_or_404(Program.objects.for_merchant(request.merchant), code=code)
+    program = get_object_or_404(Program.objects.for_merchant(request.merchant), public_id=code)
     form = ProgramStatusForm(request.POST)
     try:
         if not form.is_valid():
@@ -183,7 +183,7 @@ def program_status(request, code):
 @merchant_required(manage=True)
 @require_POST
 def program_make_default(request, code):
-    program = get_object_or_404(Program.objects.for_merchant(request.merchant), code=code)
+    program = get_object_or_404(Program.objects.for_merchant(request.merchant), public_id=code)
     try:
         services.set_default_program(program)
     except services.AffiliateError as exc:
@@ -196,7 +196,7 @@ def program_make_default(request, code):
 @merchant_required
 @require_POST
 def affiliate_program(request, uid):
-    affiliate = get_object_or_404(Affiliate.objects.for_merchant(request.merchant), uid=uid)
+    affiliate = get_object_or_404(Affiliate.objects.for_merchant(request.merchant), public_id=uid)
     form = MoveAffiliateForm(request.POST, merchant=request.merchant)
     if not form.is_valid():
         messages.error(request, "Choose one of your active programs.")

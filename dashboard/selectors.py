@@ -90,7 +90,7 @@ def onboarding_steps(merchant: Merchant) -> list[dict]:
 def program_filter(merchant: Merchant, code: str) -> Program | None:
     """The merchant's program named by a list's `?program=` (its id), or None for none or an unknown one."""
     try:
-        return Program.objects.for_merchant(merchant).filter(code=uuid.UUID(code)).first() if code else None
+        return Program.objects.for_merchant(merchant).filter(public_id=uuid.UUID(code)).first() if code else None
     except ValueError:
         return None
 

@@ -1,17 +1,36 @@
+from typing import Any
+
 from celery import shared_task
+from celery.signals import worker_ready
 
-from . import dispatch, services
+from . import drainers, reconciliation, services
 
 
-@shared_task(acks_late=True)
-def drain_stripe_events_task(slot: int | None = None) -> int:
-    """Processes pending events until none is left (stripe_integration/dispatch.py); `slot` is the drainer slot the
-    asker took for it (None: started by hand, holding none). Idempotent: every event is claimed under a row lock
-    while pending, so a redelivered or concurrent drainer finds only what is left."""
-    return dispatch.drain(slot)
+@shared_task(name=drainers.DRAIN_TASK, acks_late=True)
+def drain_stripe_events_task(slot: int | None = None, token: int | None = None) -> int:
+    """Processes pending events until none is left (stripe_integration/drainers.py); `slot` and `token` are the
+    drainer slot the asker took for it and its token (stripe_integration/slots.py; no slot: started by hand; no
+    token: queued by an earlier version). Idempotent: every event is claimed under a row lock while pending, so a
+    redelivered or concurrent drainer finds only what is left."""
+    return drainers.drain(slot, token)
+
+
+@shared_task(name=drainers.ASK_TASK)
+def ask_for_drainer_task() -> bool:
+    """Asks for a drainer if events are pending that no drainer holds (drainers.take_over). Idempotent: asking when
+    a drainer runs, or twice, starts none or one that finds nothing."""
+    return drainers.request_drain_if_pending()
+
+
+@worker_ready.connect
+def take_over_drainers(**kwargs: Any) -> None:
+    """A worker that starts takes over what drainers killed with an earlier worker left pending (drainers.take_over):
+    within seconds, rather than at the next periodic sweep."""
+    drainers.take_over()
 
 
 @shared_task(
+    name=drainers.PROCESS_TASK,
     acks_late=True,
     autoretry_for=services.TRANSIENT_ERRORS,
     retry_backoff=True,
@@ -23,11 +42,27 @@ def process_stripe_event_task(stripe_event_id: int) -> None:
     """One event, by id: the sweep's retry of a failed event. Idempotency key: the StripeEvent row, processed only
     while pending, waiting or failed (locked FOR UPDATE); commissions are unique per (merchant, source). acks_late is
     safe because a redelivery is a no-op."""
-    services.process_event(stripe_event_id)
+    drainers.retry_event(stripe_event_id)
 
 
-@shared_task
+@shared_task(name="stripe_integration.tasks.requeue_stale_events_task")
 def requeue_stale_events_task() -> int:
     """Idempotent: starting a drainer or retrying an event twice costs one no-op run; expiring twice changes nothing."""
     services.expire_waiting_events()
-    return services.requeue_stale_events()
+    return drainers.requeue_stale_events()
+
+
+@shared_task(name=reconciliation.SYNC_TASK, bind=True, acks_late=True)
+def sync_stripe_events_task(self, sync_id: int) -> None:
+    """Works on one reconciliation run (stripe_integration/reconciliation.py) for a time budget, then hands over to
+    a fresh task (run eagerly, it goes to the end at once). Idempotency key: the StripeSync row, held under a lease
+    while queued or running; stored events are unique by Stripe's event id, so a redelivery stores nothing twice."""
+    budget = None if self.request.is_eager else reconciliation.TASK_BUDGET_SECONDS
+    reconciliation.run_stripe_sync(sync_id, budget_seconds=budget)
+
+
+@shared_task(name="stripe_integration.tasks.sync_connected_merchants_task")
+def sync_connected_merchants_task() -> int:
+    """The nightly reconciliation: queues a run per connected merchant. Idempotent: a merchant whose run is still
+    queued or running gets no second one."""
+    return reconciliation.sync_connected_merchants()

@@ -152,11 +152,23 @@ def celery_worker(transactional_db, settings):
     """
     requires_real_stack()
     import redis as redis_lib
+
+    redis_lib.Redis.from_url(settings.REDIS_URL).flushdb()
+    proc = start_celery_worker(settings)
+    try:
+        yield proc
+    finally:
+        stop_celery_worker(proc)
+
+
+def start_celery_worker(settings, **env: str) -> subprocess.Popen:
+    """Starts a real worker (solo pool) on the test database and the Redis broker, with `env` on top of the test
+    environment, and returns once it answers a ping; tasks enqueued from here on go to it. Stop it with
+    `stop_celery_worker`."""
     from django.db import connection
 
     from afficone.celery import app
 
-    redis_lib.Redis.from_url(settings.REDIS_URL).flushdb()
     db_settings = connection.settings_dict
     db_url = "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(
         USER=db_settings["USER"] or "postgres",
@@ -174,6 +186,7 @@ def celery_worker(transactional_db, settings):
         REDIS_URL=settings.REDIS_URL,
         CELERY_TASK_ALWAYS_EAGER="false",
         CONN_MAX_AGE="0",
+        **env,
     )
     log = (ARTIFACTS / "celery-worker.log").open("ab") if ARTIFACTS.exists() else subprocess.DEVNULL
     proc = subprocess.Popen(
@@ -200,27 +213,33 @@ def celery_worker(transactional_db, settings):
     )
     app.conf.task_always_eager = False
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if app.control.ping(timeout=0.5):
-                    break
-            except Exception:  # broker warming up
-                pass
-            if proc.poll() is not None:
-                pytest.fail("the Celery worker exited at start; see test-artifacts/celery-worker.log")
-        else:
-            pytest.fail("the Celery worker did not answer a ping within 30 s")
-        yield proc
-    finally:
-        app.conf.task_always_eager = True
-        os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            if app.control.ping(timeout=0.5):
+                return proc
+        except Exception:  # broker warming up
+            pass
+        if proc.poll() is not None:
+            stop_celery_worker(proc)
+            pytest.fail("the Celery worker exited at start; see test-artifacts/celery-worker.log")
+    stop_celery_worker(proc)
+    pytest.fail("the Celery worker did not answer a ping within 30 s")
+
+
+def stop_celery_worker(proc: subprocess.Popen, *, kill: bool = False) -> None:
+    """Stops a worker from `start_celery_worker`: a warm shutdown (SIGTERM), or `kill` -9 at once, as a crash or
+    the OOM killer would; tasks are eager again for the rest of the test."""
+    from afficone.celery import app
+
+    app.conf.task_always_eager = True
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):

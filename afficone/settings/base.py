@@ -10,6 +10,7 @@ off the secrets have no default, so a missing one stops startup.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -41,6 +42,10 @@ STRIPE_CONNECT_BASE = env("STRIPE_CONNECT_BASE", default="https://connect.stripe
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
 # A live platform's Connect endpoint also receives its accounts' test-mode events; those must not earn commissions.
 STRIPE_LIVE_EVENTS_ONLY = env.bool("STRIPE_LIVE_EVENTS_ONLY", default=STRIPE_SECRET_KEY.startswith("sk_live_"))
+# Reconciliation (stripe_integration/reconciliation.py): a page of Stripe's Events API answered 429 or 5xx is asked
+# again this many times, after this many seconds, doubling (1 + 2 + 4 + 8 s: well inside a task's time limit).
+STRIPE_SYNC_RETRIES = env.int("STRIPE_SYNC_RETRIES", default=4)
+STRIPE_SYNC_BACKOFF_SECONDS = env.float("STRIPE_SYNC_BACKOFF_SECONDS", default=1.0)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -174,7 +179,13 @@ CELERY_BEAT_SCHEDULE["stripe-requeue-stale-events"] = {
     "task": "stripe_integration.tasks.requeue_stale_events_task",
     "schedule": 60.0,
 }
-# Stripe events are processed by drainers (stripe_integration/dispatch.py): at most this many at once, across all
+# Reconciliation with Stripe's Events API every night (stripe_integration/reconciliation.py): a run per connected
+# merchant, each its own task, storing and processing the events the webhook missed.
+CELERY_BEAT_SCHEDULE["stripe-sync-connected-merchants"] = {
+    "task": "stripe_integration.tasks.sync_connected_merchants_task",
+    "schedule": crontab(hour=3, minute=17),
+}
+# Stripe events are processed by drainers (stripe_integration/drainers.py): at most this many at once, across all
 # worker hosts. One per worker process that should attribute events (each drains events in a loop while any pend).
 STRIPE_EVENT_DRAINERS = env.int("STRIPE_EVENT_DRAINERS", default=2)
 # Tracking: write the clicks buffered in Redis (tracking/buffer.py) every two seconds. A payment naming a referral id

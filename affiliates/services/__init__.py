@@ -7,21 +7,15 @@ from .affiliates import (  # noqa: F401
     FORMULA_PREFIXES,
     accept_affiliate_invite,
     change_affiliate_status,
-    claim_affiliate_invite,
     create_affiliate,
     create_referral,
     invite_affiliate,
-    is_valid_code,
     referral_by_reference,
     register_affiliate,
-    set_affiliate_status,
-    sign_up_affiliate,
-    suggest_code,
     update_affiliate,
     update_payout_settings,
 )
 from .commissions import (  # noqa: F401
-    add_months,
     apply_refund,
     approve_commission,
     approve_due_commissions,
@@ -31,7 +25,6 @@ from .commissions import (  # noqa: F401
     reprice_commission,
     settle_dispute,
     void_commission,
-    within_recurring_limit,
 )
 from .errors import (  # noqa: F401
     AffiliateError,
@@ -40,8 +33,6 @@ from .payouts import (  # noqa: F401
     create_payout_batch,
     mark_batch_paid,
     mark_payout_paid,
-    owed_back_balances,
-    payout_minimum,
 )
 from .pricing import (  # noqa: F401
     Rule,
@@ -64,7 +55,5 @@ from .programs import (  # noqa: F401
     update_program,
 )
 from .rollups import (  # noqa: F401
-    month_start,
-    next_month,
     rollup_commission_stats,
 )

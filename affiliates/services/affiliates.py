@@ -13,7 +13,7 @@ from tenants.users import AccountError, WrongPassword, existing_or_new_user
 
 from ..email_tasks import notify_affiliate_approved_task, notify_affiliate_invited_task, notify_new_application_task
 from ..models import CODE_PATTERN, Affiliate, CommissionType, Program, Referral
-from ..queries import referral_with_program
+from ..queries import code_holder, referral_with_program
 from ..signals import affiliate_created, affiliate_updated, referral_created, send_for
 from .errors import AffiliateError
 from .programs import default_program, open_program
@@ -28,7 +28,7 @@ def is_valid_code(code: str) -> bool:
 def suggest_code(merchant: Merchant, seed: str) -> str:
     base = re.sub(r"[^A-Za-z0-9_-]", "", slugify(seed.split("@")[0]))[:40] or "partner"
     code = base
-    while Affiliate.objects.filter(merchant=merchant, code__iexact=code).exists():
+    while code_holder(merchant.pk, code) is not None:
         code = f"{base}-{secrets.token_hex(2)}"
     return code
 
@@ -49,7 +49,7 @@ def create_affiliate(
     code = (code or "").strip() or suggest_code(merchant, name or email)
     if not is_valid_code(code):
         raise AffiliateError("A code is 1 to 64 letters, digits, '-' or '_'.")
-    if Affiliate.objects.filter(merchant=merchant, code__iexact=code).exists():
+    if code_holder(merchant.pk, code) is not None:
         raise AffiliateError(f"The code {code!r} is already taken.")
     if Affiliate.objects.filter(merchant=merchant, email__iexact=email).exists():
         raise AffiliateError(f"{email} is already an affiliate.")
@@ -94,7 +94,8 @@ def create_referral(affiliate: Affiliate, **fields) -> Referral:
 
 
 def referral_by_reference(merchant: Merchant, reference: str | None) -> Referral | None:
-    """The written referral named by `reference`: a referral id, or an affiliate's code.
+    """The written referral named by `reference`: a referral id, or an affiliate's code (or a code its links had on
+    the platform the merchant came from).
 
     A code (say, from a coupon the merchant's backend knows) gets a fresh
     referral for that affiliate. Scoped to `merchant`: another tenant's ids
@@ -108,7 +109,7 @@ def referral_by_reference(merchant: Merchant, reference: str | None) -> Referral
     referral = referral_with_program(merchant.pk, rid=reference)
     if referral is not None:
         return referral
-    affiliate = Affiliate.objects.for_merchant(merchant).filter(code__iexact=reference).first()
+    affiliate = code_holder(merchant.pk, reference)
     if affiliate is None:
         return None
     return create_referral(affiliate)
@@ -131,8 +132,8 @@ def update_affiliate(
     code = code.strip()
     if not is_valid_code(code):
         raise AffiliateError("A code is 1 to 64 letters, digits, '-' or '_'.")
-    taken = Affiliate.objects.filter(merchant_id=affiliate.merchant_id, code__iexact=code).exclude(pk=affiliate.pk)
-    if taken.exists():
+    holder = code_holder(affiliate.merchant_id, code)
+    if holder is not None and holder.pk != affiliate.pk:
         raise AffiliateError(f"The code {code!r} is already taken.")
     if commission_type_override == CommissionType.PERCENT:
         if commission_bps_override is None or not 0 <= commission_bps_override <= 10000:
@@ -170,9 +171,7 @@ def change_affiliate_status(affiliate: Affiliate, *, status: str) -> Affiliate:
 
 
 @transaction.atomic
-def invite_affiliate(
-    merchant: Merchant, *, email: str, name: str = "", code: str | None = None, invited_by=None
-) -> Affiliate:
+def invite_affiliate(merchant: Merchant, *, email: str, name: str = "", code: str | None = None) -> Affiliate:
     """Creates an approved affiliate and emails them a link to set up their portal account (valid 14 days)."""
     affiliate = create_affiliate(merchant, email=email, name=name, code=code, status=Affiliate.Status.APPROVED)
     notify_affiliate_invited_task.delay_on_commit(affiliate.pk)

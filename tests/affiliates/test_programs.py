@@ -16,9 +16,9 @@ from affiliates.services import (
     reprice_commission,
     set_default_program,
     set_program_status,
-    sign_up_affiliate,
     update_program,
 )
+from affiliates.services.affiliates import sign_up_affiliate
 from tests.factories import AffiliateFactory, ReferralFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,5 +1,5 @@
-"""Migration 0011 on a database with data: existing programs get a signup address, existing commissions their
-affiliate's program (in batches), and it runs back."""
+"""Migration 0013 (programs and rules) on a database with data: existing programs get a signup address, existing
+commissions their affiliate's program (in batches), and it runs back."""
 
 import importlib
 
@@ -7,10 +7,10 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-migration = importlib.import_module("affiliates.migrations.0011_programs_and_rules")
+migration = importlib.import_module("affiliates.migrations.0013_programs_and_rules")
 
-BEFORE = [("affiliates", "0010_commission_rule_fields")]
-AFTER = [("affiliates", "0011_programs_and_rules")]
+BEFORE = [("affiliates", "0012_imports")]
+AFTER = [("affiliates", "0013_programs_and_rules")]
 
 
 def _migrate(targets):

@@ -51,7 +51,7 @@ def test_the_programs_list_shows_each_program_with_its_signup_page(merchant_clie
     assert "VIP" in body and default_program(merchant).name in body and "default" in body
     assert f"/p/{merchant.slug}/join/vip/" in body and f"/p/{merchant.slug}/join/" in body
     assert "and 1 rule" in body
-    assert reverse("affiliates:program_edit", kwargs={"code": vip.code}) in body
+    assert reverse("affiliates:program_edit", kwargs={"code": vip.public_id}) in body
 
 
 def test_creating_a_program_with_rules_from_the_editor(merchant_client, merchant):
@@ -65,7 +65,7 @@ def test_creating_a_program_with_rules_from_the_editor(merchant_client, merchant
     response = merchant_client.post(reverse("affiliates:program_create"), data)
     assert response.status_code == 302, response.content.decode()[:2000]
     program = Program.objects.get(merchant=merchant, name="Summer launch")
-    assert response["Location"] == reverse("affiliates:program_edit", kwargs={"code": program.code})
+    assert response["Location"] == reverse("affiliates:program_edit", kwargs={"code": program.public_id})
     assert (program.slug, program.cookie_days, program.hold_days, program.is_default) == (
         "summer-launch",
         30,
@@ -175,25 +175,33 @@ def test_archiving_restoring_and_the_default(merchant_client, merchant, affiliat
     default, vip = default_program(merchant), create_program(merchant, name="VIP")
     archive = {"status": "archived"}
     response = merchant_client.post(
-        reverse("affiliates:program_status", kwargs={"code": default.code}), archive, follow=True
+        reverse("affiliates:program_status", kwargs={"code": default.public_id}), archive, follow=True
     )
     assert "default program cannot be archived" in response.content.decode()
-    merchant_client.post(reverse("affiliates:program_status", kwargs={"code": vip.code}), archive)
+    merchant_client.post(reverse("affiliates:program_status", kwargs={"code": vip.public_id}), archive)
     assert Program.objects.get(pk=vip.pk).status == "archived"
-    response = merchant_client.post(reverse("affiliates:program_make_default", kwargs={"code": vip.code}), follow=True)
+    response = merchant_client.post(
+        reverse("affiliates:program_make_default", kwargs={"code": vip.public_id}), follow=True
+    )
     assert "restore it first" in response.content.decode()
-    merchant_client.post(reverse("affiliates:program_status", kwargs={"code": vip.code}), {"status": "active"})
-    response = merchant_client.post(reverse("affiliates:program_make_default", kwargs={"code": vip.code}), follow=True)
+    merchant_client.post(reverse("affiliates:program_status", kwargs={"code": vip.public_id}), {"status": "active"})
+    response = merchant_client.post(
+        reverse("affiliates:program_make_default", kwargs={"code": vip.public_id}), follow=True
+    )
     assert "VIP is now the default program" in response.content.decode()
     assert list(Program.objects.filter(merchant=merchant, is_default=True)) == [vip]
 
 
 def test_moving_an_affiliate_from_their_page(merchant_client, merchant, affiliate):
     vip = create_program(merchant, name="VIP")
-    page = merchant_client.get(reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.uid})).content.decode()
-    assert f'value="{vip.code}"' in page
+    page = merchant_client.get(
+        reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.public_id})
+    ).content.decode()
+    assert f'value="{vip.public_id}"' in page
     response = merchant_client.post(
-        reverse("affiliates:affiliate_program", kwargs={"uid": affiliate.uid}), {"program": str(vip.code)}, follow=True
+        reverse("affiliates:affiliate_program", kwargs={"uid": affiliate.public_id}),
+        {"program": str(vip.public_id)},
+        follow=True,
     )
     assert "is in VIP: payments from now on earn by its rules" in response.content.decode()
     assert Affiliate.objects.get(pk=affiliate.pk).program == vip
@@ -202,13 +210,13 @@ def test_moving_an_affiliate_from_their_page(merchant_client, merchant, affiliat
 def test_another_merchants_programs_answer_404(merchant_client, merchant, other_merchant, affiliate):
     theirs = create_program(other_merchant, name="Theirs")
     for name in ("program_edit", "program_status", "program_make_default"):
-        url = reverse(f"affiliates:{name}", kwargs={"code": theirs.code})
+        url = reverse(f"affiliates:{name}", kwargs={"code": theirs.public_id})
         response = (
             merchant_client.post(url, {"status": "archived"}) if name != "program_edit" else merchant_client.get(url)
         )
         assert response.status_code == 404, name
     response = merchant_client.post(
-        reverse("affiliates:affiliate_program", kwargs={"uid": affiliate.uid}), {"program": str(theirs.code)}
+        reverse("affiliates:affiliate_program", kwargs={"uid": affiliate.public_id}), {"program": str(theirs.public_id)}
     )
     assert response.status_code == 302
     theirs.refresh_from_db()
@@ -220,10 +228,12 @@ def test_members_see_programs_but_cannot_change_them(client, merchant):
     client.force_login(MembershipFactory(merchant=merchant, role="member").user)
     vip = create_program(merchant, name="VIP")
     assert client.get(reverse("affiliates:program_list")).status_code == 200
-    assert client.get(reverse("affiliates:program_edit", kwargs={"code": vip.code})).status_code == 403
+    assert client.get(reverse("affiliates:program_edit", kwargs={"code": vip.public_id})).status_code == 403
     assert client.post(reverse("affiliates:program_create"), SETTINGS).status_code == 403
     assert (
-        client.post(reverse("affiliates:program_status", kwargs={"code": vip.code}), {"status": "archived"}).status_code
+        client.post(
+            reverse("affiliates:program_status", kwargs={"code": vip.public_id}), {"status": "archived"}
+        ).status_code
         == 403
     )
     assert Program.objects.get(pk=vip.pk).status == "active"
@@ -234,7 +244,7 @@ def test_lists_and_the_overview_filter_by_program(merchant_client, merchant, aff
     star = AffiliateFactory(merchant=merchant, program=vip, code="star", email="star@example.net", name="Star")
     CommissionFactory(referral=ReferralFactory(affiliate=affiliate), amount=1111, base_amount=5555)
     CommissionFactory(referral=ReferralFactory(affiliate=star), amount=2222, base_amount=7777)
-    query = f"?program={vip.code}"
+    query = f"?program={vip.public_id}"
 
     body = merchant_client.get(reverse("affiliates:affiliate_list") + query).content.decode()
     assert "star@example.net" in body and affiliate.email not in body
@@ -245,7 +255,7 @@ def test_lists_and_the_overview_filter_by_program(merchant_client, merchant, aff
     body = merchant_client.get(reverse("affiliates:overview")).content.decode()
     assert "$133.32" in body
     # An id that is not one of this merchant's programs lists nothing rather than everything.
-    other = f"?program={default_program(MembershipFactory().merchant).code}"
+    other = f"?program={default_program(MembershipFactory().merchant).public_id}"
     assert "star@example.net" not in merchant_client.get(reverse("affiliates:affiliate_list") + other).content.decode()
 
 

@@ -1,4 +1,5 @@
-"""Order and repetition do not matter, rules included.
+"""Order and repetition do not matter, rules included: whatever order Stripe delivers events in, and however often,
+the commissions end the same.
 
 The program pays 30% on one product and nothing on another, so invoices earn line by line and Checkout reads its
 line items from Stripe's API (the local fake). One scenario touches every handler: Checkout with tax and its own

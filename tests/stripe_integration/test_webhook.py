@@ -184,7 +184,7 @@ def test_webhook_still_stores_the_event_when_redis_is_down(client, merchant, aff
     from django.utils import timezone
 
     from affiliates.models import Commission
-    from stripe_integration.services import requeue_stale_events
+    from stripe_integration.drainers import requeue_stale_events
     from tests.factories import ReferralFactory
 
     referral = ReferralFactory(affiliate=affiliate)
@@ -207,3 +207,105 @@ def test_webhook_still_stores_the_event_when_redis_is_down(client, merchant, aff
     stored.refresh_from_db()
     assert stored.status == StripeEvent.Status.PROCESSED
     assert Commission.objects.get().referral == referral
+
+
+@pytest.mark.parametrize("signature", ["t=1700000000,v1=caf\u00e9", "t=\u00e9\u00e9,v1=00", "\u00ff"])
+def test_signature_header_that_is_not_ascii_is_refused_and_nothing_stored(client, merchant, signature):
+    """A header Stripe never sends (it signs in hex) gets a 400 like any bad signature, not a server error."""
+    response = post_event(client, event_for(merchant), signature=signature)
+    assert response.status_code == 400
+    assert b"signature" in response.content.lower()
+    assert StripeEvent.objects.count() == 0
+
+
+def test_live_server_refuses_a_signature_header_that_is_not_ascii(live_server, merchant):
+    status, body = post_event(live_server.url, event_for(merchant), signature="t=1700000000,v1=caf\u00e9")
+    assert status == 400 and b"signature" in body.lower()
+    assert StripeEvent.objects.count() == 0
+
+
+def nested_event_body(merchant, levels: int) -> bytes:
+    """A customer.created event whose customer's metadata holds lists nested `levels` deep (the event's own
+    envelope adds three levels: the event, data and the customer)."""
+    event = event_for(merchant)
+    text = encode(event).decode()
+    return text.replace('"metadata":{}', '"metadata":{"deep":' + "[" * levels + "]" * levels + "}", 1).encode()
+
+
+@pytest.mark.parametrize("levels", [5000, 2000])
+def test_signed_json_nested_thousands_of_levels_deep_is_refused_and_nothing_stored(client, merchant, levels):
+    """Nesting too deep for Python's JSON decoder is bad input (400, nothing stored), not a crash of the view, and
+    the events after it are processed as usual."""
+    response = post_event(client, nested_event_body(merchant, levels))
+    assert response.status_code == 400
+    assert b"nested too deeply" in response.content
+    assert StripeEvent.objects.count() == 0
+
+    after = event_for(merchant)
+    assert post_event(client, after).status_code == 200
+    assert StripeEvent.objects.get(stripe_id=after["id"]).status == StripeEvent.Status.PROCESSED
+
+
+def test_unsigned_json_nested_thousands_of_levels_deep_is_refused_and_nothing_stored(client, merchant):
+    response = post_event(client, nested_event_body(merchant, 5000), signature="t=1700000000,v1=00")
+    assert response.status_code == 400
+    assert StripeEvent.objects.count() == 0
+
+
+def test_signed_json_nested_a_hundred_levels_deep_is_stored_and_processed(client, merchant):
+    body = nested_event_body(merchant, 100)
+    assert post_event(client, body).status_code == 200
+    stored = StripeEvent.objects.get(merchant=merchant)
+    assert stored.status == StripeEvent.Status.PROCESSED
+    assert stored.payload == json.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("where", "text"),
+    [
+        ("metadata", "x\u0000y"),
+        ("metadata", "x\ud800y"),  # an unpaired high surrogate
+        ("metadata", "x\udc00y"),  # an unpaired low surrogate
+        ("id", "evt_\u0000"),
+        ("id", "evt_\ud83d"),
+        ("type", "customer.created\u0000"),
+        ("account", "acct_\udfff"),
+    ],
+)
+def test_signed_text_postgres_cannot_store_is_refused_and_nothing_stored(client, merchant, where, text):
+    """JSON may escape a NUL character or half of a surrogate pair; Postgres stores neither (in text or jsonb): a
+    clear 400 rather than a server error, and nothing stored."""
+    event = event_for(merchant)
+    if where == "metadata":
+        event["data"]["object"]["metadata"] = {"note": text}
+    else:
+        event[where] = text
+    response = post_event(client, json.dumps(event).encode())  # ASCII, with \\u escapes
+    assert response.status_code == 400
+    assert b"cannot be stored" in response.content
+    assert StripeEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize("text", ["\U0001f600 \u00e9", "a \\u0000 typed out", "\\\\ud800"])
+def test_signed_text_with_escapes_postgres_stores_is_stored_as_sent(client, merchant, text):
+    """A character outside the BMP (a surrogate pair when escaped) and backslashes typed as text are stored."""
+    event = event_for(merchant, metadata={"note": text})
+    assert post_event(client, json.dumps(event).encode()).status_code == 200
+    assert StripeEvent.objects.get(stripe_id=event["id"]).payload["data"]["object"]["metadata"] == {"note": text}
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_signed_json_with_nan_or_infinity_is_refused_and_nothing_stored(client, merchant, constant):
+    """Python's decoder reads NaN and Infinity, which are not JSON and which Postgres refuses: 400, not a 500."""
+    body = encode(event_for(merchant)).replace(b'"balance":0', f'"balance":{constant}'.encode(), 1)
+    assert constant.encode() in body
+    response = post_event(client, body)
+    assert response.status_code == 400
+    assert b"NaN and Infinity are not JSON numbers" in response.content
+    assert StripeEvent.objects.count() == 0
+
+
+def test_signed_text_naming_nan_and_infinity_is_stored(client, merchant):
+    event = event_for(merchant, metadata={"note": "NaN or Infinity"})
+    assert post_event(client, event).status_code == 200
+    assert StripeEvent.objects.get(stripe_id=event["id"]).status == StripeEvent.Status.PROCESSED

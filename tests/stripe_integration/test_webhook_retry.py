@@ -6,8 +6,9 @@ import pytest
 from django.utils import timezone
 
 from affiliates.models import Commission
+from stripe_integration.drainers import requeue_stale_events
 from stripe_integration.models import StripeEvent
-from stripe_integration.services import MAX_ATTEMPTS, requeue_stale_events
+from stripe_integration.services import MAX_ATTEMPTS
 from stripe_integration.tasks import process_stripe_event_task
 from tests.factories import ReferralFactory
 from tests.stripe_events import checkout_session, make_event, post_event

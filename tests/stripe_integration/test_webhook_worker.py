@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from affiliates.models import Commission
+from stripe_integration.drainers import requeue_stale_events
 from stripe_integration.models import StripeEvent
-from stripe_integration.services import requeue_stale_events
 from tests.conftest import wait_for
 from tests.factories import ReferralFactory
 from tests.stripe_events import checkout_session, customer, invoice, make_event, new_id, post_event

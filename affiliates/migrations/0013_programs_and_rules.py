@@ -2,7 +2,7 @@
 program they were earned under, the rule that decided, what it said, and what each line of the payment earned.
 
 Existing programs (one per merchant so far, the default) get the slug "affiliates"; existing commissions are given
-their affiliate's program, in batches of ids each committed on its own (the migration is not atomic), as 0010 does.
+their affiliate's program, in batches of ids each committed on its own (the migration is not atomic), as 0010_commission_rule_fields does.
 On Postgres the commission's new foreign key is added NOT VALID and validated afterwards, so the table is not locked
 against the payments being recorded while every row is checked (afficone/online_migrations.py); the new columns
 are nullable or take a constant default, which Postgres adds without rewriting the table.
@@ -80,7 +80,7 @@ class Migration(migrations.Migration):
     atomic = False  # each batch of the backfill commits on its own
 
     dependencies = [
-        ("affiliates", "0010_commission_rule_fields"),
+        ("affiliates", "0012_imports"),
     ]
 
     operations = [
@@ -128,6 +128,7 @@ class Migration(migrations.Migration):
                 choices=[
                     ("program", "Program"),
                     ("affiliate", "Affiliate override"),
+                    ("imported", "Imported"),
                     ("rule", "A rule of the program"),
                     ("lines", "Rules per line"),
                 ],

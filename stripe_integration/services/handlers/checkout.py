@@ -1,0 +1,83 @@
+"""Checkout Sessions: checkout.session.completed and checkout.session.async_payment_succeeded."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from affiliates.models import Commission
+from affiliates.services import reprice_commission
+from tenants.models import Merchant
+from tracking.services import resolve_reference
+
+from ...lines import checkout_lines
+from ...models import StripeEvent
+from ..links import link_customer, record_and_wake
+from ..payload import StripeData, checkout_amount_excluding_tax, event_time, reference
+from ..waiting import rerun_payment_events
+from .registry import handles
+
+
+@handles("checkout.session.completed", "checkout.session.async_payment_succeeded")
+def handle_checkout_session(merchant: Merchant, session: StripeData, event: StripeEvent) -> None:
+    """checkout.session.completed and checkout.session.async_payment_succeeded.
+
+    Payment mode earns a commission on the PaymentIntent (so payment_intent.succeeded for the same payment adds
+    nothing), once paid; an unpaid session (delayed payment methods) waits for async_payment_succeeded, which carries
+    the same session, paid. Subscription mode links the customer and subscription and leaves the money to invoices.
+    """
+    referred = session.string("client_reference_id").strip() or reference(session)
+    if not referred:
+        return
+    mode = session.string("mode") or "payment"
+    paid = session.string("payment_status") == "paid"
+    if mode == "payment" and not paid:
+        return
+    referral = resolve_reference(merchant, referred)
+    if referral is None:
+        return
+    email = session.object("customer_details").string("email") or session.string("customer_email")
+    customer_id = session.id("customer")
+    if customer_id:
+        # A subscription paid at checkout opens its recurring window there; a trial's opens at its first payment.
+        window = (session.timestamp("created") or timezone.now()) if mode == "subscription" and paid else None
+        link_customer(
+            referral,
+            customer_id=customer_id,
+            email=email,
+            subscription_id=session.id("subscription"),
+            window_start=window,
+        )
+    if mode != "payment" or not paid:
+        return
+    payment_intent = session.id("payment_intent")
+    base_amount = checkout_amount_excluding_tax(session)
+    currency = session.string("currency") or "usd"
+    lines = checkout_lines(merchant, session, program=referral.affiliate.program)
+    commission = record_and_wake(
+        merchant,
+        referral,
+        source_type=Commission.SourceType.PAYMENT_INTENT if payment_intent else Commission.SourceType.CHECKOUT_SESSION,
+        source_id=payment_intent or session.string("id"),
+        base_amount=base_amount,
+        currency=currency,
+        paid_at=event_time(event),
+        customer_email=email,
+        stripe_payment_intent_id=payment_intent,
+        lines=lines,
+    )
+    if commission is not None and (
+        commission.base_amount != base_amount or _names_affiliate(commission, email) or (lines and not commission.lines)
+    ):
+        # payment_intent.succeeded (with our metadata) may have come first, without the tax, email and line items
+        # Checkout knows.
+        commission, changed = reprice_commission(
+            commission, base_amount=base_amount, customer_email=email, lines=lines, currency=currency
+        )
+        if changed:
+            rerun_payment_events(
+                merchant, payment_intent=commission.stripe_payment_intent_id, charge=commission.stripe_charge_id
+            )
+
+
+def _names_affiliate(commission: Commission, email: str) -> bool:
+    return not commission.is_self_referral and commission.affiliate.is_self_referral(email)
