@@ -24,23 +24,48 @@ class RuleSource(models.TextChoices):
     PROGRAM = "program", "Program"
     AFFILIATE = "affiliate", "Affiliate override"
     IMPORTED = "imported", "Imported"  # earned on the platform the merchant came from (affiliates/importers/)
+    RULE = "rule", "A rule of the program"
+    LINES = "lines", "Rules per line"
+
+
+class RuleType(models.TextChoices):
+    """What the rule of a commission paid: a commission type, nothing (an exclusion), or per line (see `lines`)."""
+
+    PERCENT = "percent", "Percentage"
+    FIXED = "fixed", "Fixed amount"
+    EXCLUDE = "exclude", "Nothing (excluded)"
+    MIXED = "mixed", "Per line"
+
+
+PROGRAM_SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,58}[a-z0-9])?$"
 
 
 class Program(models.Model):
-    """An affiliate program and its commission rules.
+    """An affiliate program (a campaign) and its commission rules. A merchant has any number; each affiliate is in
+    one; exactly one is the default, which new affiliates join unless told otherwise.
 
     The default program (DESIGN.md): 20% of each payment excluding tax,
-    recurring for 12 months, 60-day cookie, 30-day hold.
+    recurring for 12 months, 60-day cookie, 30-day hold. `rules` is the
+    ordered list of affiliates/rules.py, checked there on every write; a
+    payment's line that no rule matches earns the commission below.
     """
 
     class Attribution(models.TextChoices):
         LAST_CLICK = "last_click", "Last click wins"
         FIRST_CLICK = "first_click", "First click wins"
 
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        ARCHIVED = "archived", "Archived"
+
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="programs")
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=200, default="Affiliate program")
+    # The program's own signup page: /p/<merchant slug>/join/<slug>/.
+    slug = models.CharField(max_length=60)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     is_default = models.BooleanField(default=True)
+    rules = models.JSONField(default=list, blank=True)
     commission_type = models.CharField(max_length=10, choices=CommissionType.choices, default=CommissionType.PERCENT)
     # Percentage in basis points: 2000 = 20%.
     commission_bps = models.PositiveIntegerField(default=2000)
@@ -69,10 +94,19 @@ class Program(models.Model):
                 condition=Q(cookie_days__gte=1, cookie_days__lte=730), name="program_cookie_days_range"
             ),
             models.UniqueConstraint(fields=["merchant"], condition=Q(is_default=True), name="uniq_default_program"),
+            models.UniqueConstraint(fields=["merchant", "slug"], name="uniq_program_slug"),
+            models.CheckConstraint(condition=Q(slug__regex=PROGRAM_SLUG_PATTERN), name="program_slug_format"),
+            models.CheckConstraint(
+                condition=~Q(is_default=True, status="archived"), name="program_default_not_archived"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_archived(self) -> bool:
+        return self.status == self.Status.ARCHIVED
 
 
 class Affiliate(models.Model):
@@ -238,9 +272,18 @@ class Commission(models.Model):
     # The rule it was computed with: where it came from, its type, and its percentage (basis points) or its fixed
     # amount (in `currency`, which a fixed rule sets). `rule_label` writes it as one string for the API and exports.
     rule_source = models.CharField(max_length=10, choices=RuleSource.choices)
-    rule_type = models.CharField(max_length=10, choices=CommissionType.choices)
+    rule_type = models.CharField(max_length=10, choices=RuleType.choices)
     rule_bps = models.IntegerField(null=True, blank=True)
     rule_amount = models.BigIntegerField(null=True, blank=True)
+    # The program it was earned under (null only for rows older than programs), the position in that program's rules
+    # of the rule that decided (source "rule"), what that rule said then (the rules may change since), and, when the
+    # payment had line items, what each line earned and why (affiliates.rules.LineEarning.as_json).
+    program = models.ForeignKey(
+        Program, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    rule_index = models.PositiveIntegerField(null=True, blank=True)
+    rule_description = models.CharField(max_length=255, blank=True)
+    lines = models.JSONField(default=list, blank=True)
     is_recurring = models.BooleanField(default=False)
     is_self_referral = models.BooleanField(default=False)
     is_on_hold = models.BooleanField(default=False, help_text="Held while a dispute is open.")
@@ -313,12 +356,13 @@ class Commission(models.Model):
     @property
     def rule_label(self) -> str:
         """The rule as one string, as the API's `rule` and the CSV export show it: "program:percent:2000bps",
-        "affiliate:fixed:1500 usd"."""
-        if self.rule_type == CommissionType.PERCENT:
-            value = f"{self.rule_bps}bps"
-        else:
-            value = f"{self.rule_amount} {self.currency}"
-        return f"{self.rule_source}:{self.rule_type}:{value}"
+        "affiliate:fixed:1500 usd", "rule[1]:percent:3000bps", "rule[2]:exclude", "lines:mixed"."""
+        source = f"rule[{self.rule_index}]" if self.rule_source == RuleSource.RULE else self.rule_source
+        if self.rule_type == RuleType.PERCENT:
+            return f"{source}:{self.rule_type}:{self.rule_bps}bps"
+        if self.rule_type == RuleType.FIXED:
+            return f"{source}:{self.rule_type}:{self.rule_amount} {self.currency}"
+        return f"{source}:{self.rule_type}"
 
 
 # The two amounts that the pages, the rollups and the payouts add up, as query expressions; the properties

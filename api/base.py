@@ -135,9 +135,9 @@ class MerchantScopedMixin:
         if not serializer.is_valid():
             path, leaf = _first_error(serializer.errors)
             if getattr(leaf, "code", None) == "does_not_exist":
-                raise ReferenceNotFound(str(leaf), field=".".join(path))
+                raise ReferenceNotFound(str(leaf), field=field_path(path))
             if getattr(leaf, "code", None) == "unique":
-                raise Conflict(str(leaf), code="unique", field=".".join(path))
+                raise Conflict(str(leaf), code="unique", field=field_path(path))
             raise exceptions.ValidationError(serializer.errors)
         return serializer.validated_data
 
@@ -272,6 +272,12 @@ def _first_error(detail, path: tuple = ()) -> tuple[tuple, object]:
     return path, detail
 
 
+def field_path(path: Sequence[str]) -> str:
+    """A nested field's name: its keys joined with dots; a part that is an index, "[1]...", joins without one, so a
+    field may name `rules[1].commission.bps`."""
+    return ".".join(path).replace(".[", "[")
+
+
 def error_body(code: str, message: str, field: str | None = None) -> dict:
     """The one error shape. An error may quote the input, and JSON cannot carry a lone surrogate: it reads as "?"."""
     return {"error": {"code": code, "message": _encodable(message), "field": field and _encodable(field)}}
@@ -285,7 +291,7 @@ def _describe(exc: exceptions.APIException, context) -> tuple[str, str, str | No
     if isinstance(exc, exceptions.ValidationError):
         path, leaf = _first_error(exc.detail)
         path = tuple(p for p in path if p != "non_field_errors")
-        return getattr(leaf, "code", None) or "invalid", str(leaf), ".".join(path) or None
+        return getattr(leaf, "code", None) or "invalid", str(leaf), field_path(path) or None
     if isinstance(exc, exceptions.NotAuthenticated):
         return "not_authenticated", "Authenticate with the header `Authorization: Bearer <api key>`.", None
     if isinstance(exc, exceptions.NotFound) and str(exc.detail) == exceptions.NotFound.default_detail:

@@ -7,11 +7,14 @@ next to their views in api/views.py.
 """
 
 from django.conf import settings
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from affiliates.links import referral_link
-from affiliates.models import Affiliate, Commission, CommissionType, Payout, Program, Referral
+from affiliates.models import Affiliate, Commission, CommissionType, Payout, Program, Referral, RuleSource, RuleType
+from affiliates.rules import MAX_AMOUNT, MAX_COUNT, MAX_RULES, RuleError, validate_rules
 
 from .base import json_type_errors
 from .conversions import sale_id
@@ -116,6 +119,15 @@ class CommissionSourceSerializer(serializers.Serializer):
     id = serializers.CharField(help_text="The Stripe object's id, or `conv_<your sale id>` for a conversion.")
 
 
+class CommissionLineSerializer(serializers.Serializer):
+    product = serializers.CharField(allow_blank=True, help_text="The Stripe product of the line, where known.")
+    price = serializers.CharField(allow_blank=True, help_text="The Stripe price of the line, where known.")
+    base_amount = serializers.IntegerField(help_text="The line's share of the payment (tax excluded).")
+    amount = serializers.IntegerField(help_text="What the line earned.")
+    rule_source = serializers.ChoiceField(choices=RuleSource.choices)
+    rule_index = serializers.IntegerField(allow_null=True, help_text="The program rule that decided it, from 0.")
+
+
 class CommissionOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
     affiliate = serializers.UUIDField(source="affiliate.public_id")
@@ -128,7 +140,28 @@ class CommissionOutputSerializer(serializers.Serializer):
     source = serializers.SerializerMethodField()
     base_amount = serializers.IntegerField(help_text="The payment it was computed on, tax excluded.")
     refunded_amount = serializers.IntegerField(help_text="How much of that payment has been refunded.")
-    rule = serializers.CharField(source="rule_label", help_text='The rule used, e.g. "program:percent:2000bps".')
+    rule = serializers.CharField(
+        source="rule_label",
+        help_text='The rule used, e.g. "program:percent:2000bps", "rule[1]:percent:3000bps", "rule[2]:exclude".',
+    )
+    rule_source = serializers.ChoiceField(
+        choices=RuleSource.choices,
+        help_text="`rule`: a rule of the program (`rule_index`); `program`: its commission; `affiliate`: the "
+        "affiliate's override; `lines`: the payment's lines were decided differently (see `lines`).",
+    )
+    rule_type = serializers.ChoiceField(choices=RuleType.choices)
+    rule_index = serializers.IntegerField(
+        allow_null=True, help_text="The position, from 0, in the program's `rules` of the rule that decided."
+    )
+    rule_description = serializers.CharField(
+        allow_blank=True, help_text="The rule that decided, in words, as it was when the commission was recorded."
+    )
+    program = serializers.UUIDField(
+        source="program.public_id", allow_null=True, help_text="The program it was earned under."
+    )
+    lines = CommissionLineSerializer(
+        many=True, help_text="What each line item of the payment earned, when the payment listed them."
+    )
     is_recurring = serializers.BooleanField()
     is_self_referral = serializers.BooleanField()
     is_on_hold = serializers.BooleanField(help_text="Held while a dispute is open.")
@@ -162,10 +195,98 @@ class PayoutOutputSerializer(serializers.Serializer):
         return [str(commission.public_id) for commission in payout.commissions.all()]
 
 
+RULES_HELP = (
+    "The ordered rules; the first that matches a line of a payment decides it, else the program's commission (or "
+    'the affiliate\'s override). Each is `{"match": {...}, "commission": {"type": "percent", '
+    '"bps": N}}`, or with `{"type": "fixed", "amount": N, "currency": "usd"}`, or '
+    '`"exclude": true`, and an optional `label`. A match holds any of `product`, `price` (Stripe ids), '
+    "`recurring` (true/false), `currency`, `affiliate_customers_gte` (a number) and `affiliate_revenue_gte` "
+    '(`{"amount", "currency"}`); `{}` is every payment.'
+)
+
+
+_ID = {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,255}$"}
+_CURRENCY = {"type": "string", "pattern": r"^[A-Za-z]{3}$"}
+_MONEY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["amount", "currency"],
+    "properties": {"amount": {"type": "integer", "minimum": 0, "maximum": MAX_AMOUNT}, "currency": _CURRENCY},
+}
+_MATCH = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "Every condition given holds; `{}` is every payment.",
+    "properties": {
+        "product": _ID,
+        "price": _ID,
+        "recurring": {"type": "boolean", "description": "true: recurring payments; false: a first payment."},
+        "currency": _CURRENCY,
+        "affiliate_customers_gte": {"type": "integer", "minimum": 0, "maximum": MAX_COUNT},
+        "affiliate_revenue_gte": _MONEY,
+    },
+}
+_LABEL = {"type": "string", "maxLength": 100, "description": "Shown to affiliates, e.g. the product's name."}
+_PERCENT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["type", "bps"],
+    "properties": {
+        "type": {"type": "string", "enum": ["percent"]},
+        "bps": {"type": "integer", "minimum": 0, "maximum": 10000},
+    },
+}
+_FIXED = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["type", "amount", "currency"],
+    "properties": {"type": {"type": "string", "enum": ["fixed"]}, **_MONEY["properties"]},
+}
+RULES_SCHEMA = {
+    "type": "array",
+    "maxItems": MAX_RULES,
+    "items": {
+        "oneOf": [
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["match", "commission"],
+                "properties": {"match": _MATCH, "commission": {"oneOf": [_PERCENT, _FIXED]}, "label": _LABEL},
+            },
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["match", "exclude"],
+                "properties": {"match": _MATCH, "exclude": {"type": "boolean", "enum": [True]}, "label": _LABEL},
+            },
+        ]
+    },
+}
+
+
+@extend_schema_field(RULES_SCHEMA)
+class RulesField(serializers.Field):
+    """A program's `rules`, checked by affiliates.rules.validate_rules: a bad rule answers 400 naming its path."""
+
+    def to_internal_value(self, data) -> list[dict]:
+        try:
+            return validate_rules(data, path="")
+        except RuleError as exc:
+            if not exc.path:
+                raise serializers.ValidationError(exc.message, code="invalid") from None
+            raise serializers.ValidationError({exc.path: [exc.message]}, code="invalid") from None
+
+    def to_representation(self, value) -> list[dict]:
+        return list(value or [])
+
+
 class ProgramOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
     name = serializers.CharField()
-    is_default = serializers.BooleanField()
+    slug = serializers.CharField(help_text="Its signup page: `/p/<merchant>/join/<slug>/`.")
+    status = serializers.ChoiceField(choices=Program.Status.choices)
+    is_default = serializers.BooleanField(help_text="New affiliates join the default program; there is one.")
+    signup_url = serializers.SerializerMethodField(help_text="The program's public signup page.")
     commission_type = serializers.ChoiceField(choices=CommissionType.choices)
     commission_bps = serializers.IntegerField(help_text="For `percent`: basis points (2000 = 20%).")
     commission_amount = serializers.IntegerField(help_text="For `fixed`: minor units of `commission_currency`.")
@@ -179,7 +300,14 @@ class ProgramOutputSerializer(serializers.Serializer):
     attribution = serializers.ChoiceField(choices=Program.Attribution.choices)
     auto_approve = serializers.BooleanField()
     signup_open = serializers.BooleanField()
+    rules = RulesField(help_text=RULES_HELP)
     created = serializers.DateTimeField(source="created_at")
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_signup_url(self, program: Program) -> str:
+        return settings.SITE_URL + reverse(
+            "affiliates:portal_program_signup", kwargs={"slug": program.merchant.slug, "program": program.slug}
+        )
 
 
 class ConversionOutputSerializer(serializers.Serializer):

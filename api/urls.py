@@ -12,7 +12,7 @@ from rest_framework.routers import SimpleRouter
 
 from webhooks.api import WebhookEndpointViewSet
 
-from . import views
+from . import programs, views
 from .base import UnknownEndpoint
 
 app_name = "api"
@@ -22,7 +22,7 @@ router.register("affiliates", views.AffiliateViewSet, basename="affiliate")
 router.register("referrals", views.ReferralViewSet, basename="referral")
 router.register("commissions", views.CommissionViewSet, basename="commission")
 router.register("payouts", views.PayoutViewSet, basename="payout")
-router.register("programs", views.ProgramViewSet, basename="program")
+router.register("programs", programs.ProgramViewSet, basename="program")
 router.register("conversions", views.ConversionViewSet, basename="conversion")
 router.register("webhook_endpoints", WebhookEndpointViewSet, basename="webhook_endpoint")
 

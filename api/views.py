@@ -22,7 +22,6 @@ from affiliates.models import (
     REFERRAL_ID_PATTERN,
     Affiliate,
     Commission,
-    CommissionType,
     Payout,
     Program,
     Referral,
@@ -38,7 +37,6 @@ from .serializers import (
     CommissionOverrideField,
     ConversionOutputSerializer,
     PayoutOutputSerializer,
-    ProgramOutputSerializer,
     ReferralOutputSerializer,
 )
 
@@ -54,6 +52,10 @@ def _uuid_path(description: str) -> OpenApiParameter:
 def affiliate_filter() -> serializers.UUIDField:
     # An unknown id (another merchant's too) filters everything out; it is not an error.
     return serializers.UUIDField(source="affiliate__public_id", required=False, help_text="An affiliate's id.")
+
+
+def program_filter(help_text: str) -> serializers.UUIDField:
+    return serializers.UUIDField(source="program__public_id", required=False, help_text=help_text)
 
 
 # --- affiliates ---------------------------------------------------------------------------------------------------
@@ -78,6 +80,7 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
         code = serializers.CharField(
             source="code__iexact", required=False, max_length=64, help_text="Exact match, case-insensitive."
         )
+        program = program_filter("The program the affiliates are in.")
 
     filters = AffiliateFilters
 
@@ -115,6 +118,13 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
         commission_override = CommissionOverrideField(
             required=False, allow_null=True, help_text="The affiliate's own rule; null goes back to the program's."
         )
+        program = PublicIdField(
+            queryset=Program.objects.all(),
+            pattern=UUID_PATTERN,
+            required=False,
+            help_text="Moves the affiliate to this program: later payments earn by its rules; commissions already "
+            "recorded keep theirs.",
+        )
 
     @extend_schema(summary="List affiliates", responses=AffiliateOutputSerializer(many=True))
     def list(self, request):
@@ -140,7 +150,7 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Update an affiliate",
-        description="Change the name, the code, the commission override or the status "
+        description="Change the name, the code, the commission override, the program or the status "
         "(approve, reject, suspend; a suspended affiliate earns nothing).",
         parameters=[_uuid_path("The affiliate's id.")],
         request=AffiliateUpdateInput,
@@ -161,9 +171,11 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
                     commission_bps_override=override.get("bps"),
                     commission_amount_override=override.get("amount"),
                 )
+            if "program" in data:
+                affiliate = services.move_affiliate(affiliate, data["program"])
             if "status" in data and data["status"] != affiliate.status:
                 affiliate = services.change_affiliate_status(affiliate, status=data["status"])
-        return self.output(AffiliateOutputSerializer, affiliate)
+        return self.output(AffiliateOutputSerializer, self.get_queryset().get(pk=affiliate.pk))
 
 
 # --- referrals ----------------------------------------------------------------------------------------------------
@@ -212,12 +224,13 @@ class ReferralViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
 class CommissionViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     """What affiliates earned, one per payment; approve or void them."""
 
-    queryset = Commission.objects.select_related("affiliate", "referral", "payout")
+    queryset = Commission.objects.select_related("affiliate", "referral", "payout", "program")
     lookup_field = "public_id"
     lookup_url_kwarg = "id"
 
     class CommissionFilters(QueryFilters):
         affiliate = affiliate_filter()
+        program = program_filter("The program the commissions were earned under.")
         status = serializers.ChoiceField(choices=Commission.Status.choices, required=False)
         created_gte = serializers.DateTimeField(
             source="created_at__gte", required=False, help_text="Created at or after (ISO 8601)."
@@ -347,55 +360,6 @@ class PayoutViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
 # --- programs -----------------------------------------------------------------------------------------------------
 
 
-@extend_schema(tags=["programs"])
-class ProgramViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
-    """Affiliate programs and their commission rules."""
-
-    queryset = Program.objects.all()
-    lookup_field = "public_id"
-    lookup_url_kwarg = "id"
-    http_method_names = ["get", "patch", "head"]
-
-    class ProgramUpdateInput(serializers.Serializer):
-        name = serializers.CharField(max_length=200, required=False)
-        commission_type = serializers.ChoiceField(choices=CommissionType.choices, required=False)
-        commission_bps = serializers.IntegerField(min_value=0, max_value=10000, required=False)
-        commission_amount = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT, required=False)
-        commission_currency = serializers.RegexField(CURRENCY_PATTERN, required=False)
-        recurring_months = serializers.IntegerField(min_value=0, max_value=1200, required=False, allow_null=True)
-        cookie_days = serializers.IntegerField(min_value=1, max_value=730, required=False)
-        hold_days = serializers.IntegerField(min_value=0, max_value=3650, required=False)
-        min_payout_amount = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT, required=False)
-        attribution = serializers.ChoiceField(choices=Program.Attribution.choices, required=False)
-        auto_approve = serializers.BooleanField(required=False)
-        signup_open = serializers.BooleanField(required=False)
-
-        def validate_commission_currency(self, value: str) -> str:
-            return value.lower()
-
-    @extend_schema(summary="List programs", responses=ProgramOutputSerializer(many=True))
-    def list(self, request):
-        return self.list_response(ProgramOutputSerializer)
-
-    @extend_schema(
-        summary="Retrieve a program", parameters=[_uuid_path("The program's id.")], responses=ProgramOutputSerializer
-    )
-    def retrieve(self, request, id=None):
-        return self.output(ProgramOutputSerializer, self.get_object())
-
-    @extend_schema(
-        summary="Update a program",
-        description="Changes apply to payments from now on; commissions already earned keep their rule.",
-        parameters=[_uuid_path("The program's id.")],
-        request=ProgramUpdateInput,
-        responses=ProgramOutputSerializer,
-    )
-    def partial_update(self, request, id=None):
-        program = self.get_object()
-        data = self.validated(self.ProgramUpdateInput)
-        return self.output(ProgramOutputSerializer, services.update_program(program, **data))
-
-
 # --- conversions --------------------------------------------------------------------------------------------------
 
 
@@ -408,7 +372,7 @@ SALE_ID_PARAMETER = OpenApiParameter(
 class ConversionViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     """Sales made outside Stripe (another provider, a custom checkout), and the commissions they earn."""
 
-    queryset = Commission.objects.select_related("affiliate", "referral", "payout")
+    queryset = Commission.objects.select_related("affiliate", "referral", "payout", "program")
     lookup_url_kwarg = "id"
     lookup_value_regex = "[^/]+"
 

@@ -11,7 +11,7 @@ from django import forms
 
 from affiliates import money
 from affiliates.importers.parse import MAX_BYTES as MAX_IMPORT_BYTES
-from affiliates.models import CODE_PATTERN, Affiliate, CommissionType, ImportPlatform, Program
+from affiliates.models import CODE_PATTERN, PROGRAM_SLUG_PATTERN, Affiliate, CommissionType, ImportPlatform, Program
 
 CURRENCIES = [
     ("usd", "USD"),
@@ -67,6 +67,14 @@ class ProgramForm(forms.Form):
     )
 
     name = forms.CharField(max_length=200, label="Program name")
+    slug = forms.RegexField(
+        regex=PROGRAM_SLUG_PATTERN,
+        max_length=60,
+        required=False,
+        label="Signup page address",
+        help_text="Lower-case letters, digits and dashes: the end of the program's signup page's address.",
+        error_messages={"invalid": "Use lower-case letters, digits and '-' (not at either end)."},
+    )
     commission_type = forms.ChoiceField(choices=CommissionType.choices, widget=forms.RadioSelect, label="Commission")
     commission_percent = forms.CharField(
         required=False,
@@ -114,6 +122,7 @@ class ProgramForm(forms.Form):
             recurring = "months"
         return {
             "name": program.name,
+            "slug": program.slug,
             "commission_type": program.commission_type,
             "commission_percent": bps_to_percent(program.commission_bps),
             "commission_amount": money.to_major(program.commission_amount, currency),
@@ -156,6 +165,8 @@ class ProgramForm(forms.Form):
         if recurring == "months" and not data.get("recurring_months"):
             self.add_error("recurring_months", "Enter the number of months.")
         changes["recurring_months"] = {"forever": None, "first": 0}.get(recurring, data.get("recurring_months"))
+        if data.get("slug"):
+            changes["slug"] = data["slug"]
         for name in (
             "name",
             "commission_type",
@@ -284,3 +295,23 @@ class ImportAffiliatesForm(forms.Form):
         if upload.size > MAX_IMPORT_BYTES:
             raise forms.ValidationError(f"The file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB: split it.")
         return upload
+
+
+class MoveAffiliateForm(forms.Form):
+    """The program an affiliate is in (the merchant's active programs)."""
+
+    program = forms.ModelChoiceField(
+        queryset=Program.objects.none(), to_field_name="public_id", label="Program", empty_label=None
+    )
+
+    def __init__(self, *args, merchant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["program"].queryset = (
+            Program.objects.for_merchant(merchant)
+            .filter(status=Program.Status.ACTIVE)
+            .order_by("-is_default", "name", "pk")
+        )
+
+
+class ProgramStatusForm(forms.Form):
+    status = forms.ChoiceField(choices=Program.Status.choices)

@@ -30,6 +30,7 @@ from affiliates.models import (
     CommissionDirtyDay,
     DailyStat,
     Payout,
+    Program,
     Referral,
 )
 from affiliates.services.rollups import month_start, next_month
@@ -52,12 +53,16 @@ def _split(period: Period) -> tuple[tuple[date, date] | None, tuple[date, date] 
     return (period.start, closed), (closed + timedelta(days=1), period.end)
 
 
-def _raw_counts(merchant: Merchant, start: date, end: date, affiliate: Affiliate | None, by: str | None, ids):
+def _raw_counts(
+    merchant: Merchant, start: date, end: date, affiliate: Affiliate | None, by: str | None, ids, program=None
+):
     """Raw clicks/referrals/customers between two days, grouped by `by` ("day", "affiliate" or None)."""
     lo, hi = day_start(start), day_start(end + timedelta(days=1))
     scope: dict = {"merchant": merchant}
     if affiliate is not None:
         scope["affiliate"] = affiliate
+    if program is not None:
+        scope["affiliate__program"] = program
     if ids is not None:
         scope["affiliate_id__in"] = ids
     sources = {
@@ -79,12 +84,16 @@ def _raw_counts(merchant: Merchant, start: date, end: date, affiliate: Affiliate
     return result
 
 
-def _rollup_counts(merchant: Merchant, start: date, end: date, affiliate: Affiliate | None, by: str | None, ids):
+def _rollup_counts(
+    merchant: Merchant, start: date, end: date, affiliate: Affiliate | None, by: str | None, ids, program=None
+):
     qs = DailyStat.objects.for_merchant(merchant).filter(day__gte=start, day__lte=end)
     if affiliate is not None:
         qs = qs.filter(affiliate=affiliate)
     elif ids is not None:
         qs = qs.filter(affiliate_id__in=ids)
+    elif program is not None:
+        qs = qs.filter(affiliate__program=program)  # the affiliates' own rows
     else:
         qs = qs.filter(affiliate=None)  # the merchant's own rows: one per day
     sums = {"clicks": Sum("clicks"), "referrals": Sum("referrals"), "customers": Sum("customers")}
@@ -100,11 +109,18 @@ def _rollup_counts(merchant: Merchant, start: date, end: date, affiliate: Affili
 
 
 def counts(
-    merchant: Merchant, period: Period, *, affiliate: Affiliate | None = None, by: str | None = None, affiliate_ids=None
+    merchant: Merchant,
+    period: Period,
+    *,
+    affiliate: Affiliate | None = None,
+    by: str | None = None,
+    affiliate_ids=None,
+    program: Program | None = None,
 ) -> dict:
     """Clicks, referrals and customers in the period: {key: {...}} with key None, a day, or an affiliate id.
 
     `by="affiliate"` needs `affiliate_ids` (a page of affiliates), so the work is bounded by the page, not the tenant.
+    `program`: of the affiliates in that program now.
     """
     if by == "affiliate" and affiliate_ids is None:
         raise ValueError("counts by affiliate need the affiliate ids")
@@ -114,7 +130,7 @@ def counts(
     for part, reader in ((rolled, _rollup_counts), (raw, _raw_counts)):
         if part is None:
             continue
-        for key, values in reader(merchant, part[0], part[1], affiliate, by, ids).items():
+        for key, values in reader(merchant, part[0], part[1], affiliate, by, ids, program).items():
             for name, n in values.items():
                 total[key][name] += n
     return total
@@ -143,10 +159,14 @@ class Money:
         return bool(self.amounts)
 
 
-def _commission_rows(merchant: Merchant, period: Period, affiliate: Affiliate | None, *, by_day: bool):
+def _commission_rows(
+    merchant: Merchant, period: Period, affiliate: Affiliate | None, *, by_day: bool, program: Program | None = None
+):
     qs = Commission.objects.for_merchant(merchant).filter(created_at__gte=period.start_at, created_at__lt=period.end_at)
     if affiliate is not None:
         qs = qs.filter(affiliate=affiliate)
+    if program is not None:
+        qs = qs.filter(program=program)
     keys = ["status", "currency"]
     if by_day:
         qs = qs.annotate(d=TruncDate("created_at"))
@@ -162,7 +182,9 @@ def _commission_rows(merchant: Merchant, period: Period, affiliate: Affiliate | 
     )
 
 
-def _commission_day_rows(merchant: Merchant, period: Period, affiliate: Affiliate | None) -> list[dict]:
+def _commission_day_rows(
+    merchant: Merchant, period: Period, affiliate: Affiliate | None, program: Program | None = None
+) -> list[dict]:
     """The period's commissions by status, currency and day, as `_commission_rows(by_day=True)` gives them.
 
     For a merchant's own totals on Postgres, closed days come from
@@ -171,8 +193,14 @@ def _commission_day_rows(merchant: Merchant, period: Period, affiliate: Affiliat
     status and currency whatever the number of commissions.
     """
     closed = period.closed_through
-    if affiliate is not None or connection.vendor != "postgresql" or closed is None or closed < period.start:
-        return list(_commission_rows(merchant, period, affiliate, by_day=True))
+    if (
+        affiliate is not None
+        or program is not None  # the rollup is per merchant: one program's commissions are read raw
+        or connection.vendor != "postgresql"
+        or closed is None
+        or closed < period.start
+    ):
+        return list(_commission_rows(merchant, period, affiliate, by_day=True, program=program))
     rolled_end = min(closed, period.end)
     dirty = set(
         CommissionDirtyDay.objects.filter(
@@ -249,14 +277,17 @@ def main_currency(merchant: Merchant) -> str:
     return program.commission_currency if program else "usd"
 
 
-def overview_and_series(merchant: Merchant, period: Period, *, affiliate: Affiliate | None = None) -> tuple[dict, dict]:
+def overview_and_series(
+    merchant: Merchant, period: Period, *, affiliate: Affiliate | None = None, program: Program | None = None
+) -> tuple[dict, dict]:
     """The period's totals and its per-day chart data, from one pass over each source.
 
     Counts: the rollup plus the open days (see `counts`). Money: one aggregate of the period's commissions by status,
-    currency and day, which gives both the totals and the chart's commission series (main currency).
+    currency and day, which gives both the totals and the chart's commission series (main currency). `program`: the
+    clicks, referrals and customers of its affiliates, and the commissions earned under it.
     """
-    by_day = counts(merchant, period, affiliate=affiliate, by="day")
-    rows = _commission_day_rows(merchant, period, affiliate)
+    by_day = counts(merchant, period, affiliate=affiliate, by="day", program=program)
+    rows = _commission_day_rows(merchant, period, affiliate, program)
     totals = _totals_from(rows)
     total_counts = {"clicks": 0, "referrals": 0, "customers": 0}
     for values in by_day.values():
@@ -335,20 +366,24 @@ def _month_split(merchant: Merchant, period: Period) -> tuple[list[date], list[t
     return months, raw
 
 
-def top_affiliates(merchant: Merchant, period: Period, *, limit: int = 5) -> list[dict]:
+def top_affiliates(merchant: Merchant, period: Period, *, limit: int = 5, program: Program | None = None) -> list[dict]:
     """The affiliates who earned most in the period (largest amount in one currency first), with their counts.
 
     Voided commissions do not count. Whole closed months come from AffiliateCommissionMonth, the rest raw (see
-    `_month_split`); both are summed per affiliate and currency in one query, so the ranking is exact.
+    `_month_split`); both are summed per affiliate and currency in one query, so the ranking is exact. One program's
+    (commissions earned under it) are read raw: the monthly rollup is per affiliate, not per program.
     """
-    months, raw_ranges = _month_split(merchant, period)
-
+    if program is None:
+        months, raw_ranges = _month_split(merchant, period)
+    else:
+        months, raw_ranges = [], [(period.start, period.end)]
     # One statement: each raw range an index-only scan of commission_overview_idx, the closed months their rollup.
     rows = top_affiliate_sums(
         merchant.pk,
         raw_ranges=[(day_start(first), day_start(last + timedelta(days=1))) for first, last in raw_ranges],
         months=months,
         limit=limit * 3,
+        program_id=program.pk if program is not None else None,
     )
     picked: dict[int, dict] = {}
     for row in rows:

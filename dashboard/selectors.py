@@ -5,13 +5,14 @@ Each takes the merchant and filters by it. The figures of the pages are in dashb
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.db.models import Count, Q, Sum
 
-from affiliates.models import NET_AMOUNT, Affiliate, Commission, Payout, Referral
+from affiliates.models import NET_AMOUNT, Affiliate, Commission, Payout, Program, Referral
 from affiliates.queries import payable_commissions
 from stripe_integration.models import StripeEvent
 from tenants.models import Merchant
@@ -86,8 +87,24 @@ def onboarding_steps(merchant: Merchant) -> list[dict]:
     ]
 
 
-def status_counts(merchant: Merchant) -> dict:
-    rows = Affiliate.objects.for_merchant(merchant).values("status").annotate(n=Count("pk"))
+def program_filter(merchant: Merchant, code: str) -> Program | None:
+    """The merchant's program named by a list's `?program=` (its id), or None for none or an unknown one."""
+    try:
+        return Program.objects.for_merchant(merchant).filter(public_id=uuid.UUID(code)).first() if code else None
+    except ValueError:
+        return None
+
+
+def programs_of(merchant: Merchant):
+    """The merchant's programs for a filter or a choice: the default first, then by name; archived ones last."""
+    return Program.objects.for_merchant(merchant).order_by("status", "-is_default", "name", "pk")
+
+
+def status_counts(merchant: Merchant, program: Program | None = None) -> dict:
+    scope = Affiliate.objects.for_merchant(merchant)
+    if program is not None:
+        scope = scope.filter(program=program)
+    rows = scope.values("status").annotate(n=Count("pk"))
     result = dict.fromkeys(Affiliate.Status.values, 0)
     result.update({r["status"]: r["n"] for r in rows})
     result["all"] = sum(result.values())
@@ -95,9 +112,16 @@ def status_counts(merchant: Merchant) -> dict:
 
 
 def commission_filter(
-    merchant: Merchant, *, status: str = "", affiliate: Affiliate | None = None, period: Period | None = None
+    merchant: Merchant,
+    *,
+    status: str = "",
+    affiliate: Affiliate | None = None,
+    period: Period | None = None,
+    program: Program | None = None,
 ):
     qs = Commission.objects.for_merchant(merchant)
+    if program is not None:
+        qs = qs.filter(program=program)  # earned under it
     if status == "owed":
         qs = qs.filter(status__in=[Commission.Status.PENDING, Commission.Status.APPROVED])
     elif status in Commission.Status.values:
@@ -147,7 +171,7 @@ class CommissionPage:
 def commission_page(qs, *, after: str = "", before: str = "", per_page: int = 50) -> CommissionPage:
     """The `per_page` commissions of `qs` older than the `after` cursor, or newer than the `before` cursor, or the
     newest; 3 queries whatever the page (rows, affiliates joined; the count). Raises BadCursor."""
-    qs = qs.select_related("affiliate")
+    qs = qs.select_related("affiliate", "program")
     newest_first = qs.order_by("-created_at", "-pk")
     if before:
         at, pk = _parse_cursor(before)
@@ -171,8 +195,10 @@ def commission_page(qs, *, after: str = "", before: str = "", per_page: int = 50
     return CommissionPage(rows, qs.count(), newer, older)
 
 
-def search_affiliates(merchant: Merchant, *, q: str = "", status: str = ""):
+def search_affiliates(merchant: Merchant, *, q: str = "", status: str = "", program: Program | None = None):
     qs = Affiliate.objects.for_merchant(merchant)
+    if program is not None:
+        qs = qs.filter(program=program)
     if q:
         qs = qs.filter(Q(email__icontains=q) | Q(name__icontains=q) | Q(code__icontains=q))
     if status in Affiliate.Status.values:

@@ -15,14 +15,21 @@ from affiliates.models import AffiliateCommissionMonth, Commission
 
 
 def top_affiliate_sums(
-    merchant_id: int, *, raw_ranges: list[tuple[datetime, datetime]], months: list[date], limit: int
+    merchant_id: int,
+    *,
+    raw_ranges: list[tuple[datetime, datetime]],
+    months: list[date],
+    limit: int,
+    program_id: int | None = None,
 ) -> list[dict]:
     """Per (affiliate, currency): revenue (paid less refunded), earned (amount less reversed) and payments, over the
     merchant's commissions created in each [start, end) of `raw_ranges` (voided ones left out) plus the rolled-up
-    `months`; most earned first, the lower affiliate id breaking ties; the first `limit` rows."""
+    `months`; most earned first, the lower affiliate id breaking ties; the first `limit` rows. `program_id`: only the
+    commissions earned under that program (the monthly rollup is per affiliate: pass no months with it)."""
     qn = connection.ops.quote_name
     c = {f.name: qn(f.column) for f in Commission._meta.concrete_fields}
     m = {f.name: qn(f.column) for f in AffiliateCommissionMonth._meta.concrete_fields}
+    by_program = f" AND {c['program']} = %s" if program_id is not None else ""
     parts, params = [], []
     for start, end in raw_ranges:
         parts.append(
@@ -31,9 +38,12 @@ def top_affiliate_sums(
             f"SUM({c['amount']} - {c['reversed_amount']}) AS earned, COUNT(*) AS n "
             f"FROM {qn(Commission._meta.db_table)} "
             f"WHERE {c['merchant']} = %s AND {c['created_at']} >= %s AND {c['created_at']} < %s "
-            f"AND {c['status']} <> %s GROUP BY {c['affiliate']}, {c['currency']}"
+            f"AND {c['status']} <> %s{by_program} "
+            f"GROUP BY {c['affiliate']}, {c['currency']}"
         )
         params += [merchant_id, start, end, Commission.Status.VOIDED]
+        if program_id is not None:
+            params.append(program_id)
     if months:
         parts.append(
             f"SELECT {m['affiliate']} AS affiliate_id, {m['currency']} AS currency, SUM({m['revenue']}) AS revenue, "

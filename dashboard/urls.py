@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import importing, views
+from . import importing, programs, views
 
 # No app_name: afficone/urls.py includes these with the portal's under the namespace "affiliates", whose URL
 # names predate the split into dashboard/ and portal/.
@@ -14,6 +14,7 @@ urlpatterns = [
     path("affiliates/status/", views.affiliate_bulk_status, name="affiliate_bulk_status"),
     path("affiliates/<uuid:uid>/", views.affiliate_detail, name="affiliate_detail"),
     path("affiliates/<uuid:uid>/status/", views.affiliate_status, name="affiliate_status"),
+    path("affiliates/<uuid:uid>/program/", programs.affiliate_program, name="affiliate_program"),
     path("commissions/", views.commission_list, name="commission_list"),
     path("commissions/<uuid:code>/approve/", views.commission_approve, name="commission_approve"),
     path("commissions/<uuid:code>/void/", views.commission_void, name="commission_void"),
@@ -22,7 +23,12 @@ urlpatterns = [
     path("payouts/batches/<uuid:code>/paid/", views.payout_batch_mark_paid, name="payout_batch_mark_paid"),
     path("payouts/batches/<uuid:code>/<str:kind>.csv", views.payout_batch_export, name="payout_batch_export"),
     path("payouts/<uuid:code>/paid/", views.payout_mark_paid, name="payout_mark_paid"),
-    path("program/", views.programs, name="programs"),
+    path("program/", programs.programs, name="programs"),
+    path("programs/", programs.program_list, name="program_list"),
+    path("programs/new/", programs.program_create, name="program_create"),
+    path("programs/<uuid:code>/", programs.program_edit, name="program_edit"),
+    path("programs/<uuid:code>/status/", programs.program_status, name="program_status"),
+    path("programs/<uuid:code>/default/", programs.program_make_default, name="program_make_default"),
     path("program/confirm/", views.program_confirm, name="program_confirm"),
     path("settings/", views.settings, name="settings"),
 ]

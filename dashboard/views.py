@@ -1,4 +1,4 @@
-"""The merchant dashboard: overview, onboarding, program, affiliates, commissions, payouts, settings.
+"""The merchant dashboard: overview, onboarding, affiliates, commissions, payouts, settings (programs: programs.py).
 
 Every view goes through `merchant_required` and fetches rows with
 `for_merchant(request.merchant)`: another merchant's ids answer 404.
@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from affiliates import money, services
+from affiliates import money, rule_words, services
 from affiliates.models import Affiliate, Commission, Payout, PayoutBatch, Referral
 from stripe_integration.models import StripeEvent
 from stripe_integration.selectors import webhook_health
@@ -29,9 +29,10 @@ from .forms import (
     AffiliateStatusForm,
     InviteAffiliateForm,
     MarkPaidForm,
-    ProgramForm,
+    MoveAffiliateForm,
     VoidCommissionForm,
 )
+from .templatetags.affiliate_tags import line_rows, rule_label_short
 
 PAGE_SIZE = 50
 
@@ -55,11 +56,18 @@ def _redirect_back(request, fallback: str):
 # --- overview and onboarding -----------------------------------------------------------------------------------------
 
 
+def _program(request):
+    """(the program of `?program=`, or None; the text given): an unknown id filters everything out."""
+    code = request.GET.get("program", "").strip()
+    return selectors.program_filter(request.merchant, code), code
+
+
 @merchant_required
 def overview(request):
     period = _period(request)
     steps = selectors.onboarding_steps(request.merchant)
-    stats, series = reports.overview_and_series(request.merchant, period)
+    program, _ = _program(request)
+    stats, series = reports.overview_and_series(request.merchant, period, program=program)
     return render(
         request,
         "affiliates/overview.html",
@@ -68,7 +76,9 @@ def overview(request):
             "periods": periods.PERIODS,
             "stats": stats,
             "series": series,
-            "top": reports.top_affiliates(request.merchant, period),
+            "program": program,
+            "programs": selectors.programs_of(request.merchant),
+            "top": reports.top_affiliates(request.merchant, period, program=program),
             "steps": steps,
             "steps_left": sum(not s["done"] for s in steps),
         },
@@ -104,31 +114,6 @@ def onboarding(request):
 
 
 @merchant_required(manage=True)
-def programs(request):
-    program = services.default_program(request.merchant)
-    form = ProgramForm(request.POST or None, initial=ProgramForm.initial_for(program))
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.update_program(program, **form.cleaned_data["changes"])
-        except services.AffiliateError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, "Program saved. New commissions follow these rules.")
-            return redirect("affiliates:programs")
-    return render(
-        request,
-        "affiliates/program.html",
-        {
-            "program": program,
-            "form": form,
-            "portal_url": django_settings.SITE_URL
-            + reverse("affiliates:portal_signup", kwargs={"slug": request.merchant.slug}),
-        },
-        status=400 if form.errors else 200,
-    )
-
-
-@merchant_required(manage=True)
 @require_POST
 def program_confirm(request):
     services.update_program(services.default_program(request.merchant))
@@ -142,13 +127,13 @@ def program_confirm(request):
 @merchant_required
 def affiliate_list(request):
     q, status = request.GET.get("q", "").strip(), request.GET.get("status", "")
+    program, program_code = _program(request)
+    found = selectors.search_affiliates(request.merchant, q=q, status=status, program=program)
+    if program_code and program is None:
+        found = found.none()
     if request.GET.get("format") == "csv":
-        return exports.affiliates_csv(
-            request.merchant, selectors.search_affiliates(request.merchant, q=q, status=status)
-        )
-    page = _paginate(
-        request, selectors.search_affiliates(request.merchant, q=q, status=status).select_related("program")
-    )
+        return exports.affiliates_csv(request.merchant, found)
+    page = _paginate(request, found.select_related("program"))
     period = _period(request)
     reports.affiliate_stats(request.merchant, list(page.object_list), period)
     return render(
@@ -160,8 +145,10 @@ def affiliate_list(request):
             "status": status,
             "period": period,
             "periods": periods.PERIODS,
-            "status_counts": selectors.status_counts(request.merchant),
+            "status_counts": selectors.status_counts(request.merchant, program),
             "statuses": Affiliate.Status.choices,
+            "program": program,
+            "programs": selectors.programs_of(request.merchant),
             "invite_form": InviteAffiliateForm(),
         },
     )
@@ -239,6 +226,8 @@ def _affiliate_context(request, affiliate, form) -> dict:
         "stats": stats,
         "series": series,
         "rule": services.commission_rule(affiliate),
+        "rules_text": [rule_words.describe_rule(rule) for rule in affiliate.program.rules or []],
+        "move_form": MoveAffiliateForm(initial={"program": affiliate.program.public_id}, merchant=merchant),
         "link": exports.display_link(request.merchant, affiliate),
         "clicks": Click.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
         "referrals": Referral.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
@@ -295,10 +284,20 @@ def _commission_filters(request):
             match |= Q(public_id=text)
         affiliate = Affiliate.objects.for_merchant(request.merchant).filter(match).first()
     status = request.GET.get("status", "")
-    qs = selectors.commission_filter(request.merchant, status=status, affiliate=affiliate, period=period)
-    if text and affiliate is None:
+    program, program_code = _program(request)
+    qs = selectors.commission_filter(
+        request.merchant, status=status, affiliate=affiliate, period=period, program=program
+    )
+    if (text and affiliate is None) or (program_code and program is None):
         qs = qs.none()
-    return qs, {"period": period, "affiliate_text": text, "affiliate": affiliate, "status": status}
+    return qs, {
+        "period": period,
+        "affiliate_text": text,
+        "affiliate": affiliate,
+        "status": status,
+        "program": program,
+        "programs": selectors.programs_of(request.merchant),
+    }
 
 
 def _is_uuid(text: str) -> bool:
@@ -378,6 +377,9 @@ def _prepare_commission_rows(commissions) -> None:
             "void_url": urls["commission_void"].replace(_PLACEHOLDER, code)
             if c.status in owed and not c.payout_id
             else "",
+            "rule": rule_label_short(c),
+            "program": c.program.name if c.program_id else "",
+            "lines": line_rows(c),
         }
 
 

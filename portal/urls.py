@@ -7,6 +7,7 @@ from . import views
 urlpatterns = [
     path("p/<slug:slug>/", views.portal_dashboard, name="portal_dashboard"),
     path("p/<slug:slug>/join/", views.portal_signup, name="portal_signup"),
+    path("p/<slug:slug>/join/<slug:program>/", views.portal_signup, name="portal_program_signup"),
     path("p/<slug:slug>/login/", views.portal_login, name="portal_login"),
     path("p/<slug:slug>/logout/", views.portal_logout, name="portal_logout"),
     path("p/<slug:slug>/commissions/", views.portal_commissions, name="portal_commissions"),

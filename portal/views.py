@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -23,6 +24,7 @@ from django.views.decorators.http import require_POST
 from affiliates import invites, services
 from affiliates.links import referral_link
 from affiliates.models import Affiliate, Commission, Payout
+from affiliates.rule_words import earnings_table
 from dashboard import periods, reports, selectors
 from tenants.forms import LoginForm, ResetPasswordForm
 from tenants.models import Merchant
@@ -90,6 +92,7 @@ def portal_dashboard(request):
             stats=stats,
             series=series,
             rule=services.commission_rule(affiliate),
+            earnings=earnings_table(affiliate.program.rules, services.commission_rule(affiliate)),
             recent=Commission.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:5],
             payouts=reports.payout_totals(merchant, affiliate=affiliate),
             site_host=urlsplit(merchant.website).hostname if merchant.website else "",
@@ -153,13 +156,17 @@ def portal_settings(request):
 # --- public pages --------------------------------------------------------------------------------------------------
 
 
-def portal_signup(request, slug):
+def portal_signup(request, slug, program=None):
+    """A program's public signup page: the default program's at /p/<slug>/join/, any other's at
+    /p/<slug>/join/<program slug>/ (an unknown or archived program answers 404)."""
     merchant = _merchant(slug)
-    program = services.default_program(merchant)
+    chosen = services.signup_program(merchant, program)
+    if chosen is None:
+        raise Http404("No such program.")
     form = PortalSignupForm(request.POST or None, initial={"email": request.GET.get("email", "")})
-    if request.method == "POST" and program.signup_open and form.is_valid():
+    if request.method == "POST" and chosen.signup_open and form.is_valid():
         try:
-            affiliate, user = services.register_affiliate(merchant, **form.cleaned_data)
+            affiliate, user = services.register_affiliate(merchant, program=chosen, **form.cleaned_data)
         except services.AffiliateError as exc:
             form.add_error("password" if "password" in str(exc) else None, str(exc))
         else:
@@ -169,15 +176,16 @@ def portal_signup(request, slug):
             return redirect("affiliates:portal_dashboard", slug=slug)
     status = 200
     if request.method == "POST":
-        status = 403 if not program.signup_open else 400
+        status = 403 if not chosen.signup_open else 400
     return render(
         request,
         "portal/signup.html",
         {
             "merchant": merchant,
-            "program": program,
+            "program": chosen,
             "form": form,
-            "rule": services.program_rule(program),
+            "rule": services.program_rule(chosen),
+            "earnings": earnings_table(chosen.rules, services.program_rule(chosen)),
         },
         status=status,
     )

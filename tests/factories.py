@@ -51,6 +51,7 @@ class ProgramFactory(factory.django.DjangoModelFactory):
 
     merchant = factory.SubFactory(MerchantFactory)
     name = "Partner program"
+    slug = "affiliates"
     is_default = True
 
 
@@ -82,6 +83,7 @@ class CommissionFactory(factory.django.DjangoModelFactory):
     referral = factory.SubFactory(ReferralFactory)
     affiliate = factory.SelfAttribute("referral.affiliate")
     merchant = factory.SelfAttribute("referral.merchant")
+    program = factory.SelfAttribute("affiliate.program")
     amount = 2000
     base_amount = 10000
     currency = "usd"

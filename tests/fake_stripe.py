@@ -14,6 +14,7 @@ Connect (connect.stripe.com):
 API (api.stripe.com), backed by an in-memory store filled with `put(obj, account=...)`:
   GET  /v1/<plural>/<id>    e.g. /v1/customers/cus_1, /v1/checkout/sessions/cs_1
   GET  /v1/<plural>?k=v     a list filtered by equality on top-level fields (limit, starting_after)
+  GET  /v1/checkout/sessions/<id>/line_items   the items given to `put_line_items` (404 for an unknown session)
   GET  /v1/account          the account named by the Stripe-Account header
   GET  /v1/events           the account's events added with `add_event()`, as Stripe lists them: newest first,
                             `created[gt|gte|lt|lte]`, `type`, `types[]`, `limit` (1 to 100, default 10) and
@@ -213,6 +214,12 @@ class FakeStripe:
             self._objects[(account, f"{collection}/{obj['id']}")] = obj
         return self._public(obj)
 
+    def put_line_items(self, session: dict, items: list[dict], *, account: str | None = None) -> None:
+        """Stores a Checkout Session and its line items (`item` objects), for GET .../line_items."""
+        self.put(session, account=account)
+        for item in items:
+            self.put(item, account=account, path=f"checkout/sessions/{session['id']}/line_items")
+
     def get(self, object_type: str, object_id: str, *, account: str | None = None) -> dict | None:
         with self._lock:
             obj = self._objects.get((account, f"{plural_path(object_type)}/{object_id}"))
@@ -393,6 +400,8 @@ class FakeStripe:
                 raise _api_error(400, "This request needs a Stripe-Account header in this test server.")
             rest, account = f"accounts/{account}", None
         collection, _, object_id = rest.rpartition("/")
+        if collection.startswith("checkout/sessions/") and object_id == "line_items":
+            return self._line_items(rest, collection, account, req.query)
         object_type = self._object_type(collection)
         if object_type is None:  # not "<collection>/<id>": a list of `rest`
             with self._lock:
@@ -405,6 +414,24 @@ class FakeStripe:
         if obj is None:
             raise _api_error(404, f"No such {object_type}: '{object_id}'", code="resource_missing", param="id")
         return self._public(obj)
+
+    def _line_items(self, rest: str, session_key: str, account: str | None, query: dict[str, str]) -> dict:
+        with self._lock:
+            session = self._objects.get((account, session_key))
+            items = [
+                o for (acct, key), o in self._objects.items() if acct == account and key.rpartition("/")[0] == rest
+            ]
+        if session is None:
+            session_id = session_key.rpartition("/")[2]
+            raise _api_error(404, f"No such checkout.session: '{session_id}'", code="resource_missing", param="id")
+        items.sort(key=lambda o: o["_order"])  # a session's items in their order, as Stripe lists them
+        limit = max(1, min(int(query.get("limit", 10)), 100))
+        return {
+            "object": "list",
+            "data": [self._public(o) for o in items[:limit]],
+            "has_more": len(items) > limit,
+            "url": f"/v1/{rest}",
+        }
 
     def _object_type(self, collection: str) -> str | None:
         """The object type kept under `collection` ("checkout/sessions" -> "checkout.session"); None for a namespace."""

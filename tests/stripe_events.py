@@ -220,6 +220,43 @@ def invoice(
     return merge(obj, patch)
 
 
+def invoice_line(*, amount: int, product: str, price: str, discount: int = 0, shape: str = "new", **patch: Any) -> dict:
+    """An invoice's line item: in `pricing.price_details` (shape "new", API 2025-03-31 and later) or `price` ("old")."""
+    obj = fixture("line_item")
+    merge(
+        obj,
+        {
+            "id": new_id("il"),
+            "amount": amount,
+            "discount_amounts": [{"amount": discount, "discount": new_id("di")}] if discount else [],
+            "parent": {"type": "subscription_item_details", "invoice_item_details": None},
+        },
+    )
+    if shape == "new":
+        obj["pricing"] = {"type": "price_details", "price_details": {"price": price, "product": product}}
+    else:
+        obj.pop("pricing", None)
+        obj["price"] = {"id": price, "object": "price", "product": product}
+    return merge(obj, patch)
+
+
+def checkout_item(*, amount: int, product: str, price: str, discount: int = 0, tax: int = 0, **patch: Any) -> dict:
+    """A Checkout Session's line item (an `item`), as GET /v1/checkout/sessions/<id>/line_items lists it."""
+    obj = fixture("item")
+    merge(
+        obj,
+        {
+            "id": new_id("li"),
+            "amount_subtotal": amount,
+            "amount_discount": discount,
+            "amount_tax": tax,
+            "amount_total": amount - discount + tax,
+            "price": {"id": price, "product": product},
+        },
+    )
+    return merge(obj, patch)
+
+
 def invoice_payment(*, invoice: str, payment_intent: str, amount: int = 10000, **patch: Any) -> dict:
     """The link (API 2025-03-31 and later) between an invoice and the PaymentIntent that paid it."""
     obj = fixture("invoice_payment")

@@ -60,7 +60,7 @@ def _affiliates() -> models.QuerySet:
 
 
 def _commissions() -> models.QuerySet:
-    return Commission.objects.select_related("affiliate", "referral", "payout")
+    return Commission.objects.select_related("affiliate", "referral", "payout", "program")
 
 
 SOURCES: dict[str, Source] = {

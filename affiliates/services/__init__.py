@@ -8,24 +8,19 @@ from .affiliates import (  # noqa: F401
     accept_affiliate_invite,
     change_affiliate_status,
     create_affiliate,
-    create_default_program,
     create_referral,
-    default_program,
     invite_affiliate,
     referral_by_reference,
     register_affiliate,
     update_affiliate,
     update_payout_settings,
-    update_program,
 )
 from .commissions import (  # noqa: F401
     apply_refund,
     approve_commission,
     approve_due_commissions,
     batched_commission_notices,
-    commission_rule,
     hold_commission,
-    program_rule,
     record_commission,
     reprice_commission,
     settle_dispute,
@@ -38,6 +33,26 @@ from .payouts import (  # noqa: F401
     create_payout_batch,
     mark_batch_paid,
     mark_payout_paid,
+)
+from .pricing import (  # noqa: F401
+    Rule,
+    commission_rule,
+    compute_commission,
+    preview_payment,
+    price_payment,
+    program_rule,
+)
+from .programs import (  # noqa: F401
+    DEFAULT_SLUG,
+    PROGRAM_FIELDS,
+    create_default_program,
+    create_program,
+    default_program,
+    move_affiliate,
+    set_default_program,
+    set_program_status,
+    signup_program,
+    update_program,
 )
 from .rollups import (  # noqa: F401
     rollup_commission_stats,

@@ -17,30 +17,7 @@ from ..models import CODE_PATTERN, Affiliate, CommissionType, Program, Referral
 from ..queries import code_holder, referral_with_program
 from ..signals import affiliate_created, affiliate_updated, referral_created, send_for
 from .errors import AffiliateError
-
-# --- programs -----------------------------------------------------------------------------------------------------
-
-
-def create_default_program(merchant: Merchant) -> Program:
-    """DESIGN.md's default: 20% excluding tax, recurring 12 months, 60-day cookie, 30-day hold."""
-    program, _ = Program.objects.get_or_create(
-        merchant=merchant,
-        is_default=True,
-        defaults=dict(
-            name=f"{merchant.name} affiliate program",
-            commission_type=CommissionType.PERCENT,
-            commission_bps=2000,
-            recurring_months=12,
-            cookie_days=60,
-            hold_days=30,
-        ),
-    )
-    return program
-
-
-def default_program(merchant: Merchant) -> Program:
-    return Program.objects.filter(merchant=merchant, is_default=True).first() or create_default_program(merchant)
-
+from .programs import default_program, open_program
 
 # --- affiliates ---------------------------------------------------------------------------------------------------
 
@@ -77,9 +54,7 @@ def create_affiliate(
         raise AffiliateError(f"The code {code!r} is already taken.")
     if Affiliate.objects.filter(merchant=merchant, email__iexact=email).exists():
         raise AffiliateError(f"{email} is already an affiliate.")
-    program = program or default_program(merchant)
-    if program.merchant_id != merchant.pk:
-        raise AffiliateError("Unknown program.")
+    program = open_program(merchant.pk, program or default_program(merchant))
     try:
         with transaction.atomic():
             affiliate = Affiliate.objects.create(
@@ -142,40 +117,6 @@ def referral_by_reference(merchant: Merchant, reference: str | None) -> Referral
 
 
 # --- dashboard and portal -----------------------------------------------------------------------------------------
-
-PROGRAM_FIELDS = (
-    "name",
-    "commission_type",
-    "commission_bps",
-    "commission_amount",
-    "commission_currency",
-    "recurring_months",
-    "cookie_days",
-    "hold_days",
-    "min_payout_amount",
-    "attribution",
-    "auto_approve",
-    "signup_open",
-)
-
-
-@transaction.atomic
-def update_program(program: Program, **changes) -> Program:
-    """Saves the merchant's program settings; the first save completes the onboarding step "review your program"."""
-    unknown = set(changes) - set(PROGRAM_FIELDS)
-    if unknown:
-        raise AffiliateError(f"Unknown program settings: {', '.join(sorted(unknown))}.")
-    if (
-        changes.get("commission_type") == CommissionType.PERCENT
-        and not 0 <= changes.get("commission_bps", program.commission_bps) <= 10000
-    ):
-        raise AffiliateError("A percentage is between 0% and 100%.")
-    updates = dict(changes)
-    if program.reviewed_at is None:
-        updates["reviewed_at"] = timezone.now()
-    Program.objects.filter(pk=program.pk).update(**updates)
-    program.refresh_from_db()
-    return program
 
 
 @transaction.atomic
@@ -249,14 +190,17 @@ def claim_affiliate_invite(affiliate: Affiliate, *, user) -> Affiliate:
 
 
 @transaction.atomic
-def sign_up_affiliate(merchant: Merchant, *, user, name: str = "", code: str | None = None) -> Affiliate:
-    """A self-signup on the portal: pending, or approved at once if the program auto-approves.
+def sign_up_affiliate(
+    merchant: Merchant, *, user, name: str = "", code: str | None = None, program: Program | None = None
+) -> Affiliate:
+    """A self-signup on the portal, into `program` (the default one unless given): pending, or approved at once if
+    the program auto-approves.
 
     The merchant's owners and admins are told of every new affiliate; an
     auto-approved one also gets the approval email with their link.
     """
-    program = default_program(merchant)
-    if not program.signup_open:
+    program = program or default_program(merchant)
+    if program.is_archived or not program.signup_open:
         raise AffiliateError(f"{merchant.name} is not accepting new affiliates at the moment.")
     if Affiliate.objects.for_merchant(merchant).filter(Q(user=user) | Q(email__iexact=user.email)).exists():
         raise AffiliateError("You already have an affiliate account here: log in instead.")
@@ -311,7 +255,9 @@ def _account(*, email: str, password: str, name: str, wrong_password: str) -> Us
 
 
 @transaction.atomic
-def register_affiliate(merchant: Merchant, *, email: str, password: str, name: str = "") -> tuple[Affiliate, User]:
+def register_affiliate(
+    merchant: Merchant, *, email: str, password: str, name: str = "", program: Program | None = None
+) -> tuple[Affiliate, User]:
     """Portal signup: one global account per email (tenants.User), one affiliate per merchant.
 
     An email that already has an account must give that account's password;
@@ -325,7 +271,7 @@ def register_affiliate(merchant: Merchant, *, email: str, password: str, name: s
             "An account with this email already exists: enter its password, or reset it from the login page."
         ),
     )
-    affiliate = sign_up_affiliate(merchant, user=user, name=name)
+    affiliate = sign_up_affiliate(merchant, user=user, name=name, program=program)
     return affiliate, user
 
 

@@ -1,10 +1,9 @@
 """Commissions: the rule, the amount, and everything that later changes it (refunds, disputes, approval)."""
 
 import calendar
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -15,63 +14,15 @@ from afficone import enqueue, rawsql
 
 from .. import money
 from ..email_tasks import notify_new_commissions_task
-from ..models import Affiliate, Commission, CommissionType, Payout, Program, Referral, RuleSource
+from ..models import Affiliate, Commission, CommissionType, Payout, Program, Referral
+from ..rules import Line
 from ..signals import commission_created, commission_updated, send_for, send_on_commit
 from .errors import AffiliateError
+from .pricing import commission_rule, excluded_reason, price_payment, pricing_fields
 
 # --- commissions --------------------------------------------------------------------------------------------------
 
 SELF_REFERRAL_REASON = "Self-referral: the customer is the affiliate."
-
-
-@dataclass(frozen=True)
-class Rule:
-    kind: str  # CommissionType
-    value: int  # basis points, or a fixed amount in the minor unit of `currency`
-    currency: str  # a fixed amount's; "" for a percentage
-    origin: str  # RuleSource: "program" or "affiliate"
-
-    @classmethod
-    def of_commission(cls, commission: Commission) -> "Rule":
-        """The rule a commission was computed with (a fixed amount is in the commission's currency)."""
-        if commission.rule_type == CommissionType.PERCENT:
-            return cls(CommissionType.PERCENT, commission.rule_bps or 0, "", commission.rule_source)
-        return cls(CommissionType.FIXED, commission.rule_amount or 0, commission.currency, commission.rule_source)
-
-    def commission_fields(self) -> dict:
-        """The Commission fields that record this rule."""
-        percent = self.kind == CommissionType.PERCENT
-        return {
-            "rule_source": self.origin,
-            "rule_type": self.kind,
-            "rule_bps": self.value if percent else None,
-            "rule_amount": None if percent else self.value,
-        }
-
-
-def program_rule(program: Program) -> Rule:
-    if program.commission_type == CommissionType.FIXED:
-        return Rule(CommissionType.FIXED, program.commission_amount, program.commission_currency, RuleSource.PROGRAM)
-    return Rule(CommissionType.PERCENT, program.commission_bps, "", RuleSource.PROGRAM)
-
-
-def commission_rule(affiliate: Affiliate) -> Rule:
-    """The affiliate's override where set, else the program's rule."""
-    program = affiliate.program
-    if affiliate.commission_type_override:
-        kind = affiliate.commission_type_override
-        if kind == CommissionType.PERCENT and affiliate.commission_bps_override is not None:
-            return Rule(kind, affiliate.commission_bps_override, "", RuleSource.AFFILIATE)
-        if kind == CommissionType.FIXED and affiliate.commission_amount_override is not None:
-            return Rule(kind, affiliate.commission_amount_override, program.commission_currency, RuleSource.AFFILIATE)
-    return program_rule(program)
-
-
-def compute_commission(rule: Rule, *, base_amount: int, currency: str) -> tuple[int, str]:
-    """(amount, currency) earned on `base_amount` (minor units, tax excluded), rounded half-up."""
-    if rule.kind == CommissionType.FIXED:
-        return (rule.value if base_amount > 0 else 0), rule.currency
-    return money.percent_of(base_amount, rule.value), currency.lower()
 
 
 def within_recurring_limit(referral: Referral, program: Program, paid_at: datetime) -> bool:
@@ -106,6 +57,7 @@ def record_commission(
     stripe_payment_intent_id: str = "",
     stripe_charge_id: str = "",
     stripe_invoice_id: str = "",
+    lines: Sequence[Line] = (),
 ) -> tuple[Commission | None, bool]:
     """Writes the commission a payment earns, once; returns (commission, created), as get_or_create does.
 
@@ -114,8 +66,12 @@ def record_commission(
     False. Returns (None, False) when nothing is earned and nothing was
     recorded before: the affiliate is not approved (suspended affiliates earn
     nothing), the payment is zero, or a recurring payment falls outside the
-    program's recurring limit. A self-referral (the customer's email is the
-    affiliate's) is stored voided and flagged.
+    program's recurring limit. The affiliate's program (at the time of the
+    payment) decides with its rules, line by line when `lines` lists the
+    payment's line items; the program and the deciding rule are recorded. A
+    payment the rules exclude is stored voided with amount 0 (so a later
+    event about the same payment finds it), and so is a self-referral (the
+    customer's email is the affiliate's), flagged.
     """
     merchant_id = referral.merchant_id
     if is_recurring or not _is_loaded(referral):
@@ -123,35 +79,38 @@ def record_commission(
         # first_payment_at, which decides the recurring window (callers hold the customer's lock).
         referral = Referral.objects.select_related("affiliate__program").get(pk=referral.pk)
     affiliate = referral.affiliate
+    program = affiliate.program
     paid_at = paid_at or timezone.now()
     earns = affiliate.is_approved and base_amount > 0
-    if not earns or (is_recurring and not within_recurring_limit(referral, affiliate.program, paid_at)):
+    if not earns or (is_recurring and not within_recurring_limit(referral, program, paid_at)):
         return Commission.objects.filter(merchant_id=merchant_id, source_id=source_id).first(), False
-    rule = commission_rule(affiliate)
-    amount, commission_currency = compute_commission(rule, base_amount=base_amount, currency=currency)
+    pricing = price_payment(
+        affiliate, base_amount=base_amount, currency=currency, lines=lines, is_recurring=is_recurring, referral=referral
+    )
     is_self = affiliate.is_self_referral(customer_email)
     now = timezone.now()
+    fields = pricing_fields(pricing, program, commission_rule(affiliate), lines_known=bool(lines))
+    if is_self:
+        fields.update(amount=0)
     commission = Commission(
         merchant_id=merchant_id,
         affiliate=affiliate,
         referral=referral,
-        amount=0 if is_self else amount,
-        currency=commission_currency,
         base_amount=base_amount,
         source_type=source_type,
         source_id=source_id,
         stripe_payment_intent_id=stripe_payment_intent_id or "",
         stripe_charge_id=stripe_charge_id or "",
         stripe_invoice_id=stripe_invoice_id or "",
-        **rule.commission_fields(),
+        **fields,
         is_recurring=is_recurring,
         is_self_referral=is_self,
-        hold_until=now + timedelta(days=affiliate.program.hold_days),
+        hold_until=now + timedelta(days=program.hold_days),
     )
-    if is_self:
+    if is_self or pricing.is_excluded:
         commission.status = Commission.Status.VOIDED
         commission.voided_at = now
-        commission.void_reason = SELF_REFERRAL_REASON
+        commission.void_reason = SELF_REFERRAL_REASON if is_self else excluded_reason(pricing, program)
     with transaction.atomic(savepoint=False):
         # One statement, no savepoint: the unique (merchant, source) decides.
         if not rawsql.insert_unless_exists(commission, ["merchant_id", "source_id"]):
@@ -216,44 +175,62 @@ def batched_commission_notices() -> Iterator[None]:
             enqueue.send(notify_new_commissions_task, batch)
 
 
+RULE_FIELDS = ("rule_source", "rule_type", "rule_bps", "rule_amount", "rule_index")
+
+
 @transaction.atomic
 def reprice_commission(
-    commission: Commission, *, base_amount: int, customer_email: str = ""
+    commission: Commission,
+    *,
+    base_amount: int,
+    customer_email: str = "",
+    lines: Sequence[Line] = (),
+    currency: str = "",
 ) -> tuple[Commission, bool]:
-    """A more exact account of a payment already commissioned: Checkout knows the tax and the customer's email that
-    the PaymentIntent it created does not, so `checkout.session.completed` corrects a commission first written from
-    `payment_intent.succeeded`, and the result does not depend on which event came first.
+    """A more exact account of a payment already commissioned: Checkout knows the tax, the customer's email and the
+    line items that the PaymentIntent it created does not, so `checkout.session.completed` corrects a commission
+    first written from `payment_intent.succeeded`, and the result does not depend on which event came first.
 
     Returns (commission, changed). When changed, the commission is as if just written: refunds and disputes already
     applied to the old amount are cleared, and the caller re-applies them (they are idempotent). A commission that is
-    paid, in a payout, voided by the merchant or already flagged as a self-referral is left alone. The rule is the one
-    it was written with when that is still the affiliate's, else the amount is scaled.
+    paid, in a payout, voided by the merchant or already flagged as a self-referral is left alone. When the
+    affiliate's program, computing the payment as it was recorded, still gives the recorded rule, the commission is
+    computed afresh (rules, lines and all) as `record_commission` would write it; otherwise (the affiliate moved, or
+    the rules changed in between) the recorded rule stands: a fixed amount is kept, anything else is scaled.
     """
-    commission = Commission.objects.select_for_update().select_related("affiliate__program").get(pk=commission.pk)
-    affiliate = commission.affiliate
+    commission = (
+        Commission.objects.select_for_update(of=("self",))
+        .select_related("affiliate__program", "referral")
+        .get(pk=commission.pk)
+    )
+    affiliate, program = commission.affiliate, commission.affiliate.program
+    currency = (currency or commission.currency).lower()
     is_self = affiliate.is_self_referral(customer_email)
     voided_by_merchant = (
         commission.status == Commission.Status.VOIDED and commission.reversed_amount < commission.amount
     )
+    new_lines = bool(lines) and not commission.lines
     if (
         commission.status == Commission.Status.PAID
         or commission.payout_id is not None
         or voided_by_merchant
         or commission.is_self_referral
         or base_amount <= 0
-        or (base_amount == commission.base_amount and not is_self)
+        or (base_amount == commission.base_amount and not is_self and not new_lines)
     ):
         return commission, False
-    rule = commission_rule(affiliate)
-    if rule == Rule.of_commission(commission):
-        amount, _ = compute_commission(rule, base_amount=base_amount, currency=commission.currency)
-    elif commission.rule_type == CommissionType.FIXED:
-        amount = commission.amount
-    else:
-        amount = money.proportion(commission.amount, base_amount, commission.base_amount)
+    recorded_lines = [
+        Line(amount=line["base_amount"], product=line["product"], price=line["price"]) for line in commission.lines
+    ]
+    pricing_kw = dict(currency=currency, is_recurring=commission.is_recurring, referral=commission.referral)
+    then = price_payment(affiliate, base_amount=commission.base_amount, lines=recorded_lines, **pricing_kw)
+    still = (
+        commission.program_id in (None, program.pk)
+        and then.currency == commission.currency
+        and then.commission_fields() == {name: getattr(commission, name) for name in RULE_FIELDS}
+    )
     updates: dict = dict(
         base_amount=base_amount,
-        amount=amount,
         refunded_amount=0,
         reversed_amount=0,
         is_on_hold=False,
@@ -263,6 +240,19 @@ def reprice_commission(
         voided_at=None,
         void_reason="",
     )
+    if still:
+        pricing = price_payment(affiliate, base_amount=base_amount, lines=lines or recorded_lines, **pricing_kw)
+        updates.update(
+            pricing_fields(pricing, program, commission_rule(affiliate), lines_known=bool(lines or recorded_lines))
+        )
+        if pricing.is_excluded:
+            updates.update(
+                status=Commission.Status.VOIDED, voided_at=timezone.now(), void_reason=excluded_reason(pricing, program)
+            )
+    elif commission.rule_type == CommissionType.FIXED:
+        updates["amount"] = commission.amount
+    else:
+        updates["amount"] = money.proportion(commission.amount, base_amount, commission.base_amount)
     if is_self:
         updates.update(
             amount=0,

@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 from django import template
 
 from affiliates import money as money_module
-from affiliates.models import CommissionType, Program
+from affiliates.models import CommissionType, Program, RuleSource, RuleType
 from affiliates.services import program_rule
 
 register = template.Library()
@@ -36,6 +36,35 @@ def rule_text(rule):
     if rule.kind == CommissionType.PERCENT:
         return f"{percent(rule.value)} of each payment"
     return f"{money_module.format_money(rule.value, rule.currency)} per payment"
+
+
+@register.filter
+def rule_short(commission):
+    """The rule a commission recorded, in two words: "rule 2", "program rate", "own rate", "per line", "excluded"."""
+    return rule_label_short(commission)
+
+
+def rule_label_short(commission) -> str:
+    if commission.rule_source == RuleSource.RULE and commission.rule_index is not None:
+        text = f"rule {commission.rule_index + 1}"
+        return f"{text}, excluded" if commission.rule_type == RuleType.EXCLUDE else text
+    return {RuleSource.AFFILIATE: "own rate", RuleSource.LINES: "per line"}.get(commission.rule_source, "program rate")
+
+
+def line_rows(commission) -> list[dict]:
+    """What each line of a commission's payment earned, for display (empty when the payment listed no lines)."""
+    names = {RuleSource.PROGRAM: "program rate", RuleSource.AFFILIATE: "own rate"}
+    return [
+        {
+            "what": line["product"] or line["price"] or "other items",
+            "base": money_module.format_money(line["base_amount"], commission.currency),
+            "amount": money_module.format_money(line["amount"], commission.currency),
+            "rule": f"rule {line['rule_index'] + 1}"
+            if line["rule_index"] is not None
+            else names.get(line["rule_source"], line["rule_source"]),
+        }
+        for line in commission.lines or []
+    ]
 
 
 @register.filter

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from affiliates.models import Commission
-from affiliates.services import create_payout_batch, mark_payout_paid
+from affiliates.services import create_payout_batch, create_program, mark_payout_paid, set_program_status
 from api.urls import router
 from tests.factories import AffiliateFactory, CommissionFactory, ReferralFactory
 
@@ -20,8 +20,10 @@ def world(merchant, other_merchant):
     """Three affiliates of the merchant (one pending), their referrals, commissions and payouts; and another
     merchant's rows that would match every filter if scoping failed."""
     program = merchant.programs.get(is_default=True)
+    vip = create_program(merchant, name="VIP")
+    old = set_program_status(create_program(merchant, name="Spring 2025"), "archived")
     ann = AffiliateFactory(merchant=merchant, program=program, code="ann", email="ann@example.com")
-    ben = AffiliateFactory(merchant=merchant, program=program, code="ben", email="ben@example.com")
+    ben = AffiliateFactory(merchant=merchant, program=vip, code="ben", email="ben@example.com")
     cid = AffiliateFactory(merchant=merchant, program=program, code="cid", email="cid@example.com", status="pending")
     ra = ReferralFactory(affiliate=ann, stripe_customer_id="cus_ann", customer_email="buyer-a@example.org")
     rb = ReferralFactory(affiliate=ben, stripe_customer_id="cus_ben", customer_email="buyer-b@example.org")
@@ -35,6 +37,9 @@ def world(merchant, other_merchant):
     cc = CommissionFactory(referral=rb, amount=500, status="pending")
     theirs = seed_tenant(other_merchant, code="globex", email="partner@globex.example")
     return {
+        "program": program,
+        "vip": vip,
+        "old": old,
         "ann": ann,
         "ben": ben,
         "cid": cid,
@@ -91,6 +96,19 @@ CASES = {
         "not-a-uuid",
     ),
     ("payouts", "status"): (lambda w: "paid", ["pb"], None, "sent"),
+    ("affiliates", "program"): (
+        lambda w: str(w["vip"].public_id),
+        ["ben"],
+        lambda w: str(w["theirs"]["program"].public_id),
+        "not-a-uuid",
+    ),
+    ("commissions", "program"): (
+        lambda w: str(w["vip"].public_id),
+        ["cb", "cc"],
+        lambda w: str(w["theirs"]["program"].public_id),
+        "not-a-uuid",
+    ),
+    ("programs", "status"): (lambda w: "archived", ["old"], None, "paused"),
 }
 
 
@@ -132,7 +150,8 @@ def test_a_bad_filter_value_is_a_400_naming_the_parameter(api, world, resource, 
 
 
 def test_an_undeclared_parameter_is_ignored_and_filters_do_not_touch_retrieve(api, world):
-    assert _listed(api, "programs", {"status": "anything"}) == {str(world["ann"].program.public_id)}
+    programs = {str(world[name].public_id) for name in ("program", "vip", "old")}
+    assert _listed(api, "programs", {"colour": "anything"}) == programs
     # ?status= on a retrieve is not a filter: the object is found whatever its status.
     response = api.get(f"/api/v1/affiliates/{world['cid'].public_id}", {"status": "approved"})
     assert response.status_code == 200 and response.json()["status"] == "pending"

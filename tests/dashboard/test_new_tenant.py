@@ -23,6 +23,8 @@ PAGES = [
     "affiliates:commission_list",
     "affiliates:payout_list",
     "affiliates:programs",
+    "affiliates:program_list",
+    "affiliates:program_create",
     "affiliates:settings",
     "tenants:provider",
     "tenants:team",

@@ -1,12 +1,14 @@
-"""Order and repetition do not matter: whatever order Stripe delivers events in, and however often, the commissions end
-the same.
+"""Order and repetition do not matter, rules included: whatever order Stripe delivers events in, and however often,
+the commissions end the same.
 
-One scenario touches every handler: Checkout with tax and its own PaymentIntent event, partial refunds arriving as
-cumulative states, a free trial linked by customer metadata whose new-shape invoice is paid, reported twice and
-disputed and lost, a subscription bought at Checkout with old-shape invoices that is later cancelled, a PaymentIntent
-referred by an affiliate code with a dispute that is won, and a delayed payment that succeeds later. Hypothesis
-delivers its events through the real webhook in any order, with repeats, and the commissions must be exactly those of
-the in-order run. Each example uses a fresh merchant and fresh Stripe ids, so examples do not see each other's rows.
+The program pays 30% on one product and nothing on another, so invoices earn line by line and Checkout reads its
+line items from Stripe's API (the local fake). One scenario touches every handler: Checkout with tax and its own
+PaymentIntent event, partial refunds arriving as cumulative states, a free trial linked by customer metadata whose
+new-shape invoice is paid, reported twice and disputed and lost, a subscription bought at Checkout with old-shape
+invoices that is later cancelled, a PaymentIntent referred by an affiliate code with a dispute that is won, and a
+delayed payment that succeeds later. Hypothesis delivers its events through the real webhook in any order, with
+repeats, and the commissions must be exactly those of the in-order run. Each example uses a fresh merchant and fresh
+Stripe ids, so examples do not see each other's rows.
 """
 
 import os
@@ -17,15 +19,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from affiliates.models import Commission
-from affiliates.services import create_affiliate, create_default_program, create_referral
+from affiliates.services import create_affiliate, create_default_program, create_referral, update_program
 from stripe_integration.models import StripeEvent
 from tests.factories import MerchantFactory
 from tests.stripe_events import (
     charge,
+    checkout_item,
     checkout_session,
     customer,
     dispute,
     invoice,
+    invoice_line,
     invoice_payment,
     make_event,
     new_id,
@@ -43,13 +47,24 @@ def ts(days: float) -> int:
     return int((START + timedelta(days=days)).timestamp())
 
 
-def build_scenario():
-    """A fresh merchant with affiliates alice and bob.
+RULES = [
+    {"match": {"product": "prod_pro"}, "commission": {"type": "percent", "bps": 3000}},
+    {"match": {"product": "prod_gift"}, "exclude": True},
+]
+
+
+def lines(*items) -> dict:
+    return {"data": list(items), "has_more": False}
+
+
+def build_scenario(fake_stripe):
+    """A fresh merchant with affiliates alice and bob, and the program's rules; the Checkout Sessions' line items are
+    on the fake Stripe.
 
     Returns (merchant, the events in Stripe's order, {stripe id: name in EXPECTED}).
     """
     merchant = MerchantFactory()
-    create_default_program(merchant)
+    update_program(create_default_program(merchant), rules=RULES)
     alice = create_affiliate(merchant, email=f"alice-{merchant.pk}@example.net", code="alice")
     bob = create_affiliate(merchant, email=f"bob-{merchant.pk}@example.net", code="bob")
     r1, r2, r3, r4 = (create_referral(a) for a in (alice, bob, alice, bob))
@@ -84,7 +99,17 @@ def build_scenario():
     )
     intent1 = payment_intent(id=ids["pi1"], amount=12000, amount_received=12000, metadata={"_afficoneRef": r1.rid})
     cus2 = customer(id=ids["cus2"], metadata={"_afficoneRef": r2.rid}, email="trial@example.org", created=ts(1))
-    in2 = invoice(id=ids["in2"], customer=ids["cus2"], subscription=ids["sub2"], amount_paid=5000, paid_at=ts(15))
+    in2 = invoice(
+        id=ids["in2"],
+        customer=ids["cus2"],
+        subscription=ids["sub2"],
+        amount_paid=5000,
+        paid_at=ts(15),
+        lines=lines(
+            invoice_line(amount=1000, product="prod_gift", price="price_gift"),
+            invoice_line(amount=4000, product="prod_pro", price="price_pro"),
+        ),
+    )
     session3 = checkout_session(
         client_reference_id=r3.rid, mode="subscription", customer=ids["cus3"], subscription=ids["sub3"], created=ts(2)
     )
@@ -98,6 +123,7 @@ def build_scenario():
         payment_intent=ids["pi3"],
         billing_reason="subscription_create",
         paid_at=ts(2),
+        lines=lines(invoice_line(shape="old", amount=3000, product="prod_pro", price="price_pro")),
     )
     in3b = invoice(
         shape="old",
@@ -108,6 +134,7 @@ def build_scenario():
         tax=300,
         payment_intent=new_id("pi"),
         paid_at=ts(32),
+        lines=lines(invoice_line(shape="old", amount=3000, product="prod_other", price="price_other")),
     )
     intent5 = payment_intent(
         id=ids["pi5"], amount=4000, amount_received=4000, latest_charge=ids["ch5"], metadata={"_afficoneRef": "BOB"}
@@ -115,6 +142,18 @@ def build_scenario():
     dispute5 = dispute(charge=ids["ch5"], payment_intent=ids["pi5"])
     session6 = checkout_session(
         id=ids["cs6"], client_reference_id=r4.rid, payment_intent=ids["pi6"], payment_status="unpaid", amount_total=2500
+    )
+    account = merchant.stripe_account_id
+    fake_stripe.put_line_items(
+        session1,
+        [
+            checkout_item(amount=6000, product="prod_pro", price="price_pro"),
+            checkout_item(amount=4000, product="prod_other", price="price_other"),
+        ],
+        account=account,
+    )
+    fake_stripe.put_line_items(
+        session6, [checkout_item(amount=2500, product="prod_pro", price="price_pro")], account=account
     )
 
     events = [
@@ -165,12 +204,12 @@ def outcome(merchant, names):
 
 EXPECTED = [
     # source, affiliate, base, amount, reversed, status, on hold, recurring
-    ("in2", "bob", 5000, 1000, 1000, "voided", False, True),  # trial invoice, dispute lost
-    ("in3", "alice", 3000, 600, 0, "pending", False, False),  # first invoice, tax excluded
-    ("in3b", "alice", 3000, 600, 0, "pending", False, True),  # renewal before the cancellation
-    ("pi1", "alice", 10000, 2000, 1000, "pending", False, False),  # Checkout with tax, half refunded
-    ("pi5", "bob", 4000, 800, 0, "pending", False, False),  # by affiliate code, dispute won
-    ("pi6", "bob", 2500, 500, 0, "pending", False, False),  # delayed payment method
+    ("in2", "bob", 5000, 1200, 1200, "voided", False, True),  # trial invoice (gift excluded, 30% of pro), dispute lost
+    ("in3", "alice", 3000, 900, 0, "pending", False, False),  # first invoice, tax excluded, 30% of pro
+    ("in3b", "alice", 3000, 600, 0, "pending", False, True),  # renewal of another product (20%) before cancelling
+    ("pi1", "alice", 10000, 2600, 1300, "pending", False, False),  # Checkout with tax (30% + 20%), half refunded
+    ("pi5", "bob", 4000, 800, 0, "pending", False, False),  # by affiliate code, no line items: 20%, dispute won
+    ("pi6", "bob", 2500, 750, 0, "pending", False, False),  # delayed payment method, 30% of pro
 ]
 
 
@@ -179,8 +218,8 @@ def deliver(client, events):
         assert post_event(client, event).status_code == 200
 
 
-def test_in_order_run_gives_the_expected_commissions(client):
-    merchant, events, names = build_scenario()
+def test_in_order_run_gives_the_expected_commissions(client, fake_stripe):
+    merchant, events, names = build_scenario(fake_stripe)
     deliver(client, events)
     assert outcome(merchant, names) == EXPECTED
     assert not StripeEvent.objects.filter(merchant=merchant, status__in=["waiting", "failed", "pending"]).exists()
@@ -193,8 +232,8 @@ def test_in_order_run_gives_the_expected_commissions(client):
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=st.data())
-def test_any_order_with_repeats_gives_the_in_order_commissions(client, data):
-    merchant, events, names = build_scenario()
+def test_any_order_with_repeats_gives_the_in_order_commissions(client, fake_stripe, data):
+    merchant, events, names = build_scenario(fake_stripe)
     order = data.draw(st.permutations(range(len(events))), label="order")
     repeats = data.draw(
         st.lists(st.tuples(st.sampled_from(range(len(events))), st.integers(0, len(events))), max_size=6),

@@ -119,9 +119,9 @@ def test_the_fake_lists_an_accounts_events_newest_first_in_pages_as_stripe_does(
 
 
 def test_missed_events_earn_the_commissions_the_webhook_would_have_written(client, fake_stripe, sync):
-    by_webhook, delivered, names_delivered = build_scenario()
+    by_webhook, delivered, names_delivered = build_scenario(fake_stripe)
     deliver(client, delivered)
-    missed, events, names = build_scenario()
+    missed, events, names = build_scenario(fake_stripe)
     in_stripe(fake_stripe, events)
 
     out, _ = sync("--merchant", missed.slug)
@@ -149,7 +149,7 @@ def test_missed_events_earn_the_commissions_the_webhook_would_have_written(clien
 
 
 def test_a_check_fills_in_what_the_webhook_missed_of_a_scenario(client, fake_stripe, sync):
-    merchant, events, names = build_scenario()
+    merchant, events, names = build_scenario(fake_stripe)
     in_stripe(fake_stripe, events)
     deliver(client, events[::2])  # the webhook delivered every other event
 
@@ -162,7 +162,7 @@ def test_a_check_fills_in_what_the_webhook_missed_of_a_scenario(client, fake_str
 
 
 def test_a_check_after_the_webhook_delivered_everything_stores_nothing(client, fake_stripe, sync):
-    merchant, events, names = build_scenario()
+    merchant, events, names = build_scenario(fake_stripe)
     in_stripe(fake_stripe, events)
     deliver(client, events)
     before = commissions(merchant)
@@ -176,7 +176,7 @@ def test_a_check_after_the_webhook_delivered_everything_stores_nothing(client, f
 
 
 def test_running_it_twice_changes_nothing(fake_stripe, sync):
-    merchant, events, names = build_scenario()
+    merchant, events, names = build_scenario(fake_stripe)
     in_stripe(fake_stripe, events)
     sync("--merchant", merchant.slug)
     after_first = commissions(merchant)

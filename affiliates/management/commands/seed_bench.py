@@ -209,6 +209,9 @@ class Command(BaseCommand):
                         "Payment refunded in full." if status == "voided" else "",
                         None,
                         amount if status == "paid" else 0,
+                        program.pk,
+                        "",
+                        "[]",
                     )
                 )
             columns = [
@@ -242,6 +245,9 @@ class Command(BaseCommand):
                 "void_reason",
                 "payout_id",
                 "paid_amount",
+                "program_id",
+                "rule_description",
+                "lines",
             ]
             self._insert(Commission, columns, commission_rows)
 

@@ -9,6 +9,7 @@ from affiliates.services import reprice_commission
 from tenants.models import Merchant
 from tracking.services import resolve_reference
 
+from ...lines import checkout_lines
 from ...models import StripeEvent
 from ..links import link_customer, record_and_wake
 from ..payload import StripeData, checkout_amount_excluding_tax, event_time, reference
@@ -50,20 +51,28 @@ def handle_checkout_session(merchant: Merchant, session: StripeData, event: Stri
         return
     payment_intent = session.id("payment_intent")
     base_amount = checkout_amount_excluding_tax(session)
+    currency = session.string("currency") or "usd"
+    lines = checkout_lines(merchant, session, program=referral.affiliate.program)
     commission = record_and_wake(
         merchant,
         referral,
         source_type=Commission.SourceType.PAYMENT_INTENT if payment_intent else Commission.SourceType.CHECKOUT_SESSION,
         source_id=payment_intent or session.string("id"),
         base_amount=base_amount,
-        currency=session.string("currency") or "usd",
+        currency=currency,
         paid_at=event_time(event),
         customer_email=email,
         stripe_payment_intent_id=payment_intent,
+        lines=lines,
     )
-    if commission is not None and (commission.base_amount != base_amount or _names_affiliate(commission, email)):
-        # payment_intent.succeeded (with our metadata) may have come first, without the tax and email Checkout knows.
-        commission, changed = reprice_commission(commission, base_amount=base_amount, customer_email=email)
+    if commission is not None and (
+        commission.base_amount != base_amount or _names_affiliate(commission, email) or (lines and not commission.lines)
+    ):
+        # payment_intent.succeeded (with our metadata) may have come first, without the tax, email and line items
+        # Checkout knows.
+        commission, changed = reprice_commission(
+            commission, base_amount=base_amount, customer_email=email, lines=lines, currency=currency
+        )
         if changed:
             rerun_payment_events(
                 merchant, payment_intent=commission.stripe_payment_intent_id, charge=commission.stripe_charge_id

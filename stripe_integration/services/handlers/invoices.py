@@ -6,6 +6,7 @@ from affiliates.models import Commission
 from affiliates.queries import referral_with_program
 from tenants.models import Merchant
 
+from ...lines import invoice_lines
 from ...models import StripeEvent
 from ..links import link_commission_payment, record_and_wake
 from ..payload import StripeData, event_time, invoice_subscription, invoice_tax
@@ -40,6 +41,7 @@ def handle_invoice_paid(merchant: Merchant, invoice: StripeData, event: StripeEv
         paid_at=invoice.object("status_transitions").timestamp("paid_at") or event_time(event),
         is_recurring=invoice.string("billing_reason") != "subscription_create",
         stripe_invoice_id=invoice_id,
+        lines=invoice_lines(invoice),
         # Older API versions name the payment on the invoice; newer ones in invoice_payment objects (below).
         stripe_payment_intent_id=invoice.id("payment_intent"),
         stripe_charge_id=invoice.id("charge"),
