@@ -207,7 +207,7 @@ def test_api_calls_are_served_and_their_emails_still_go_out(outage_web, merchant
         {"id": "order-7", "referral": affiliate.code, "amount": 5000, "currency": "usd"},
     )
     assert status == 201, sale
-    status, approved = browser.api("PATCH", f"/api/v1/affiliates/{pending.uid}", key, {"status": "approved"})
+    status, approved = browser.api("PATCH", f"/api/v1/affiliates/{pending.public_id}", key, {"status": "approved"})
     assert status == 200 and approved["status"] == "approved"
     status, created = browser.api("POST", "/api/v1/affiliates", key, {"email": "newcomer@example.com"})
     assert status == 201, created
