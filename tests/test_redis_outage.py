@@ -215,7 +215,7 @@ def test_api_calls_are_served_and_their_emails_still_go_out(outage_web, merchant
     status, batch = browser.api("POST", "/api/v1/payouts", key)
     assert status == 201 and len(batch["payouts"]) == 1, batch
     payout = Payout.objects.get(affiliate=affiliate)
-    status, paid = browser.api("POST", f"/api/v1/payouts/{payout.code}/mark-paid", key, {"reference": "tr_1"})
+    status, paid = browser.api("POST", f"/api/v1/payouts/{payout.public_id}/mark-paid", key, {"reference": "tr_1"})
     assert status == 200 and paid["status"] == "paid"
 
     assert Commission.objects.get(source_id="conv_order-7").amount == 1000
