@@ -309,3 +309,12 @@ def test_signed_text_naming_nan_and_infinity_is_stored(client, merchant):
     event = event_for(merchant, metadata={"note": "NaN or Infinity"})
     assert post_event(client, event).status_code == 200
     assert StripeEvent.objects.get(stripe_id=event["id"]).status == StripeEvent.Status.PROCESSED
+
+
+def test_signed_json_with_an_integer_longer_than_python_reads_is_refused_and_nothing_stored(client, merchant):
+    """Python refuses to convert an integer of more than 4,300 digits: bad input (400), not a server error."""
+    body = encode(event_for(merchant)).replace(b'"balance":0', b'"balance":' + b"9" * 5000, 1)
+    response = post_event(client, body)
+    assert response.status_code == 400
+    assert b"cannot be read as JSON" in response.content
+    assert StripeEvent.objects.count() == 0

@@ -65,6 +65,16 @@ def test_json_nested_thousands_of_levels_deep_is_refused(direct, merchant, affil
     assert Click.objects.count() == 0 and SeenDomain.objects.count() == 0
 
 
+@pytest.mark.parametrize("path", ["/api/track/click", "/api/track/seen", "/api/track/adopt"])
+def test_an_integer_longer_than_python_reads_is_refused(direct, merchant, affiliate, post_click, path):
+    # Python refuses to convert integers of more than 4,300 digits (ValueError, not a JSONDecodeError).
+    response = post_click('{"k": "' + merchant.public_key + '", "x": ' + "9" * 5000 + "}", path=path)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed"
+    assert Click.objects.count() == 0 and SeenDomain.objects.count() == 0
+
+
 def _buffered_copy(r, **changes) -> None:
     """Appends a copy of the newest buffered click with `changes` made to it: what a process that let bad input
     through would have written."""
