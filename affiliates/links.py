@@ -1,13 +1,18 @@
-"""Affiliate links: a URL of the merchant's site with `?ref=CODE` (DESIGN.md, "Referral links and the browser side").
+"""Affiliate links: a URL of the merchant's site with `?ref=CODE` (README, "Tracking: the script and the click").
 
 The one builder; the dashboard, the portal and the API differ only in the site they pass when the merchant has not
-set a website.
+set a website. The portal's live preview (static/js/portal.js) builds the same link in the browser;
+tests/affiliates/test_referral_links.py holds both to the same cases.
 """
 
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # The parameters the script reads a code from (tracker/src/t.js); a link carries only ours.
 REF_PARAMETERS = ("ref", "via", "aff", "fpr")
+
+# A URL that names its scheme ("https://", "http://"); anything else is a host and path, read as https.
+_HAS_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
 def referral_link(site: str, code: str) -> str:
@@ -19,7 +24,7 @@ def referral_link(site: str, code: str) -> str:
     site = (site or "").strip()
     if not site:
         return ""
-    parts = urlsplit(site if "://" in site else "https://" + site)
+    parts = urlsplit(site if _HAS_SCHEME.match(site) else "https://" + site)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in REF_PARAMETERS]
     query.append(("ref", code))
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(query), parts.fragment))

@@ -14,14 +14,12 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.dateparse import parse_date, parse_datetime
 
+from ..links import REF_PARAMETERS
 from ..models import CODE_PATTERN, ImportPlatform
+from ..services.affiliates import FORMULA_PREFIXES  # what a spreadsheet would run as a formula (the PayPal CSV)
 
-# The parameters t.js reads an affiliate code from (tracker/src/t.js, affiliates/links.py).
-TRACKED_PARAMETERS = ("ref", "via", "aff", "fpr")
 MAX_AMOUNT = 10**12
 MAX_ID_LENGTH = 200  # a commission's source id is "<platform>:<id>", at most 255 characters
-# A value a spreadsheet would run as a formula once the PayPal CSV is opened (affiliates.services).
-FORMULA_PREFIXES = ("=", "+", "-", "@")
 _CODE_RE = re.compile(CODE_PATTERN)
 _CUSTOMER_RE = re.compile(r"^cus_[A-Za-z0-9]{1,250}$")
 _CURRENCY_RE = re.compile(r"^[A-Za-z]{3}$")
@@ -140,7 +138,7 @@ def codes_in_links(value: str, parameter: str) -> tuple[str, ...]:
     for link in _LINK_SEPARATORS.split(value.strip()):
         if not link:
             continue
-        match = re.search(r"[?&](" + "|".join(TRACKED_PARAMETERS) + r")=([^&#]*)", link)
+        match = re.search(r"[?&](" + "|".join(REF_PARAMETERS) + r")=([^&#]*)", link)
         if match is None:
             raise CellError(f"the link {link!r} has no ?{parameter}= (nor ?ref=, ?via=, ?aff=, ?fpr=) parameter")
         found += codes(match.group(2))
@@ -149,10 +147,10 @@ def codes_in_links(value: str, parameter: str) -> tuple[str, ...]:
 
 def link_parameter(value: str) -> str:
     parameter = value.strip().lower()
-    if parameter and parameter not in TRACKED_PARAMETERS:
+    if parameter and parameter not in REF_PARAMETERS:
         raise CellError(
             f"links with ?{parameter}= cannot be tracked here: the script reads "
-            + ", ".join(f"?{p}=" for p in TRACKED_PARAMETERS)
+            + ", ".join(f"?{p}=" for p in REF_PARAMETERS)
         )
     return parameter
 

@@ -12,8 +12,9 @@
     var text = input.value.trim();
     if (!text) { row.hidden = true; warning.hidden = true; return; }
     var url;
-    try { url = new URL(/^[a-z]+:\/\//i.test(text) ? text : "https://" + text); } catch (e) { row.hidden = true; return; }
-    ["ref", "via", "aff"].forEach(function (k) { url.searchParams.delete(k); });
+    // As affiliates/links.py builds it: https:// unless a scheme is named, any code parameter replaced by ours.
+    try { url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : "https://" + text); } catch (e) { row.hidden = true; return; }
+    ["ref", "via", "aff", "fpr"].forEach(function (k) { url.searchParams.delete(k); });
     url.searchParams.set("ref", code);
     output.value = url.toString();
     row.hidden = false;

@@ -5,6 +5,7 @@ import io
 from html import escape
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from affiliates.links import referral_link
@@ -14,24 +15,46 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize(
-    ("site", "link"),
-    [
-        ("https://shop.example", "https://shop.example/?ref=alice"),
-        ("https://shop.example/store", "https://shop.example/store?ref=alice"),
-        ("https://shop.example/store?lang=en", "https://shop.example/store?lang=en&ref=alice"),
-        ("https://shop.example/store/", "https://shop.example/store/?ref=alice"),
-        ("https://shop.example/?ref=bob&lang=en", "https://shop.example/?lang=en&ref=alice"),
-        ("https://shop.example/?via=bob&aff=carol", "https://shop.example/?ref=alice"),
-        ("https://shop.example/pricing#plans", "https://shop.example/pricing?ref=alice#plans"),
-        ("https://shop.example/?lang=en#top", "https://shop.example/?lang=en&ref=alice#top"),
-        ("shop.example/store", "https://shop.example/store?ref=alice"),
-        ("  https://shop.example  ", "https://shop.example/?ref=alice"),
-        ("", ""),
-    ],
-)
+# (the site, its link for the affiliate "alice")
+CASES = [
+    ("https://shop.example", "https://shop.example/?ref=alice"),
+    ("https://shop.example/store", "https://shop.example/store?ref=alice"),
+    ("https://shop.example/store?lang=en", "https://shop.example/store?lang=en&ref=alice"),
+    ("https://shop.example/store/", "https://shop.example/store/?ref=alice"),
+    ("https://shop.example/?ref=bob&lang=en", "https://shop.example/?lang=en&ref=alice"),
+    ("https://shop.example/?via=bob&aff=carol", "https://shop.example/?ref=alice"),
+    ("https://shop.example/?fpr=bob", "https://shop.example/?ref=alice"),
+    ("https://shop.example/pricing#plans", "https://shop.example/pricing?ref=alice#plans"),
+    ("https://shop.example/?lang=en#top", "https://shop.example/?lang=en&ref=alice#top"),
+    ("shop.example/store", "https://shop.example/store?ref=alice"),
+    (
+        "shop.example/?next=https://other.example/",
+        "https://shop.example/?next=https%3A%2F%2Fother.example%2F&ref=alice",
+    ),
+    ("http://shop.example/store", "http://shop.example/store?ref=alice"),
+    ("  https://shop.example  ", "https://shop.example/?ref=alice"),
+]
+
+
+@pytest.mark.parametrize(("site", "link"), [*CASES, ("", "")])
 def test_a_link_is_the_site_with_the_affiliates_ref_and_nothing_of_the_site_lost(site, link):
     assert referral_link(site, "alice") == link
+
+
+PORTAL_BUILDER = """<form class="builder" data-code="alice" data-site="shop.example">
+<input id="page-url" name="page_url" type="url"></form>
+<div id="built-row" hidden><input id="built-link"></div><p id="builder-warning" hidden></p>"""
+
+
+@pytest.mark.parametrize(("site", "link"), CASES)
+def test_the_portals_live_preview_builds_the_same_link(page, site, link):
+    """static/js/portal.js builds the link as the affiliate types; it must be the link the server builds."""
+    page.set_content(PORTAL_BUILDER)
+    page.add_script_tag(path=str(settings.BASE_DIR / "static" / "js" / "portal.js"))
+    page.fill("#page-url", site)
+    assert page.is_visible("#built-link")
+    assert page.input_value("#built-link") == link
+    assert page.console_errors == []
 
 
 def _set_website(merchant, website: str) -> None:
