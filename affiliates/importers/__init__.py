@@ -20,20 +20,17 @@ from tenants.models import Merchant
 from ..services.affiliates import default_program
 from . import firstpromoter, rewardful, tolt
 from .parse import ImportFileError, decode, read_rows
-from .plan import AffiliatePlan, CommissionPlan, ImportReport, ReferralPlan, plan_import
+from .plan import ImportReport, plan_import
 from .rows import Parsed, Platform, Problem
 from .write import write_import
 
 __all__ = [
     "PLATFORMS",
-    "AffiliatePlan",
-    "CommissionPlan",
     "ImportFileError",
     "ImportReport",
     "Parsed",
     "Platform",
     "Problem",
-    "ReferralPlan",
     "import_rows",
     "read_csv",
 ]

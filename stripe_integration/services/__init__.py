@@ -15,13 +15,11 @@ wake" mutually exclusive, so no wake-up is lost between two workers.
 
 By subject: storing.py, claiming.py, processing.py (and what the periodic sweep takes), waiting.py (parking, waking,
 expiring), payload.py (reading Stripe objects), links.py (customers and payments linked to referrals and commissions)
-and handlers/ by event subject; the rest of the project imports from `stripe_integration.services`.
+and handlers/ by event subject; the rest of the project imports what it uses from `stripe_integration.services`.
 """
 
 from .claiming import asynchronous_commits  # noqa: F401
 from .handlers import HANDLERS, MAY_WAIT, WEBHOOK_EVENT_TYPES  # noqa: F401
-from .links import end_referral_subscription, link_commission_payment, link_customer  # noqa: F401
-from .payload import StripeData, event_object  # noqa: F401
 from .processing import (  # noqa: F401
     MAX_ATTEMPTS,
     TRANSIENT_ERRORS,
@@ -30,4 +28,4 @@ from .processing import (  # noqa: F401
     sweep_stale_events,
 )
 from .storing import UNKNOWN_ACCOUNT, UnreadableEvent, read_event, store_event  # noqa: F401
-from .waiting import WAIT_LIMIT, WaitFor, expire_waiting_events, lock_keys, rerun_payment_events, wake_waiting  # noqa: F401
+from .waiting import expire_waiting_events  # noqa: F401
