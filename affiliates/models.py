@@ -44,7 +44,7 @@ class Program(models.Model):
     """An affiliate program (a campaign) and its commission rules. A merchant has any number; each affiliate is in
     one; exactly one is the default, which new affiliates join unless told otherwise.
 
-    The default program (DESIGN.md): 20% of each payment excluding tax,
+    The default program: 20% of each payment excluding tax,
     recurring for 12 months, 60-day cookie, 30-day hold. `rules` is the
     ordered list of affiliates/rules.py, checked there on every write; a
     payment's line that no rule matches earns the commission below.
@@ -182,7 +182,7 @@ class Referral(models.Model):
     """
 
     class Source(models.TextChoices):
-        """How the referral came about (DESIGN.md, the API's `referrals.source`)."""
+        """How the referral came about (the API's `referrals.source`)."""
 
         CLICK = "click", "Click"
         LEAD = "lead", "Lead"

@@ -15,7 +15,7 @@ from .services import create_default_program
 def create_merchant(
     *, name: str, owner_email: str, password: str | None = None, stripe_account_id: str | None = None
 ) -> tuple[Merchant, User]:
-    """Creates a merchant, its owner (a new or existing user) and its default program (DESIGN.md)."""
+    """Creates a merchant, its owner (a new or existing user) and its default program."""
     merchant, owner = create_merchant_with_owner(
         name=name, owner_email=owner_email, password=password, stripe_account_id=stripe_account_id
     )

@@ -1,4 +1,4 @@
-"""Output serializers of the REST API: the fields DESIGN.md promises, and a few more.
+"""Output serializers of the REST API: what every resource answers (its schema is at /api/v1/schema/).
 
 Every id is a public one: the `public_id` UUID of affiliates, programs, commissions and payouts, a referral's
 `rid`. Amounts are integers in the

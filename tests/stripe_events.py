@@ -31,7 +31,7 @@ import stripe
 from django.conf import settings
 from django.test import TestCase
 
-# A copy of ../shared/stripe/fixtures3.json (see tests/fixtures/stripe/README.md), so any clone runs the suite.
+# Stripe's example objects, copied into the repository so any clone runs the suite (tests/fixtures/stripe/README.md).
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "stripe" / "fixtures3.json"
 API_VERSION = "2025-03-31.basil"
 WEBHOOK_PATH = "/stripe/webhook/"

@@ -1,4 +1,4 @@
-"""Tenant scoping cannot be skipped in views (STYLE.md, Zulip's semgrep idea as a plain test).
+"""Tenant scoping cannot be skipped in views (ARCHITECTURE.md, "Rules that hold everywhere").
 
 In the views and APIs of the apps and their web layers, a tenant-owned model (one with a
 `merchant` foreign key) is reached only through `Model.objects.for_merchant(...)`

@@ -28,7 +28,7 @@ def new_event_id() -> str:
 
 
 class EventType(models.TextChoices):
-    """What an endpoint can subscribe to (DESIGN.md, "Webhooks to the merchant's systems")."""
+    """What an endpoint can subscribe to (README, "Webhooks to your systems")."""
 
     AFFILIATE_CREATED = "affiliate.created", "An affiliate was created (dashboard, API, invitation or signup)"
     AFFILIATE_UPDATED = "affiliate.updated", "An affiliate's name, code, commission or status changed"

@@ -1,4 +1,4 @@
-"""Every write to webhook endpoints, and resending a delivery (STYLE.md services)."""
+"""Every write to webhook endpoints, and resending a delivery."""
 
 from collections.abc import Iterable
 from datetime import timedelta

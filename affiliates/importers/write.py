@@ -86,7 +86,8 @@ def _affiliate(merchant: Merchant, plan: AffiliatePlan, program: Program, now: d
 
 
 def _referrals(merchant: Merchant, report: ImportReport, now: datetime) -> dict[str, Referral]:
-    """The referred customers, bound for good (DESIGN.md, "Attribution beyond the cookie") as manual referrals."""
+    """The referred customers, bound to their affiliate for good as manual referrals (README, "Importing from
+    Rewardful, FirstPromoter and Tolt")."""
     referrals = {
         plan.customer: Referral(
             merchant=merchant,

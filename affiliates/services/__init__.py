@@ -1,4 +1,4 @@
-"""Every write that matters for programs, affiliates, referrals, commissions and payouts (STYLE.md services).
+"""Every write that matters for programs, affiliates, referrals, commissions and payouts (ARCHITECTURE.md).
 
 Split by subject; import from `affiliates.services` as before.
 """

@@ -48,7 +48,7 @@ def assert_every_page_works(client, merchant: Merchant) -> None:
     for name in ("affiliates:portal_signup", "affiliates:portal_login"):
         response = client.get(reverse(name, kwargs={"slug": merchant.slug}))
         assert response.status_code == 200, name
-    # The default program of DESIGN.md, and nothing else yet.
+    # The default program, and nothing else yet.
     program = Program.objects.get(merchant=merchant)
     assert (program.is_default, program.commission_bps, program.recurring_months, program.cookie_days) == (
         True,
