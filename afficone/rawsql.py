@@ -1,8 +1,8 @@
 """Hand-written SQL for the few hot paths (attributing a payment), with models built from its rows.
 
-The ORM compiles every query anew: a three-table select_related costs about 0.8 ms of Python against 0.1 ms for the
-round trip (bench/stripe_webhook.py), more than the rest of attributing a checkout. These helpers keep such SQL short
-and its rows proper model instances, with the column lists taken from the models, never typed out.
+The ORM compiles every query anew, which on these paths costs more Python than the round trip (README, "Benchmarks",
+for the figures). These helpers keep such SQL short and its rows proper model instances, with the column lists taken
+from the models, never typed out.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """One Redis client per process, for the hot paths that talk to Redis directly (the click buffer, the Stripe drainer
-slots). Django's Redis cache builds a new client object on every call, which cost 0.15 ms a call on the webhook (its
-connection pool is shared, but the client's setup is not); redis-py's client is thread-safe and re-creates its
-connections after a fork.
+slots). Django's Redis cache builds a new client object on every call (its connection pool is shared, but the
+client's setup is not; README, "Benchmarks", says what that cost the webhook); redis-py's client is thread-safe and
+re-creates its connections after a fork.
 """
 
 from __future__ import annotations
