@@ -1,10 +1,13 @@
 """The hand-written statements give what the ORM gives: afficone/rawsql.py's `get_with_related` is select_related's
-row, dashboard/sql.py's `top_affiliate_sums` is the sum of the ORM's grouped querysets (on Postgres and on SQLite)."""
+row, its `insert_unless_exists` writes what `bulk_create(ignore_conflicts=True)` writes, dashboard/sql.py's
+`top_affiliate_sums` is the sum of the ORM's grouped querysets (on Postgres and on SQLite)."""
 
 import itertools
+import uuid
 from datetime import date, timedelta
 
 import pytest
+from django.db import transaction
 from django.db.models import Count, F, Sum
 from django.utils import timezone
 
@@ -51,6 +54,40 @@ def test_get_with_related_is_select_related_in_one_query(merchant, affiliate, dj
 def test_get_with_related_refuses_a_nullable_foreign_key():
     with pytest.raises(ValueError, match="not a non-null foreign key"):
         rawsql.get_with_related(Commission, "referral", code="x")
+
+
+def test_insert_unless_exists_writes_what_the_orms_insert_ignoring_conflicts_writes(affiliate):
+    """A new row is inserted with every field the ORM would save; a row whose key exists is left alone. Unlike the
+    ORM's, it says which happened and gives the new row its pk, in one statement and no savepoint."""
+    referral = ReferralFactory(affiliate=affiliate)
+    source_id, public_ids, hold_until = "pi_insert_unless", [uuid.uuid4(), uuid.uuid4()], timezone.now()
+
+    def commission(public_id, amount):
+        return CommissionFactory.build(
+            referral=referral, source_id=source_id, public_id=public_id, amount=amount, hold_until=hold_until
+        )
+
+    def rows():
+        fields = [f.attname for f in Commission._meta.concrete_fields if f.attname not in ("id", "created_at")]
+        return list(Commission.objects.filter(source_id=source_id).values(*fields))
+
+    with transaction.atomic():
+        first, duplicate = commission(public_ids[0], 2000), commission(public_ids[1], 9999)
+        outcome = (
+            rawsql.insert_unless_exists(first, ["merchant_id", "source_id"]),
+            rawsql.insert_unless_exists(duplicate, ["merchant_id", "source_id"]),
+        )
+        by_hand = rows()
+        assert outcome == (True, False)
+        assert Commission.objects.get(source_id=source_id).pk == first.pk and not first._state.adding
+        assert duplicate.pk is None
+        transaction.set_rollback(True)
+    with transaction.atomic():
+        Commission.objects.bulk_create([commission(public_ids[0], 2000)], ignore_conflicts=True)
+        Commission.objects.bulk_create([commission(public_ids[1], 9999)], ignore_conflicts=True)
+        by_orm = rows()
+        transaction.set_rollback(True)
+    assert by_hand == by_orm and [row["amount"] for row in by_hand] == [2000]
 
 
 def _commission_part(merchant, first, last):
