@@ -9,7 +9,7 @@ from django.utils.html import format_html
 
 from .lockout import LOCKED_MESSAGE, count_login_attempt, lift_lockout
 from .models import Membership, Merchant, User
-from .users import user_with_email
+from .users import normalize_email, user_with_email
 
 # Logos are shown on the affiliate portal; raster formats only (an SVG can carry scripts).
 LOGO_MAX_BYTES = 512 * 1024
@@ -48,7 +48,7 @@ class SignupForm(forms.Form):
         return company
 
     def clean_email(self):
-        email = self.cleaned_data["email"].strip().lower()
+        email = normalize_email(self.cleaned_data["email"])
         if user_with_email(email) is not None:
             raise forms.ValidationError(email_taken_message())
         return email
@@ -93,8 +93,7 @@ class LoginForm(LockoutMixin, AuthenticationForm):
         self.fields["username"].widget = forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
 
     def clean_username(self):
-        # Emails are stored lower-cased; people type them any way.
-        return self.cleaned_data["username"].strip().lower()
+        return normalize_email(self.cleaned_data["username"])
 
 
 class AdminLoginForm(LockoutMixin, AdminAuthenticationForm):

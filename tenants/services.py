@@ -13,7 +13,7 @@ from afficone import enqueue
 
 from .models import API_KEY_PREFIX, ApiKey, Invitation, Membership, Merchant, User, hash_api_key, new_proxy_secret
 from .tasks import send_invitation_task
-from .users import create_user, user_with_email
+from .users import create_user, normalize_email, user_with_email
 
 # An invitation link works once, and only for this long.
 INVITATION_TTL = timedelta(days=14)
@@ -91,7 +91,7 @@ def invite_member(merchant: Merchant, *, email: str, role: str, invited_by: User
     Only an owner may invite another owner. One open invitation per email and
     merchant (a partial unique constraint).
     """
-    email = email.strip().lower()
+    email = normalize_email(email)
     if role not in Membership.Role.values:
         raise MerchantError("Unknown role.")
     if role == Membership.Role.OWNER and not _is_owner(merchant, invited_by):

@@ -19,7 +19,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from affiliates.onboarding import create_merchant
 from tenants.services import MerchantError, create_api_key
-from tenants.users import AccountError, user_with_email, validate_new_password
+from tenants.users import AccountError, normalize_email, user_with_email, validate_new_password
 
 STRIPE_ACCOUNT = re.compile(r"^acct_[A-Za-z0-9]{1,250}$")
 
@@ -38,7 +38,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, email, name, stripe_account, password, **options):
-        email = email.strip().lower()
+        email = normalize_email(email)
         try:
             validate_email(email)
         except ValidationError:
