@@ -106,8 +106,9 @@ def _referrals(merchant: Merchant, report: ImportReport, now: datetime) -> dict[
 def _commissions(
     merchant: Merchant, report: ImportReport, referrals: dict[str, Referral], program: Program, now: datetime
 ) -> list[Commission]:
-    """Unpaid commissions as they stood there: their amount is the rule ("imported:fixed:<amount>"); an approved one
-    is payable in the next payout, a pending one is approved at its due date (or after the program's hold)."""
+    """Unpaid commissions as they stood there: their rule is the imported fixed amount (rule_source imported,
+    rule_type fixed); an approved one is payable in the next payout, a pending one is approved at its due date (or
+    after the program's hold)."""
     existing = {
         r.stripe_customer_id: r
         for r in Referral.objects.for_merchant(merchant).filter(
