@@ -4,7 +4,7 @@ Pure functions over plain values (no database, no Stripe): `commission_for_lines
 recording a commission, repricing it and the dashboard's preview all call. The impure part (the affiliate's
 customer count and revenue, the program's fallback) is gathered by affiliates/services/pricing.py.
 
-Rules are JSON, as DESIGN.md writes them, kept on `Program.rules` as a list checked by `validate_rules` on every
+Rules are JSON (README, "Programs and rules"), kept on `Program.rules` as a list checked by `validate_rules` on every
 write (the API's `rules` and the dashboard's rule editor both go through it):
 
     {"match": {"product": "prod_..."}, "commission": {"type": "percent", "bps": 3000}, "label": "Pro plan"}

@@ -91,7 +91,7 @@ class ProgramViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Create a program",
-        description="What it leaves out takes DESIGN.md's defaults (20%, 12 months, 60-day cookie, 30-day hold).",
+        description="What it leaves out takes the defaults (20%, 12 months, 60-day cookie, 30-day hold).",
         request=ProgramCreateInput,
         responses={201: ProgramOutputSerializer},
     )

@@ -58,7 +58,7 @@ def program_edit(request, code):
 
 
 def _new_program(merchant) -> Program:
-    """An unsaved program with DESIGN.md's defaults, in the currency of the merchant's default program."""
+    """An unsaved program with the default settings, in the currency of the merchant's default program."""
     currency = services.default_program(merchant).commission_currency
     return Program(merchant=merchant, name="", slug="", is_default=False, commission_currency=currency, rules=[])
 

@@ -40,7 +40,7 @@ PROGRAM_FIELDS = (
 
 
 def create_default_program(merchant: Merchant) -> Program:
-    """DESIGN.md's default: 20% excluding tax, recurring 12 months, 60-day cookie, 30-day hold."""
+    """The default program: 20% excluding tax, recurring 12 months, 60-day cookie, 30-day hold."""
     program, _ = Program.objects.get_or_create(
         merchant=merchant,
         is_default=True,
@@ -118,7 +118,7 @@ def _checked(merchant: Merchant, changes: dict, *, program: Program | None = Non
 
 @transaction.atomic
 def create_program(merchant: Merchant, *, name: str, is_default: bool = False, **settings) -> Program:
-    """A new program with DESIGN.md's defaults for what `settings` leaves out; the default program if `is_default`."""
+    """A new program with the default settings for what `settings` leaves out; the default program if `is_default`."""
     clean = _checked(merchant, {"name": name, **settings})
     clean.setdefault("slug", _free_slug(merchant, clean["name"]))
     try:
