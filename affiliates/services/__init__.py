@@ -35,16 +35,11 @@ from .payouts import (  # noqa: F401
     mark_payout_paid,
 )
 from .pricing import (  # noqa: F401
-    Rule,
     commission_rule,
-    compute_commission,
     preview_payment,
-    price_payment,
     program_rule,
 )
 from .programs import (  # noqa: F401
-    DEFAULT_SLUG,
-    PROGRAM_FIELDS,
     create_default_program,
     create_program,
     default_program,
