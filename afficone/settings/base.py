@@ -180,8 +180,8 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # No result backend: every task ignores its result (CELERY_TASK_IGNORE_RESULT), so no result is stored in Redis and
 # none needs retrying when it is down.
 # Celery's Django fixup closes the database connection before and after every task unless this is set; reconnecting
-# cost about 40% of an attributed event's time in bench/stripe_webhook.py (11 vs 19 events/s on 2 cores). With it,
-# the fixup closes them only every this-many tasks, and afficone/celery.py drops a connection that broke or outlived
+# cost a large share of an attributed event's time (README, "Benchmarks", has the figure). With it, the fixup closes
+# them only every this-many tasks, and afficone/celery.py drops a connection that broke or outlived
 # CONN_MAX_AGE, as Django does around requests.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TIMEZONE = "UTC"

@@ -128,8 +128,8 @@ def _note_payment(referral: Referral, *, paid_at: datetime, now: datetime) -> No
 
     One hand-written UPDATE (every payment runs it): first_payment_at = LEAST(first_payment_at, paid_at), with
     COALESCE because SQLite's MIN answers NULL for a NULL where Postgres' LEAST skips it. The same statement through
-    the ORM (`.update()` with Least and Coalesce) costs the worker four to five times the CPU, a fifth to a quarter
-    more per attributed checkout: bench/note_payment.py measures both.
+    the ORM (`.update()` with Least and Coalesce) costs the worker several times the CPU: bench/note_payment.py
+    measures both (README, "Benchmarks", has the figures).
     """
     qn = connection.ops.quote_name
     least = "LEAST" if connection.vendor == "postgresql" else "MIN"
