@@ -53,6 +53,13 @@ class Program(models.Model):
     # Minimum payout, in the minor unit of each payout's currency.
     min_payout_amount = models.PositiveBigIntegerField(default=5000)
     attribution = models.CharField(max_length=12, choices=Attribution.choices, default=Attribution.LAST_CLICK)
+    # Where a payment's referral id and an assigned promotion code name different affiliates, which one earns
+    # (DESIGN.md, "Attribution beyond the cookie": the referral id, unless the program puts promotion codes first).
+    promotion_codes_first = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="A promotion code wins over a referral id that names another affiliate.",
+    )
     auto_approve = models.BooleanField(default=False, help_text="Approve affiliates who sign up themselves at once.")
     signup_open = models.BooleanField(default=True, help_text="Whether the public affiliate signup page is open.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -143,11 +150,21 @@ class Referral(models.Model):
 
     `rid` is the public referral id stored in the `afficone_ref` cookie and
     passed to Stripe as `client_reference_id` or `metadata._afficoneRef`.
+    `source` says how it came about: a click on a link, a lead, a promotion code
+    used at checkout, or the merchant binding a customer (dashboard or API).
     """
+
+    class Source(models.TextChoices):
+        CLICK = "click", "Click"
+        LEAD = "lead", "Lead"
+        PROMOTION_CODE = "promotion_code", "Promotion code"
+        MANUAL = "manual", "Attributed in the dashboard"
+        API = "api", "Attributed through the API"
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="referrals")
     affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="referrals")
     rid = models.CharField("referral id", max_length=200, unique=True, default=new_referral_id)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.CLICK, db_default=Source.CLICK)
     # NULL, not '': many referrals have no customer yet, and a unique constraint must not see them as equal.
     stripe_customer_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     stripe_subscription_id = models.CharField(max_length=255, blank=True)

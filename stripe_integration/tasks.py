@@ -1,6 +1,8 @@
+import stripe
 from celery import shared_task
 
 from . import drainers, services
+from .models import CustomerBackfill
 
 
 @shared_task(name=drainers.DRAIN_TASK, acks_late=True)
@@ -32,3 +34,21 @@ def requeue_stale_events_task() -> int:
     """Idempotent: starting a drainer or retrying an event twice costs one no-op run; expiring twice changes nothing."""
     services.expire_waiting_events()
     return drainers.requeue_stale_events()
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(stripe.APIConnectionError, stripe.RateLimitError),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=5,
+)
+def backfill_customer_task(backfill_id: int) -> None:
+    """Credits a manually bound customer's past payments (services.backfill_customer). Idempotency key: each
+    payment's commission, unique per (merchant, source id), so a redelivered or repeated run credits nothing new and
+    recounts the same result. Then asks for a drainer: crediting a payment wakes the refunds that waited for it."""
+    backfill = CustomerBackfill.objects.filter(pk=backfill_id).first()
+    if backfill is None:
+        return  # the referral, or its merchant, was deleted meanwhile
+    services.backfill_customer(backfill)
+    drainers.request_drain_on_commit()

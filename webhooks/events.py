@@ -56,7 +56,7 @@ def _payouts() -> models.QuerySet:
 
 
 def _affiliates() -> models.QuerySet:
-    return Affiliate.objects.select_related("program", "merchant")
+    return Affiliate.objects.select_related("program", "merchant").prefetch_related("promotion_codes")
 
 
 def _commissions() -> models.QuerySet:

@@ -10,6 +10,7 @@ from tracking.services import resolve_reference
 from ...models import StripeEvent
 from ..links import _record, link_customer
 from ..payload import _event_time, _id, _reference, _timestamp, checkout_amount_excluding_tax
+from ..promotion_codes import assigned_code, attributed_referral, session_promotion_code_ids
 from ..waiting import rerun_payment_events
 from .registry import handles
 
@@ -21,19 +22,28 @@ def handle_checkout_session(merchant: Merchant, session: dict, event: StripeEven
     Payment mode earns a commission on the PaymentIntent (so payment_intent.succeeded for the same payment adds
     nothing), once paid; an unpaid session (delayed payment methods) waits for async_payment_succeeded, which carries
     the same session, paid. Subscription mode links the customer and subscription and leaves the money to invoices.
+
+    The referral is the one the session's referral id names, or the affiliate's whose assigned promotion code it used
+    (with no referral id, or where the program puts codes first: services/promotion_codes.py).
     """
     reference = str(session.get("client_reference_id") or "").strip() or _reference(session)
-    if not reference:
+    codes = session_promotion_code_ids(session)
+    if not reference and not codes:
         return
     mode = session.get("mode") or "payment"
     paid = session.get("payment_status") == "paid"
     if mode == "payment" and not paid:
         return
-    referral = resolve_reference(merchant, reference)
+    customer_id = _id(session.get("customer"))
+    referral = attributed_referral(
+        merchant,
+        referral=resolve_reference(merchant, reference) if reference else None,
+        code=assigned_code(merchant, codes),
+        customer_id=customer_id,
+    )
     if referral is None:
         return
     email = (session.get("customer_details") or {}).get("email") or session.get("customer_email") or ""
-    customer_id = _id(session.get("customer"))
     if customer_id:
         # A subscription paid at checkout opens its recurring window there; a trial's opens at its first payment.
         window = _timestamp(session.get("created")) if mode == "subscription" and paid else None

@@ -9,6 +9,7 @@ from tenants.models import Merchant
 from ...models import StripeEvent
 from ..links import _record, link_commission_payment
 from ..payload import _event_time, _id, _timestamp, invoice_subscription, invoice_tax
+from ..promotion_codes import bind_by_promotion_code, has_discounts
 from ..waiting import WaitFor, lock_keys, wake_waiting
 from .registry import handles
 
@@ -17,13 +18,15 @@ from .registry import handles
 def handle_invoice_paid(merchant: Merchant, invoice: dict, event: StripeEvent) -> None:
     """invoice.paid and invoice.payment_succeeded: one commission per invoice (source = the invoice id).
 
-    $0 invoices (trials) earn nothing. Waits for the customer's link when it has not arrived yet. The first invoice of
-    a subscription is not recurring; later ones are, within the program's recurring limit.
+    $0 invoices (trials) earn nothing. Waits for the customer's link when it has not arrived yet, unless the invoice
+    used a promotion code assigned to an affiliate, which binds the customer (a $0 invoice's too: the binding is
+    kept). The first invoice of a subscription is not recurring; later ones are, within the program's recurring limit.
     """
     amount_paid = int(invoice.get("amount_paid") or 0)
-    if amount_paid <= 0:
+    if amount_paid <= 0 and not has_discounts(invoice):
         return
-    if not invoice_subscription(invoice):
+    subscription_id = invoice_subscription(invoice)
+    if not subscription_id:
         # A one-off invoice, e.g. the one Checkout issues after a payment when "create an invoice" is on: that payment
         # is attributed through its Checkout Session or PaymentIntent. Invoices earn as subscription payments only.
         return
@@ -32,6 +35,16 @@ def handle_invoice_paid(merchant: Merchant, invoice: dict, event: StripeEvent) -
         return
     lock_keys(merchant.pk, customer_id)
     referral = referral_with_program(merchant.pk, stripe_customer_id=customer_id)
+    if referral is None:
+        referral = bind_by_promotion_code(
+            merchant,
+            invoice,
+            customer_id=customer_id,
+            subscription_id=subscription_id,
+            email=invoice.get("customer_email") or "",
+        )
+    if amount_paid <= 0:
+        return
     if referral is None:
         raise WaitFor(customer_id)
     invoice_id = _id(invoice)
