@@ -18,6 +18,7 @@ from tests.stripe_events import (
     new_id,
     post_event,
     promotion_code,
+    subscription,
 )
 
 pytestmark = pytest.mark.django_db
@@ -214,3 +215,29 @@ def test_an_invoice_before_its_checkout_session_decides_as_the_session_will(
     deliver("checkout.session.completed", session)
     assert earned(merchant) == [(first["id"], winner, 2000, False)]
     assert Referral.objects.get(merchant=merchant, stripe_customer_id=customer).affiliate.code == winner
+
+
+def test_a_subscription_given_the_code_binds_its_customer(deliver, merchant, bob20, fake_stripe):
+    """customer.subscription.created with the code (its `discounts` are di_ ids, read back with expand[]): the
+    customer is bound before any invoice, so the first invoice, without a discount, earns for the code's affiliate."""
+    customer = new_id("cus")
+    applied = fake_stripe.put_expandable(discount(promotion_code=bob20.stripe_id), account=merchant.stripe_account_id)
+    sub = fake_stripe.put(
+        subscription(customer=customer, discounts=[applied["id"]]), account=merchant.stripe_account_id
+    )
+    deliver("customer.subscription.created", sub)
+    [read] = fake_stripe.requests_to(f"/v1/subscriptions/{sub['id']}", "GET")
+    assert read.query == {"expand[0]": "discounts"}
+    referral = Referral.objects.get(merchant=merchant, stripe_customer_id=customer)
+    assert (referral.affiliate.code, referral.source, referral.stripe_subscription_id) == (
+        "bob",
+        Referral.Source.PROMOTION_CODE,
+        sub["id"],
+    )
+    paid = invoice(customer=customer, subscription=sub["id"], billing_reason="subscription_create")
+    deliver("invoice.paid", paid)
+    assert earned(merchant) == [(paid["id"], "bob", 2000, False)]
+    # An update of a bound customer's subscription changes nothing and asks Stripe nothing.
+    asked = len(fake_stripe.requests)
+    deliver("customer.subscription.updated", sub)
+    assert len(fake_stripe.requests) == asked
