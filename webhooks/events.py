@@ -66,7 +66,9 @@ def _commissions() -> models.QuerySet:
 SOURCES: dict[str, Source] = {
     EventType.AFFILIATE_CREATED: Source(_affiliates, AffiliateOutputSerializer),
     EventType.AFFILIATE_UPDATED: Source(_affiliates, AffiliateOutputSerializer),
-    EventType.REFERRAL_CREATED: Source(lambda: Referral.objects.select_related("affiliate"), ReferralOutputSerializer),
+    EventType.REFERRAL_CREATED: Source(
+        lambda: Referral.objects.select_related("affiliate", "backfill"), ReferralOutputSerializer
+    ),
     EventType.COMMISSION_CREATED: Source(_commissions, CommissionOutputSerializer),
     EventType.COMMISSION_UPDATED: Source(_commissions, CommissionOutputSerializer),
     EventType.PAYOUT_CREATED: Source(_payouts, PayoutOutputSerializer),
