@@ -5,8 +5,9 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+    # Affiliate and Referral are all it needs of affiliates, so that app can migrate back alone.
     dependencies = [
-        ("affiliates", "0011_referral_source_and_code_precedence"),
+        ("affiliates", "0002_initial"),
         ("stripe_integration", "0005_payload_lz4"),
         ("tenants", "0004_merchant_proxy_secret"),
     ]
