@@ -24,7 +24,7 @@ def reuse_database_connections(sender=None, **kwargs) -> None:
     close_old_connections()
 
 
-def send_task(name: str, *args: Any, countdown: float | None = None) -> None:
+def send_task(name: str, *args: Any, countdown: float | None = None, kwargs: dict[str, Any] | None = None) -> None:
     """Enqueues the task registered under `name`, as its own `apply_async` would (run at once where tasks run
     eagerly: the embedded default, tests).
 
@@ -34,6 +34,6 @@ def send_task(name: str, *args: Any, countdown: float | None = None) -> None:
     if app.conf.task_always_eager:
         if name not in app.tasks:
             app.loader.import_default_modules()  # what a worker does at start: every app's tasks.py is imported
-        app.tasks[name].apply_async(args, countdown=countdown)
+        app.tasks[name].apply_async(args, kwargs, countdown=countdown)
     else:
-        app.send_task(name, args, countdown=countdown)
+        app.send_task(name, args, kwargs, countdown=countdown)

@@ -20,7 +20,7 @@ def loads(data: str | bytes) -> Any:
         return json.loads(data)
     except RecursionError as exc:
         raise JSONBodyError("JSON is nested too deeply.") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # not JSON, not UTF-8, or an integer longer than Python converts (4,300 digits)
         raise JSONBodyError(f"Invalid JSON: {exc}") from exc
 
 

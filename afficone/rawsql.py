@@ -136,30 +136,6 @@ def _related_sql(model: type[Model], path: str, where: tuple[str, ...], vendor: 
     return sql, steps, where_fields
 
 
-def sum_union(
-    querysets: Sequence, *, group_by: Sequence[str], sums: Sequence[str], order_by: Sequence[str], limit: int
-) -> list[dict]:
-    """The rows of several `.values(*group_by).annotate(<each of sums>)` querysets, added up per `group_by`, in
-    `order_by` (names, "-" for descending), the first `limit`: one statement, where the ORM needs one per queryset
-    and the sums in Python (it cannot group a union). Each queryset selects `group_by` then `sums`, in that order.
-
-        SELECT group_by, CAST(SUM(s) AS bigint)... FROM (q1 UNION ALL q2 ...) GROUP BY ... ORDER BY ... LIMIT n
-    """
-    names = [*group_by, *sums]
-    compiled = [qs.query.get_compiler(using=qs.db).as_sql() for qs in querysets]
-    position = {name: i for i, name in enumerate(names, start=1)}
-    order = ", ".join(f"{position[name.lstrip('-')]} {'DESC' if name.startswith('-') else 'ASC'}" for name in order_by)
-    qn = connection.ops.quote_name
-    sql = (
-        f"SELECT {', '.join(qn(g) for g in group_by)}, {', '.join(f'CAST(SUM({qn(s)}) AS bigint)' for s in sums)} "
-        f"FROM ({' UNION ALL '.join(f'SELECT * FROM ({part}) AS part{i}' for i, (part, _) in enumerate(compiled))}) "
-        f"AS parts GROUP BY {', '.join(qn(g) for g in group_by)} ORDER BY {order} LIMIT %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*(p for _, params in compiled for p in params), limit])
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 def commit_asynchronously() -> None:
     """`SET LOCAL synchronous_commit TO OFF`: the current transaction's commit does not wait for its WAL flush, for
     work that can be rebuilt from what is already durable (a Stripe event's processing). Inside a transaction;

@@ -57,7 +57,7 @@ class PayoutInline(admin.TabularInline):
 
 @admin.register(PayoutBatch)
 class PayoutBatchAdmin(admin.ModelAdmin):
-    list_display = ("code", "merchant", "created_at")
+    list_display = ("public_id", "merchant", "created_at")
     raw_id_fields = ("merchant", "created_by")
     inlines = [PayoutInline]
 

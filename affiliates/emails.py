@@ -73,7 +73,8 @@ def send_new_application(affiliate: Affiliate) -> None:
         {
             "affiliate": affiliate,
             "merchant": affiliate.merchant,
-            "review_url": settings.SITE_URL + reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.uid}),
+            "review_url": settings.SITE_URL
+            + reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.public_id}),
         },
         recipients,
     )

@@ -7,14 +7,14 @@ set a website.
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # The parameters the script reads a code from (tracker/src/t.js); a link carries only ours.
-REF_PARAMETERS = ("ref", "via", "aff")
+REF_PARAMETERS = ("ref", "via", "aff", "fpr")
 
 
 def referral_link(site: str, code: str) -> str:
     """`site` (any URL of the merchant's site; https:// when it names no scheme) with `ref=code`.
 
-    Its path, other parameters and fragment are kept; a `ref`, `via` or `aff` it already has is replaced. A site with
-    no path gets "/". "" when there is no site.
+    Its path, other parameters and fragment are kept; a `ref`, `via`, `aff` or `fpr` it already has is replaced. A
+    site with no path gets "/". "" when there is no site.
     """
     site = (site or "").strip()
     if not site:

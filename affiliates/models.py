@@ -23,6 +23,7 @@ class RuleSource(models.TextChoices):
 
     PROGRAM = "program", "Program"
     AFFILIATE = "affiliate", "Affiliate override"
+    IMPORTED = "imported", "Imported"  # earned on the platform the merchant came from (affiliates/importers/)
 
 
 class Program(models.Model):
@@ -37,7 +38,7 @@ class Program(models.Model):
         FIRST_CLICK = "first_click", "First click wins"
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="programs")
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=200, default="Affiliate program")
     is_default = models.BooleanField(default=True)
     commission_type = models.CharField(max_length=10, choices=CommissionType.choices, default=CommissionType.PERCENT)
@@ -93,7 +94,8 @@ class Affiliate(models.Model):
         BANK = "bank", "Bank transfer"
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="affiliates")
-    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # The id in URLs and the API, as on every model; `code` is the referral code that links carry.
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="affiliates")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="affiliates"
@@ -155,16 +157,19 @@ class Referral(models.Model):
     """
 
     class Source(models.TextChoices):
+        """How the referral came about (DESIGN.md, the API's `referrals.source`)."""
+
         CLICK = "click", "Click"
         LEAD = "lead", "Lead"
         PROMOTION_CODE = "promotion_code", "Promotion code"
-        MANUAL = "manual", "Attributed in the dashboard"
-        API = "api", "Attributed through the API"
+        MANUAL = "manual", "Manual"
+        API = "api", "API"
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="referrals")
     affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="referrals")
     rid = models.CharField("referral id", max_length=200, unique=True, default=new_referral_id)
-    source = models.CharField(max_length=20, choices=Source.choices, default=Source.CLICK, db_default=Source.CLICK)
+    # The database default too: processes of the release before this column insert referrals without it.
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.CLICK, db_default=Source.CLICK)
     # NULL, not '': many referrals have no customer yet, and a unique constraint must not see them as equal.
     stripe_customer_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     stripe_subscription_id = models.CharField(max_length=255, blank=True)
@@ -218,11 +223,12 @@ class Commission(models.Model):
         CHARGE = "charge", "Charge"
         CHECKOUT_SESSION = "checkout_session", "Checkout Session"
         CONVERSION = "conversion", "Conversion (API)"
+        IMPORT = "import", "Imported"  # `source_id` names the platform and its commission id: "rewardful:<id>"
 
     # Every index is written by each payment's insert: the foreign keys' own indexes would repeat the prefixes of
     # those in Meta.indexes, so they are left out.
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="commissions", db_index=False)
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="commissions", db_index=False)
     referral = models.ForeignKey(Referral, on_delete=models.SET_NULL, null=True, blank=True, related_name="commissions")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
@@ -323,15 +329,6 @@ class Commission(models.Model):
             value = f"{self.rule_amount} {self.currency}"
         return f"{self.rule_source}:{self.rule_type}:{value}"
 
-    @property
-    def is_payable(self) -> bool:
-        return (
-            self.status == self.Status.APPROVED
-            and self.payout_id is None
-            and not self.is_on_hold
-            and self.net_amount > 0
-        )
-
 
 # The two amounts that the pages, the rollups and the payouts add up, as query expressions; the properties
 # Commission.net_amount and Commission.revenue_amount are the same for one row.
@@ -343,7 +340,7 @@ REVENUE_AMOUNT = models.F("base_amount") - models.F("refunded_amount")
 
 class PayoutBatch(models.Model):
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="payout_batches")
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -359,7 +356,7 @@ class Payout(models.Model):
         PAID = "paid", "Paid"
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="payouts")
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     batch = models.ForeignKey(PayoutBatch, on_delete=models.CASCADE, null=True, blank=True, related_name="payouts")
     affiliate = models.ForeignKey(Affiliate, on_delete=models.PROTECT, related_name="payouts")
     amount = models.BigIntegerField(help_text="Sum of its commissions' net amounts, less `deducted_amount`.")
@@ -522,3 +519,55 @@ class CommissionDirtyDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.merchant_pk} {self.day}"
+
+
+class ImportPlatform(models.TextChoices):
+    """The affiliate platforms a merchant can bring its affiliates from (affiliates/importers/)."""
+
+    REWARDFUL = "rewardful", "Rewardful"
+    FIRSTPROMOTER = "firstpromoter", "FirstPromoter"
+    TOLT = "tolt", "Tolt"
+
+
+class ImportedAffiliate(models.Model):
+    """An affiliate brought from another platform, by that platform's id for it: a second import of the same
+    export finds the affiliate again, whatever its email or code has become."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="imported_as")
+    platform = models.CharField(max_length=16, choices=ImportPlatform.choices)
+    external_id = models.CharField(max_length=255)
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "platform", "external_id"], name="uniq_imported_affiliate"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.external_id}"
+
+
+class LegacyCode(models.Model):
+    """A code an affiliate's links carried on the platform the merchant came from (?via=, ?fpr=, ?ref=) that is not
+    its code here: clicks and payments naming it still reach the affiliate. Stored lower-case, since codes are
+    compared without case; no affiliate code or other legacy code of the merchant equals it."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="legacy_codes")
+    code = models.CharField(max_length=64)
+    platform = models.CharField(max_length=16, choices=ImportPlatform.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "code"], name="uniq_legacy_code"),
+            models.CheckConstraint(condition=Q(code__regex=r"^[a-z0-9_-]{1,64}$"), name="legacy_code_format"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code

@@ -8,7 +8,7 @@ from django.db.models import F, Q, QuerySet
 from afficone import rawsql
 from tenants.models import Merchant
 
-from .models import Commission, Referral
+from .models import Affiliate, Commission, Referral
 
 
 def payable_commissions(merchant: Merchant) -> QuerySet[Commission]:
@@ -28,3 +28,13 @@ def referral_with_program(merchant_id: int, *, rid: str = "", stripe_customer_id
         raise ValueError("Give exactly one of rid and stripe_customer_id.")
     key = {"rid": rid} if rid else {"stripe_customer_id": stripe_customer_id}
     return rawsql.get_with_related(Referral, "affiliate__program", merchant_id=merchant_id, **key)
+
+
+def code_holder(merchant_id: int, code: str) -> Affiliate | None:
+    """The merchant's affiliate whose links carry `code`, compared without case: as its code, or as a code its
+    links had on the platform the merchant came from (LegacyCode). No two affiliates hold the same code."""
+    affiliates = Affiliate.objects.for_merchant(merchant_id)
+    return (
+        affiliates.filter(code__iexact=code).first()
+        or affiliates.filter(legacy_codes__code=code.lower(), legacy_codes__merchant_id=merchant_id).first()
+    )

@@ -74,7 +74,7 @@ class ApiKeyRateThrottle(BaseThrottle):
     The rate is REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["api_key"], e.g.
     "600/min". Counted by afficone/ratelimit.py in one atomic step, so
     concurrent requests on several web processes are all counted. The count
-    is kept under the API key's public code (not its pk), so counts never
+    is kept under the API key's public id (not its pk), so counts never
     carry over to another key.
     """
 
@@ -98,7 +98,7 @@ class ApiKeyRateThrottle(BaseThrottle):
             return True
         now = time.time()
         rule = ratelimit.Rule("api", limit=self.num_requests, window=self.duration, on_outage=ratelimit.Outage.OPEN)
-        hit = ratelimit.hit(rule, str(key.code), now=now)
+        hit = ratelimit.hit(rule, str(key.public_id), now=now)
         if hit.count is None or hit.reset_at is None:
             return True  # Redis unreachable: fails open, uncounted (afficone/ratelimit.py says why)
         # Read by MerchantScopedMixin.finalize_response for the X-RateLimit-* headers.

@@ -83,7 +83,11 @@ class MerchantScopedMixin:
         return request_merchant(self.request)
 
     def initial(self, request, *args, **kwargs):
+        if any("\x00" in str(value) for value in kwargs.values()):
+            raise exceptions.NotFound()  # no id holds a NUL, and Postgres refuses one in a query
         super().initial(request, *args, **kwargs)
+        if not (request.META.get("CONTENT_LENGTH") or "0").strip().isdigit():
+            raise exceptions.ParseError("Content-Length must be a number of bytes.")
         if request.method in ("POST", "PATCH"):
             # DRF's parsers read the stream unbounded; Django's `body` enforces DATA_UPLOAD_MAX_MEMORY_SIZE (413).
             _ = request.body
@@ -180,7 +184,7 @@ class PublicIdField(serializers.RelatedField):
         "invalid": "{value} is not a valid {model} id.",
     }
 
-    def __init__(self, *, lookup: str = "code", pattern: str | None = None, **kwargs):
+    def __init__(self, *, lookup: str = "public_id", pattern: str | None = None, **kwargs):
         self.lookup = lookup
         self.pattern = re.compile(pattern) if pattern else None
         super().__init__(**kwargs)
@@ -269,7 +273,12 @@ def _first_error(detail, path: tuple = ()) -> tuple[tuple, object]:
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict:
-    return {"error": {"code": code, "message": message, "field": field}}
+    """The one error shape. An error may quote the input, and JSON cannot carry a lone surrogate: it reads as "?"."""
+    return {"error": {"code": code, "message": _encodable(message), "field": field and _encodable(field)}}
+
+
+def _encodable(text: str) -> str:
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _describe(exc: exceptions.APIException, context) -> tuple[str, str, str | None]:

@@ -30,4 +30,4 @@ class QueryFilterBackend(BaseFilterBackend):
 
 def affiliate_filter() -> serializers.UUIDField:
     # An unknown id (another merchant's too) filters everything out; it is not an error.
-    return serializers.UUIDField(source="affiliate__uid", required=False, help_text="An affiliate's id.")
+    return serializers.UUIDField(source="affiliate__public_id", required=False, help_text="An affiliate's id.")

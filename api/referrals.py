@@ -46,7 +46,7 @@ class ReferralViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
 
     class ReferralCreateInput(serializers.Serializer):
         affiliate = PublicIdField(
-            queryset=Affiliate.objects.all(), lookup="uid", pattern=UUID_PATTERN, help_text="The affiliate's id."
+            queryset=Affiliate.objects.all(), lookup="public_id", pattern=UUID_PATTERN, help_text="The affiliate's id."
         )
         customer = serializers.RegexField(
             STRIPE_CUSTOMER_PATTERN,

@@ -1,7 +1,7 @@
 """Output serializers of the REST API: the fields DESIGN.md promises, and a few more.
 
-Every id is a public one: an affiliate's `uid`, a referral's `rid`, the
-`code` UUID of programs, commissions and payouts. Amounts are integers in the
+Every id is a public one: the `public_id` UUID of affiliates, programs, commissions and payouts, a referral's
+`rid`. Amounts are integers in the
 currency's minor unit with a lower-case ISO currency. Input serializers live
 next to their views in api/views.py.
 """
@@ -114,13 +114,13 @@ class PromotionCodesField(serializers.Field):
 
 
 class AffiliateOutputSerializer(serializers.Serializer):
-    id = serializers.UUIDField(source="uid")
+    id = serializers.UUIDField(source="public_id")
     email = serializers.EmailField()
     name = serializers.CharField()
     code = serializers.CharField(help_text="Used in links: `?ref=CODE`.")
     status = serializers.ChoiceField(choices=Affiliate.Status.choices)
     link = serializers.SerializerMethodField(help_text="The affiliate's referral link to the merchant's site.")
-    program = serializers.UUIDField(source="program.code")
+    program = serializers.UUIDField(source="program.public_id")
     commission_override = CommissionOverrideField(
         source="*",
         allow_null=True,
@@ -151,7 +151,7 @@ class ReferralOutputSerializer(serializers.Serializer):
     id = serializers.CharField(
         source="rid", help_text="The referral id: `client_reference_id` / `metadata._afficoneRef`."
     )
-    affiliate = serializers.UUIDField(source="affiliate.uid")
+    affiliate = serializers.UUIDField(source="affiliate.public_id")
     customer = serializers.CharField(
         source="stripe_customer_id", allow_null=True, help_text="The Stripe customer id, once known."
     )
@@ -159,7 +159,7 @@ class ReferralOutputSerializer(serializers.Serializer):
     source = serializers.ChoiceField(
         choices=Referral.Source.choices,
         help_text="How it came about: a click on a link, a lead, a promotion code used at checkout, or the merchant "
-        "binding a customer (`manual` in the dashboard, `api` here).",
+        "binding a customer (`manual` in the dashboard or an import, `api` here).",
     )
     backfill = serializers.SerializerMethodField(
         help_text="For a customer bound by the merchant: their past payments read from Stripe and credited."
@@ -182,8 +182,8 @@ class CommissionSourceSerializer(serializers.Serializer):
 
 
 class CommissionOutputSerializer(serializers.Serializer):
-    id = serializers.UUIDField(source="code")
-    affiliate = serializers.UUIDField(source="affiliate.uid")
+    id = serializers.UUIDField(source="public_id")
+    affiliate = serializers.UUIDField(source="affiliate.public_id")
     referral = serializers.CharField(source="referral.rid", allow_null=True)
     amount = serializers.IntegerField(help_text="Earned when the payment was made, in minor units.")
     reversed_amount = serializers.IntegerField(help_text="Taken back by refunds and lost disputes.")
@@ -198,7 +198,7 @@ class CommissionOutputSerializer(serializers.Serializer):
     is_self_referral = serializers.BooleanField()
     is_on_hold = serializers.BooleanField(help_text="Held while a dispute is open.")
     hold_until = serializers.DateTimeField(help_text="Approved automatically after this, unless reversed.")
-    payout = serializers.UUIDField(source="payout.code", allow_null=True)
+    payout = serializers.UUIDField(source="payout.public_id", allow_null=True)
     void_reason = serializers.CharField(allow_blank=True)
     created = serializers.DateTimeField(source="created_at")
     approved_at = serializers.DateTimeField(allow_null=True)
@@ -211,24 +211,24 @@ class CommissionOutputSerializer(serializers.Serializer):
 
 
 class PayoutOutputSerializer(serializers.Serializer):
-    id = serializers.UUIDField(source="code")
-    affiliate = serializers.UUIDField(source="affiliate.uid")
+    id = serializers.UUIDField(source="public_id")
+    affiliate = serializers.UUIDField(source="affiliate.public_id")
     amount = serializers.IntegerField()
     currency = serializers.CharField()
     status = serializers.ChoiceField(choices=Payout.Status.choices)
     reference = serializers.CharField(allow_blank=True, help_text="The transfer's reference, e.g. a PayPal id.")
-    batch = serializers.UUIDField(source="batch.code", allow_null=True)
+    batch = serializers.UUIDField(source="batch.public_id", allow_null=True)
     commissions = serializers.SerializerMethodField(help_text="The ids of the commissions it pays.")
     created = serializers.DateTimeField(source="created_at")
     paid_at = serializers.DateTimeField(allow_null=True)
 
     @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
     def get_commissions(self, payout: Payout) -> list[str]:
-        return [str(commission.code) for commission in payout.commissions.all()]
+        return [str(commission.public_id) for commission in payout.commissions.all()]
 
 
 class ProgramOutputSerializer(serializers.Serializer):
-    id = serializers.UUIDField(source="code")
+    id = serializers.UUIDField(source="public_id")
     name = serializers.CharField()
     is_default = serializers.BooleanField()
     commission_type = serializers.ChoiceField(choices=CommissionType.choices)
@@ -255,7 +255,7 @@ class ConversionOutputSerializer(serializers.Serializer):
 
     id = serializers.SerializerMethodField(help_text="Your id for the sale.")
     referral = serializers.CharField(source="referral.rid", allow_null=True)
-    affiliate = serializers.UUIDField(source="affiliate.uid")
+    affiliate = serializers.UUIDField(source="affiliate.public_id")
     amount = serializers.IntegerField(source="base_amount", help_text="The sale, tax excluded, in minor units.")
     refunded_amount = serializers.IntegerField()
     commission = CommissionOutputSerializer(source="*")

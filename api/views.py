@@ -27,6 +27,7 @@ from affiliates.models import (
     Program,
     Referral,
 )
+from affiliates.queries import code_holder
 from stripe_integration import attribution
 
 from . import conversions as conversion_services
@@ -65,7 +66,7 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     asks_stripe = True
 
     queryset = Affiliate.objects.select_related("program", "merchant").prefetch_related("promotion_codes")
-    lookup_field = "uid"
+    lookup_field = "public_id"
     lookup_url_kwarg = "id"
 
     class AffiliateFilters(QueryFilters):
@@ -105,7 +106,7 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
 
         def validate_code(self, code: str) -> str:
             merchant = self.context["view"].merchant
-            if Affiliate.objects.for_merchant(merchant).filter(code__iexact=code).exists():
+            if code_holder(merchant.pk, code) is not None:
                 raise serializers.ValidationError(f"The code {code!r} is already taken.", code="unique")
             return code
 
@@ -190,7 +191,7 @@ class CommissionViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     """What affiliates earned, one per payment; approve or void them."""
 
     queryset = Commission.objects.select_related("affiliate", "referral", "payout")
-    lookup_field = "code"
+    lookup_field = "public_id"
     lookup_url_kwarg = "id"
 
     class CommissionFilters(QueryFilters):
@@ -263,9 +264,9 @@ class PayoutViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     """Money owed to affiliates, grouped in batches; mark them paid once sent."""
 
     queryset = Payout.objects.select_related("affiliate", "batch").prefetch_related(
-        Prefetch("commissions", queryset=Commission.objects.only("code", "payout_id").order_by("pk"))
+        Prefetch("commissions", queryset=Commission.objects.only("public_id", "payout_id").order_by("pk"))
     )
-    lookup_field = "code"
+    lookup_field = "public_id"
     lookup_url_kwarg = "id"
 
     class PayoutFilters(QueryFilters):
@@ -302,7 +303,7 @@ class PayoutViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
         if batch is None:
             return Response({"batch": None, "payouts": []}, status=status.HTTP_200_OK)
         payouts = self.get_queryset().filter(batch=batch).order_by("pk")
-        body = {"batch": batch.code, "payouts": payouts}
+        body = {"batch": batch.public_id, "payouts": payouts}
         return self.output(PayoutBatchOutputSerializer, body, status_code=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -329,7 +330,7 @@ class ProgramViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     """Affiliate programs and their commission rules."""
 
     queryset = Program.objects.all()
-    lookup_field = "code"
+    lookup_field = "public_id"
     lookup_url_kwarg = "id"
     http_method_names = ["get", "patch", "head"]
 
@@ -412,7 +413,7 @@ class ConversionViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
         def validate_referral(self, reference: str) -> str:
             merchant = self.context["view"].merchant
             known = Referral.objects.for_merchant(merchant).filter(rid=reference).exists() or (
-                Affiliate.objects.for_merchant(merchant).filter(code__iexact=reference).exists()
+                code_holder(merchant.pk, reference) is not None
             )
             if not known:
                 raise serializers.ValidationError(

@@ -36,11 +36,11 @@ def affiliate_attribution(merchant, affiliate: Affiliate) -> dict:
 
 
 def _affiliate(request, uid) -> Affiliate:
-    return get_object_or_404(Affiliate.objects.for_merchant(request.merchant), uid=uid)
+    return get_object_or_404(Affiliate.objects.for_merchant(request.merchant), public_id=uid)
 
 
 def _back(affiliate: Affiliate, anchor: str):
-    return redirect(reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.uid}) + f"#{anchor}")
+    return redirect(reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.public_id}) + f"#{anchor}")
 
 
 @merchant_required

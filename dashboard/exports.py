@@ -103,7 +103,7 @@ def commissions_csv(qs):
         for c in qs.select_related("affiliate").order_by("created_at", "pk").iterator(chunk_size=2000):
             yield writer.writerow(
                 [
-                    c.code,
+                    c.public_id,
                     c.created_at.isoformat(),
                     _safe_cell(c.affiliate.code),
                     _safe_cell(c.affiliate.email),
@@ -145,7 +145,7 @@ def _batch_rows(kind: str, payouts, merchant):
                         _safe_cell(p.affiliate.paypal_email),
                         money.to_major(p.amount, p.currency),
                         p.currency.upper(),
-                        str(p.code).replace("-", "")[:30],
+                        str(p.public_id).replace("-", "")[:30],
                         _safe_cell(f"Affiliate commissions from {merchant.name}"[:165]),
                         "PayPal",
                     ]
@@ -171,7 +171,7 @@ def _batch_rows(kind: str, payouts, merchant):
         a = p.affiliate
         yield writer.writerow(
             [
-                p.code,
+                p.public_id,
                 _safe_cell(a.code),
                 _safe_cell(a.name),
                 _safe_cell(a.email),

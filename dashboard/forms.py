@@ -10,7 +10,8 @@ from decimal import Decimal, InvalidOperation
 from django import forms
 
 from affiliates import money
-from affiliates.models import CODE_PATTERN, Affiliate, CommissionType, Program
+from affiliates.importers.parse import MAX_BYTES as MAX_IMPORT_BYTES
+from affiliates.models import CODE_PATTERN, Affiliate, CommissionType, ImportPlatform, Program
 
 CURRENCIES = [
     ("usd", "USD"),
@@ -274,3 +275,20 @@ class MarkPaidForm(forms.Form):
         label="Reference",
         help_text="The transfer's id, e.g. the PayPal transaction or batch id.",
     )
+
+
+class ImportAffiliatesForm(forms.Form):
+    platform = forms.ChoiceField(
+        choices=ImportPlatform.choices, widget=forms.RadioSelect, label="The platform you are coming from"
+    )
+    file = forms.FileField(
+        label="Its CSV export",
+        help_text="Affiliates, and where the file has them, referred customers and unpaid commissions.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_IMPORT_BYTES:
+            raise forms.ValidationError(f"The file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB: split it.")
+        return upload

@@ -20,13 +20,11 @@ from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 
-from afficone import rawsql
 from affiliates import money
 from affiliates.models import (
     NET_AMOUNT,
     REVENUE_AMOUNT,
     Affiliate,
-    AffiliateCommissionMonth,
     Commission,
     CommissionDailyStat,
     CommissionDirtyDay,
@@ -34,11 +32,12 @@ from affiliates.models import (
     Payout,
     Referral,
 )
-from affiliates.services import month_start, next_month
+from affiliates.services.rollups import month_start, next_month
 from tenants.models import Merchant
 from tracking.models import Click
 
 from .periods import Period, day_start
+from .sql import top_affiliate_sums
 
 # --- counts: clicks, referrals, customers --------------------------------------------------------------------------
 
@@ -344,40 +343,13 @@ def top_affiliates(merchant: Merchant, period: Period, *, limit: int = 5) -> lis
     """
     months, raw_ranges = _month_split(merchant, period)
 
-    def raw(first: date, last: date):
-        return (
-            Commission.objects.for_merchant(merchant)
-            .filter(created_at__gte=day_start(first), created_at__lt=day_start(last + timedelta(days=1)))
-            .exclude(status=Commission.Status.VOIDED)
-            .values("affiliate_id", "currency")
-            .annotate(
-                revenue=Sum(REVENUE_AMOUNT),
-                earned=Sum(NET_AMOUNT),
-                n=Count("*"),
-            )
-            .order_by()
-        )
-
-    # One query per raw range: each is an index-only scan of commission_overview_idx.
-    parts = [raw(first, last) for first, last in raw_ranges]
-    if months:
-        parts.append(
-            AffiliateCommissionMonth.objects.for_merchant(merchant)
-            .filter(month__in=months)
-            .values("affiliate_id", "currency")
-            .annotate(revenue=Sum("revenue"), earned=Sum("net"), n=Sum("payments"))
-            .order_by()
-        )
-    if len(parts) == 1:
-        rows = list(parts[0].order_by("-earned", "affiliate_id")[: limit * 3])
-    else:
-        rows = rawsql.sum_union(
-            parts,
-            group_by=("affiliate_id", "currency"),
-            sums=("revenue", "earned", "n"),
-            order_by=("-earned", "affiliate_id"),
-            limit=limit * 3,
-        )
+    # One statement: each raw range an index-only scan of commission_overview_idx, the closed months their rollup.
+    rows = top_affiliate_sums(
+        merchant.pk,
+        raw_ranges=[(day_start(first), day_start(last + timedelta(days=1))) for first, last in raw_ranges],
+        months=months,
+        limit=limit * 3,
+    )
     picked: dict[int, dict] = {}
     for row in rows:
         entry = picked.setdefault(row["affiliate_id"], {"revenue": Money(), "earned": Money(), "payments": 0})

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import attribution, views
+from . import attribution, importing, views
 
 # No app_name: afficone/urls.py includes these with the portal's under the namespace "affiliates", whose URL
 # names predate the split into dashboard/ and portal/.
@@ -9,6 +9,8 @@ urlpatterns = [
     path("onboarding/", views.onboarding, name="onboarding"),
     path("affiliates/", views.affiliate_list, name="affiliate_list"),
     path("affiliates/invite/", views.affiliate_invite, name="affiliate_invite"),
+    path("affiliates/import/", importing.affiliate_import, name="affiliate_import"),
+    path("affiliates/import/confirm/", importing.affiliate_import_confirm, name="affiliate_import_confirm"),
     path("affiliates/status/", views.affiliate_bulk_status, name="affiliate_bulk_status"),
     path("affiliates/<uuid:uid>/", views.affiliate_detail, name="affiliate_detail"),
     path("affiliates/<uuid:uid>/status/", views.affiliate_status, name="affiliate_status"),

@@ -173,7 +173,7 @@ def affiliate_invite(request):
     form = InviteAffiliateForm(request.POST)
     if form.is_valid():
         try:
-            affiliate = services.invite_affiliate(request.merchant, invited_by=request.user, **form.cleaned_data)
+            affiliate = services.invite_affiliate(request.merchant, **form.cleaned_data)
         except services.AffiliateError as exc:
             messages.error(request, str(exc))
         else:
@@ -182,7 +182,7 @@ def affiliate_invite(request):
                 f"Invited {affiliate.email} with the code {affiliate.code}; "
                 "they have an email to set up their account.",
             )
-            return _redirect_back(request, reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.uid}))
+            return _redirect_back(request, reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.public_id}))
     else:
         for field, errors in form.errors.items():
             messages.error(
@@ -194,7 +194,7 @@ def affiliate_invite(request):
 @merchant_required
 def affiliate_detail(request, uid):
     affiliate = get_object_or_404(
-        Affiliate.objects.for_merchant(request.merchant).select_related("program", "user"), uid=uid
+        Affiliate.objects.for_merchant(request.merchant).select_related("program", "user"), public_id=uid
     )
     form = AffiliateEditForm(
         request.POST or None,
@@ -218,7 +218,7 @@ def affiliate_detail(request, uid):
             form.add_error(None, str(exc))
         else:
             messages.success(request, "Affiliate saved.")
-            return redirect("affiliates:affiliate_detail", uid=affiliate.uid)
+            return redirect("affiliates:affiliate_detail", uid=affiliate.public_id)
     return render(
         request,
         "affiliates/affiliate_detail.html",
@@ -254,7 +254,7 @@ def _affiliate_context(request, affiliate, form) -> dict:
 @merchant_required
 @require_POST
 def affiliate_status(request, uid):
-    affiliate = get_object_or_404(Affiliate.objects.for_merchant(request.merchant), uid=uid)
+    affiliate = get_object_or_404(Affiliate.objects.for_merchant(request.merchant), public_id=uid)
     form = AffiliateStatusForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Unknown status.")
@@ -273,7 +273,7 @@ def affiliate_bulk_status(request):
     if not form.is_valid() or not uids:
         messages.error(request, "Select affiliates and an action.")
         return _redirect_back(request, reverse("affiliates:affiliate_list"))
-    affiliates = list(Affiliate.objects.for_merchant(request.merchant).filter(uid__in=uids))
+    affiliates = list(Affiliate.objects.for_merchant(request.merchant).filter(public_id__in=uids))
     for affiliate in affiliates:
         services.change_affiliate_status(affiliate, status=form.cleaned_data["status"])
     label = dict(Affiliate.Status.choices)[form.cleaned_data["status"]].lower()
@@ -293,7 +293,7 @@ def _commission_filters(request):
     if text:
         match = Q(code__iexact=text) | Q(email__iexact=text)
         if _is_uuid(text):
-            match |= Q(uid=text)
+            match |= Q(public_id=text)
         affiliate = Affiliate.objects.for_merchant(request.merchant).filter(match).first()
     status = request.GET.get("status", "")
     qs = selectors.commission_filter(request.merchant, status=status, affiliate=affiliate, period=period)
@@ -359,11 +359,11 @@ def _prepare_commission_rows(commissions) -> None:
     statuses, sources = dict(Commission.Status.choices), dict(Commission.SourceType.choices)
     owed = (Commission.Status.PENDING, Commission.Status.APPROVED)
     for c in commissions:
-        code, fmt = str(c.code), money.format_money
+        code, fmt = str(c.public_id), money.format_money
         c.row = {
             "date": f"{c.created_at:%b} {c.created_at.day}, {c.created_at.year}",
             "time": f"{c.created_at:%H:%M}",
-            "affiliate_url": urls["affiliate_detail"].replace(_PLACEHOLDER, str(c.affiliate.uid)),
+            "affiliate_url": urls["affiliate_detail"].replace(_PLACEHOLDER, str(c.affiliate.public_id)),
             "affiliate_label": c.affiliate.name or c.affiliate.email,
             "source": c.source_id if len(c.source_id) <= 28 else c.source_id[:27] + "…",
             "source_type": sources.get(c.source_type, c.source_type),
@@ -385,7 +385,7 @@ def _prepare_commission_rows(commissions) -> None:
 @merchant_required
 @require_POST
 def commission_approve(request, code):
-    commission = get_object_or_404(Commission.objects.for_merchant(request.merchant), code=code)
+    commission = get_object_or_404(Commission.objects.for_merchant(request.merchant), public_id=code)
     try:
         services.approve_commission(commission)
     except services.AffiliateError as exc:
@@ -400,7 +400,7 @@ def commission_approve(request, code):
 @merchant_required
 @require_POST
 def commission_void(request, code):
-    commission = get_object_or_404(Commission.objects.for_merchant(request.merchant), code=code)
+    commission = get_object_or_404(Commission.objects.for_merchant(request.merchant), public_id=code)
     form = VoidCommissionForm(request.POST)
     try:
         if not form.is_valid():
@@ -450,7 +450,7 @@ def payout_batch_create(request):
 @merchant_required(manage=True)
 @require_POST
 def payout_mark_paid(request, code):
-    payout = get_object_or_404(Payout.objects.for_merchant(request.merchant), code=code)
+    payout = get_object_or_404(Payout.objects.for_merchant(request.merchant), public_id=code)
     form = MarkPaidForm(request.POST)
     try:
         services.mark_payout_paid(payout, reference=form.data.get("reference", "")[:255])
@@ -467,7 +467,7 @@ def payout_mark_paid(request, code):
 @merchant_required(manage=True)
 @require_POST
 def payout_batch_mark_paid(request, code):
-    batch = get_object_or_404(PayoutBatch.objects.for_merchant(request.merchant), code=code)
+    batch = get_object_or_404(PayoutBatch.objects.for_merchant(request.merchant), public_id=code)
     count = services.mark_batch_paid(batch, reference=request.POST.get("reference", "")[:255])
     messages.success(request, f"{count} payouts marked paid; the affiliates have been emailed.")
     return redirect("affiliates:payout_list")
@@ -475,7 +475,7 @@ def payout_batch_mark_paid(request, code):
 
 @merchant_required(manage=True)
 def payout_batch_export(request, code, kind):
-    batch = get_object_or_404(PayoutBatch.objects.for_merchant(request.merchant), code=code)
+    batch = get_object_or_404(PayoutBatch.objects.for_merchant(request.merchant), public_id=code)
     if kind not in ("paypal", "generic"):
         raise Http404("Unknown export: use paypal or generic.")
     payouts = (

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import StripeEvent
+from .models import StripeEvent, StripeSync
 
 
 @admin.register(StripeEvent)
@@ -10,3 +10,11 @@ class StripeEventAdmin(admin.ModelAdmin):
     search_fields = ("stripe_id", "account", "waiting_for")
     raw_id_fields = ("merchant",)
     readonly_fields = ("received_at",)
+
+
+@admin.register(StripeSync)
+class StripeSyncAdmin(admin.ModelAdmin):
+    list_display = ("merchant", "account", "trigger", "status", "since", "started_at", "finished_at", "events_stored")
+    list_filter = ("status", "trigger")
+    search_fields = ("account",)
+    raw_id_fields = ("merchant", "requested_by")

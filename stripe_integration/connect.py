@@ -62,7 +62,7 @@ def begin_stripe_connect(
     """
     nonce = secrets.token_urlsafe(32)
     session[SESSION_KEY] = {"nonce": nonce, "next": next_url}
-    state = signing.dumps({"m": str(merchant.code), "u": user.pk, "n": nonce}, salt=STATE_SALT)
+    state = signing.dumps({"m": str(merchant.public_id), "u": user.pk, "n": nonce}, salt=STATE_SALT)
     return stripe_client().oauth.authorize_url(
         {"scope": SCOPE, "state": state, "redirect_uri": redirect_uri, "stripe_landing": "login"}
     )
@@ -103,7 +103,7 @@ def take_pending_connection(session: SessionBase, state: str, *, merchant: Merch
             "This Stripe connection link has already been used or belongs to another attempt. "
             "Nothing was connected; please click Connect with Stripe again."
         )
-    if payload.get("u") != user.pk or payload.get("m") != str(merchant.code):
+    if payload.get("u") != user.pk or payload.get("m") != str(merchant.public_id):
         raise ConnectError(
             f"This Stripe connection was started by another user or for another merchant than {merchant.name}, "
             "so it was not completed. Nothing was connected; please start again from this merchant."

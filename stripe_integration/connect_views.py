@@ -1,10 +1,12 @@
-"""Connect with Stripe: start OAuth, finish it, disconnect. The logic lives in connect.py."""
+"""The Stripe page: connect with Stripe (start OAuth, finish it, disconnect) and check for missed events. The logic
+lives in connect.py and reconciliation.py."""
 
 import re
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import dateformat
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -19,6 +21,8 @@ from .connect import (
     disconnect_stripe,
     take_pending_connection,
 )
+from .models import StripeSync
+from .reconciliation import SyncError, request_stripe_sync
 from .selectors import webhook_health
 
 ERROR_CODE = re.compile(r"[a-z_]{1,40}")
@@ -98,4 +102,27 @@ def disconnect(request):
         "Stripe is disconnected. Afficone no longer reads your Stripe account; "
         "payments made from now on earn no commissions until you connect again.",
     )
+    return redirect(_safe_next(request, request.POST.get("next")) or "stripe_integration:connection")
+
+
+@require_POST
+@merchant_required(manage=True)
+def sync(request):
+    """Check for missed events: a reconciliation run of the current merchant's account, in a Celery task."""
+    try:
+        run, created = request_stripe_sync(
+            request.merchant, trigger=StripeSync.Trigger.BUTTON, requested_by=request.user
+        )
+    except SyncError as exc:
+        messages.error(request, str(exc))
+    else:
+        since = dateformat.format(run.since, "j M Y")
+        if created:
+            messages.success(
+                request,
+                f"Checking Stripe for events the webhook missed since {since}. It takes a moment: "
+                "reload this page to see what it found.",
+            )
+        else:
+            messages.info(request, f"A check for events missed since {since} is already running.")
     return redirect(_safe_next(request, request.POST.get("next")) or "stripe_integration:connection")

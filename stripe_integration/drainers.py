@@ -6,18 +6,21 @@ in its own transaction, until none is left. So a burst of events costs one task,
 round trip (publish, deliver, ack) cost as much as attributing a checkout (bench/stripe_webhook.py), and an enqueue
 about a millisecond of the webhook's time, where asking costs one Redis SET NX.
 
-Up to STRIPE_EVENT_DRAINERS drainers run at once, one per slot; a slot is a Redis key, taken with SET NX and a TTL
-that a live drainer keeps renewing, so a slot whose drainer was killed frees itself (keys are the Django cache's, set
-through the process's shared Redis client; without Redis, the Django cache itself). Asking when every slot is taken
-enqueues nothing: a running drainer reaches the new event. A drainer gives its slot back and then looks once more for
-pending events before it exits, so an event committed while it was leaving is never stranded; events its handlers wake
-(or send back to pending to run again) are pending like any other, so it takes them too. The periodic sweep
-(`requeue_stale_events`) asks again for anything pending longer than a minute, by when a killed drainer's slot
-has expired, which also covers Redis or the broker being down when the webhook asked.
+Up to STRIPE_EVENT_DRAINERS drainers run at once, one per slot (slots.py: a Redis key naming its drainer, with a TTL
+of a few seconds that the drainer's heartbeat renews). Asking when every slot is taken enqueues nothing: a running
+drainer reaches the new event. A drainer gives its slot back and then looks once more for pending events before it
+exits, so an event committed while it was leaving is never stranded; events its handlers wake (or send back to
+pending to run again) are pending like any other, so it takes them too.
 
-The limit is soft: a slot that expired under a live drainer (one event slower than SLOT_TTL, or a handed-over task that
-waited in the queue that long) can be taken again, so for a while one more drainer runs. That costs a worker process,
-never correctness: claims skip the events other drainers hold.
+A drainer killed with its worker leaves its slot to expire within SLOT_TTL and its events pending (the one in hand
+rolled back). A worker that starts asks for a drainer, and again once a held slot has expired (`take_over`), so a
+restarted worker takes the backlog over within seconds. The periodic sweep (`requeue_stale_events`) asks again for
+anything pending longer than a minute, which also covers Redis or the broker being down when the webhook asked.
+
+The limit is soft: a slot that expired under a live drainer (Redis unreachable longer than SLOT_TTL, or a handed-over
+task that waited in the queue that long) can be taken by another, so for a while one more drainer runs. That costs a
+worker process, never correctness: claims skip the events other drainers hold, and the first drainer, finding its slot
+gone, leaves.
 """
 
 from __future__ import annotations
@@ -28,15 +31,13 @@ from datetime import datetime
 from functools import partial
 
 import redis
-from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from afficone import redis_client
 from afficone.celery import send_task
 from affiliates.services import batched_commission_notices
 
+from . import slots
 from .models import StripeEvent
 from .services import asynchronous_commits, process_event, process_next_event, sweep_stale_events
 
@@ -45,16 +46,13 @@ log = logging.getLogger(__name__)
 # The tasks (tasks.py, which imports this module) that this module enqueues, by the names queued messages carry.
 DRAIN_TASK = "stripe_integration.tasks.drain_stripe_events_task"
 PROCESS_TASK = "stripe_integration.tasks.process_stripe_event_task"
+ASK_TASK = "stripe_integration.tasks.ask_for_drainer_task"
 
-SLOT_KEY = "afficone:stripe:drainer:{}"
-# A killed drainer's slot frees itself after this; a live one renews its slot after every chunk (CHUNK_SECONDS at
-# most, plus the event in hand) and before it hands over.
-SLOT_TTL = 60
 # A drainer hands over to a fresh task (same slot) after this many events or seconds, so a long backlog never holds a
 # worker process past Celery's time limits and other tasks (emails, rollups) get their turn in between.
 BUDGET_EVENTS = 1000
 BUDGET_SECONDS = 10.0
-# A chunk: up to this many events or seconds; its new-commission emails go as one task, then the slot is renewed.
+# A chunk: up to this many events or seconds; its new-commission emails go as one task.
 CHUNK = 50
 CHUNK_SECONDS = 5.0
 
@@ -64,8 +62,9 @@ def request_drain() -> bool:
 
     Call it after the events to process are committed (`request_drain_on_commit` inside a transaction).
     """
+    token = slots.new_token()
     try:
-        slot = _take_free_slot()
+        slot = slots.take_free(token)
     except redis.RedisError:
         log.warning(
             "Redis unreachable: no Stripe event drainer asked for; the periodic sweep starts one", exc_info=True
@@ -73,62 +72,10 @@ def request_drain() -> bool:
         return False
     if slot is None:
         return False
-    if _start(slot):
+    if _start(slot, token):
         return True
-    _free(slot)  # the broker is down: the periodic sweep starts one later
+    slots.free(slot, token)  # the broker is down: the periodic sweep starts one later
     return False
-
-
-# The first free slot, taken, in one round trip (a busy webhook finds them all taken: one call, not one per slot).
-TAKE_FREE_SLOT = """
-for i, key in ipairs(KEYS) do
-  if redis.call('SET', key, 1, 'NX', 'EX', ARGV[1]) then return i - 1 end
-end
-return -1
-"""
-_take_free_slot_script = None
-
-
-def _take_free_slot() -> int | None:
-    global _take_free_slot_script
-    slots = range(max(1, settings.STRIPE_EVENT_DRAINERS))
-    if not settings.REDIS_URL:
-        return next((slot for slot in slots if _take(slot)), None)
-    client = redis_client.shared()
-    if _take_free_slot_script is None or _take_free_slot_script.registered_client is not client:
-        _take_free_slot_script = client.register_script(TAKE_FREE_SLOT)
-    slot = _take_free_slot_script(keys=[cache.make_key(SLOT_KEY.format(slot)) for slot in slots], args=[SLOT_TTL])
-    return None if slot < 0 else int(slot)
-
-
-def _take(slot: int) -> bool:
-    try:
-        if settings.REDIS_URL:
-            return bool(redis_client.shared().set(cache.make_key(SLOT_KEY.format(slot)), 1, nx=True, ex=SLOT_TTL))
-        return cache.add(SLOT_KEY.format(slot), 1, SLOT_TTL)
-    except redis.RedisError:  # taken, as far as anyone can tell: the sweep carries on
-        log.warning("Redis unreachable: drainer slot %s not taken", slot, exc_info=True)
-        return False
-
-
-def _renew(slot: int) -> None:
-    try:
-        if settings.REDIS_URL:
-            redis_client.shared().expire(cache.make_key(SLOT_KEY.format(slot)), SLOT_TTL)
-        else:
-            cache.touch(SLOT_KEY.format(slot), SLOT_TTL)
-    except redis.RedisError:
-        log.warning("Redis unreachable: drainer slot %s not renewed", slot, exc_info=True)
-
-
-def _free(slot: int) -> None:
-    try:
-        if settings.REDIS_URL:
-            redis_client.shared().delete(cache.make_key(SLOT_KEY.format(slot)))
-        else:
-            cache.delete(SLOT_KEY.format(slot))
-    except redis.RedisError:  # the slot frees itself after SLOT_TTL
-        log.warning("Redis unreachable: drainer slot %s left to expire", slot, exc_info=True)
 
 
 def request_drain_on_commit() -> None:
@@ -137,53 +84,78 @@ def request_drain_on_commit() -> None:
     transaction.on_commit(request_drain, robust=True)
 
 
-def _start(slot: int | None) -> bool:
+def request_drain_if_pending() -> bool:
+    """Asks for a drainer when an event is pending that no running drainer holds."""
+    return _claimable_exists() and request_drain()
+
+
+def take_over() -> None:
+    """For a worker that has just started (tasks.py, on worker_ready): a drainer that died with an earlier worker left
+    its slot, and its events pending; the slot is free within SLOT_TTL. So a drainer is asked for now and, if every
+    slot is still held, again once the first of them has expired (`ASK_TASK`, which asks only if events are pending):
+    a killed worker's backlog is taken over within seconds of its restart, not at the next sweep."""
+    if request_drain():
+        return
     try:
-        send_task(DRAIN_TASK, slot)
+        wait = slots.seconds_until_one_frees()
+    except redis.RedisError:
+        return  # the periodic sweep asks once Redis is back
+    if wait is not None:
+        send_task(ASK_TASK, countdown=wait + 0.2)
+
+
+def _start(slot: int | None, token: int | None) -> bool:
+    try:
+        send_task(DRAIN_TASK, slot, kwargs={"token": token} if token is not None else None)
     except Exception:
         log.exception("could not enqueue a Stripe event drainer")
         return False
     return True
 
 
-def drain(slot: int | None = None) -> int:
+def drain(slot: int | None = None, token: int | None = None) -> int:
     """Processes pending events until none is left (or the budget is spent, then hands over); returns how many.
 
-    `slot` is the slot this drainer holds (None: one started by hand, holding none). If the database goes away, the
-    slot is given back and the error raised: the events stay pending for the next ask or the sweep.
+    `slot` and `token` are the slot the asker took for this drainer and the token it took it with (no slot: one
+    started by hand, holding none; no token: a message of an earlier version). A drainer whose slot another holds
+    leaves at once: that one drains what is pending. If the database goes away, the slot is given back and the error
+    raised: the events stay pending for the next ask or the sweep.
     """
-    held: int | None = slot  # the slot this drainer holds right now, if any
+    if slot is None:
+        return _drain(None, None)
+    held_with = slots.adopt(slot, token)
+    if held_with is None:
+        return 0
+    with slots.Holding(slot, held_with) as holding:
+        return _drain(slot, holding)
+
+
+def _drain(slot: int | None, holding: slots.Holding | None) -> int:
     done = 0
     started = time.monotonic()
     position = 0  # the last event's id
-    try:
+    while True:
         while True:
-            while True:
-                count, position = _drain_chunk(CHUNK, CHUNK_SECONDS, position)
-                if not count:
-                    break
-                done += count
-                if held is not None:
-                    _renew(held)
-                if done >= BUDGET_EVENTS or time.monotonic() - started > BUDGET_SECONDS:
-                    # Hand over to a fresh task (with this slot, just renewed, if any); if that cannot be enqueued,
-                    # the slot is freed below and the next ask or the sweep carries on.
-                    if _start(slot):
-                        held = None
-                    return done
-            if held is None:
+            count, position = _drain_chunk(CHUNK, CHUNK_SECONDS, position)
+            if not count:
+                break
+            done += count
+            if holding is not None and holding.lost and not holding.retake():
+                return done  # the slot expired under this drainer and another took it: that one goes on
+            if done >= BUDGET_EVENTS or time.monotonic() - started > BUDGET_SECONDS:
+                # Hand over to a fresh task (with this slot and token, if any); if that cannot be enqueued, the slot
+                # is freed on the way out and the next ask or the sweep carries on.
+                if _start(slot, holding.token if holding is not None else None) and holding is not None:
+                    holding.hand_over()
                 return done
-            freed, held = held, None
-            _free(freed)
-            # The slot is given back; look once more. An event committed after the last claim found nothing, whose
-            # ask saw this slot still taken, is seen here; if its ask came later, it found a free slot itself. Events
-            # another drainer is processing do not count (it has them), or this one would spin while it works.
-            if not _claimable_exists() or not _take(freed):
-                return done
-            held = freed
-    finally:
-        if held is not None:
-            _free(held)
+        if holding is None:
+            return done
+        holding.free()
+        # The slot is given back; look once more. An event committed after the last claim found nothing, whose ask
+        # saw this slot still taken, is seen here; if its ask came later, it found a free slot itself. Events another
+        # drainer is processing do not count (it has them), or this one would spin while it works.
+        if not _claimable_exists() or not holding.retake():
+            return done
 
 
 def _drain_chunk(limit: int, seconds: float, position: int) -> tuple[int, int]:

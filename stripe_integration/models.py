@@ -1,4 +1,8 @@
+import uuid
+
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from affiliates.models import Affiliate, Referral
 from tenants.models import Merchant
@@ -65,6 +69,68 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.stripe_id}"
+
+
+class StripeSync(models.Model):
+    """One reconciliation run: the connected account's events read back from Stripe's Events API, and those the
+    webhook never delivered stored and processed as if it had (stripe_integration/reconciliation.py).
+
+    At most one run per merchant is queued or running at a time (`one_active_stripe_sync`). `cursor` is the last
+    event id whose page is stored: a run handed over to a fresh task, or taken up again after its worker died,
+    goes on from there. `events_seen` counts what Stripe listed, `events_stored` the events that were new here.
+    """
+
+    class Trigger(models.TextChoices):
+        COMMAND = "command", "manage.py stripe_sync"
+        BUTTON = "button", "Check for missed events"
+        NIGHTLY = "nightly", "Nightly check"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Finished"
+        FAILED = "failed", "Failed"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="stripe_syncs", db_index=False)
+    account = models.CharField(max_length=255)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    since = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # When the run last made progress (or was created): a queued or running run silent for long is taken as dead.
+    updated_at = models.DateTimeField(default=timezone.now)
+    # The task working on it holds it until then (renewed after every page), so a redelivered task never runs beside it.
+    leased_until = models.DateTimeField(null=True, blank=True)
+    cursor = models.CharField(max_length=255, blank=True)
+    pages = models.PositiveIntegerField(default=0)
+    events_seen = models.PositiveIntegerField(default=0)
+    events_stored = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant"], condition=models.Q(status__in=["queued", "running"]), name="one_active_stripe_sync"
+            )
+        ]
+        indexes = [models.Index(fields=["merchant", "-created_at"], name="stripe_sync_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.get_trigger_display()} of {self.account} since {self.since:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
 
 
 class PromotionCode(models.Model):

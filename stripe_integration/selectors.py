@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from tenants.models import Merchant
 
-from .models import StripeEvent
+from .models import StripeEvent, StripeSync
 
 
 def webhook_health(merchant: Merchant, *, now: datetime | None = None) -> dict:
@@ -22,3 +22,17 @@ def webhook_health(merchant: Merchant, *, now: datetime | None = None) -> dict:
     )
     counts["last_event_at"] = events.aggregate(last=Max("received_at"))["last"]
     return counts
+
+
+def stripe_sync_status(merchant: Merchant) -> dict:
+    """The settings page's reconciliation panel: the merchant's last run (or None), and whether to offer reading the
+    last 30 days (connected, and nobody has asked for a run since connecting: the nightly check reads only from the
+    connection on)."""
+    runs = StripeSync.objects.for_merchant(merchant)
+    last = runs.order_by("-created_at", "-pk").first()
+    offer = merchant.is_stripe_connected and not (
+        runs.filter(created_at__gte=merchant.stripe_connected_at).exclude(trigger=StripeSync.Trigger.NIGHTLY).exists()
+        if merchant.stripe_connected_at
+        else last is not None
+    )
+    return {"last": last, "offer": offer}

@@ -10,4 +10,5 @@ urlpatterns = [
     path("connect/", connect_views.connect, name="connect"),
     path("oauth/callback/", connect_views.oauth_callback, name="oauth_callback"),
     path("disconnect/", connect_views.disconnect, name="disconnect"),
+    path("sync/", connect_views.sync, name="sync"),
 ]

@@ -4,10 +4,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from afficone.jsonbody import JSONBodyError, loads
-
 from .drainers import request_drain_on_commit
-from .services import store_event
+from .services import UnreadableEvent, read_event, store_event
 
 
 @csrf_exempt
@@ -29,21 +27,9 @@ def webhook(request: HttpRequest) -> HttpResponse:
     except ValueError:  # a body that is not UTF-8
         return HttpResponseBadRequest("The body is not UTF-8 JSON.", content_type="text/plain")
     try:
-        # Plain JSON, not the library's StripeObject: the event is stored as Stripe sent it (the text itself).
-        raw = request.body.decode()
-        payload = loads(raw)
-    except UnicodeDecodeError:
-        return HttpResponseBadRequest("The body is not JSON.", content_type="text/plain")
-    except JSONBodyError as exc:  # nesting too deep for the decoder included
-        return HttpResponseBadRequest(f"The body cannot be read as JSON: {exc}", content_type="text/plain")
-    if (
-        not isinstance(payload, dict)
-        or not isinstance(payload.get("id"), str)
-        or not isinstance(payload.get("type"), str)
-    ):
-        return HttpResponseBadRequest(
-            "The body is not a Stripe event (id and type are required).", content_type="text/plain"
-        )
+        payload, raw = read_event(request.body)
+    except UnreadableEvent as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain")
     event = store_event(payload, raw=raw)
     if event is not None and event.merchant_id:
         request_drain_on_commit()

@@ -32,7 +32,7 @@ class MerchantAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "public_key", "stripe_account_id", "stripe_status", "created_at")
     search_fields = ("name", "slug", "public_key", "stripe_account_id")
     list_filter = ("stripe_status",)
-    readonly_fields = ("code", "public_key", "created_at")
+    readonly_fields = ("public_id", "public_key", "created_at")
     inlines = [MembershipInline]
 
 

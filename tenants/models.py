@@ -69,7 +69,7 @@ class Merchant(models.Model):
     class Provider(models.TextChoices):
         STRIPE = "stripe", "Stripe"
 
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True, help_text="Names the merchant in the affiliate portal's URL.")
     public_key = models.CharField(max_length=64, unique=True, default=new_public_key, editable=False)
@@ -109,7 +109,7 @@ class Membership(models.Model):
         MEMBER = "member", "Member"
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="memberships")
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -136,7 +136,7 @@ class Invitation(models.Model):
     """An invitation to join a merchant's team; the token is single-use."""
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="invitations")
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     email = models.EmailField()
     role = models.CharField(max_length=10, choices=Membership.Role.choices, default=Membership.Role.MEMBER)
     token = models.CharField(max_length=64, unique=True, default=new_invitation_token)
@@ -173,7 +173,7 @@ class ApiKey(models.Model):
     """A secret key for the REST API. Shown once; only its hash is stored."""
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="api_keys")
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, help_text="The first characters of the key, to recognise it.")
     hashed_key = models.CharField(max_length=64, unique=True)

@@ -9,6 +9,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from afficone import enqueue
+
 from .models import API_KEY_PREFIX, ApiKey, Invitation, Membership, Merchant, User, hash_api_key, new_proxy_secret
 from .tasks import send_invitation_task
 from .users import create_user, user_with_email
@@ -109,7 +111,7 @@ def invite_member(merchant: Merchant, *, email: str, role: str, invited_by: User
             invitation = Invitation.objects.create(merchant=merchant, email=email, role=role, invited_by=invited_by)
     except IntegrityError:
         raise MerchantError(f"{email} has already been invited.") from None
-    send_invitation_task.delay_on_commit(invitation.pk)
+    enqueue.on_commit(send_invitation_task, invitation.pk)
     return invitation
 
 

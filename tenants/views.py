@@ -81,7 +81,7 @@ def switch(request):
     if not form.is_valid():
         return HttpResponseBadRequest("Choose a merchant to switch to.")
     membership = get_object_or_404(
-        request.user.memberships.select_related("merchant"), merchant__code=form.cleaned_data["merchant"]
+        request.user.memberships.select_related("merchant"), merchant__public_id=form.cleaned_data["merchant"]
     )
     switch_merchant(request, membership.merchant_id)
     messages.success(request, f"Switched to {membership.merchant.name}.")
@@ -154,7 +154,7 @@ def team(request):
 @merchant_required(manage=True)
 @require_POST
 def revoke_invitation(request, code):
-    invitation = get_object_or_404(Invitation.objects.for_merchant(request.merchant), code=code, accepted_at=None)
+    invitation = get_object_or_404(Invitation.objects.for_merchant(request.merchant), public_id=code, accepted_at=None)
     services.revoke_invitation(invitation)
     messages.success(request, f"The invitation to {invitation.email} was withdrawn; its link no longer works.")
     return redirect("tenants:team")
@@ -163,7 +163,9 @@ def revoke_invitation(request, code):
 @merchant_required(manage=True)
 @require_POST
 def change_role(request, code):
-    membership = get_object_or_404(Membership.objects.for_merchant(request.merchant).select_related("user"), code=code)
+    membership = get_object_or_404(
+        Membership.objects.for_merchant(request.merchant).select_related("user"), public_id=code
+    )
     if not _is_owner(request):
         raise PermissionDenied("Only owners can change roles.")
     form = forms.RoleForm(request.POST)
@@ -182,7 +184,9 @@ def change_role(request, code):
 @merchant_required(manage=True)
 @require_POST
 def remove_member(request, code):
-    membership = get_object_or_404(Membership.objects.for_merchant(request.merchant).select_related("user"), code=code)
+    membership = get_object_or_404(
+        Membership.objects.for_merchant(request.merchant).select_related("user"), public_id=code
+    )
     if not _is_owner(request):
         raise PermissionDenied("Only owners can remove members.")
     try:
@@ -248,8 +252,8 @@ def api_keys(request):
     if request.method == "POST" and form.is_valid():
         key, secret = services.create_api_key(request.merchant, name=form.cleaned_data["name"], created_by=request.user)
         # Kept only until the next page shows it; only the hash is stored for good.
-        request.session[NEW_API_KEY_SESSION_KEY] = {"code": str(key.code), "secret": secret}
-        return redirect("tenants:api_key_created", code=key.code)
+        request.session[NEW_API_KEY_SESSION_KEY] = {"code": str(key.public_id), "secret": secret}
+        return redirect("tenants:api_key_created", code=key.public_id)
     keys = (
         ApiKey.objects.for_merchant(request.merchant).select_related("created_by").order_by("revoked_at", "-created_at")
     )
@@ -259,9 +263,9 @@ def api_keys(request):
 @never_cache
 @merchant_required(manage=True)
 def api_key_created(request, code):
-    key = get_object_or_404(ApiKey.objects.for_merchant(request.merchant), code=code)
+    key = get_object_or_404(ApiKey.objects.for_merchant(request.merchant), public_id=code)
     new_key = request.session.pop(NEW_API_KEY_SESSION_KEY, None)
-    if not new_key or new_key.get("code") != str(key.code):
+    if not new_key or new_key.get("code") != str(key.public_id):
         messages.info(
             request,
             f"The secret of “{key.name}” was shown once, when it was created. "
@@ -274,7 +278,7 @@ def api_key_created(request, code):
 @merchant_required(manage=True)
 @require_POST
 def revoke_api_key(request, code):
-    key = get_object_or_404(ApiKey.objects.for_merchant(request.merchant), code=code)
+    key = get_object_or_404(ApiKey.objects.for_merchant(request.merchant), public_id=code)
     if not key.is_active:
         messages.info(request, f"“{key.name}” was already revoked.")
         return redirect("tenants:api_keys")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from affiliates.services import create_default_program
 
@@ -143,20 +144,10 @@ def requires_real_stack():
         pytest.skip("needs PostgreSQL and Redis (DATABASE_URL and REDIS_URL); `make test` sets them when reachable")
 
 
-@pytest.fixture
-def celery_worker(transactional_db, settings):
-    """A real `celery -A afficone worker` process on the Redis broker, against the test database.
+def stack_env(redis_url: str, **env: str) -> dict[str, str]:
+    """The environment of a process of the production shape (a worker, gunicorn) started by a test: the test
+    database, the Redis at `redis_url`, tasks sent to the broker, with `env` on top."""
 
-    Tasks enqueued while it runs go through Redis to that process; the test
-    waits for their effects in the database.
-    """
-    requires_real_stack()
-    import redis as redis_lib
-    from django.db import connection
-
-    from afficone.celery import app
-
-    redis_lib.Redis.from_url(settings.REDIS_URL).flushdb()
     db_settings = connection.settings_dict
     db_url = "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(
         USER=db_settings["USER"] or "postgres",
@@ -166,15 +157,42 @@ def celery_worker(transactional_db, settings):
     )
     if db_settings.get("PASSWORD"):
         db_url = db_url.replace("@", f":{db_settings['PASSWORD']}@", 1)
-    env = dict(
+    return dict(
         os.environ,
         DJANGO_SETTINGS_MODULE="afficone.settings.test",
         DATABASE_URL=db_url,
         TEST_DATABASE_NAME="",
-        REDIS_URL=settings.REDIS_URL,
+        REDIS_URL=redis_url,
         CELERY_TASK_ALWAYS_EAGER="false",
         CONN_MAX_AGE="0",
+        **env,
     )
+
+
+@pytest.fixture
+def celery_worker(transactional_db, settings):
+    """A real `celery -A afficone worker` process on the Redis broker, against the test database.
+
+    Tasks enqueued while it runs go through Redis to that process; the test
+    waits for their effects in the database.
+    """
+    requires_real_stack()
+    import redis as redis_lib
+
+    redis_lib.Redis.from_url(settings.REDIS_URL).flushdb()
+    proc = start_celery_worker(settings)
+    try:
+        yield proc
+    finally:
+        stop_celery_worker(proc)
+
+
+def start_celery_worker(settings, **env: str) -> subprocess.Popen:
+    """Starts a real worker (solo pool) on the test database and the Redis broker, with `env` on top of the test
+    environment, and returns once it answers a ping; tasks enqueued from here on go to it. Stop it with
+    `stop_celery_worker`."""
+    from afficone.celery import app
+
     log = (ARTIFACTS / "celery-worker.log").open("ab") if ARTIFACTS.exists() else subprocess.DEVNULL
     proc = subprocess.Popen(
         [
@@ -193,34 +211,40 @@ def celery_worker(transactional_db, settings):
             "INFO",
         ],
         cwd=ROOT,
-        env=env,
+        env=stack_env(settings.REDIS_URL, **env),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     app.conf.task_always_eager = False
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if app.control.ping(timeout=0.5):
-                    break
-            except Exception:  # broker warming up
-                pass
-            if proc.poll() is not None:
-                pytest.fail("the Celery worker exited at start; see test-artifacts/celery-worker.log")
-        else:
-            pytest.fail("the Celery worker did not answer a ping within 30 s")
-        yield proc
-    finally:
-        app.conf.task_always_eager = True
-        os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            if app.control.ping(timeout=0.5):
+                return proc
+        except Exception:  # broker warming up
+            pass
+        if proc.poll() is not None:
+            stop_celery_worker(proc)
+            pytest.fail("the Celery worker exited at start; see test-artifacts/celery-worker.log")
+    stop_celery_worker(proc)
+    pytest.fail("the Celery worker did not answer a ping within 30 s")
+
+
+def stop_celery_worker(proc: subprocess.Popen, *, kill: bool = False) -> None:
+    """Stops a worker from `start_celery_worker`: a warm shutdown (SIGTERM), or `kill` -9 at once, as a crash or
+    the OOM killer would; tasks are eager again for the rest of the test."""
+    from afficone.celery import app
+
+    app.conf.task_always_eager = True
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):

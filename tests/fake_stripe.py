@@ -19,9 +19,13 @@ API (api.stripe.com), backed by an in-memory store filled with `put(obj, account
   GET  /v1/customers/search?query=email:'x@y'   Stripe's search (email, exact and case-insensitive; `name`, `metadata`)
   GET  /v1/account          the account named by the Stripe-Account header
   POST /v1/promotion_codes  creates a code for a coupon (`promotion[coupon]`, or `coupon` on older API versions)
+  GET  /v1/events           the account's events added with `add_event()`, as Stripe lists them: newest first,
+                            `created[gt|gte|lt|lte]`, `type`, `types[]`, `limit` (1 to 100, default 10) and
+                            `starting_after` / `ending_before` paging, in Stripe's list shape
 `expand[]` works on objects and lists (`data.` prefixed): an id is replaced by the object of that id, including
 objects with no endpoint of their own such as discounts (`put_expandable`). Objects put for a connected account are
-only visible with that account's Stripe-Account header.
+only visible with that account's Stripe-Account header. An account whose access was revoked (`oauth/deauthorize`, or
+`deny_access()`) is refused 403 (or the status given), as Stripe refuses a platform that lost access.
 
 Every request is recorded in `requests` (method, path, query, headers, form) for assertions.
 """
@@ -29,6 +33,7 @@ Every request is recorded in `requests` (method, path, query, headers, form) for
 from __future__ import annotations
 
 import copy
+import fnmatch
 import itertools
 import json
 import secrets
@@ -109,6 +114,7 @@ class _Failure:
     body: dict
     remaining: int
     headers: dict
+    after: int = 0  # requests answered normally before the failures start
 
 
 class StripeHTTPError(Exception):
@@ -146,6 +152,8 @@ class FakeStripe:
         self._codes: dict[str, _Code] = {}
         self._connected: set[str] = set()
         self._revoked: set[str] = set()
+        self._denied: dict[str, int] = {}  # account -> the status its requests are refused with
+        self._events: dict[str, list[dict]] = {}  # account -> its events, in the order they were added
         self._failures: dict[str, _Failure] = {}
         self.authorizing_account: str | None = None
         self._server: ThreadingHTTPServer | None = None
@@ -234,6 +242,26 @@ class FakeStripe:
         """Who consents on GET /oauth/authorize; None means the user clicks "Deny"."""
         self.authorizing_account = account_id
 
+    def add_event(self, event: dict) -> dict:
+        """Adds `event` (a Connect event around one of Stripe's example objects: tests/stripe_events.py's `make_event`)
+        to its `account`'s events for GET /v1/events.
+
+        Stripe lists events newest first by `created`; events of the same second in the reverse of the order added.
+        """
+        account = event.get("account")
+        assert account, "a Connect event names its account"
+        with self._lock:
+            stored = copy.deepcopy(event)
+            stored["_order"] = next(self._order)
+            self._events.setdefault(account, []).append(stored)
+        return event
+
+    def deny_access(self, account_id: str, *, status: int = 401) -> None:
+        """Requests for `account_id` (Stripe-Account) are refused with `status` from now on (401 or 403): what a
+        platform gets once the merchant revoked its access in Stripe's dashboard."""
+        with self._lock:
+            self._denied[account_id] = status
+
     def fail(
         self,
         path: str,
@@ -242,8 +270,10 @@ class FakeStripe:
         times: int = 1,
         body: dict | None = None,
         should_retry: bool | None = None,
+        after: int = 0,
     ) -> None:
-        """The next `times` requests to `path` answer `status` (Stripe's api_error shape by default).
+        """The next `times` requests to `path` (after the next `after`, answered normally) answer `status`
+        (Stripe's api_error shape by default).
 
         `should_retry` sends Stripe's `Stripe-Should-Retry` header, which the library obeys
         (False: no retry, so no backoff sleep in the test).
@@ -251,7 +281,7 @@ class FakeStripe:
         body = body or {"error": {"type": "api_error", "message": "An unknown error occurred."}}
         headers = {} if should_retry is None else {"Stripe-Should-Retry": "true" if should_retry else "false"}
         with self._lock:
-            self._failures[path] = _Failure(status=status, body=body, remaining=times, headers=headers)
+            self._failures[path] = _Failure(status=status, body=body, remaining=times, headers=headers, after=after)
 
     def is_connected(self, account_id: str) -> bool:
         with self._lock:
@@ -359,10 +389,21 @@ class FakeStripe:
                 "Application access may have been revoked.",
                 code="account_invalid",
             )
+        if account and account in self._denied:
+            status = self._denied[account]
+            raise _api_error(
+                status,
+                f"The provided key '{self.secret_key[:8]}***' does not have access to account '{account}' "
+                "(or that account does not exist). Application access may have been revoked.",
+                type="invalid_request_error",
+                code="account_invalid" if status == 403 else None,
+            )
         rest = req.path[len("/v1/") :].strip("/")
         expand = [v for k, v in req.query.items() if k == "expand" or k.startswith("expand[")]
         if rest == "customers/search":
             return self._search_customers(account, req.query)
+        if rest == "events":
+            return self._list_events(account, req.query)
         if rest == "account":
             if not account:
                 raise _api_error(400, "This request needs a Stripe-Account header in this test server.")
@@ -529,6 +570,67 @@ class FakeStripe:
             "url": f"/v1/{rest}",
         }
 
+    def _list_events(self, account: str | None, query: dict[str, str]) -> dict:
+        """GET /v1/events as Stripe answers it: the account's events, newest first, filtered, one page."""
+        if not account:
+            raise _api_error(400, "This test server lists events of a connected account only (Stripe-Account).")
+        try:
+            limit = int(query.get("limit", 10))
+        except ValueError:
+            raise _api_error(400, "Invalid integer: " + query["limit"], param="limit") from None
+        if not 1 <= limit <= 100:
+            raise _api_error(400, f"This value must be between 1 and 100 (it currently is {limit}).", param="limit")
+        bounds = {}
+        for op in ("gt", "gte", "lt", "lte"):
+            if f"created[{op}]" in query:
+                try:
+                    bounds[op] = int(query[f"created[{op}]"])
+                except ValueError:
+                    raise _api_error(
+                        400, "Invalid integer: " + query[f"created[{op}]"], param=f"created[{op}]"
+                    ) from None
+        types = [v for k, v in sorted(query.items()) if k.startswith("types[")]
+        if types and "type" in query:
+            raise _api_error(400, "You may pass either `type` or `types`, but not both.", param="types")
+        if len(types) > 20:
+            raise _api_error(400, "You may pass at most 20 `types`.", param="types")
+        if "type" in query:
+            types = [query["type"]]
+        with self._lock:
+            events = sorted(self._events.get(account, []), key=lambda e: (e["created"], e["_order"]), reverse=True)
+        position = {e["id"]: (e["created"], e["_order"]) for e in events}
+        for cursor in ("starting_after", "ending_before"):
+            if cursor in query and query[cursor] not in position:
+                raise _api_error(400, f"No such event: '{query[cursor]}'", code="resource_missing", param=cursor)
+        checks = {
+            "gt": lambda c, v: c > v,
+            "gte": lambda c, v: c >= v,
+            "lt": lambda c, v: c < v,
+            "lte": lambda c, v: c <= v,
+        }
+        matching = [
+            e
+            for e in events
+            if all(checks[op](e["created"], value) for op, value in bounds.items())
+            and (not types or any(fnmatch.fnmatchcase(e["type"], t) for t in types))
+        ]
+        if "starting_after" in query:
+            after = position[query["starting_after"]]
+            matching = [e for e in matching if (e["created"], e["_order"]) < after]
+            page = matching[:limit]
+        elif "ending_before" in query:
+            before = position[query["ending_before"]]
+            matching = [e for e in matching if (e["created"], e["_order"]) > before]
+            page = matching[-limit:]  # the page just before the cursor, still newest first
+        else:
+            page = matching[:limit]
+        return {
+            "object": "list",
+            "data": [self._public(e) for e in page],
+            "has_more": len(matching) > len(page),
+            "url": "/v1/events",
+        }
+
     @staticmethod
     def _public(obj: dict) -> dict:
         return {k: copy.deepcopy(v) for k, v in obj.items() if k != "_order"}
@@ -537,6 +639,9 @@ class FakeStripe:
         with self._lock:
             failure = self._failures.get(path)
             if failure is None:
+                return None
+            if failure.after > 0:
+                failure.after -= 1
                 return None
             failure.remaining -= 1
             if failure.remaining <= 0:

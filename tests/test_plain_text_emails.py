@@ -123,7 +123,7 @@ def test_affiliate_emails_from_invitation_to_payout_read_every_name_as_typed(
     assert owner_client.post("/payouts/batches/").status_code == 302
     payout = Payout.objects.for_merchant(shop).get(affiliate=affiliate)
     with django_capture_on_commit_callbacks(execute=True):
-        response = owner_client.post(f"/payouts/{payout.code}/paid/", {"reference": PAYOUT_REFERENCE})
+        response = owner_client.post(f"/payouts/{payout.public_id}/paid/", {"reference": PAYOUT_REFERENCE})
     assert response.status_code == 302
     assert_plain(
         only_email(AFFILIATE_EMAIL), subject=(MERCHANT_NAME,), body=(AFFILIATE_NAME, MERCHANT_NAME, PAYOUT_REFERENCE)
@@ -145,7 +145,7 @@ def test_affiliate_application_and_approval_read_every_name_as_typed(
     affiliate = Affiliate.objects.get(merchant=shop, email=AFFILIATE_EMAIL)
     assert affiliate.status == Affiliate.Status.PENDING
     with django_capture_on_commit_callbacks(execute=True):
-        response = owner_client.post(f"/affiliates/{affiliate.uid}/status/", {"status": "approved"})
+        response = owner_client.post(f"/affiliates/{affiliate.public_id}/status/", {"status": "approved"})
     assert response.status_code == 302
     assert_plain(only_email(AFFILIATE_EMAIL), subject=(MERCHANT_NAME,), body=(AFFILIATE_NAME, MERCHANT_NAME))
 

@@ -1,5 +1,5 @@
-"""afficone/rawsql.py's statements give what the ORM gives: `get_with_related` is select_related's row, `sum_union`
-is the sum of the ORM's grouped querysets (on Postgres and on SQLite)."""
+"""The hand-written statements give what the ORM gives: afficone/rawsql.py's `get_with_related` is select_related's
+row, dashboard/sql.py's `top_affiliate_sums` is the sum of the ORM's grouped querysets (on Postgres and on SQLite)."""
 
 import itertools
 from datetime import date, timedelta
@@ -11,6 +11,7 @@ from django.utils import timezone
 from afficone import rawsql
 from affiliates.models import AffiliateCommissionMonth, Commission, Payout, Referral
 from affiliates.services import create_payout_batch
+from dashboard.sql import top_affiliate_sums
 from tests.factories import AffiliateFactory, CommissionFactory, ReferralFactory
 
 pytestmark = pytest.mark.django_db
@@ -28,8 +29,8 @@ def test_get_with_related_is_select_related_in_one_query(merchant, affiliate, dj
     cases = [
         (Referral, "affiliate__program", {"merchant_id": merchant.pk, "rid": referral.rid}),
         (Referral, "affiliate__program", {"merchant_id": merchant.pk, "stripe_customer_id": "cus_raw"}),
-        (Commission, "affiliate__program", {"code": commission.code}),  # a UUID key
-        (Payout, "affiliate__merchant", {"merchant_id": merchant.pk, "code": payout.code}),
+        (Commission, "affiliate__program", {"public_id": commission.public_id}),  # a UUID key
+        (Payout, "affiliate__merchant", {"merchant_id": merchant.pk, "public_id": payout.public_id}),
         (Referral, "", {"rid": referral.rid}),
     ]
     for model, path, where in cases:
@@ -78,7 +79,7 @@ def _orm_version(parts, limit: int) -> list[dict]:
     return [{"affiliate_id": a, "currency": c, **s} for (a, c), s in ranked[:limit]]
 
 
-def test_sum_union_equals_the_orm_parts_summed_in_python(merchant, other_merchant):
+def test_top_affiliate_sums_equal_the_orm_parts_summed_in_python(merchant, other_merchant):
     now = timezone.now()
     program = merchant.programs.get(is_default=True)
     ann, bob, cid, dee = (AffiliateFactory(merchant=merchant, program=program, code=c) for c in "abcd")
@@ -99,23 +100,21 @@ def test_sum_union_equals_the_orm_parts_summed_in_python(merchant, other_merchan
     AffiliateCommissionMonth.objects.create(
         merchant=merchant, affiliate=dee, month=date(2020, 1, 1), currency="usd", payments=3, net=3900, revenue=20000
     )
+    ranges = [(now - timedelta(days=10), now + timedelta(days=1)), (now - timedelta(days=50), now - timedelta(days=30))]
+    months = [date(2020, 1, 1)]
     parts = [
-        _commission_part(merchant, now - timedelta(days=10), now + timedelta(days=1)),
-        _commission_part(merchant, now - timedelta(days=50), now - timedelta(days=30)),
+        *(_commission_part(merchant, first, last) for first, last in ranges),
         AffiliateCommissionMonth.objects.for_merchant(merchant)
+        .filter(month__in=months)
         .values("affiliate_id", "currency")
         .annotate(revenue=Sum("revenue"), earned=Sum("net"), n=Sum("payments"))
         .order_by(),
     ]
     for limit in (2, 3, 10):
-        found = rawsql.sum_union(
-            parts,
-            group_by=("affiliate_id", "currency"),
-            sums=("revenue", "earned", "n"),
-            order_by=("-earned", "affiliate_id"),
-            limit=limit,
-        )
+        found = top_affiliate_sums(merchant.pk, raw_ranges=ranges, months=months, limit=limit)
         assert found == _orm_version(parts, limit), limit
+    assert top_affiliate_sums(merchant.pk, raw_ranges=ranges[:1], months=[], limit=10) == _orm_version(parts[:1], 10)
+    assert top_affiliate_sums(merchant.pk, raw_ranges=[], months=months, limit=10) == _orm_version(parts[2:], 10)
     assert [(r["affiliate_id"], r["earned"]) for r in found][:4] == [
         (ann.pk, 4000),
         (bob.pk, 4000),

@@ -368,6 +368,8 @@ def _lookup_link(public_key: str, code: str) -> Link | None:
     found = (
         approved.filter(code=code).values_list(*fields).first()
         or approved.filter(code__iexact=code).values_list(*fields).first()
+        # A code its links had on the platform the merchant came from (affiliates/importers/), kept lower-case.
+        or approved.filter(legacy_codes__code=code.lower()).values_list(*fields).first()
     )
     return Link(*found) if found else None
 

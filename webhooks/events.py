@@ -51,7 +51,7 @@ class Source:
 
 def _payouts() -> models.QuerySet:
     return Payout.objects.select_related("affiliate", "batch").prefetch_related(
-        models.Prefetch("commissions", queryset=Commission.objects.only("code", "payout_id").order_by("pk"))
+        models.Prefetch("commissions", queryset=Commission.objects.only("public_id", "payout_id").order_by("pk"))
     )
 
 

@@ -10,6 +10,7 @@ off the secrets have no default, so a missing one stops startup.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -41,6 +42,10 @@ STRIPE_CONNECT_BASE = env("STRIPE_CONNECT_BASE", default="https://connect.stripe
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
 # A live platform's Connect endpoint also receives its accounts' test-mode events; those must not earn commissions.
 STRIPE_LIVE_EVENTS_ONLY = env.bool("STRIPE_LIVE_EVENTS_ONLY", default=STRIPE_SECRET_KEY.startswith("sk_live_"))
+# Reconciliation (stripe_integration/reconciliation.py): a page of Stripe's Events API answered 429 or 5xx is asked
+# again this many times, after this many seconds, doubling (1 + 2 + 4 + 8 s: well inside a task's time limit).
+STRIPE_SYNC_RETRIES = env.int("STRIPE_SYNC_RETRIES", default=4)
+STRIPE_SYNC_BACKOFF_SECONDS = env.float("STRIPE_SYNC_BACKOFF_SECONDS", default=1.0)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -150,8 +155,30 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=4)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A worker outlives any Redis outage (tests/test_broker_outage.py kills Redis under load and checks): it retries
+# connecting at start and after a loss, for ever (the default gives up after 100 tries and exits); socket timeouts,
+# keepalive and a health check find a connection that died silently (a failed-over or vanished Redis host sends no
+# reset) instead of waiting on it for ever; afficone/broker.py mends the crash kombu's Redis transport had when the
+# connection went under load. Unacknowledged messages come back after visibility_timeout (tasks are acked late).
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_timeout": 10,
+    "socket_connect_timeout": 5,
+    "socket_keepalive": True,
+    "health_check_interval": 10,
+    "retry_on_timeout": True,
+}
+if REDIS_URL:
+    CELERY_BROKER_TRANSPORT = "afficone.broker:Transport"
+# On a lost connection, tasks already running carry on (a drainer needs only Postgres) rather than being cancelled;
+# their acknowledgement is lost with the connection and the redelivery finds nothing left to do. Celery 6 changes
+# the default, so it is said here.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# No result backend: every task ignores its result (CELERY_TASK_IGNORE_RESULT), so no result is stored in Redis and
+# none needs retrying when it is down.
 # Celery's Django fixup closes the database connection before and after every task unless this is set; reconnecting
 # cost about 40% of an attributed event's time in bench/stripe_webhook.py (11 vs 19 events/s on 2 cores). With it,
 # the fixup closes them only every this-many tasks, and afficone/celery.py drops a connection that broke or outlived
@@ -173,6 +200,12 @@ CELERY_BEAT_SCHEDULE["tracking-rollup-daily-stats"] = {
 CELERY_BEAT_SCHEDULE["stripe-requeue-stale-events"] = {
     "task": "stripe_integration.tasks.requeue_stale_events_task",
     "schedule": 60.0,
+}
+# Reconciliation with Stripe's Events API every night (stripe_integration/reconciliation.py): a run per connected
+# merchant, each its own task, storing and processing the events the webhook missed.
+CELERY_BEAT_SCHEDULE["stripe-sync-connected-merchants"] = {
+    "task": "stripe_integration.tasks.sync_connected_merchants_task",
+    "schedule": crontab(hour=3, minute=17),
 }
 # Stripe events are processed by drainers (stripe_integration/drainers.py): at most this many at once, across all
 # worker hosts. One per worker process that should attribute events (each drains events in a loop while any pend).

@@ -9,7 +9,9 @@ from .base import *  # noqa: F403
 from .base import env
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# In memory, where tests read it; a test that starts gunicorn has it write files instead (tests/test_redis_outage.py).
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=None)
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="whsec_afficone_test")
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="sk_test_afficone_test")
 STRIPE_CLIENT_ID = env("STRIPE_CLIENT_ID", default="ca_afficone_test")

@@ -8,12 +8,13 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
+from afficone import enqueue
 from tenants.models import Merchant, User
 from tenants.users import AccountError, WrongPassword, existing_or_new_user
 
 from ..email_tasks import notify_affiliate_approved_task, notify_affiliate_invited_task, notify_new_application_task
 from ..models import CODE_PATTERN, Affiliate, CommissionType, Program, Referral
-from ..queries import referral_with_program
+from ..queries import code_holder, referral_with_program
 from ..signals import affiliate_created, affiliate_updated, referral_created, send_for
 from .errors import AffiliateError
 
@@ -51,7 +52,7 @@ def is_valid_code(code: str) -> bool:
 def suggest_code(merchant: Merchant, seed: str) -> str:
     base = re.sub(r"[^A-Za-z0-9_-]", "", slugify(seed.split("@")[0]))[:40] or "partner"
     code = base
-    while Affiliate.objects.filter(merchant=merchant, code__iexact=code).exists():
+    while code_holder(merchant.pk, code) is not None:
         code = f"{base}-{secrets.token_hex(2)}"
     return code
 
@@ -72,7 +73,7 @@ def create_affiliate(
     code = (code or "").strip() or suggest_code(merchant, name or email)
     if not is_valid_code(code):
         raise AffiliateError("A code is 1 to 64 letters, digits, '-' or '_'.")
-    if Affiliate.objects.filter(merchant=merchant, code__iexact=code).exists():
+    if code_holder(merchant.pk, code) is not None:
         raise AffiliateError(f"The code {code!r} is already taken.")
     if Affiliate.objects.filter(merchant=merchant, email__iexact=email).exists():
         raise AffiliateError(f"{email} is already an affiliate.")
@@ -119,7 +120,8 @@ def create_referral(affiliate: Affiliate, **fields) -> Referral:
 
 
 def referral_by_reference(merchant: Merchant, reference: str | None) -> Referral | None:
-    """The written referral named by `reference`: a referral id, or an affiliate's code.
+    """The written referral named by `reference`: a referral id, or an affiliate's code (or a code its links had on
+    the platform the merchant came from).
 
     A code (say, from a coupon the merchant's backend knows) gets a fresh
     referral for that affiliate. Scoped to `merchant`: another tenant's ids
@@ -133,7 +135,7 @@ def referral_by_reference(merchant: Merchant, reference: str | None) -> Referral
     referral = referral_with_program(merchant.pk, rid=reference)
     if referral is not None:
         return referral
-    affiliate = Affiliate.objects.for_merchant(merchant).filter(code__iexact=reference).first()
+    affiliate = code_holder(merchant.pk, reference)
     if affiliate is None:
         return None
     return create_referral(affiliate)
@@ -191,8 +193,8 @@ def update_affiliate(
     code = code.strip()
     if not is_valid_code(code):
         raise AffiliateError("A code is 1 to 64 letters, digits, '-' or '_'.")
-    taken = Affiliate.objects.filter(merchant_id=affiliate.merchant_id, code__iexact=code).exclude(pk=affiliate.pk)
-    if taken.exists():
+    holder = code_holder(affiliate.merchant_id, code)
+    if holder is not None and holder.pk != affiliate.pk:
         raise AffiliateError(f"The code {code!r} is already taken.")
     if commission_type_override == CommissionType.PERCENT:
         if commission_bps_override is None or not 0 <= commission_bps_override <= 10000:
@@ -225,17 +227,15 @@ def change_affiliate_status(affiliate: Affiliate, *, status: str) -> Affiliate:
     was_approved = affiliate.status == Affiliate.Status.APPROVED
     affiliate = set_affiliate_status(affiliate, status)
     if status == Affiliate.Status.APPROVED and not was_approved:
-        notify_affiliate_approved_task.delay_on_commit(affiliate.pk)
+        enqueue.on_commit(notify_affiliate_approved_task, affiliate.pk)
     return affiliate
 
 
 @transaction.atomic
-def invite_affiliate(
-    merchant: Merchant, *, email: str, name: str = "", code: str | None = None, invited_by=None
-) -> Affiliate:
+def invite_affiliate(merchant: Merchant, *, email: str, name: str = "", code: str | None = None) -> Affiliate:
     """Creates an approved affiliate and emails them a link to set up their portal account (valid 14 days)."""
     affiliate = create_affiliate(merchant, email=email, name=name, code=code, status=Affiliate.Status.APPROVED)
-    notify_affiliate_invited_task.delay_on_commit(affiliate.pk)
+    enqueue.on_commit(notify_affiliate_invited_task, affiliate.pk)
     return affiliate
 
 
@@ -265,9 +265,9 @@ def sign_up_affiliate(merchant: Merchant, *, user, name: str = "", code: str | N
     affiliate = create_affiliate(
         merchant, email=user.email, name=name or user.name, code=code, program=program, status=status, user=user
     )
-    notify_new_application_task.delay_on_commit(affiliate.pk)
+    enqueue.on_commit(notify_new_application_task, affiliate.pk)
     if status == Affiliate.Status.APPROVED:
-        notify_affiliate_approved_task.delay_on_commit(affiliate.pk)
+        enqueue.on_commit(notify_affiliate_approved_task, affiliate.pk)
     return affiliate
 
 

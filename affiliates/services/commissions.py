@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from afficone import rawsql
+from afficone import enqueue, rawsql
 
 from .. import money
 from ..email_tasks import notify_new_commissions_task
@@ -197,7 +197,7 @@ def commission_recorded(commission_id: int) -> None:
     """Tells the affiliate of a new commission (an email task), once its transaction has committed."""
     batch = _notice_batch.get()
     if batch is None:
-        notify_new_commissions_task.delay([commission_id])
+        enqueue.send(notify_new_commissions_task, [commission_id])
     else:
         batch.append(commission_id)
 
@@ -213,7 +213,7 @@ def batched_commission_notices() -> Iterator[None]:
     finally:
         _notice_batch.reset(token)
         if batch:
-            notify_new_commissions_task.delay(batch)
+            enqueue.send(notify_new_commissions_task, batch)
 
 
 @transaction.atomic

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from afficone import enqueue
 from tenants.models import Merchant
 
 from .. import money
@@ -108,7 +109,7 @@ def mark_payout_paid(payout: Payout, *, reference: str = "") -> Payout:
     send_on_commit(
         commission_updated, Commission, Commission.objects.filter(payout=payout).values_list("merchant_id", "pk")
     )
-    notify_payout_sent_task.delay_on_commit(payout.pk)
+    enqueue.on_commit(notify_payout_sent_task, payout.pk)
     return payout
 
 

@@ -25,7 +25,7 @@ from .claiming import asynchronous_commits  # noqa: F401
 from .handlers import HANDLERS, MAY_WAIT, WEBHOOK_EVENT_TYPES  # noqa: F401
 from .links import end_referral_subscription, link_commission_payment, link_customer  # noqa: F401
 from .lookups import AttributionError  # noqa: F401
-from .payload import checkout_amount_excluding_tax, invoice_subscription, invoice_tax  # noqa: F401
+from .payload import StripeData, event_object  # noqa: F401
 from .processing import (  # noqa: F401
     MAX_ATTEMPTS,
     TRANSIENT_ERRORS,
@@ -39,5 +39,5 @@ from .promotion_codes import (  # noqa: F401
     remove_promotion_code,
     set_promotion_codes,
 )
-from .storing import UNKNOWN_ACCOUNT, store_event  # noqa: F401
+from .storing import UNKNOWN_ACCOUNT, UnreadableEvent, read_event, store_event  # noqa: F401
 from .waiting import WAIT_LIMIT, WaitFor, expire_waiting_events, lock_keys, rerun_payment_events, wake_waiting  # noqa: F401

@@ -29,9 +29,9 @@ from tenants.models import Merchant
 from ..client import stripe_client
 from ..models import CustomerBackfill
 from .handlers.refunds import invoice_paid_by
-from .links import _find_commission, _record, link_commission_payment
+from .links import find_commission, link_commission_payment, record_and_wake
 from .lookups import AttributionError, require_connected, stripe_options, stripe_unavailable
-from .payload import _id, _timestamp, checkout_amount_excluding_tax, invoice_subscription, invoice_tax
+from .payload import StripeData, checkout_amount_excluding_tax, invoice_subscription, invoice_tax
 from .waiting import lock_keys, wake_waiting
 
 FIELD = "customer"
@@ -151,43 +151,46 @@ class Payment:
     refunded: int = 0
 
 
-def _opted_out(obj: dict) -> bool:
-    return str((obj.get("metadata") or {}).get("afficone", "")).lower() == "false"
+def _opted_out(obj: StripeData) -> bool:
+    return obj.object("metadata").string("afficone").lower() == "false"
 
 
-def _all(listing: Any) -> list[dict]:
-    """Every page of a Stripe list (has_more / starting_after)."""
-    return [item.to_dict() for item in listing.auto_paging_iter()]
+def _all(listing: Any, path: str) -> list[StripeData]:
+    """Every page of a Stripe list (has_more / starting_after), each object read as an event's would be."""
+    return [StripeData(item.to_dict(), path) for item in listing.auto_paging_iter()]
 
 
 def past_payments(merchant: Merchant, customer_id: str) -> list[Payment]:
     """The customer's paid payments, read from Stripe, oldest first: subscription invoices (GET /v1/invoices, status
-    paid) and the charges that paid no subscription invoice (GET /v1/charges), priced as the webhook prices them."""
+    paid) and the charges that paid no subscription invoice (GET /v1/charges), priced as the webhook prices them.
+    An object of a shape Afficone cannot read raises ValueError naming the field (payload.py)."""
     client = stripe_client()
     options = stripe_options(merchant)
     invoices = [
         invoice
         for invoice in _all(
-            client.v1.invoices.list(params={"customer": customer_id, "status": "paid", "limit": 100}, options=options)
+            client.v1.invoices.list(params={"customer": customer_id, "status": "paid", "limit": 100}, options=options),
+            "invoice",
         )
-        if invoice_subscription(invoice) and int(invoice.get("amount_paid") or 0) > 0 and not _opted_out(invoice)
+        if invoice_subscription(invoice) and invoice.amount("amount_paid") > 0 and not _opted_out(invoice)
     ]
     by_id: dict[str, Payment] = {}
     paid_by: dict[str, str] = {}  # PaymentIntent or charge id -> the subscription invoice it paid (older API versions)
     for invoice in invoices:
+        invoice_id = invoice.string("id")
         payment = Payment(
             source_type=Commission.SourceType.INVOICE,
-            source_id=_id(invoice),
-            base_amount=int(invoice["amount_paid"]) - invoice_tax(invoice),
-            currency=invoice.get("currency") or "usd",
-            paid_at=_timestamp(
-                (invoice.get("status_transitions") or {}).get("paid_at"), _timestamp(invoice["created"])
-            ),
-            email=invoice.get("customer_email") or "",
-            payment_intent=_id(invoice.get("payment_intent")),
-            charge=_id(invoice.get("charge")),
-            invoice=_id(invoice),
-            is_recurring=invoice.get("billing_reason") != "subscription_create",
+            source_id=invoice_id,
+            base_amount=invoice.amount("amount_paid") - invoice_tax(invoice),
+            currency=invoice.string("currency") or "usd",
+            paid_at=invoice.object("status_transitions").timestamp("paid_at")
+            or invoice.timestamp("created")
+            or timezone.now(),
+            email=invoice.string("customer_email"),
+            payment_intent=invoice.id("payment_intent"),
+            charge=invoice.id("charge"),
+            invoice=invoice_id,
+            is_recurring=invoice.string("billing_reason") != "subscription_create",
         )
         by_id[payment.invoice] = payment
         for paid_with in (payment.payment_intent, payment.charge):
@@ -195,20 +198,21 @@ def past_payments(merchant: Merchant, customer_id: str) -> list[Payment]:
                 paid_by[paid_with] = payment.invoice
     charges = [
         c
-        for c in _all(client.v1.charges.list(params={"customer": customer_id, "limit": 100}, options=options))
-        if c.get("status") == "succeeded" and c.get("captured", True) and not _opted_out(c)
+        for c in _all(client.v1.charges.list(params={"customer": customer_id, "limit": 100}, options=options), "charge")
+        if c.string("status") == "succeeded" and c.data.get("captured", True) is not False and not _opted_out(c)
     ]
-    sessions: dict[str, dict] = {}
-    if any(_id(c.get("payment_intent")) for c in charges):
+    sessions: dict[str, StripeData] = {}
+    if any(c.id("payment_intent") for c in charges):
         for paid in _all(
-            client.v1.checkout.sessions.list(params={"customer": customer_id, "limit": 100}, options=options)
+            client.v1.checkout.sessions.list(params={"customer": customer_id, "limit": 100}, options=options),
+            "checkout.session",
         ):
-            if paid.get("payment_status") == "paid" and _id(paid.get("payment_intent")):
-                sessions[_id(paid.get("payment_intent"))] = paid
+            if paid.string("payment_status") == "paid" and paid.id("payment_intent"):
+                sessions[paid.id("payment_intent")] = paid
     one_off: list[Payment] = []
     for c in charges:
-        charge_id, intent = _id(c), _id(c.get("payment_intent"))
-        invoice_id = _id(c.get("invoice")) or paid_by.get(intent) or paid_by.get(charge_id)
+        charge_id, intent = c.string("id"), c.id("payment_intent")
+        invoice_id = c.id("invoice") or paid_by.get(intent) or paid_by.get(charge_id, "")
         if not invoice_id and intent and invoices and intent not in sessions:
             # API 2025-03-31 and later: neither names the other; the invoice payments know (one call a charge).
             invoice_id = invoice_paid_by(merchant, intent)
@@ -216,21 +220,21 @@ def past_payments(merchant: Merchant, customer_id: str) -> list[Payment]:
             payment = by_id[invoice_id]
             payment.payment_intent = payment.payment_intent or intent
             payment.charge = payment.charge or charge_id
-            payment.charge_amount, payment.refunded = int(c.get("amount") or 0), int(c.get("amount_refunded") or 0)
+            payment.charge_amount, payment.refunded = c.amount("amount"), c.amount("amount_refunded")
             continue
         session = sessions.get(intent) if intent else None
         one_off.append(
             Payment(
                 source_type=Commission.SourceType.PAYMENT_INTENT if intent else Commission.SourceType.CHARGE,
                 source_id=intent or charge_id,
-                base_amount=checkout_amount_excluding_tax(session) if session else int(c.get("amount") or 0),
-                currency=c.get("currency") or "usd",
-                paid_at=_timestamp(c.get("created")),
-                email=(c.get("billing_details") or {}).get("email") or c.get("receipt_email") or "",
+                base_amount=checkout_amount_excluding_tax(session) if session else c.amount("amount"),
+                currency=c.string("currency") or "usd",
+                paid_at=c.timestamp("created") or timezone.now(),
+                email=c.object("billing_details").string("email") or c.string("receipt_email"),
                 payment_intent=intent,
                 charge=charge_id,
-                charge_amount=int(c.get("amount") or 0),
-                refunded=int(c.get("amount_refunded") or 0),
+                charge_amount=c.amount("amount"),
+                refunded=c.amount("amount_refunded"),
             )
         )
     return sorted([*by_id.values(), *one_off], key=lambda p: (p.paid_at, p.source_id))
@@ -255,7 +259,7 @@ def backfill_customer(backfill: CustomerBackfill) -> CustomerBackfill:
         payments = past_payments(merchant, customer_id)
     except (stripe.APIConnectionError, stripe.RateLimitError):
         raise
-    except (stripe.StripeError, AttributionError) as exc:
+    except (stripe.StripeError, AttributionError, ValueError) as exc:
         message = exc.user_message if isinstance(exc, stripe.StripeError) else str(exc)
         CustomerBackfill.objects.filter(pk=backfill.pk).update(
             status=CustomerBackfill.Status.FAILED, error=str(message or exc)[:2000], finished_at=timezone.now()
@@ -295,9 +299,7 @@ def _credit(merchant: Merchant, referral: Referral, payment: Payment, *, first: 
     """One past payment, as the webhook would record it, unless it already earned a commission."""
     lock_keys(merchant.pk, payment.source_id, payment.payment_intent, payment.charge)
     existing = (
-        _find_commission(
-            merchant, payment_intent=payment.payment_intent, charge=payment.charge, invoice=payment.invoice
-        )
+        find_commission(merchant, payment_intent=payment.payment_intent, charge=payment.charge, invoice=payment.invoice)
         or Commission.objects.for_merchant(merchant).filter(source_id=payment.source_id).first()
     )
     if existing is not None:
@@ -305,7 +307,7 @@ def _credit(merchant: Merchant, referral: Referral, payment: Payment, *, first: 
             link_commission_payment(existing, payment_intent=payment.payment_intent, charge=payment.charge)
         return
     is_recurring = payment.is_recurring if payment.is_recurring is not None else payment.paid_at > first
-    commission = _record(
+    commission = record_and_wake(
         merchant,
         referral,
         source_type=payment.source_type,

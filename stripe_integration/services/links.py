@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Q
 from django.utils import timezone
@@ -62,7 +63,7 @@ def link_customer(
     return linked
 
 
-def _find_commission(
+def find_commission(
     merchant: Merchant, *, payment_intent: str = "", charge: str = "", invoice: str = ""
 ) -> Commission | None:
     condition = Q()
@@ -77,7 +78,7 @@ def _find_commission(
     return Commission.objects.for_merchant(merchant).filter(condition).order_by("pk").first()
 
 
-def _record(merchant: Merchant, referral: Referral, **kwargs) -> Commission | None:
+def record_and_wake(merchant: Merchant, referral: Referral, **kwargs: Any) -> Commission | None:
     """record_commission, then wake the refunds and disputes waiting for this payment."""
     keys = (kwargs.get("source_id"), kwargs.get("stripe_payment_intent_id"), kwargs.get("stripe_charge_id"))
     lock_keys(merchant.pk, *keys)

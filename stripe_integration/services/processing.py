@@ -17,6 +17,7 @@ from tenants.models import Merchant
 from ..models import StripeEvent
 from .claiming import claim
 from .handlers import HANDLERS, MAY_WAIT, WHEN_DISCONNECTED
+from .payload import event_object
 from .waiting import WaitFor
 
 log = logging.getLogger(__name__)
@@ -99,12 +100,13 @@ def _run_handler(event: StripeEvent) -> tuple[str, str, str]:
     handler = HANDLERS.get(event.type)
     if handler is None:
         return StripeEvent.Status.IGNORED, "", ""
+    # An envelope or object of another shape than Stripe's raises ValueError, naming the field: the event fails.
+    obj = event_object(event.payload)
     if settings.STRIPE_LIVE_EVENTS_ONLY and not event.livemode:
         # A live Connect endpoint also receives the test-mode events of its accounts: a test checkout earns nothing.
         return StripeEvent.Status.IGNORED, "", "A test-mode event; this installation attributes live payments only."
     if merchant.stripe_status == Merchant.StripeStatus.DISCONNECTED and event.type not in WHEN_DISCONNECTED:
         return StripeEvent.Status.IGNORED, "", "The merchant had disconnected Stripe."
-    obj = (event.payload.get("data") or {}).get("object") or {}
     if handler not in MAY_WAIT:
         # Any error rolls back the whole transaction, claim included: no savepoint needed (two round trips saved).
         handler(merchant, obj, event)

@@ -29,7 +29,7 @@ from ..client import stripe_client
 from ..models import PromotionCode
 from .links import link_customer
 from .lookups import AttributionError, require_connected, stripe_options, stripe_unavailable
-from .payload import _id, _reference
+from .payload import StripeData, reference, unexpected
 
 FIELD = "promotion_codes"
 
@@ -72,7 +72,8 @@ def lookup_promotion_code(merchant: Merchant, text: str) -> dict:
 
 def coupon_of(promotion_code: dict) -> str:
     """Its coupon: `promotion.coupon` (API 2025-09-30 and later) or `coupon` (earlier versions, an object)."""
-    return _id((promotion_code.get("promotion") or {}).get("coupon")) or _id(promotion_code.get("coupon"))
+    code = StripeData(promotion_code, "promotion_code")
+    return code.object("promotion").id("coupon") or code.id("coupon")
 
 
 def assign_promotion_code(affiliate: Affiliate, text: str) -> PromotionCode:
@@ -149,36 +150,62 @@ def remove_promotion_code(promotion_code: PromotionCode) -> None:
 # --- reading the codes a payment used -------------------------------------------------------------------------------
 
 
-def session_promotion_code_ids(session: dict) -> list[str]:
+# A discount entry, as the payload carries it: a bare `di_` id (not expanded), or the discount object.
+Entry = str | StripeData
+
+
+def session_promotion_code_ids(session: StripeData) -> list[str]:
     """The promotion codes a Checkout Session used: `discounts[].promotion_code` (and the expanded breakdown)."""
-    breakdown = ((session.get("total_details") or {}).get("breakdown") or {}).get("discounts") or []
-    entries = [*(session.get("discounts") or []), *(item.get("discount") for item in breakdown if item)]
+    breakdown = session.object("total_details").object("breakdown").objects("discounts")
+    entries = [*_discount_list(session), *(_discount_of(item) for item in breakdown)]
     return _codes_of(entries)[0]
 
 
-def _codes_of(entries: list) -> tuple[list[str], bool]:
+def _discount_list(obj: StripeData) -> list[Entry]:
+    """`discounts`: a list of `di_` ids, or of discount objects where expanded (a Checkout Session's always are)."""
+    value = obj.data.get("discounts")
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise unexpected(obj.where("discounts"), "a list of discounts", value)
+    return [_entry(item, f"{obj.where('discounts')}[{index}]") for index, item in enumerate(value)]
+
+
+def _discount_of(item: StripeData) -> Entry:
+    return _entry(item.data.get("discount"), item.where("discount"))
+
+
+def _entry(value: object, path: str) -> Entry:
+    if value is None or isinstance(value, str):
+        return value or ""
+    if not isinstance(value, dict):
+        raise unexpected(path, "a discount id (a string) or a discount object", value)
+    return StripeData(value, path)
+
+
+def _codes_of(entries: list[Entry]) -> tuple[list[str], bool]:
     """(the promotion code ids the discount entries name, whether some entries are bare `di_` ids to expand)."""
     codes: list[str] = []
     unexpanded = False
     for entry in entries:
-        if isinstance(entry, dict):
-            code = _id(entry.get("promotion_code"))
+        if isinstance(entry, StripeData):
+            code = entry.id("promotion_code")
             if code and code not in codes:
                 codes.append(code)
-        elif isinstance(entry, str) and entry:
+        elif entry:
             unexpanded = True
     return codes, unexpanded
 
 
-def _discount_entries(obj: dict) -> list:
-    return [*(obj.get("discounts") or []), *(item.get("discount") for item in obj.get("total_discount_amounts") or [])]
+def _discount_entries(obj: StripeData) -> list[Entry]:
+    return [*_discount_list(obj), *(_discount_of(item) for item in obj.objects("total_discount_amounts"))]
 
 
-def has_discounts(obj: dict) -> bool:
+def has_discounts(obj: StripeData) -> bool:
     return any(_discount_entries(obj))
 
 
-def discounted_promotion_code_ids(merchant: Merchant, obj: dict) -> list[str]:
+def discounted_promotion_code_ids(merchant: Merchant, obj: StripeData) -> list[str]:
     """The promotion codes an invoice or subscription used. Their `discounts` (and an invoice's
     `total_discount_amounts[].discount`) are `di_` ids unless expanded, and Stripe has no endpoint for a discount by
     id: the object itself is read again with `expand[]=discounts` (one call, made only by the callers below for a
@@ -187,13 +214,13 @@ def discounted_promotion_code_ids(merchant: Merchant, obj: dict) -> list[str]:
     if codes or not unexpanded:
         return codes
     expand = ["discounts"]
-    if obj.get("object") == "invoice":
+    if obj.string("object") == "invoice":
         service: Any = stripe_client().v1.invoices
         expand.append("total_discount_amounts.discount")
     else:
         service = stripe_client().v1.subscriptions
-    fresh = service.retrieve(_id(obj), params={"expand": expand}, options=stripe_options(merchant)).to_dict()
-    return _codes_of(_discount_entries(fresh))[0]
+    fresh = service.retrieve(obj.string("id"), params={"expand": expand}, options=stripe_options(merchant)).to_dict()
+    return _codes_of(_discount_entries(StripeData(fresh, obj.string("object") or "object")))[0]
 
 
 def assigned_code(merchant: Merchant, promotion_code_ids: list[str]) -> PromotionCode | None:
@@ -247,7 +274,7 @@ def code_referral(code: PromotionCode, *, customer_id: str = "") -> Referral:
 
 
 def bind_by_promotion_code(
-    merchant: Merchant, obj: dict, *, customer_id: str, subscription_id: str, email: str = ""
+    merchant: Merchant, obj: StripeData, *, customer_id: str, subscription_id: str, email: str = ""
 ) -> Referral | None:
     """An invoice or subscription of a customer bound to no referral: if it used an assigned code, the customer is
     bound (to the code's affiliate, or to a referral id that beats it) and that referral returned; else None.
@@ -262,10 +289,10 @@ def bind_by_promotion_code(
         return None
     referral = None
     if not code.affiliate.program.promotion_codes_first:
-        reference = _reference(obj) or subscription_reference(
+        referred = reference(obj) or subscription_reference(
             merchant, subscription_id=subscription_id, customer_id=customer_id
         )
-        referral = resolve_reference(merchant, reference) if reference else None
+        referral = resolve_reference(merchant, referred) if referred else None
     chosen = (
         referral
         if referral is not None and not code_wins(referral, code)
@@ -284,13 +311,14 @@ def subscription_reference(merchant: Merchant, *, subscription_id: str, customer
             params={"subscription": subscription_id, "limit": 1}, options=options
         )
         for session in sessions.data:
-            data = session.to_dict()
-            reference = str(data.get("client_reference_id") or "").strip() or _reference(data)
-            if reference:
-                return reference
+            data = StripeData(session.to_dict(), "checkout.session")
+            referred = data.string("client_reference_id").strip() or reference(data)
+            if referred:
+                return referred
     if customer_id:
         try:
-            return _reference(client.v1.customers.retrieve(customer_id, options=options).to_dict())
+            customer = client.v1.customers.retrieve(customer_id, options=options).to_dict()
+            return reference(StripeData(customer, "customer"))
         except stripe.InvalidRequestError as exc:
             if exc.http_status != 404:
                 raise

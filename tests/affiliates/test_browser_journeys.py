@@ -173,7 +173,7 @@ def test_affiliate_signs_up_is_approved_earns_from_a_webhook_and_is_paid(page, b
     assert merchant_page.locator(".stat", has_text="Commissions paid").get_by_text("$60.00").is_visible()
     merchant_page.wait_for_selector(".chart .u-over")  # uPlot drew the chart
     screenshot(merchant_page, "merchant-overview")
-    merchant_page.goto(base + f"/affiliates/{affiliate.uid}/")
+    merchant_page.goto(base + f"/affiliates/{affiliate.public_id}/")
     screenshot(merchant_page, "merchant-affiliate-detail")
 
     # On a phone: the pages reflow, nothing overflows sideways.

@@ -1,4 +1,6 @@
-"""Commission rules (issue 4, item 5): exact integer money in every currency."""
+"""Commission rules: what a payment earns (the program's rule or the affiliate's override, once per payment,
+nothing for self-referrals, affiliates not approved or payments past the recurring limit), what refunds and
+disputes take back, and payouts per affiliate and currency, in exact integer money in every currency."""
 
 from datetime import timedelta
 

@@ -212,7 +212,7 @@ def test_approving_a_pending_affiliate_emails_them(merchant_client, merchant, dj
     pending = AffiliateFactory(merchant=merchant, status=Affiliate.Status.PENDING, approved_at=None)
     with django_capture_on_commit_callbacks(execute=True):
         response = merchant_client.post(
-            reverse("affiliates:affiliate_status", kwargs={"uid": pending.uid}), {"status": "approved"}
+            reverse("affiliates:affiliate_status", kwargs={"uid": pending.public_id}), {"status": "approved"}
         )
     pending.refresh_from_db()
     assert response.status_code == 302 and pending.status == "approved" and pending.approved_at is not None
@@ -224,13 +224,17 @@ def test_reject_and_suspend_change_the_status_without_email(
     merchant_client, affiliate, status, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        merchant_client.post(reverse("affiliates:affiliate_status", kwargs={"uid": affiliate.uid}), {"status": status})
+        merchant_client.post(
+            reverse("affiliates:affiliate_status", kwargs={"uid": affiliate.public_id}), {"status": status}
+        )
     affiliate.refresh_from_db()
     assert affiliate.status == status and mail.outbox == []
 
 
 def test_unknown_status_is_refused(merchant_client, affiliate):
-    merchant_client.post(reverse("affiliates:affiliate_status", kwargs={"uid": affiliate.uid}), {"status": "boss"})
+    merchant_client.post(
+        reverse("affiliates:affiliate_status", kwargs={"uid": affiliate.public_id}), {"status": "boss"}
+    )
     affiliate.refresh_from_db()
     assert affiliate.status == "approved"
 
@@ -245,7 +249,7 @@ def test_affiliate_detail_shows_their_activity_and_edits_code_and_override(merch
         created_at=timezone.now(),
     )
     CommissionFactory(referral=referral, source_id="pi_detail_1")
-    url = reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.uid})
+    url = reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.public_id})
     body = merchant_client.get(url).content.decode()
     assert "pi_detail_1" in body and "https://shop.test/pricing" in body and "cus_9" in body
 
@@ -263,7 +267,7 @@ def test_affiliate_detail_shows_their_activity_and_edits_code_and_override(merch
 
 def test_affiliate_edit_refuses_a_code_of_another_affiliate(merchant_client, merchant, affiliate):
     AffiliateFactory(merchant=merchant, code="taken")
-    url = reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.uid})
+    url = reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.public_id})
     response = merchant_client.post(url, {"name": "A", "code": "TAKEN", "commission_type_override": ""})
     assert response.status_code == 400 and "already taken" in response.content.decode()
     affiliate.refresh_from_db()
@@ -293,17 +297,17 @@ def test_commission_list_filters_by_status_affiliate_and_period(merchant_client,
 def test_commission_approve_and_void_with_a_reason(merchant_client, affiliate):
     pending = CommissionFactory(referral__affiliate=affiliate)
     other = CommissionFactory(referral__affiliate=affiliate)
-    merchant_client.post(reverse("affiliates:commission_approve", kwargs={"code": pending.code}))
+    merchant_client.post(reverse("affiliates:commission_approve", kwargs={"code": pending.public_id}))
     pending.refresh_from_db()
     assert pending.status == "approved"
 
     response = merchant_client.post(
-        reverse("affiliates:commission_void", kwargs={"code": other.code}), {"reason": ""}, follow=True
+        reverse("affiliates:commission_void", kwargs={"code": other.public_id}), {"reason": ""}, follow=True
     )
     other.refresh_from_db()
     assert other.status == "pending" and "Say why" in response.content.decode()
     merchant_client.post(
-        reverse("affiliates:commission_void", kwargs={"code": other.code}), {"reason": "Fraudulent order"}
+        reverse("affiliates:commission_void", kwargs={"code": other.public_id}), {"reason": "Fraudulent order"}
     )
     other.refresh_from_db()
     assert other.status == "voided" and other.void_reason == "Fraudulent order"
@@ -338,7 +342,7 @@ def test_payout_batch_mark_paid_and_exports_total_equals_commissions(
     assert "$55.00" in page and "below the minimum" in page
     paypal = b"".join(
         merchant_client.get(
-            reverse("affiliates:payout_batch_export", kwargs={"code": payout.batch.code, "kind": "paypal"})
+            reverse("affiliates:payout_batch_export", kwargs={"code": payout.batch.public_id, "kind": "paypal"})
         ).streaming_content
     ).decode()
     assert paypal.splitlines()[0].split(",")[:3] == ["alice@paypal.test", "55.00", "USD"]
@@ -347,7 +351,9 @@ def test_payout_batch_mark_paid_and_exports_total_equals_commissions(
             io.StringIO(
                 b"".join(
                     merchant_client.get(
-                        reverse("affiliates:payout_batch_export", kwargs={"code": payout.batch.code, "kind": "generic"})
+                        reverse(
+                            "affiliates:payout_batch_export", kwargs={"code": payout.batch.public_id, "kind": "generic"}
+                        )
                     ).streaming_content
                 ).decode()
             )
@@ -356,14 +362,14 @@ def test_payout_batch_mark_paid_and_exports_total_equals_commissions(
     assert generic[1][1] == "alice" and generic[1][4] == "55.00"
     assert (
         merchant_client.get(
-            reverse("affiliates:payout_batch_export", kwargs={"code": payout.batch.code, "kind": "xlsx"})
+            reverse("affiliates:payout_batch_export", kwargs={"code": payout.batch.public_id, "kind": "xlsx"})
         ).status_code
         == 404
     )
 
     with django_capture_on_commit_callbacks(execute=True):
         merchant_client.post(
-            reverse("affiliates:payout_mark_paid", kwargs={"code": payout.code}), {"reference": "PAYPAL-123"}
+            reverse("affiliates:payout_mark_paid", kwargs={"code": payout.public_id}), {"reference": "PAYPAL-123"}
         )
     payout.refresh_from_db()
     assert payout.status == "paid" and payout.reference == "PAYPAL-123"
@@ -382,7 +388,7 @@ def test_batch_mark_all_paid(merchant_client, merchant, affiliate):
     _approved(bob, amount=7000)
     batch = create_payout_batch(merchant)
     merchant_client.post(
-        reverse("affiliates:payout_batch_mark_paid", kwargs={"code": batch.code}), {"reference": "BATCH-9"}
+        reverse("affiliates:payout_batch_mark_paid", kwargs={"code": batch.public_id}), {"reference": "BATCH-9"}
     )
     assert set(Payout.objects.filter(batch=batch).values_list("status", "reference")) == {("paid", "BATCH-9")}
 
@@ -426,15 +432,15 @@ def foreign(other_merchant):
 def test_every_url_with_an_id_answers_404_for_another_merchants_rows_and_changes_nothing(merchant_client, foreign):
     a, c, b, p = foreign["affiliate"], foreign["commission"], foreign["batch"], foreign["payout"]
     requests = [
-        ("get", reverse("affiliates:affiliate_detail", kwargs={"uid": a.uid}), {}),
-        ("post", reverse("affiliates:affiliate_detail", kwargs={"uid": a.uid}), {"name": "x", "code": "hacked"}),
-        ("post", reverse("affiliates:affiliate_status", kwargs={"uid": a.uid}), {"status": "suspended"}),
-        ("post", reverse("affiliates:commission_approve", kwargs={"code": c.code}), {}),
-        ("post", reverse("affiliates:commission_void", kwargs={"code": c.code}), {"reason": "x"}),
-        ("post", reverse("affiliates:payout_mark_paid", kwargs={"code": p.code}), {"reference": "x"}),
-        ("post", reverse("affiliates:payout_batch_mark_paid", kwargs={"code": b.code}), {"reference": "x"}),
-        ("get", reverse("affiliates:payout_batch_export", kwargs={"code": b.code, "kind": "paypal"}), {}),
-        ("get", reverse("affiliates:payout_batch_export", kwargs={"code": b.code, "kind": "generic"}), {}),
+        ("get", reverse("affiliates:affiliate_detail", kwargs={"uid": a.public_id}), {}),
+        ("post", reverse("affiliates:affiliate_detail", kwargs={"uid": a.public_id}), {"name": "x", "code": "hacked"}),
+        ("post", reverse("affiliates:affiliate_status", kwargs={"uid": a.public_id}), {"status": "suspended"}),
+        ("post", reverse("affiliates:commission_approve", kwargs={"code": c.public_id}), {}),
+        ("post", reverse("affiliates:commission_void", kwargs={"code": c.public_id}), {"reason": "x"}),
+        ("post", reverse("affiliates:payout_mark_paid", kwargs={"code": p.public_id}), {"reference": "x"}),
+        ("post", reverse("affiliates:payout_batch_mark_paid", kwargs={"code": b.public_id}), {"reference": "x"}),
+        ("get", reverse("affiliates:payout_batch_export", kwargs={"code": b.public_id, "kind": "paypal"}), {}),
+        ("get", reverse("affiliates:payout_batch_export", kwargs={"code": b.public_id, "kind": "generic"}), {}),
     ]
     for method, url, data in requests:
         assert getattr(merchant_client, method)(url, data).status_code == 404, url
@@ -490,7 +496,7 @@ def test_bulk_approve_selected_pending_affiliates_emails_each(
     with django_capture_on_commit_callbacks(execute=True):
         response = merchant_client.post(
             reverse("affiliates:affiliate_bulk_status"),
-            {"status": "approved", "uid": [a.uid, b.uid, foreign.uid]},
+            {"status": "approved", "uid": [a.public_id, b.public_id, foreign.public_id]},
             follow=True,
         )
     assert "2 affiliates approved" in response.content.decode()

@@ -40,7 +40,7 @@ def _set_website(merchant, website: str) -> None:
 
 def test_the_dashboard_keeps_the_websites_path_and_query_in_the_link(merchant_client, merchant, affiliate):
     _set_website(merchant, "https://shop.example/store?lang=en")
-    response = merchant_client.get(reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.uid}))
+    response = merchant_client.get(reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.public_id}))
     assert response.status_code == 200
     assert response.context["link"] == "https://shop.example/store?lang=en&ref=alice"
     assert escape("https://shop.example/store?lang=en&ref=alice") in response.content.decode()
@@ -54,7 +54,7 @@ def test_the_affiliates_export_has_the_same_link_as_the_page(merchant_client, me
 
 
 def test_without_a_website_the_dashboard_shows_a_placeholder_site(merchant_client, merchant, affiliate):
-    response = merchant_client.get(reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.uid}))
+    response = merchant_client.get(reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.public_id}))
     assert response.context["link"] == "https://your-shop.example/?ref=alice"
 
 

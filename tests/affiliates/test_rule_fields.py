@@ -85,7 +85,7 @@ def test_the_api_and_the_export_show_the_rule_as_before(client, merchant_client,
     )
     _, key = create_api_key(merchant, name="test")
     for commission, rule in ((percent, "program:percent:2000bps"), (fixed, "affiliate:fixed:1500 eur")):
-        response = client.get(f"/api/v1/commissions/{commission.code}", headers={"Authorization": f"Bearer {key}"})
+        response = client.get(f"/api/v1/commissions/{commission.public_id}", headers={"Authorization": f"Bearer {key}"})
         assert response.status_code == 200 and response.json()["rule"] == rule
     response = merchant_client.get(reverse("affiliates:commission_list") + "?format=csv")
     rows = csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))

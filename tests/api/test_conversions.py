@@ -33,8 +33,8 @@ def test_conversion_by_referral_id_earns_the_programs_commission(
     assert commission.referral == referral and commission.affiliate == affiliate
     assert (commission.rule_source, commission.rule_type, commission.rule_bps) == ("program", "percent", 2000)
     assert body["id"] == "order-1001"
-    assert (body["referral"], body["affiliate"], body["amount"]) == (referral.rid, str(affiliate.uid), 12345)
-    assert body["commission"]["id"] == str(commission.code)
+    assert (body["referral"], body["affiliate"], body["amount"]) == (referral.rid, str(affiliate.public_id), 12345)
+    assert body["commission"]["id"] == str(commission.public_id)
     assert (body["commission"]["amount"], body["commission"]["status"]) == (2469, "pending")
     referral.refresh_from_db()
     assert referral.customer_email == "buyer@example.org" and referral.converted_at is not None

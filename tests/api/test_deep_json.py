@@ -31,10 +31,10 @@ def writes(t: dict) -> list[tuple[str, str]]:
     sale = t["conversion"].source_id.removeprefix("conv_")
     return [
         ("post", "/api/v1/affiliates"),
-        ("patch", f"/api/v1/affiliates/{t['affiliate'].uid}"),
-        ("patch", f"/api/v1/programs/{t['program'].code}"),
-        ("post", f"/api/v1/commissions/{t['commission'].code}/void"),
-        ("post", f"/api/v1/payouts/{t['payout'].code}/mark-paid"),
+        ("patch", f"/api/v1/affiliates/{t['affiliate'].public_id}"),
+        ("patch", f"/api/v1/programs/{t['program'].public_id}"),
+        ("post", f"/api/v1/commissions/{t['commission'].public_id}/void"),
+        ("post", f"/api/v1/payouts/{t['payout'].public_id}/mark-paid"),
         ("post", "/api/v1/conversions"),
         ("post", f"/api/v1/conversions/{sale}/refund"),
     ]

@@ -39,7 +39,7 @@ def test_unknown_path_and_method_are_in_the_shape(api, anonymous_api, affiliate)
     assert "/api/v1/nothing-here" in error["message"]
     error = assert_error(anonymous_api.get("/api/v1/affiliates/"), 404, code="not_found")
     assert "no trailing slash: /api/v1/affiliates" in error["message"]
-    assert_error(api.delete(f"/api/v1/affiliates/{affiliate.uid}"), 405, code="method_not_allowed")
+    assert_error(api.delete(f"/api/v1/affiliates/{affiliate.public_id}"), 405, code="method_not_allowed")
     assert_error(api.get("/api/v1/affiliates/0b5e1a9e-0000-4000-8000-000000000000"), 404, code="not_found")
     assert_error(api.get("/api/v1/affiliates/not-a-uuid"), 404, code="not_found")
     Affiliate.objects.get(pk=affiliate.pk)  # the DELETE changed nothing

@@ -50,7 +50,7 @@ def world(merchant, other_merchant):
 
 
 def _id(resource: str, row) -> str:
-    return row.rid if resource == "referrals" else str(row.uid if resource == "affiliates" else row.code)
+    return row.rid if resource == "referrals" else str(row.public_id)
 
 
 def _ago(days: int) -> str:
@@ -63,9 +63,9 @@ CASES = {
     ("affiliates", "email"): (lambda w: "ANN@example.com", ["ann"], lambda w: "partner@globex.example", "not-an-email"),
     ("affiliates", "code"): (lambda w: "BEN", ["ben"], lambda w: w["theirs"]["affiliate"].code.upper(), "x" * 65),
     ("referrals", "affiliate"): (
-        lambda w: str(w["ann"].uid),
+        lambda w: str(w["ann"].public_id),
         ["ra"],
-        lambda w: str(w["theirs"]["affiliate"].uid),
+        lambda w: str(w["theirs"]["affiliate"].public_id),
         "not-a-uuid",
     ),
     ("referrals", "customer"): (
@@ -76,18 +76,18 @@ CASES = {
     ),
     ("referrals", "customer_email"): (lambda w: "BUYER-A@example.org", ["ra"], None, "not-an-email"),
     ("commissions", "affiliate"): (
-        lambda w: str(w["ben"].uid),
+        lambda w: str(w["ben"].public_id),
         ["cb", "cc"],
-        lambda w: str(w["theirs"]["affiliate"].uid),
+        lambda w: str(w["theirs"]["affiliate"].public_id),
         "not-a-uuid",
     ),
     ("commissions", "status"): (lambda w: "pending", ["cc"], None, "owed"),
     ("commissions", "created_gte"): (lambda w: _ago(1), ["cb", "cc"], None, "last week"),
     ("commissions", "created_lte"): (lambda w: _ago(30), ["ca"], None, "2026-13-45"),
     ("payouts", "affiliate"): (
-        lambda w: str(w["ann"].uid),
+        lambda w: str(w["ann"].public_id),
         ["pa"],
-        lambda w: str(w["theirs"]["affiliate"].uid),
+        lambda w: str(w["theirs"]["affiliate"].public_id),
         "not-a-uuid",
     ),
     ("payouts", "status"): (lambda w: "paid", ["pb"], None, "sent"),
@@ -132,9 +132,9 @@ def test_a_bad_filter_value_is_a_400_naming_the_parameter(api, world, resource, 
 
 
 def test_an_undeclared_parameter_is_ignored_and_filters_do_not_touch_retrieve(api, world):
-    assert _listed(api, "programs", {"status": "anything"}) == {str(world["ann"].program.code)}
+    assert _listed(api, "programs", {"status": "anything"}) == {str(world["ann"].program.public_id)}
     # ?status= on a retrieve is not a filter: the object is found whatever its status.
-    response = api.get(f"/api/v1/affiliates/{world['cid'].uid}", {"status": "approved"})
+    response = api.get(f"/api/v1/affiliates/{world['cid'].public_id}", {"status": "approved"})
     assert response.status_code == 200 and response.json()["status"] == "pending"
 
 

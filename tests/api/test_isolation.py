@@ -28,8 +28,12 @@ def mine(merchant):
 
 def routes(t: dict) -> list[tuple[str, str, dict | None]]:
     """(method, path, body) for every API route that names an object, with `t`'s ids."""
-    affiliate, referral, commission = t["affiliate"].uid, t["referral"].rid, t["commission"].code
-    payout, program, sale = t["payout"].code, t["program"].code, t["conversion"].source_id.removeprefix("conv_")
+    affiliate, referral, commission = t["affiliate"].public_id, t["referral"].rid, t["commission"].public_id
+    payout, program, sale = (
+        t["payout"].public_id,
+        t["program"].public_id,
+        t["conversion"].source_id.removeprefix("conv_"),
+    )
     return [
         ("get", f"/api/v1/affiliates/{affiliate}", None),
         ("patch", f"/api/v1/affiliates/{affiliate}", {"name": "Hijacked", "status": "suspended"}),
@@ -68,13 +72,13 @@ def test_the_same_routes_work_with_the_merchants_own_ids(api, mine):
 def test_another_merchants_ids_in_bodies_and_filters_are_unknown(api, merchant, mine, theirs, other_merchant):
     before = snapshot(other_merchant)
     mine_before = snapshot(merchant)
-    other_affiliate = str(theirs["affiliate"].uid)
+    other_affiliate = str(theirs["affiliate"].public_id)
     for resource in ("commissions", "referrals", "payouts"):
         response = api.get(f"/api/v1/{resource}", {"affiliate": other_affiliate})
         assert response.status_code == 200
         assert response.json()["results"] == [], resource
     assert_error(
-        api.post("/api/v1/affiliates", {"email": "new@acme.example", "program": str(theirs["program"].code)}),
+        api.post("/api/v1/affiliates", {"email": "new@acme.example", "program": str(theirs["program"].public_id)}),
         404,
         code="not_found",
         field="program",
@@ -90,11 +94,11 @@ def test_another_merchants_ids_in_bodies_and_filters_are_unknown(api, merchant, 
 
 def test_lists_hold_only_the_merchants_own_rows(api, mine, theirs):
     expected = {
-        "affiliates": {str(mine["affiliate"].uid)},
+        "affiliates": {str(mine["affiliate"].public_id)},
         "referrals": {mine["referral"].rid},
-        "commissions": {str(c.code) for c in Commission.objects.filter(affiliate=mine["affiliate"])},
-        "payouts": {str(mine["payout"].code)},
-        "programs": {str(mine["program"].code)},
+        "commissions": {str(c.public_id) for c in Commission.objects.filter(affiliate=mine["affiliate"])},
+        "payouts": {str(mine["payout"].public_id)},
+        "programs": {str(mine["program"].public_id)},
         "conversions": {"order-acme-partner"},
     }
     for resource, ids in expected.items():

@@ -34,7 +34,7 @@ def test_an_affiliate_created_with_a_code_holds_it(api, merchant, fake_stripe, m
 
 def test_codes_are_assigned_by_id_replaced_and_removed_with_patch(api, merchant, affiliate, fake_stripe, maya20):
     other = fake_stripe.put(promotion_code(code="ALICE10"), account=merchant.stripe_account_id)
-    path = f"/api/v1/affiliates/{affiliate.uid}"
+    path = f"/api/v1/affiliates/{affiliate.public_id}"
     response = api.patch(path, {"promotion_codes": [maya20["id"], {"code": "ALICE10"}]})
     assert response.status_code == 200, response.content
     assert sorted(c["code"] for c in response.json()["promotion_codes"]) == ["ALICE10", "MAYA20"]
@@ -55,7 +55,7 @@ def test_an_unknown_code_is_400_and_creates_nothing(api, merchant, affiliate, fa
     assert "NOPE" in error["message"]
     assert not merchant.affiliates.filter(email="new@example.net").exists()
     assert_error(
-        api.patch(f"/api/v1/affiliates/{affiliate.uid}", {"promotion_codes": ["promo_missing"]}),
+        api.patch(f"/api/v1/affiliates/{affiliate.public_id}", {"promotion_codes": ["promo_missing"]}),
         400,
         code="unknown_promotion_code",
         field="promotion_codes",
@@ -66,14 +66,16 @@ def test_an_unknown_code_is_400_and_creates_nothing(api, merchant, affiliate, fa
 def test_a_code_of_another_stripe_account_is_unknown(api, merchant, other_merchant, affiliate, fake_stripe):
     theirs = fake_stripe.put(promotion_code(code="GLOBEX"), account=other_merchant.stripe_account_id)
     for text in ("GLOBEX", theirs["id"]):
-        response = api.patch(f"/api/v1/affiliates/{affiliate.uid}", {"promotion_codes": [text]})
+        response = api.patch(f"/api/v1/affiliates/{affiliate.public_id}", {"promotion_codes": [text]})
         assert_error(response, 400, code="unknown_promotion_code", field="promotion_codes")
 
 
 def test_a_code_held_by_another_affiliate_is_409(api, merchant, affiliate, fake_stripe, maya20):
     bob = AffiliateFactory(merchant=merchant, program=affiliate.program, code="bob")
-    assert api.patch(f"/api/v1/affiliates/{bob.uid}", {"promotion_codes": ["MAYA20"]}).status_code == 200
-    response = api.patch(f"/api/v1/affiliates/{affiliate.uid}", {"name": "Renamed", "promotion_codes": [maya20["id"]]})
+    assert api.patch(f"/api/v1/affiliates/{bob.public_id}", {"promotion_codes": ["MAYA20"]}).status_code == 200
+    response = api.patch(
+        f"/api/v1/affiliates/{affiliate.public_id}", {"name": "Renamed", "promotion_codes": [maya20["id"]]}
+    )
     error = assert_error(response, 409, code="promotion_code_taken", field="promotion_codes")
     assert "bob" in error["message"]
     affiliate.refresh_from_db()
@@ -83,7 +85,7 @@ def test_a_code_held_by_another_affiliate_is_409(api, merchant, affiliate, fake_
 
 def test_another_tenants_affiliate_is_404(api, other_merchant, fake_stripe, maya20):
     theirs = AffiliateFactory(merchant=other_merchant, code="theirs")
-    response = api.patch(f"/api/v1/affiliates/{theirs.uid}", {"promotion_codes": ["MAYA20"]})
+    response = api.patch(f"/api/v1/affiliates/{theirs.public_id}", {"promotion_codes": ["MAYA20"]})
     assert_error(response, 404, code="not_found")
     assert not fake_stripe.requests_to("/v1/promotion_codes")
     assert not PromotionCode.objects.exists()
@@ -91,14 +93,14 @@ def test_another_tenants_affiliate_is_404(api, other_merchant, fake_stripe, maya
 
 def test_malformed_codes_are_400_before_asking_stripe(api, affiliate, fake_stripe):
     for body in ({"promotion_codes": "MAYA20"}, {"promotion_codes": [5]}, {"promotion_codes": [""]}):
-        response = api.patch(f"/api/v1/affiliates/{affiliate.uid}", body)
+        response = api.patch(f"/api/v1/affiliates/{affiliate.public_id}", body)
         assert_error(response, 400, field="promotion_codes")
     assert fake_stripe.requests == []
 
 
 def test_stripe_unreachable_is_502_and_changes_nothing(api, merchant, affiliate, fake_stripe, maya20):
     fake_stripe.fail("/v1/promotion_codes", status=500, should_retry=False)
-    response = api.patch(f"/api/v1/affiliates/{affiliate.uid}", {"promotion_codes": ["MAYA20"]})
+    response = api.patch(f"/api/v1/affiliates/{affiliate.public_id}", {"promotion_codes": ["MAYA20"]})
     assert_error(response, 502, code="stripe_unavailable", field="promotion_codes")
     assert not PromotionCode.objects.exists()
 
@@ -106,6 +108,6 @@ def test_stripe_unreachable_is_502_and_changes_nothing(api, merchant, affiliate,
 def test_a_merchant_without_stripe_cannot_assign_codes(api, merchant, affiliate, fake_stripe):
     merchant.stripe_status = merchant.StripeStatus.DISCONNECTED
     merchant.save(update_fields=["stripe_status"])
-    response = api.patch(f"/api/v1/affiliates/{affiliate.uid}", {"promotion_codes": ["MAYA20"]})
+    response = api.patch(f"/api/v1/affiliates/{affiliate.public_id}", {"promotion_codes": ["MAYA20"]})
     assert_error(response, 409, code="stripe_not_connected", field="promotion_codes")
     assert fake_stripe.requests == []

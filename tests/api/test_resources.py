@@ -18,11 +18,11 @@ def test_create_affiliate_returns_code_and_link_on_the_merchant_site(api, mercha
     assert response.status_code == 201, response.content
     body = response.json()
     affiliate = Affiliate.objects.get(merchant=merchant, code="bob-2024")
-    assert body["id"] == str(affiliate.uid)
+    assert body["id"] == str(affiliate.public_id)
     assert body["code"] == "bob-2024"
     assert body["status"] == "approved"  # created by the merchant
     assert body["link"] == "https://shop.example.com/?lang=en&ref=bob-2024"
-    assert body["program"] == str(merchant.programs.get(is_default=True).code)
+    assert body["program"] == str(merchant.programs.get(is_default=True).public_id)
     assert affiliate.email == "bob@example.com"
 
 
@@ -70,7 +70,7 @@ def test_list_affiliates_filters_by_status_email_and_code(api, merchant):
 
 
 def test_update_affiliate_code_override_and_status(api, merchant, affiliate):
-    url = f"/api/v1/affiliates/{affiliate.uid}"
+    url = f"/api/v1/affiliates/{affiliate.public_id}"
     response = api.patch(url, {"code": "alice-new", "commission_override": {"type": "percent", "bps": 3500}})
     assert response.status_code == 200, response.content
     assert response.json()["commission_override"] == {"type": "percent", "bps": 3500}
@@ -104,7 +104,7 @@ def test_update_affiliate_code_override_and_status(api, merchant, affiliate):
 def test_approving_a_pending_affiliate_emails_them(api, merchant, django_capture_on_commit_callbacks):
     pending = AffiliateFactory(merchant=merchant, program=merchant.programs.get(is_default=True), status="pending")
     with django_capture_on_commit_callbacks(execute=True):
-        response = api.patch(f"/api/v1/affiliates/{pending.uid}", {"status": "approved"})
+        response = api.patch(f"/api/v1/affiliates/{pending.public_id}", {"status": "approved"})
     assert response.status_code == 200
     pending.refresh_from_db()
     assert pending.status == "approved" and pending.approved_at is not None
@@ -123,13 +123,13 @@ def test_referrals_filter_by_affiliate_and_customer(api, merchant, affiliate):
         return {r["id"] for r in response.json()["results"]}
 
     assert len(ids()) == 3
-    assert len(ids(affiliate=str(affiliate.uid))) == 2
+    assert len(ids(affiliate=str(affiliate.public_id))) == 2
     assert ids(customer="cus_B") == {theirs.rid}
     assert ids(customer_email="A@example.org") == {mine.rid}
     body = api.get(f"/api/v1/referrals/{mine.rid}").json()
     assert body == {
         "id": mine.rid,
-        "affiliate": str(affiliate.uid),
+        "affiliate": str(affiliate.public_id),
         "customer": "cus_A",
         "customer_email": "a@example.org",
         "source": "click",
@@ -151,17 +151,17 @@ def test_commissions_filter_by_affiliate_status_and_created_range(api, merchant,
         assert response.status_code == 200, response.content
         return {c["id"] for c in response.json()["results"]}
 
-    assert ids() == {str(old.code), str(recent.code), str(theirs.code)}
-    assert ids(affiliate=str(affiliate.uid)) == {str(old.code), str(recent.code)}
-    assert ids(status="approved") == {str(recent.code)}
+    assert ids() == {str(old.public_id), str(recent.public_id), str(theirs.public_id)}
+    assert ids(affiliate=str(affiliate.public_id)) == {str(old.public_id), str(recent.public_id)}
+    assert ids(status="approved") == {str(recent.public_id)}
     cutoff = (timezone.now() - timedelta(days=30)).isoformat()
-    assert ids(created_gte=cutoff) == {str(recent.code), str(theirs.code)}
-    assert ids(created_lte=cutoff) == {str(old.code)}
+    assert ids(created_gte=cutoff) == {str(recent.public_id), str(theirs.public_id)}
+    assert ids(created_lte=cutoff) == {str(old.public_id)}
     assert_error(api.get("/api/v1/commissions", {"created_gte": "last week"}), 400, field="created_gte")
     assert_error(api.get("/api/v1/commissions", {"affiliate": "not-a-uuid"}), 400, field="affiliate")
     assert api.get("/api/v1/commissions", {"affiliate": "0b5e1a9e-0000-4000-8000-000000000000"}).json()["results"] == []
 
-    body = api.get(f"/api/v1/commissions/{recent.code}").json()
+    body = api.get(f"/api/v1/commissions/{recent.public_id}").json()
     assert body["source"] == {"type": "payment_intent", "id": recent.source_id}
     assert (body["amount"], body["net_amount"], body["currency"], body["status"]) == (2000, 2000, "usd", "approved")
     assert body["referral"] == recent.referral.rid
@@ -171,19 +171,19 @@ def test_approve_and_void_commissions(api, affiliate):
     pending = CommissionFactory(referral=ReferralFactory(affiliate=affiliate))
     other = CommissionFactory(referral=ReferralFactory(affiliate=affiliate))
 
-    response = api.post(f"/api/v1/commissions/{pending.code}/approve")
+    response = api.post(f"/api/v1/commissions/{pending.public_id}/approve")
     assert response.status_code == 200 and response.json()["status"] == "approved"
     pending.refresh_from_db()
     assert pending.status == "approved" and pending.approved_at is not None
     # Approving twice is a conflict, and changes nothing.
-    assert_error(api.post(f"/api/v1/commissions/{pending.code}/approve"), 409, code="conflict")
+    assert_error(api.post(f"/api/v1/commissions/{pending.public_id}/approve"), 409, code="conflict")
 
-    assert_error(api.post(f"/api/v1/commissions/{other.code}/void", {}), 400, code="required", field="reason")
-    response = api.post(f"/api/v1/commissions/{other.code}/void", {"reason": "Order cancelled"})
+    assert_error(api.post(f"/api/v1/commissions/{other.public_id}/void", {}), 400, code="required", field="reason")
+    response = api.post(f"/api/v1/commissions/{other.public_id}/void", {"reason": "Order cancelled"})
     assert response.status_code == 200
     other.refresh_from_db()
     assert (other.status, other.void_reason) == ("voided", "Order cancelled")
-    assert_error(api.post(f"/api/v1/commissions/{other.code}/approve"), 409)
+    assert_error(api.post(f"/api/v1/commissions/{other.public_id}/approve"), 409)
 
 
 def test_payout_batch_and_mark_paid(api, merchant, affiliate, django_capture_on_commit_callbacks):
@@ -195,42 +195,54 @@ def test_payout_batch_and_mark_paid(api, merchant, affiliate, django_capture_on_
     assert response.status_code == 201, response.content
     body = response.json()
     payout = Payout.objects.get(merchant=merchant)
-    assert body["batch"] == str(payout.batch.code)
+    assert body["batch"] == str(payout.batch.public_id)
     [item] = body["payouts"]
-    assert (item["id"], item["amount"], item["currency"], item["status"]) == (str(payout.code), 5500, "usd", "pending")
-    assert set(item["commissions"]) == {str(first.code), str(second.code)}
+    assert (item["id"], item["amount"], item["currency"], item["status"]) == (
+        str(payout.public_id),
+        5500,
+        "usd",
+        "pending",
+    )
+    assert set(item["commissions"]) == {str(first.public_id), str(second.public_id)}
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = api.post(f"/api/v1/payouts/{payout.code}/mark-paid", {"reference": "PAYPAL-123"})
+        response = api.post(f"/api/v1/payouts/{payout.public_id}/mark-paid", {"reference": "PAYPAL-123"})
     assert response.status_code == 200
     assert (response.json()["status"], response.json()["reference"]) == ("paid", "PAYPAL-123")
     first.refresh_from_db()
     assert first.status == "paid"
     assert len(mail.outbox) == 1 and mail.outbox[0].to == [affiliate.email]
-    assert_error(api.post(f"/api/v1/payouts/{payout.code}/mark-paid"), 409)
-    assert [p["id"] for p in api.get("/api/v1/payouts", {"status": "paid"}).json()["results"]] == [str(payout.code)]
+    assert_error(api.post(f"/api/v1/payouts/{payout.public_id}/mark-paid"), 409)
+    assert [p["id"] for p in api.get("/api/v1/payouts", {"status": "paid"}).json()["results"]] == [
+        str(payout.public_id)
+    ]
     assert api.get("/api/v1/payouts", {"status": "pending"}).json()["results"] == []
 
 
 def test_programs_list_retrieve_and_update(api, merchant):
     program = merchant.programs.get(is_default=True)
     [listed] = api.get("/api/v1/programs").json()["results"]
-    assert listed["id"] == str(program.code)
+    assert listed["id"] == str(program.public_id)
     assert (listed["commission_type"], listed["commission_bps"], listed["recurring_months"]) == ("percent", 2000, 12)
     assert (listed["cookie_days"], listed["hold_days"]) == (60, 30)
 
     response = api.patch(
-        f"/api/v1/programs/{program.code}", {"commission_bps": 2500, "cookie_days": 90, "recurring_months": None}
+        f"/api/v1/programs/{program.public_id}", {"commission_bps": 2500, "cookie_days": 90, "recurring_months": None}
     )
     assert response.status_code == 200, response.content
     program.refresh_from_db()
     assert (program.commission_bps, program.cookie_days, program.recurring_months) == (2500, 90, None)
     assert_error(
-        api.patch(f"/api/v1/programs/{program.code}", {"cookie_days": 0}), 400, code="min_value", field="cookie_days"
+        api.patch(f"/api/v1/programs/{program.public_id}", {"cookie_days": 0}),
+        400,
+        code="min_value",
+        field="cookie_days",
     )
-    assert_error(api.patch(f"/api/v1/programs/{program.code}", {"commission_bps": 20000}), 400, field="commission_bps")
     assert_error(
-        api.patch(f"/api/v1/programs/{program.code}", {"auto_approve": 1}),
+        api.patch(f"/api/v1/programs/{program.public_id}", {"commission_bps": 20000}), 400, field="commission_bps"
+    )
+    assert_error(
+        api.patch(f"/api/v1/programs/{program.public_id}", {"auto_approve": 1}),
         400,
         code="invalid_type",
         field="auto_approve",
@@ -241,7 +253,7 @@ def test_programs_list_retrieve_and_update(api, merchant):
 
 
 def test_cursor_pagination_walks_every_row_once(api, affiliate):
-    created = {str(CommissionFactory(referral=ReferralFactory(affiliate=affiliate)).code) for _ in range(7)}
+    created = {str(CommissionFactory(referral=ReferralFactory(affiliate=affiliate)).public_id) for _ in range(7)}
     # Same timestamp for several rows: the cursor must still neither skip nor repeat.
     Commission.objects.filter(affiliate=affiliate).update(created_at=timezone.now())
     seen, url, pages = [], "/api/v1/commissions?limit=3", 0

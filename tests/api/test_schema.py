@@ -132,11 +132,11 @@ def seeded(merchant, settings, wsgi_in_test_transaction, fake_stripe):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "100000/min"}}
     data = seed_tenant(merchant, code="alice", email="alice@example.com")
     ids = {
-        "affiliates": str(data["affiliate"].uid),
+        "affiliates": str(data["affiliate"].public_id),
         "referrals": data["referral"].rid,
-        "commissions": str(data["commission"].code),
-        "payouts": str(data["payout"].code),
-        "programs": str(data["program"].code),
+        "commissions": str(data["commission"].public_id),
+        "payouts": str(data["payout"].public_id),
+        "programs": str(data["program"].public_id),
         "conversions": data["conversion"].source_id.removeprefix("conv_"),
         "webhook_endpoints": str(
             create_endpoint(merchant, url="https://example.com/hooks", events=["payout.paid"]).code

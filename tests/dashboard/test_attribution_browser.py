@@ -27,7 +27,7 @@ def test_merchant_adds_a_code_and_attributes_a_customer_in_the_browser(live_serv
     for amount in (4000, 6000):
         fake_stripe.put(charge(customer=dana["id"], payment_intent=new_id("pi"), amount=amount), account=account)
 
-    page.goto(f"{live_server.url}/affiliates/{maya.uid}/")
+    page.goto(f"{live_server.url}/affiliates/{maya.public_id}/")
     codes = page.get_by_role("form", name="Add a promotion code")
     codes.get_by_label("Promotion code").fill("maya20")
     codes.get_by_role("button", name="Add code").click()
@@ -45,7 +45,7 @@ def test_merchant_adds_a_code_and_attributes_a_customer_in_the_browser(live_serv
     screenshot(page, "merchant-attribute-customer-search")
     page.once("dialog", lambda dialog: dialog.accept())  # "the binding is permanent"
     row.get_by_role("button", name="Attribute").click()
-    page.wait_for_url(f"{live_server.url}/affiliates/{maya.uid}/#attributed")
+    page.wait_for_url(f"{live_server.url}/affiliates/{maya.public_id}/#attributed")
     wait_for(lambda: Commission.objects.for_merchant(merchant).count() == 2)
     page.reload()
     result = page.locator("#attributed .backfill-result")

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def page(merchant_client, affiliate) -> str:
-    response = merchant_client.get(reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.uid}))
+    response = merchant_client.get(reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.public_id}))
     assert response.status_code == 200
     return response.content.decode()
 
@@ -31,7 +31,7 @@ def maya20(fake_stripe, merchant):
 
 
 def add_code(merchant_client, affiliate, text):
-    url = reverse("affiliates:promotion_code_add", kwargs={"uid": affiliate.uid})
+    url = reverse("affiliates:promotion_code_add", kwargs={"uid": affiliate.public_id})
     return merchant_client.post(url, {"code": text}, follow=True)
 
 
@@ -44,7 +44,7 @@ def test_a_code_is_added_by_its_text_listed_and_removed(merchant_client, merchan
     row = PromotionCode.objects.for_merchant(merchant).get()
     assert (row.affiliate, row.stripe_id) == (affiliate, maya20["id"])
 
-    remove = reverse("affiliates:promotion_code_remove", kwargs={"uid": affiliate.uid, "pk": row.pk})
+    remove = reverse("affiliates:promotion_code_remove", kwargs={"uid": affiliate.public_id, "pk": row.pk})
     assert merchant_client.post(remove).status_code == 302
     assert not PromotionCode.objects.exists()
     assert "No promotion codes yet" in page(merchant_client, affiliate)
@@ -63,7 +63,7 @@ def test_an_unknown_code_or_one_held_by_another_affiliate_is_refused(merchant_cl
 def test_another_merchants_affiliate_and_codes_are_404(merchant_client, other_merchant, fake_stripe, maya20):
     theirs = AffiliateFactory(merchant=other_merchant, code="theirs")
     code = PromotionCode.objects.create(merchant=other_merchant, affiliate=theirs, stripe_id=new_id("promo"), code="X")
-    kwargs = {"uid": theirs.uid}
+    kwargs = {"uid": theirs.public_id}
     for url in (
         reverse("affiliates:promotion_code_add", kwargs=kwargs),
         reverse("affiliates:promotion_code_remove", kwargs={**kwargs, "pk": code.pk}),
@@ -81,7 +81,7 @@ def test_attributing_a_customer_found_by_email_shows_what_was_credited(
     dana = fake_stripe.put(customer(email="Dana@Example.org", name="Dana Scully"), account=account)
     for amount in (3000, 7000):
         fake_stripe.put(charge(customer=dana["id"], payment_intent=new_id("pi"), amount=amount), account=account)
-    url = reverse("affiliates:attribute_customer", kwargs={"uid": affiliate.uid})
+    url = reverse("affiliates:attribute_customer", kwargs={"uid": affiliate.public_id})
 
     found = merchant_client.get(url, {"q": "dana@example.org"})  # not the exact case: Stripe's search finds it
     assert found.status_code == 200
@@ -97,7 +97,7 @@ def test_attributing_a_customer_found_by_email_shows_what_was_credited(
     assert sorted(Commission.objects.for_merchant(merchant).values_list("amount", flat=True)) == [600, 1400]
     body = page(merchant_client, affiliate)
     assert re.search(r"2 payments credited, \$20\.00", body), body
-    assert "Attributed in the dashboard" in body
+    assert '<span class="badge">manual</span>' in body  # the referral's source
 
     # Found again, the customer is shown as attributed, with no button; posting anyway is refused.
     again = merchant_client.get(url, {"q": dana["id"]}).content.decode()
@@ -108,7 +108,7 @@ def test_attributing_a_customer_found_by_email_shows_what_was_credited(
 
 
 def test_an_unknown_customer_is_reported_and_nothing_is_bound(merchant_client, merchant, affiliate, fake_stripe):
-    url = reverse("affiliates:attribute_customer", kwargs={"uid": affiliate.uid})
+    url = reverse("affiliates:attribute_customer", kwargs={"uid": affiliate.public_id})
     assert "No customer found" in merchant_client.get(url, {"q": "cus_nobody"}).content.decode()
     response = merchant_client.post(url, {"customer": "cus_nobody"}, follow=True)
     assert any("has no customer cus_nobody" in m for m in messages_of(response))
@@ -120,13 +120,13 @@ def test_a_failed_backfill_shows_why_and_can_be_read_again(merchant_client, merc
     dana = fake_stripe.put(customer(), account=account)
     fake_stripe.put(charge(customer=dana["id"], payment_intent=new_id("pi"), amount=5000), account=account)
     fake_stripe.fail("/v1/invoices", status=403, body={"error": {"type": "invalid_request_error", "message": "Nope."}})
-    url = reverse("affiliates:attribute_customer", kwargs={"uid": affiliate.uid})
+    url = reverse("affiliates:attribute_customer", kwargs={"uid": affiliate.public_id})
     with TestCase.captureOnCommitCallbacks(execute=True):
         merchant_client.post(url, {"customer": dana["id"]})
     body = page(merchant_client, affiliate)
     assert "Failed" in body and "Nope." in body and "Read again" in body
     backfill = CustomerBackfill.objects.get()
-    retry = reverse("affiliates:backfill_retry", kwargs={"uid": affiliate.uid, "pk": backfill.pk})
+    retry = reverse("affiliates:backfill_retry", kwargs={"uid": affiliate.public_id, "pk": backfill.pk})
     with TestCase.captureOnCommitCallbacks(execute=True):
         assert merchant_client.post(retry).status_code == 302
     assert "1 payment credited, $10.00" in page(merchant_client, affiliate)

@@ -73,7 +73,7 @@ def test_a_merchant_made_by_createmerchant_on_an_empty_database_gets_every_dashb
     assert not Merchant.objects.exists()
     out = io.StringIO()
     call_command("createmerchant", "--email", "ops@cli.test", "--name", "Cli Goods", "--password", PASSWORD, stdout=out)
-    merchant = Merchant.objects.get(code=json.loads(out.getvalue())["id"])
+    merchant = Merchant.objects.get(public_id=json.loads(out.getvalue())["id"])
     response = client.post(reverse("tenants:login"), {"username": "ops@cli.test", "password": PASSWORD})
     assert response.status_code == 302
     assert_every_page_works(client, merchant)

@@ -1,4 +1,5 @@
-"""Attribution of every checkout kind (issue 4, item 3): signed events through the real webhook, eager tasks."""
+"""Attribution of every checkout kind (Checkout, PaymentIntents, Customers, Payment Links, invoices, refunds, disputes,
+cancelled subscriptions): signed events through the real webhook, eager tasks."""
 
 from datetime import UTC, datetime, timedelta
 

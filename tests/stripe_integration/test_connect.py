@@ -295,9 +295,9 @@ def test_state_issued_for_another_merchant_of_the_same_user_is_refused(
     )
     MembershipFactory(merchant=second, user=shop_owner, role=Membership.Role.OWNER)
     fake_stripe.authorize_as(stripe_account["id"])
-    owner_client.post(SWITCH, {"merchant": shop.code})
+    owner_client.post(SWITCH, {"merchant": shop.public_id})
     callback = consent(start(owner_client))
-    owner_client.post(SWITCH, {"merchant": second.code})  # switched merchant before coming back from Stripe
+    owner_client.post(SWITCH, {"merchant": second.public_id})  # switched merchant before coming back from Stripe
 
     response = owner_client.get(callback)
 

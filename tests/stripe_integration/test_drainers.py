@@ -17,15 +17,18 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from affiliates.models import Commission
-from stripe_integration.drainers import SLOT_KEY, SLOT_TTL, drain, request_drain, requeue_stale_events
+from stripe_integration.drainers import drain, request_drain, requeue_stale_events
 from stripe_integration.models import StripeEvent
 from stripe_integration.services import store_event
+from stripe_integration.slots import SLOT_KEY
 from tests.conftest import requires_real_stack, wait_for
 from tests.factories import AffiliateFactory, ReferralFactory
 from tests.stripe_events import checkout_session, make_event, post_event
 
 DRAIN_TASK = "stripe_integration.tasks.drain_stripe_events_task"
 NOTICE_TASK = "affiliates.tasks.notify_new_commissions_task"
+# How long a slot held here stays held: as a running drainer's, which its heartbeat renews (slots.SLOT_TTL is seconds).
+BUSY = 60
 
 
 def slot_keys() -> list[str]:
@@ -35,7 +38,7 @@ def slot_keys() -> list[str]:
 def hold_every_slot() -> None:
     """As if every drainer were busy (or its worker had been killed before giving its slot back)."""
     for key in slot_keys():
-        cache.set(key, 1, SLOT_TTL)
+        cache.set(key, 1, BUSY)
 
 
 def held_slots() -> list[str]:
@@ -129,7 +132,7 @@ def test_a_slot_left_by_a_killed_worker_does_not_strand_events(
 ):
     """Workers were killed while holding every drainer slot: payments that arrive meanwhile wait, and once they have
     been pending a minute the periodic sweep asks for a drainer again; by then the dead workers' slots have expired
-    (SLOT_TTL), so one starts and processes them."""
+    (slots.SLOT_TTL), so one starts and processes them."""
     hold_every_slot()
     sessions = post_checkouts(client, merchant, [5000, 7000, 9000])
     assert statuses(merchant) == {StripeEvent.Status.PENDING: 3}
@@ -138,7 +141,7 @@ def test_a_slot_left_by_a_killed_worker_does_not_strand_events(
         assert requeue_stale_events() == 0  # just stored: a drainer may well still reach them
     assert statuses(merchant) == {StripeEvent.Status.PENDING: 3}
 
-    cache.delete_many(slot_keys())  # a minute later the dead workers' slots (SLOT_TTL) have expired
+    cache.delete_many(slot_keys())  # a minute later the dead workers' slots have long expired
     with django_capture_on_commit_callbacks(execute=True):
         assert requeue_stale_events(now=timezone.now() + timedelta(seconds=61)) == 3
     assert [args for name, args in task_runs if name == DRAIN_TASK] == [(0,)]  # one drainer, in the first slot
@@ -175,7 +178,7 @@ def test_an_event_woken_behind_the_drainer_is_still_processed_in_the_same_run(cl
     for kind, obj in (("invoice.paid", inv), ("customer.created", cus)):
         assert post_event(client, make_event(kind, obj, account=merchant.stripe_account_id)).status_code == 200
     cache.delete(slot_keys()[0])
-    cache.set(slot_keys()[0], 1, SLOT_TTL)  # the slot this drainer was started in
+    cache.set(slot_keys()[0], 1, BUSY)  # the slot this drainer was started in
 
     assert drain(0) == 3  # the invoice (parks), the customer (wakes the invoice), the invoice again
     assert statuses(merchant) == {StripeEvent.Status.PROCESSED: 2}
@@ -255,7 +258,7 @@ def test_two_drainers_on_one_backlog_process_each_event_once(client, merchant):
 
     def drainer(slot: int) -> None:
         try:
-            cache.set(SLOT_KEY.format(slot), 1, SLOT_TTL)  # as request_drain takes it for the task
+            cache.set(SLOT_KEY.format(slot), 1, BUSY)  # as request_drain takes it for the task
             start.wait(timeout=10)
             done[slot] = drain(slot)
         except BaseException as exc:  # reported by the test thread

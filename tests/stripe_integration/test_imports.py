@@ -1,4 +1,5 @@
-"""stripe_integration's imports go one way, all at module top: views and tasks -> drainers -> services -> models.
+"""stripe_integration's imports go one way, all at module top: views and tasks -> reconciliation -> drainers ->
+services and slots -> models.
 
 An import inside a function is how a cycle hides; a service importing tasks or drainers is how one starts (services
 ask for nothing: the drainers ask for processing, and enqueue tasks by name through afficone.celery.send_task).
@@ -10,8 +11,10 @@ from pathlib import Path
 APP = Path(__file__).resolve().parents[2] / "stripe_integration"
 # Nothing under a layer imports a layer above it.
 ABOVE = {
-    "services": {"drainers", "tasks", "views", "connect_views", "urls", "admin"},
-    "drainers": {"tasks", "views", "connect_views", "urls", "admin"},
+    "slots": {"services", "drainers", "reconciliation", "tasks", "views", "connect_views", "urls", "admin"},
+    "services": {"drainers", "reconciliation", "tasks", "views", "connect_views", "urls", "admin"},
+    "drainers": {"reconciliation", "tasks", "views", "connect_views", "urls", "admin"},
+    "reconciliation": {"tasks", "views", "connect_views", "urls", "admin", "templatetags"},
     "tasks": {"views", "connect_views", "urls", "admin"},
 }
 

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client, TestCase
 
 from affiliates.models import Commission, Referral
-from affiliates.services import add_months
+from affiliates.services.commissions import add_months
 from stripe_integration.models import CustomerBackfill, StripeEvent
 from stripe_integration.tasks import backfill_customer_task
 from tenants.services import create_api_key
@@ -43,7 +43,7 @@ class Api:
     def attribute(self, affiliate, customer_id: str, *, commit: bool = True):
         """POST /api/v1/referrals; with `commit`, what follows the commit (the backfill task, a drainer) runs."""
         headers = {"Authorization": f"Bearer {self.key}"}
-        body = {"affiliate": str(affiliate.uid), "customer": customer_id}
+        body = {"affiliate": str(affiliate.public_id), "customer": customer_id}
         if not commit:
             return self.client.post("/api/v1/referrals", body, content_type="application/json", headers=headers)
         with TestCase.captureOnCommitCallbacks(execute=True):
@@ -120,7 +120,7 @@ def test_binding_a_customer_credits_its_past_payments_once(api, merchant, affili
     response = api.attribute(affiliate, cus)
     assert response.status_code == 201, response.content
     body = response.json()
-    assert (body["affiliate"], body["customer"], body["source"]) == (str(affiliate.uid), cus, "api")
+    assert (body["affiliate"], body["customer"], body["source"]) == (str(affiliate.public_id), cus, "api")
     assert body["customer_email"] == "dana@example.org"
     in1, in2, in3 = (i["id"] for i in stripe_customer["invoices"])
     pi = stripe_customer["one_off"]["payment_intent"]

@@ -1,4 +1,5 @@
-"""Order and repetition do not matter.
+"""Order and repetition do not matter: whatever order Stripe delivers events in, and however often, the commissions end
+the same.
 
 One scenario touches every handler: Checkout with tax and its own PaymentIntent event, partial refunds arriving as
 cumulative states, a free trial linked by customer metadata whose new-shape invoice is paid, reported twice and
@@ -351,7 +352,7 @@ def run(client, merchant, actions):
         with TestCase.captureOnCommitCallbacks(execute=True):
             response = client.post(
                 "/api/v1/referrals",
-                {"affiliate": str(affiliate.uid), "customer": customer_id},
+                {"affiliate": str(affiliate.public_id), "customer": customer_id},
                 content_type="application/json",
                 headers={"Authorization": f"Bearer {key}"},
             )

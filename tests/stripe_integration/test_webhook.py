@@ -258,3 +258,54 @@ def test_signed_json_nested_a_hundred_levels_deep_is_stored_and_processed(client
     stored = StripeEvent.objects.get(merchant=merchant)
     assert stored.status == StripeEvent.Status.PROCESSED
     assert stored.payload == json.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("where", "text"),
+    [
+        ("metadata", "x\u0000y"),
+        ("metadata", "x\ud800y"),  # an unpaired high surrogate
+        ("metadata", "x\udc00y"),  # an unpaired low surrogate
+        ("id", "evt_\u0000"),
+        ("id", "evt_\ud83d"),
+        ("type", "customer.created\u0000"),
+        ("account", "acct_\udfff"),
+    ],
+)
+def test_signed_text_postgres_cannot_store_is_refused_and_nothing_stored(client, merchant, where, text):
+    """JSON may escape a NUL character or half of a surrogate pair; Postgres stores neither (in text or jsonb): a
+    clear 400 rather than a server error, and nothing stored."""
+    event = event_for(merchant)
+    if where == "metadata":
+        event["data"]["object"]["metadata"] = {"note": text}
+    else:
+        event[where] = text
+    response = post_event(client, json.dumps(event).encode())  # ASCII, with \\u escapes
+    assert response.status_code == 400
+    assert b"cannot be stored" in response.content
+    assert StripeEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize("text", ["\U0001f600 \u00e9", "a \\u0000 typed out", "\\\\ud800"])
+def test_signed_text_with_escapes_postgres_stores_is_stored_as_sent(client, merchant, text):
+    """A character outside the BMP (a surrogate pair when escaped) and backslashes typed as text are stored."""
+    event = event_for(merchant, metadata={"note": text})
+    assert post_event(client, json.dumps(event).encode()).status_code == 200
+    assert StripeEvent.objects.get(stripe_id=event["id"]).payload["data"]["object"]["metadata"] == {"note": text}
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_signed_json_with_nan_or_infinity_is_refused_and_nothing_stored(client, merchant, constant):
+    """Python's decoder reads NaN and Infinity, which are not JSON and which Postgres refuses: 400, not a 500."""
+    body = encode(event_for(merchant)).replace(b'"balance":0', f'"balance":{constant}'.encode(), 1)
+    assert constant.encode() in body
+    response = post_event(client, body)
+    assert response.status_code == 400
+    assert b"NaN and Infinity are not JSON numbers" in response.content
+    assert StripeEvent.objects.count() == 0
+
+
+def test_signed_text_naming_nan_and_infinity_is_stored(client, merchant):
+    event = event_for(merchant, metadata={"note": "NaN or Infinity"})
+    assert post_event(client, event).status_code == 200
+    assert StripeEvent.objects.get(stripe_id=event["id"]).status == StripeEvent.Status.PROCESSED

@@ -127,7 +127,7 @@ def test_switch_merchant_changes_the_current_tenant(client, merchant, owner):
     second = MerchantFactory(name="Second Shop")
     MembershipFactory(merchant=second, user=owner, role=Membership.Role.MEMBER)
     client.force_login(owner)
-    response = client.post(reverse("tenants:switch"), {"merchant": str(second.code)})
+    response = client.post(reverse("tenants:switch"), {"merchant": str(second.public_id)})
     assert response.status_code == 302
     assert client.session["merchant_id"] == second.pk
     assert client.get(reverse("tenants:team")).status_code == 403  # a plain member of the second shop
@@ -135,7 +135,7 @@ def test_switch_merchant_changes_the_current_tenant(client, merchant, owner):
 
 def test_switch_to_a_merchant_the_user_is_not_in_answers_404(client, merchant, owner, other_merchant):
     client.force_login(owner)
-    assert client.post(reverse("tenants:switch"), {"merchant": str(other_merchant.code)}).status_code == 404
+    assert client.post(reverse("tenants:switch"), {"merchant": str(other_merchant.public_id)}).status_code == 404
     assert client.post(reverse("tenants:switch"), {"merchant": "not-a-uuid"}).status_code == 400
     assert client.session.get("merchant_id") is None
 

@@ -23,14 +23,14 @@ def media_root(settings, tmp_path):
 def test_api_key_secret_is_shown_once_and_only_its_hash_is_stored(merchant_client, merchant):
     response = merchant_client.post(reverse("tenants:api_keys"), {"name": "Production backend"})
     key = ApiKey.objects.get(merchant=merchant)
-    assert response.status_code == 302 and response.url == reverse("tenants:api_key_created", args=[key.code])
+    assert response.status_code == 302 and response.url == reverse("tenants:api_key_created", args=[key.public_id])
     page = merchant_client.get(response.url).content.decode()
     secret = page.split('id="api-key-secret" value="')[1].split('"')[0]
     assert secret.startswith("afk_") and key.prefix == secret[:12]
     assert key.hashed_key == hash_api_key(secret) and secret not in key.hashed_key
     assert authenticate_api_key(secret).pk == key.pk
     # Never again: the same page now redirects to the list, which shows the prefix only.
-    again = merchant_client.get(reverse("tenants:api_key_created", args=[key.code]), follow=True).content.decode()
+    again = merchant_client.get(reverse("tenants:api_key_created", args=[key.public_id]), follow=True).content.decode()
     assert secret not in again and "was shown once" in again and key.prefix in again
 
 
@@ -45,7 +45,7 @@ def test_revoking_an_api_key_refuses_it_at_once(merchant_client, merchant, owner
 
     key, secret = create_api_key(merchant, name="Old", created_by=owner)
     assert "Old" in merchant_client.get(reverse("tenants:api_keys")).content.decode()
-    response = merchant_client.post(reverse("tenants:revoke_api_key", args=[key.code]))
+    response = merchant_client.post(reverse("tenants:revoke_api_key", args=[key.public_id]))
     assert response.status_code == 302
     key.refresh_from_db()
     assert key.revoked_at is not None

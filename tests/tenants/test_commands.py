@@ -37,7 +37,7 @@ def test_createmerchant_prints_one_json_object_with_a_working_api_key():
             "plum-kettle-orbit-47",
         )
     )
-    merchant = Merchant.objects.get(code=data["id"])
+    merchant = Merchant.objects.get(public_id=data["id"])
     assert data["public_key"] == merchant.public_key and data["slug"] == merchant.slug == "shop-inc"
     assert merchant.stripe_account_id == "acct_1Shop" and merchant.is_stripe_connected
     assert data["owner_email"] == "owner@shop.test" and data["portal_url"].endswith("/p/shop-inc/")

@@ -26,7 +26,7 @@ def theirs(other_merchant, other_owner):
     invitation = Invitation.objects.create(merchant=other_merchant, email="x@example.com", role="member")
     member = MembershipFactory(merchant=other_merchant, role=Membership.Role.MEMBER)
     key, _ = create_api_key(other_merchant, name="Theirs")
-    return {"invitation": invitation.code, "member": member.code, "key": key.code}
+    return {"invitation": invitation.public_id, "member": member.public_id, "key": key.public_id}
 
 
 # Every tenants URL that takes an id, with how to try it.
@@ -54,7 +54,7 @@ def test_other_merchant_gets_404_and_nothing_changes(merchant_client, theirs, na
 
 
 def test_switching_to_another_merchant_answers_404(merchant_client, other_merchant):
-    response = merchant_client.post(reverse("tenants:switch"), {"merchant": str(other_merchant.code)})
+    response = merchant_client.post(reverse("tenants:switch"), {"merchant": str(other_merchant.public_id)})
     assert response.status_code == 404
     assert "merchant_id" not in merchant_client.session
 
@@ -81,10 +81,10 @@ MANAGE_PAGES = [
 def test_members_cannot_manage(client, merchant, owner, method, name, kind, data):
     me = MembershipFactory(merchant=merchant, role=Membership.Role.MEMBER)
     ids = {
-        "invitation": Invitation.objects.create(merchant=merchant, email="y@example.com").code,
-        "me": me.code,
-        "owner": Membership.objects.get(merchant=merchant, user=owner).code,
-        "key": create_api_key(merchant, name="Ours")[0].code,
+        "invitation": Invitation.objects.create(merchant=merchant, email="y@example.com").public_id,
+        "me": me.public_id,
+        "owner": Membership.objects.get(merchant=merchant, user=owner).public_id,
+        "key": create_api_key(merchant, name="Ours")[0].public_id,
     }
     client.force_login(me.user)
     before = snapshot()

@@ -98,7 +98,7 @@ def test_another_account_cannot_accept_someone_elses_invitation(invitation, clie
 
 
 def test_revoked_and_expired_invitations_do_not_work(invitation, merchant_client, client):
-    response = merchant_client.post(reverse("tenants:revoke_invitation", args=[invitation.code]))
+    response = merchant_client.post(reverse("tenants:revoke_invitation", args=[invitation.public_id]))
     assert response.status_code == 302
     invitation.refresh_from_db()
     assert invitation.revoked_at is not None
@@ -123,29 +123,35 @@ def test_an_admin_cannot_invite_an_owner(client, merchant):
 
 def test_owner_changes_a_role_and_removes_a_member(merchant_client, merchant):
     member = MembershipFactory(merchant=merchant, role=Membership.Role.MEMBER)
-    response = merchant_client.post(reverse("tenants:change_role", args=[member.code]), {"role": "admin"})
+    response = merchant_client.post(reverse("tenants:change_role", args=[member.public_id]), {"role": "admin"})
     assert response.status_code == 302
     member.refresh_from_db()
     assert member.role == "admin"
-    assert merchant_client.post(reverse("tenants:change_role", args=[member.code]), {"role": "king"}).status_code == 400
+    assert (
+        merchant_client.post(reverse("tenants:change_role", args=[member.public_id]), {"role": "king"}).status_code
+        == 400
+    )
     member.refresh_from_db()
     assert member.role == "admin"
-    response = merchant_client.post(reverse("tenants:remove_member", args=[member.code]))
+    response = merchant_client.post(reverse("tenants:remove_member", args=[member.public_id]))
     assert response.status_code == 302
     assert not Membership.objects.filter(pk=member.pk).exists()
 
 
 def test_the_last_owner_can_neither_step_down_nor_leave(merchant_client, merchant, owner):
     mine = Membership.objects.get(merchant=merchant, user=owner)
-    response = merchant_client.post(reverse("tenants:change_role", args=[mine.code]), {"role": "member"})
+    response = merchant_client.post(reverse("tenants:change_role", args=[mine.public_id]), {"role": "member"})
     assert response.status_code == 400 and "at least one owner" in response.content.decode()
-    response = merchant_client.post(reverse("tenants:remove_member", args=[mine.code]))
+    response = merchant_client.post(reverse("tenants:remove_member", args=[mine.public_id]))
     assert response.status_code == 400
     mine.refresh_from_db()
     assert mine.role == "owner"
     # With a second owner, stepping down works.
     MembershipFactory(merchant=merchant, role=Membership.Role.OWNER)
-    assert merchant_client.post(reverse("tenants:change_role", args=[mine.code]), {"role": "admin"}).status_code == 302
+    assert (
+        merchant_client.post(reverse("tenants:change_role", args=[mine.public_id]), {"role": "admin"}).status_code
+        == 302
+    )
     mine.refresh_from_db()
     assert mine.role == "admin"
 
@@ -155,8 +161,9 @@ def test_an_admin_cannot_change_roles_or_remove_members(client, merchant, owner)
     owner_membership = Membership.objects.get(merchant=merchant, user=owner)
     client.force_login(admin)
     assert (
-        client.post(reverse("tenants:change_role", args=[owner_membership.code]), {"role": "member"}).status_code == 403
+        client.post(reverse("tenants:change_role", args=[owner_membership.public_id]), {"role": "member"}).status_code
+        == 403
     )
-    assert client.post(reverse("tenants:remove_member", args=[owner_membership.code])).status_code == 403
+    assert client.post(reverse("tenants:remove_member", args=[owner_membership.public_id])).status_code == 403
     owner_membership.refresh_from_db()
     assert owner_membership.role == "owner"

@@ -71,15 +71,19 @@ def test_a_landing_with_ref_reports_one_click_and_stores_the_referral(visitor, s
     assert visitor.errors == []
 
 
-def test_via_aff_and_a_second_affiliate_replace_the_referral(visitor, stub):
+def test_via_aff_fpr_and_a_second_affiliate_replace_the_referral(visitor, stub):
     visitor.goto(stub.url("shop.test", "/?via=bob"))
     first = ready(visitor)
     visitor.goto(stub.url("shop.test", "/features?aff=carol"))
     second = ready(visitor)
+    # FirstPromoter's links (?fpr=), which merchants importing from it keep (README, "Importing from ...").
+    visitor.goto(stub.url("shop.test", "/pricing?plan=pro&fpr=dave"))
+    third = ready(visitor)
 
-    assert [post.body["c"] for post in stub.named("click")] == ["bob", "carol"]
+    assert [post.body["c"] for post in stub.named("click")] == ["bob", "carol", "dave"]
     assert stub.named("click")[1].body["p"] == first  # the server decides between first and last click
-    assert [c["value"] for c in referral_cookies(visitor)] == [second]
+    assert stub.named("click")[2].body["p"] == second
+    assert [c["value"] for c in referral_cookies(visitor)] == [third]
 
 
 def test_a_plain_page_view_sends_only_the_daily_installation_check(visitor, stub):

@@ -67,12 +67,12 @@ def test_affiliate_invited_from_the_dashboard_is_delivered(merchant_client, merc
     assert response.status_code == 302
     obj = assert_envelope(only(receiver, "affiliate.created", endpoint.secret), "affiliate.created")
     affiliate = Affiliate.objects.get(merchant=merchant, code="carol")
-    assert (obj["id"], obj["email"], obj["name"]) == (str(affiliate.uid), "carol@example.net", "Carol")
+    assert (obj["id"], obj["email"], obj["name"]) == (str(affiliate.public_id), "carol@example.net", "Carol")
 
 
 def test_affiliate_updated_carries_the_new_state(api, merchant, affiliate, receiver):
     endpoint = endpoint_for(merchant, receiver, EventType.AFFILIATE_UPDATED)
-    response = api.patch(f"/api/v1/affiliates/{affiliate.uid}", {"name": "Alice B.", "status": "suspended"})
+    response = api.patch(f"/api/v1/affiliates/{affiliate.public_id}", {"name": "Alice B.", "status": "suspended"})
     assert response.status_code == 200
     # The name and the status are two services in one transaction: one event, the final state.
     obj = assert_envelope(only(receiver, "affiliate.updated", endpoint.secret), "affiliate.updated")
@@ -93,7 +93,7 @@ def test_referral_created_by_a_click_is_delivered(client, merchant, affiliate, r
     assert response.status_code == 200, response.content
     rid = response.json()["referral"]
     obj = assert_envelope(only(receiver, "referral.created", endpoint.secret), "referral.created")
-    assert (obj["id"], obj["affiliate"], obj["customer"]) == (rid, str(affiliate.uid), None)
+    assert (obj["id"], obj["affiliate"], obj["customer"]) == (rid, str(affiliate.public_id), None)
     assert Referral.objects.get(rid=rid).merchant == merchant
 
 
@@ -117,11 +117,11 @@ def test_lead_created_is_delivered_through_its_emit_function(merchant, receiver)
 def test_commission_approved_through_the_api_is_commission_updated(api, merchant, affiliate, receiver):
     commission = CommissionFactory(referral=ReferralFactory(affiliate=affiliate), amount=1500)
     endpoint = endpoint_for(merchant, receiver, EventType.COMMISSION_UPDATED)
-    response = api.post(f"/api/v1/commissions/{commission.code}/approve")
+    response = api.post(f"/api/v1/commissions/{commission.public_id}/approve")
     assert response.status_code == 200
     obj = assert_envelope(only(receiver, "commission.updated", endpoint.secret), "commission.updated")
     assert (obj["id"], obj["status"], obj["net_amount"], obj["currency"]) == (
-        str(commission.code),
+        str(commission.public_id),
         "approved",
         1500,
         "usd",
@@ -136,7 +136,7 @@ def test_payout_created_and_paid_with_their_commissions(api, merchant, affiliate
     assert api.post("/api/v1/payouts").status_code == 201
     created = assert_envelope(only(receiver, "payout.created", endpoint.secret), "payout.created")
     assert (created["amount"], created["status"]) == (5500, "pending")
-    assert set(created["commissions"]) == {str(c.code) for c in owed}
+    assert set(created["commissions"]) == {str(c.public_id) for c in owed}
 
     response = api.post(f"/api/v1/payouts/{created['id']}/mark-paid", {"reference": "PAYPAL-123"})
     assert response.status_code == 200
@@ -152,10 +152,10 @@ def test_marking_a_payout_paid_updates_each_of_its_commissions(api, merchant, af
     api.post("/api/v1/payouts")
     endpoint = endpoint_for(merchant, receiver, EventType.COMMISSION_UPDATED)
     payout = Commission.objects.get(pk=owed[0].pk).payout
-    api.post(f"/api/v1/payouts/{payout.code}/mark-paid")
+    api.post(f"/api/v1/payouts/{payout.public_id}/mark-paid")
     events = [r.verified(endpoint.secret) for r in receiver.of_type("commission.updated")]
     assert {e["data"]["object"]["id"]: e["data"]["object"]["status"] for e in events} == {
-        str(c.code): "paid" for c in owed
+        str(c.public_id): "paid" for c in owed
     }
 
 
@@ -183,8 +183,8 @@ def test_a_merchant_without_endpoints_gets_no_events_written(api, merchant):
 
 def test_an_update_that_changes_nothing_visible_sends_no_event(api, merchant, affiliate, receiver):
     endpoint_for(merchant, receiver, EventType.AFFILIATE_UPDATED)
-    api.patch(f"/api/v1/affiliates/{affiliate.uid}", {"name": "Alice Again"})
-    api.patch(f"/api/v1/affiliates/{affiliate.uid}", {"name": "Alice Again"})
+    api.patch(f"/api/v1/affiliates/{affiliate.public_id}", {"name": "Alice Again"})
+    api.patch(f"/api/v1/affiliates/{affiliate.public_id}", {"name": "Alice Again"})
     assert [r.event["data"]["object"]["name"] for r in receiver.requests] == ["Alice Again"]
     assert WebhookEvent.objects.filter(type="affiliate.updated").count() == 1
 
@@ -229,4 +229,4 @@ def test_commissions_approved_after_their_hold_are_commission_updated(merchant, 
     assert approve_due_commissions_task() == 1
     [request] = receiver.requests
     obj = request.verified(endpoint.secret)["data"]["object"]
-    assert (obj["id"], obj["status"]) == (str(due.code), "approved") and obj["approved_at"]
+    assert (obj["id"], obj["status"]) == (str(due.public_id), "approved") and obj["approved_at"]

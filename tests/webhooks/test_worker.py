@@ -35,7 +35,7 @@ def test_commission_from_a_signed_stripe_webhook_is_delivered_by_the_worker(
     obj = event["data"]["object"]
     assert event["type"] == "commission.created"
     assert (obj["id"], obj["amount"], obj["currency"], obj["referral"]) == (
-        str(commission.code),
+        str(commission.public_id),
         2000,
         "usd",
         referral.rid,

@@ -12,7 +12,8 @@
  * request: no CORS preflight) with fetch's keepalive, never sendBeacon. Every body has
  *   k  the public key (data-afficone)        u  the page's URL
  * and, per endpoint:
- *   click  c: the affiliate code (?ref=, ?via= or ?aff=), r: document.referrer, p: the visitor's referral or null
+ *   click  c: the affiliate code (?ref=, ?via=, ?aff=, or ?fpr= as FirstPromoter's links have it), r:
+ *          document.referrer, p: the visitor's referral or null
  *          answers {"referral": id or null, "days": the cookie's lifetime in days}
  *   adopt  c: the referral id carried in ?afficone_ref= from another of the merchant's sites, r, p as for click
  *          answers {"referral": id or null, "days": the days left of the original click's cookie, may be a fraction}
@@ -125,16 +126,15 @@
     started = 1;
     try {
       id = api.referral = cookie();
-      // The first of ref, via, aff (an affiliate code: a click) and afficone_ref (a referral id from another of the
-      // merchant's sites: adopted) in the address counts; match[2] is set only for afficone_ref.
-      var match = loc.search.match(/[?&]((afficone_)?ref|via|aff)=([\w-]+)/);
+      // The first of ref, via, aff, fpr (an affiliate code: a click) and afficone_ref (a referral id from another of
+      // the merchant's sites: adopted) in the address counts; match[2] is set only for afficone_ref.
+      var match = loc.search.match(/[?&]((afficone_)?ref|via|aff|fpr)=([\w-]+)/);
       if (!match || match[3] == id || sessionStorage.afficone_c == loc.href) settle();
       // For an adoption the server answers the days left, so the cookie ends when the first site's does.
       else post(match[2] ? 'adopt' : 'click', { c: match[3], r: doc.referrer, p: id }).then(settle);
-      // The installation check, last: a browser that refuses storage throws here, after the rest is done.
-      var day = (Date.now() / 864e5) | 0;
-      // Marked before sending, so that such a browser is not checked on every page either.
-      if (localStorage.afficone_seen != (localStorage.afficone_seen = day)) post('seen', {});
+      // The installation check, last: a browser that refuses storage throws here, after the rest is done. The day
+      // (days since 1970, UTC) is marked before sending, so that such a browser is not checked on every page either.
+      if (localStorage.afficone_seen != (localStorage.afficone_seen = (Date.now() / 864e5) | 0)) post('seen', {});
     } catch {
       settle(); // answers ready() if nothing did (settling twice changes nothing)
     }

@@ -213,7 +213,7 @@ class Command(BaseCommand):
                 )
             columns = [
                 "merchant_id",
-                "code",
+                "public_id",
                 "affiliate_id",
                 "referral_id",
                 "status",

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
+
 from affiliates.models import Commission
 from affiliates.services import reprice_commission
 from tenants.models import Merchant
 from tracking.services import resolve_reference
 
 from ...models import StripeEvent
-from ..links import _record, link_customer
-from ..payload import _event_time, _id, _reference, _timestamp, checkout_amount_excluding_tax
+from ..links import link_customer, record_and_wake
+from ..payload import StripeData, checkout_amount_excluding_tax, event_time, reference
 from ..promotion_codes import assigned_code, attributed_referral, session_promotion_code_ids
 from ..waiting import rerun_payment_events
 from .registry import handles
 
 
 @handles("checkout.session.completed", "checkout.session.async_payment_succeeded")
-def handle_checkout_session(merchant: Merchant, session: dict, event: StripeEvent) -> None:
+def handle_checkout_session(merchant: Merchant, session: StripeData, event: StripeEvent) -> None:
     """checkout.session.completed and checkout.session.async_payment_succeeded.
 
     Payment mode earns a commission on the PaymentIntent (so payment_intent.succeeded for the same payment adds
@@ -26,46 +28,46 @@ def handle_checkout_session(merchant: Merchant, session: dict, event: StripeEven
     The referral is the one the session's referral id names, or the affiliate's whose assigned promotion code it used
     (with no referral id, or where the program puts codes first: services/promotion_codes.py).
     """
-    reference = str(session.get("client_reference_id") or "").strip() or _reference(session)
+    referred = session.string("client_reference_id").strip() or reference(session)
     codes = session_promotion_code_ids(session)
-    if not reference and not codes:
+    if not referred and not codes:
         return
-    mode = session.get("mode") or "payment"
-    paid = session.get("payment_status") == "paid"
+    mode = session.string("mode") or "payment"
+    paid = session.string("payment_status") == "paid"
     if mode == "payment" and not paid:
         return
-    customer_id = _id(session.get("customer"))
+    customer_id = session.id("customer")
+    email = session.object("customer_details").string("email") or session.string("customer_email")
     referral = attributed_referral(
         merchant,
-        referral=resolve_reference(merchant, reference) if reference else None,
+        referral=resolve_reference(merchant, referred) if referred else None,
         code=assigned_code(merchant, codes),
         customer_id=customer_id,
     )
     if referral is None:
         return
-    email = (session.get("customer_details") or {}).get("email") or session.get("customer_email") or ""
     if customer_id:
         # A subscription paid at checkout opens its recurring window there; a trial's opens at its first payment.
-        window = _timestamp(session.get("created")) if mode == "subscription" and paid else None
+        window = (session.timestamp("created") or timezone.now()) if mode == "subscription" and paid else None
         link_customer(
             referral,
             customer_id=customer_id,
             email=email,
-            subscription_id=_id(session.get("subscription")),
+            subscription_id=session.id("subscription"),
             window_start=window,
         )
     if mode != "payment" or not paid:
         return
-    payment_intent = _id(session.get("payment_intent"))
+    payment_intent = session.id("payment_intent")
     base_amount = checkout_amount_excluding_tax(session)
-    commission = _record(
+    commission = record_and_wake(
         merchant,
         referral,
         source_type=Commission.SourceType.PAYMENT_INTENT if payment_intent else Commission.SourceType.CHECKOUT_SESSION,
-        source_id=payment_intent or _id(session),
+        source_id=payment_intent or session.string("id"),
         base_amount=base_amount,
-        currency=session.get("currency") or "usd",
-        paid_at=_event_time(event),
+        currency=session.string("currency") or "usd",
+        paid_at=event_time(event),
         customer_email=email,
         stripe_payment_intent_id=payment_intent,
     )

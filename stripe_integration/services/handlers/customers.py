@@ -7,17 +7,17 @@ from tracking.services import resolve_reference
 
 from ...models import StripeEvent
 from ..links import link_customer
-from ..payload import _id, _reference
+from ..payload import StripeData, reference
 from .registry import handles
 
 
 @handles("customer.created", "customer.updated")
-def handle_customer(merchant: Merchant, customer: dict, event: StripeEvent) -> None:
+def handle_customer(merchant: Merchant, customer: StripeData, event: StripeEvent) -> None:
     """customer.created / customer.updated with `metadata._afficoneRef` (free trials): link it; the first link wins."""
-    reference = _reference(customer)
-    if not reference:
+    referred = reference(customer)
+    if not referred:
         return
-    referral = resolve_reference(merchant, reference)
+    referral = resolve_reference(merchant, referred)
     if referral is None:
         return
-    link_customer(referral, customer_id=_id(customer), email=customer.get("email") or "")
+    link_customer(referral, customer_id=customer.string("id"), email=customer.string("email"))

@@ -7,22 +7,22 @@ from affiliates.queries import referral_with_program
 from tenants.models import Merchant
 
 from ...models import StripeEvent
-from ..links import _record, link_commission_payment
-from ..payload import _event_time, _id, _timestamp, invoice_subscription, invoice_tax
+from ..links import link_commission_payment, record_and_wake
+from ..payload import StripeData, event_time, invoice_subscription, invoice_tax
 from ..promotion_codes import bind_by_promotion_code, has_discounts
 from ..waiting import WaitFor, lock_keys, wake_waiting
 from .registry import handles
 
 
 @handles("invoice.paid", "invoice.payment_succeeded", may_wait=True)
-def handle_invoice_paid(merchant: Merchant, invoice: dict, event: StripeEvent) -> None:
+def handle_invoice_paid(merchant: Merchant, invoice: StripeData, event: StripeEvent) -> None:
     """invoice.paid and invoice.payment_succeeded: one commission per invoice (source = the invoice id).
 
     $0 invoices (trials) earn nothing. Waits for the customer's link when it has not arrived yet, unless the invoice
     used a promotion code assigned to an affiliate, which binds the customer (a $0 invoice's too: the binding is
     kept). The first invoice of a subscription is not recurring; later ones are, within the program's recurring limit.
     """
-    amount_paid = int(invoice.get("amount_paid") or 0)
+    amount_paid = invoice.amount("amount_paid")
     if amount_paid <= 0 and not has_discounts(invoice):
         return
     subscription_id = invoice_subscription(invoice)
@@ -30,9 +30,24 @@ def handle_invoice_paid(merchant: Merchant, invoice: dict, event: StripeEvent) -
         # A one-off invoice, e.g. the one Checkout issues after a payment when "create an invoice" is on: that payment
         # is attributed through its Checkout Session or PaymentIntent. Invoices earn as subscription payments only.
         return
-    customer_id = _id(invoice.get("customer"))
+    customer_id = invoice.id("customer")
     if not customer_id:
         return
+    # Everything read before it may wait: an invoice Afficone cannot read fails now, not once its customer is linked.
+    invoice_id = invoice.string("id")
+    payment = dict(
+        source_type=Commission.SourceType.INVOICE,
+        source_id=invoice_id,
+        base_amount=amount_paid - invoice_tax(invoice),
+        currency=invoice.string("currency") or "usd",
+        paid_at=invoice.object("status_transitions").timestamp("paid_at") or event_time(event),
+        is_recurring=invoice.string("billing_reason") != "subscription_create",
+        stripe_invoice_id=invoice_id,
+        # Older API versions name the payment on the invoice; newer ones in invoice_payment objects (below).
+        stripe_payment_intent_id=invoice.id("payment_intent"),
+        stripe_charge_id=invoice.id("charge"),
+    )
+    email = invoice.string("customer_email")
     lock_keys(merchant.pk, customer_id)
     referral = referral_with_program(merchant.pk, stripe_customer_id=customer_id)
     if referral is None:
@@ -41,37 +56,22 @@ def handle_invoice_paid(merchant: Merchant, invoice: dict, event: StripeEvent) -
             invoice,
             customer_id=customer_id,
             subscription_id=subscription_id,
-            email=invoice.get("customer_email") or "",
+            email=email,
         )
     if amount_paid <= 0:
         return
     if referral is None:
         raise WaitFor(customer_id)
-    invoice_id = _id(invoice)
-    _record(
-        merchant,
-        referral,
-        source_type=Commission.SourceType.INVOICE,
-        source_id=invoice_id,
-        base_amount=amount_paid - invoice_tax(invoice),
-        currency=invoice.get("currency") or "usd",
-        paid_at=_timestamp((invoice.get("status_transitions") or {}).get("paid_at"), _event_time(event)),
-        customer_email=invoice.get("customer_email") or referral.customer_email,
-        is_recurring=invoice.get("billing_reason") != "subscription_create",
-        stripe_invoice_id=invoice_id,
-        # Older API versions name the payment on the invoice; newer ones in invoice_payment objects (below).
-        stripe_payment_intent_id=_id(invoice.get("payment_intent")),
-        stripe_charge_id=_id(invoice.get("charge")),
-    )
+    record_and_wake(merchant, referral, customer_email=email or referral.customer_email, **payment)
 
 
 @handles("invoice_payment.paid", may_wait=True)
-def handle_invoice_payment_paid(merchant: Merchant, invoice_payment: dict, event: StripeEvent) -> None:
+def handle_invoice_payment_paid(merchant: Merchant, invoice_payment: StripeData, event: StripeEvent) -> None:
     """invoice_payment.paid (API 2025-03-31 and later): tells which PaymentIntent paid an invoice, so the invoice's
     commission can be found by later refunds and disputes, which only name the charge and PaymentIntent."""
-    invoice_id = _id(invoice_payment.get("invoice"))
-    payment = invoice_payment.get("payment") or {}
-    payment_intent, charge = _id(payment.get("payment_intent")), _id(payment.get("charge"))
+    invoice_id = invoice_payment.id("invoice")
+    payment = invoice_payment.object("payment")
+    payment_intent, charge = payment.id("payment_intent"), payment.id("charge")
     if not invoice_id or not (payment_intent or charge):
         return
     lock_keys(merchant.pk, invoice_id, payment_intent, charge)

@@ -7,34 +7,35 @@ from tenants.models import Merchant
 from tracking.services import resolve_reference
 
 from ...models import StripeEvent
-from ..links import _record, link_customer
-from ..payload import _event_time, _id, _reference
+from ..links import link_customer, record_and_wake
+from ..payload import StripeData, event_time, reference
 from .registry import handles
 
 
 @handles("payment_intent.succeeded")
-def handle_payment_intent_succeeded(merchant: Merchant, intent: dict, event: StripeEvent) -> None:
+def handle_payment_intent_succeeded(merchant: Merchant, intent: StripeData, event: StripeEvent) -> None:
     """A PaymentIntent the merchant created with `metadata._afficoneRef` (PaymentIntents without it are not ours:
     Checkout's and invoices' own PaymentIntents are attributed through their sessions and invoices)."""
-    reference = _reference(intent)
-    if not reference:
+    referred = reference(intent)
+    if not referred:
         return
-    referral = resolve_reference(merchant, reference)
+    referral = resolve_reference(merchant, referred)
     if referral is None:
         return
-    email = intent.get("receipt_email") or ""
-    customer_id = _id(intent.get("customer"))
+    email = intent.string("receipt_email")
+    customer_id = intent.id("customer")
     if customer_id:
         link_customer(referral, customer_id=customer_id, email=email)
-    _record(
+    intent_id = intent.string("id")
+    record_and_wake(
         merchant,
         referral,
         source_type=Commission.SourceType.PAYMENT_INTENT,
-        source_id=_id(intent),
-        base_amount=int(intent.get("amount_received") or intent.get("amount") or 0),
-        currency=intent.get("currency") or "usd",
-        paid_at=_event_time(event),
+        source_id=intent_id,
+        base_amount=intent.amount("amount_received") or intent.amount("amount"),
+        currency=intent.string("currency") or "usd",
+        paid_at=event_time(event),
         customer_email=email or referral.customer_email,
-        stripe_payment_intent_id=_id(intent),
-        stripe_charge_id=_id(intent.get("latest_charge")),
+        stripe_payment_intent_id=intent_id,
+        stripe_charge_id=intent.id("latest_charge"),
     )

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from tenants.models import Merchant
 
 from ...models import StripeEvent
+from ..payload import StripeData
 
-# (the merchant, the event's data.object, the stored event). Returning means processed; WaitFor parks the event.
-HandlerFunction = Callable[[Merchant, dict[str, Any], StripeEvent], None]
+# (the merchant, the event's data.object read through StripeData, the stored event). Returning means processed;
+# WaitFor parks the event.
+HandlerFunction = Callable[[Merchant, StripeData, StripeEvent], None]
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ class Command(BaseCommand):
         except MerchantError as error:
             raise CommandError(str(error)) from None
         result = {
-            "id": str(merchant.code),
+            "id": str(merchant.public_id),
             "name": merchant.name,
             "slug": merchant.slug,
             "public_key": merchant.public_key,

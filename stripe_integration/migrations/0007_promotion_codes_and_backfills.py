@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
     # Affiliate and Referral are all it needs of affiliates, so that app can migrate back alone.
     dependencies = [
         ("affiliates", "0002_initial"),
-        ("stripe_integration", "0005_payload_lz4"),
+        ("stripe_integration", "0006_stripe_sync"),
         ("tenants", "0004_merchant_proxy_secret"),
     ]
 
