@@ -35,6 +35,8 @@ LAYERS: list[tuple[str, ...]] = [
         "afficone.jsonbody",
         "afficone.ratelimit",
         "afficone.online_migrations",
+        "afficone.enqueue",
+        "afficone.broker",
         "afficone.celery",
         "afficone.settings",
     ),
