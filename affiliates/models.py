@@ -79,6 +79,13 @@ class Program(models.Model):
     # Minimum payout, in the minor unit of each payout's currency.
     min_payout_amount = models.PositiveBigIntegerField(default=5000)
     attribution = models.CharField(max_length=12, choices=Attribution.choices, default=Attribution.LAST_CLICK)
+    # Where a payment's referral id and an assigned promotion code name different affiliates, which one earns
+    # (DESIGN.md, "Attribution beyond the cookie": the referral id, unless the program puts promotion codes first).
+    promotion_codes_first = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="A promotion code wins over a referral id that names another affiliate.",
+    )
     auto_approve = models.BooleanField(default=False, help_text="Approve affiliates who sign up themselves at once.")
     signup_open = models.BooleanField(default=True, help_text="Whether the public affiliate signup page is open.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -179,6 +186,8 @@ class Referral(models.Model):
 
     `rid` is the public referral id stored in the `afficone_ref` cookie and
     passed to Stripe as `client_reference_id` or `metadata._afficoneRef`.
+    `source` says how it came about: a click on a link, a lead, a promotion code
+    used at checkout, or the merchant binding a customer (dashboard or API).
     """
 
     class Source(models.TextChoices):

@@ -315,8 +315,11 @@ def exception_handler(exc, context):
     elif isinstance(exc, SuspiciousOperation):
         exc = exceptions.ParseError("The request was malformed.")
     elif isinstance(exc, AffiliateError):
-        # A service refused: the request conflicts with the state of the rows it names.
+        # A service refused: the request conflicts with the state of the rows it names (or, where the error says so
+        # with a `status`, names something that does not exist: 400, or a service Stripe did not answer: 502).
+        refused = exc
         exc = Conflict(str(exc), code=getattr(exc, "code", None) or "conflict", field=getattr(exc, "field", None))
+        exc.status_code = getattr(refused, "status", Conflict.status_code)
 
     if isinstance(exc, exceptions.APIException):
         headers = {}

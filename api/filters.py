@@ -26,3 +26,8 @@ class QueryFilterBackend(BaseFilterBackend):
         query = filters(data=request.query_params.dict(), context=view.get_serializer_context())
         query.is_valid(raise_exception=True)
         return queryset.filter(**query.validated_data)
+
+
+def affiliate_filter() -> serializers.UUIDField:
+    # An unknown id (another merchant's too) filters everything out; it is not an error.
+    return serializers.UUIDField(source="affiliate__public_id", required=False, help_text="An affiliate's id.")

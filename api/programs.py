@@ -47,6 +47,7 @@ def _program_settings():
         "hold_days": serializers.IntegerField(min_value=0, max_value=3650, required=False),
         "min_payout_amount": serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT, required=False),
         "attribution": serializers.ChoiceField(choices=Program.Attribution.choices, required=False),
+        "promotion_codes_first": serializers.BooleanField(required=False),
         "auto_approve": serializers.BooleanField(required=False),
         "signup_open": serializers.BooleanField(required=False),
         "rules": RulesField(required=False, help_text=RULES_HELP),

@@ -12,7 +12,8 @@ class ApiAutoSchema(AutoSchema):
     Every operation documents 400 (bad input or query), 401 (missing,
     invalid or revoked key) and 429 (rate limit); operations on one object
     404 (an unknown id in the path, the body or a cursor); writes 409 (a
-    service refused, or an Idempotency-Key was reused), 413 and 415.
+    service refused, or an Idempotency-Key was reused), 413 and 415, and
+    502 where the view says it `asks_stripe` (a Stripe lookup failed).
     """
 
     ERROR_DESCRIPTIONS = {
@@ -24,6 +25,8 @@ class ApiAutoSchema(AutoSchema):
         "or an Idempotency-Key already used with a different request.",
         "413": "The request body is too large.",
         "415": "The body is not JSON (send `Content-Type: application/json`).",
+        "502": "Stripe did not answer a question this request had to ask it (a promotion code, a customer); nothing "
+        "was changed: retry later.",
         "429": "Too many requests for this API key; retry after the number of seconds in `Retry-After`. "
         "Every response carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (Unix time).",
     }
@@ -59,6 +62,8 @@ class ApiAutoSchema(AutoSchema):
         codes = ["400", "401", "404", "429"]  # 404: an unknown id in the path, the body or a cursor
         if self.method in ("POST", "PUT", "PATCH"):
             codes += ["409", "413", "415"]
+            if getattr(self.view, "asks_stripe", False):
+                codes.append("502")
         for code in codes:
             if code not in responses:
                 responses[code] = self._get_response_for_code(ErrorSerializer, code, direction=direction) | {

@@ -15,6 +15,7 @@ from rest_framework import serializers
 from affiliates.links import referral_link
 from affiliates.models import Affiliate, Commission, CommissionType, Payout, Program, Referral, RuleSource, RuleType
 from affiliates.rules import MAX_AMOUNT, MAX_COUNT, MAX_RULES, RuleError, validate_rules
+from stripe_integration.models import CustomerBackfill
 
 from .base import json_type_errors
 from .conversions import sale_id
@@ -77,6 +78,44 @@ class CommissionOverrideField(serializers.Field):
         return None
 
 
+class PromotionCodeSerializer(serializers.Serializer):
+    id = serializers.CharField(source="stripe_id", help_text="The Stripe promotion code's id (`promo_...`).")
+    code = serializers.CharField(help_text="What customers type at checkout, e.g. `MAYA20`.")
+
+
+@extend_schema_field(
+    serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Codes as customers type them (`MAYA20`) or their ids (`promo_...`); "
+        '`{"id": ...}` or `{"code": ...}` objects are taken too.',
+    )
+)
+class PromotionCodesField(serializers.Field):
+    """Input for `promotion_codes`: a list of code texts or `promo_` ids (or the output's objects), looked up in the
+    merchant's Stripe account by the service."""
+
+    MAX = 50
+
+    def to_internal_value(self, data) -> list[str]:
+        if not isinstance(data, list):
+            raise serializers.ValidationError("Give a list of promotion codes or their ids.", code="invalid_type")
+        if len(data) > self.MAX:
+            raise serializers.ValidationError(f"At most {self.MAX} promotion codes.", code="invalid")
+        texts = []
+        for item in data:
+            if isinstance(item, dict):
+                item = item.get("id") or item.get("code")
+            if not isinstance(item, str) or not item.strip() or len(item) > 255:
+                raise serializers.ValidationError(
+                    'Each promotion code is a string ("MAYA20" or "promo_...").', code="invalid_type"
+                )
+            texts.append(item.strip())
+        return texts
+
+    def to_representation(self, value):
+        return value
+
+
 class AffiliateOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
     email = serializers.EmailField()
@@ -90,12 +129,25 @@ class AffiliateOutputSerializer(serializers.Serializer):
         allow_null=True,
         help_text="The affiliate's own commission rule, or null when the program's applies.",
     )
+    promotion_codes = PromotionCodeSerializer(
+        many=True, help_text="Stripe promotion codes that attribute a payment to this affiliate with no link."
+    )
     created = serializers.DateTimeField(source="created_at")
     approved_at = serializers.DateTimeField(allow_null=True)
 
     @extend_schema_field(serializers.URLField())
     def get_link(self, affiliate: Affiliate) -> str:
         return affiliate_link(affiliate)
+
+
+class BackfillSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=CustomerBackfill.Status.choices)
+    payments = serializers.IntegerField(help_text="Past paid payments read from Stripe.")
+    credited = serializers.IntegerField(help_text="Of those, how many earn a commission for this referral.")
+    amounts = serializers.DictField(
+        child=serializers.IntegerField(), help_text='What they earn, per currency in minor units: {"usd": 1800}.'
+    )
+    finished = serializers.DateTimeField(source="finished_at", allow_null=True)
 
 
 class ReferralOutputSerializer(serializers.Serializer):
@@ -108,10 +160,23 @@ class ReferralOutputSerializer(serializers.Serializer):
     )
     customer_email = serializers.CharField(allow_blank=True)
     source = serializers.ChoiceField(
-        choices=Referral.Source.choices, help_text="`manual` for customers bound by hand or imported."
+        choices=Referral.Source.choices,
+        help_text="How it came about: a click on a link, a lead, a promotion code used at checkout, or the merchant "
+        "binding a customer (`manual` in the dashboard or an import, `api` here).",
+    )
+    backfill = serializers.SerializerMethodField(
+        help_text="For a customer bound by the merchant: their past payments read from Stripe and credited."
     )
     created = serializers.DateTimeField(source="created_at")
     converted_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(BackfillSerializer(allow_null=True))
+    def get_backfill(self, referral: Referral) -> dict | None:
+        try:
+            backfill = referral.backfill
+        except CustomerBackfill.DoesNotExist:
+            return None
+        return BackfillSerializer(backfill).data
 
 
 class CommissionSourceSerializer(serializers.Serializer):
@@ -298,6 +363,9 @@ class ProgramOutputSerializer(serializers.Serializer):
     hold_days = serializers.IntegerField()
     min_payout_amount = serializers.IntegerField()
     attribution = serializers.ChoiceField(choices=Program.Attribution.choices)
+    promotion_codes_first = serializers.BooleanField(
+        help_text="Where a payment's referral id and promotion code name different affiliates, the code's wins."
+    )
     auto_approve = serializers.BooleanField()
     signup_open = serializers.BooleanField()
     rules = RulesField(help_text=RULES_HELP)

@@ -27,17 +27,18 @@ from affiliates.models import (
     Referral,
 )
 from affiliates.queries import code_holder
+from stripe_integration import attribution
 
 from . import conversions as conversion_services
 from .base import UUID_PATTERN, MerchantScopedMixin, PublicIdField, idempotent
-from .filters import QueryFilters
+from .filters import QueryFilters, affiliate_filter
 from .serializers import (
     AffiliateOutputSerializer,
     CommissionOutputSerializer,
     CommissionOverrideField,
     ConversionOutputSerializer,
     PayoutOutputSerializer,
-    ReferralOutputSerializer,
+    PromotionCodesField,
 )
 
 CURRENCY_PATTERN = r"^[a-zA-Z]{3}$"
@@ -47,11 +48,6 @@ MAX_AMOUNT = 10**12  # minor units; far above any real payment, well inside a bi
 
 def _uuid_path(description: str) -> OpenApiParameter:
     return OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description=description)
-
-
-def affiliate_filter() -> serializers.UUIDField:
-    # An unknown id (another merchant's too) filters everything out; it is not an error.
-    return serializers.UUIDField(source="affiliate__public_id", required=False, help_text="An affiliate's id.")
 
 
 def program_filter(help_text: str) -> serializers.UUIDField:
@@ -68,7 +64,10 @@ def program_filter(help_text: str) -> serializers.UUIDField:
 class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     """The merchant's affiliates: the people who share links and earn commissions."""
 
-    queryset = Affiliate.objects.select_related("program", "merchant")
+    # Writes look promotion codes or customers up in the merchant's Stripe account (api/schema.py documents 502).
+    asks_stripe = True
+
+    queryset = Affiliate.objects.select_related("program", "merchant").prefetch_related("promotion_codes")
     lookup_field = "public_id"
     lookup_url_kwarg = "id"
 
@@ -98,6 +97,9 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
             required=False,
             help_text="Default: the default program.",
         )
+        promotion_codes = PromotionCodesField(
+            required=False, help_text="Stripe promotion codes to assign, looked up in your Stripe account."
+        )
 
         def validate_email(self, email: str) -> str:
             merchant = self.context["view"].merchant
@@ -125,6 +127,9 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
             help_text="Moves the affiliate to this program: later payments earn by its rules; commissions already "
             "recorded keep theirs.",
         )
+        promotion_codes = PromotionCodesField(
+            required=False, help_text="The affiliate's promotion codes from now on; codes left out are unassigned."
+        )
 
     @extend_schema(summary="List affiliates", responses=AffiliateOutputSerializer(many=True))
     def list(self, request):
@@ -136,22 +141,32 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Create an affiliate",
-        description="Affiliates the merchant creates start approved. The answer holds their code and referral link.",
+        description="Affiliates the merchant creates start approved. The answer holds their code and referral link. "
+        "`promotion_codes` are looked up in your Stripe account: 400 for one it does not have, 409 for one another "
+        "affiliate holds (nothing is created then).",
         request=AffiliateCreateInput,
         responses={201: AffiliateOutputSerializer},
     )
     @idempotent
     def create(self, request):
         data = self.validated(self.AffiliateCreateInput)
-        affiliate = services.create_affiliate(
-            self.merchant, email=data["email"], name=data["name"], code=data.get("code"), program=data.get("program")
-        )
-        return self.output(AffiliateOutputSerializer, affiliate, status_code=status.HTTP_201_CREATED)
+        with transaction.atomic():
+            affiliate = services.create_affiliate(
+                self.merchant,
+                email=data["email"],
+                name=data["name"],
+                code=data.get("code"),
+                program=data.get("program"),
+            )
+            if data.get("promotion_codes"):
+                attribution.set_promotion_codes(affiliate, data["promotion_codes"])
+        return self.output(AffiliateOutputSerializer, self.get_queryset().get(pk=affiliate.pk), status_code=201)
 
     @extend_schema(
         summary="Update an affiliate",
-        description="Change the name, the code, the commission override, the program or the status "
-        "(approve, reject, suspend; a suspended affiliate earns nothing).",
+        description="Change the name, the code, the commission override, the program, the status "
+        "(approve, reject, suspend; a suspended affiliate earns nothing) or the promotion codes "
+        "(400 for a code your Stripe account does not have, 409 for one another affiliate holds).",
         parameters=[_uuid_path("The affiliate's id.")],
         request=AffiliateUpdateInput,
         responses=AffiliateOutputSerializer,
@@ -175,46 +190,9 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
                 affiliate = services.move_affiliate(affiliate, data["program"])
             if "status" in data and data["status"] != affiliate.status:
                 affiliate = services.change_affiliate_status(affiliate, status=data["status"])
+            if "promotion_codes" in data:
+                attribution.set_promotion_codes(affiliate, data["promotion_codes"])
         return self.output(AffiliateOutputSerializer, self.get_queryset().get(pk=affiliate.pk))
-
-
-# --- referrals ----------------------------------------------------------------------------------------------------
-
-
-REFERRAL_ID_PARAMETER = OpenApiParameter(
-    "id", str, OpenApiParameter.PATH, description="The referral id.", pattern=REFERRAL_ID_PATTERN
-)
-
-
-@extend_schema(tags=["referrals"])
-class ReferralViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
-    """Visitors sent by affiliates, and the Stripe customers they became."""
-
-    queryset = Referral.objects.select_related("affiliate")
-    lookup_field = "rid"
-    lookup_url_kwarg = "id"
-    lookup_value_regex = "[^/]+"
-
-    class ReferralFilters(QueryFilters):
-        affiliate = affiliate_filter()
-        customer = serializers.CharField(
-            source="stripe_customer_id", required=False, max_length=255, help_text="A Stripe customer id."
-        )
-        customer_email = serializers.EmailField(
-            source="customer_email__iexact", required=False, help_text="Exact match, case-insensitive."
-        )
-
-    filters = ReferralFilters
-
-    @extend_schema(summary="List referrals", responses=ReferralOutputSerializer(many=True))
-    def list(self, request):
-        return self.list_response(ReferralOutputSerializer)
-
-    @extend_schema(
-        summary="Retrieve a referral", parameters=[REFERRAL_ID_PARAMETER], responses=ReferralOutputSerializer
-    )
-    def retrieve(self, request, id=None):
-        return self.output(ReferralOutputSerializer, self.get_object())
 
 
 # --- commissions --------------------------------------------------------------------------------------------------

@@ -108,6 +108,12 @@ class ProgramForm(forms.Form):
         widget=forms.TextInput(attrs={"inputmode": "decimal"}),
     )
     attribution = forms.ChoiceField(choices=Program.Attribution.choices, label="When a visitor clicks several links")
+    promotion_codes_first = forms.BooleanField(
+        required=False,
+        label="Promotion codes win over referral links",
+        help_text="When a payment's referral link and promotion code name different affiliates, the code's "
+        "affiliate earns (the code is the customer's last act). Off: the link's affiliate earns.",
+    )
     auto_approve = forms.BooleanField(required=False, label="Approve affiliates who sign up at once")
     signup_open = forms.BooleanField(required=False, label="Public signup page is open")
 
@@ -133,6 +139,7 @@ class ProgramForm(forms.Form):
             "hold_days": program.hold_days,
             "min_payout": money.to_major(program.min_payout_amount, currency),
             "attribution": program.attribution,
+            "promotion_codes_first": program.promotion_codes_first,
             "auto_approve": program.auto_approve,
             "signup_open": program.signup_open,
         }
@@ -174,6 +181,7 @@ class ProgramForm(forms.Form):
             "cookie_days",
             "hold_days",
             "attribution",
+            "promotion_codes_first",
             "auto_approve",
             "signup_open",
         ):

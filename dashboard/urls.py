@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import importing, programs, views
+from . import attribution, importing, programs, views
 
 # No app_name: afficone/urls.py includes these with the portal's under the namespace "affiliates", whose URL
 # names predate the split into dashboard/ and portal/.
@@ -15,6 +15,14 @@ urlpatterns = [
     path("affiliates/<uuid:uid>/", views.affiliate_detail, name="affiliate_detail"),
     path("affiliates/<uuid:uid>/status/", views.affiliate_status, name="affiliate_status"),
     path("affiliates/<uuid:uid>/program/", programs.affiliate_program, name="affiliate_program"),
+    path("affiliates/<uuid:uid>/promotion-codes/", attribution.promotion_code_add, name="promotion_code_add"),
+    path(
+        "affiliates/<uuid:uid>/promotion-codes/<int:pk>/remove/",
+        attribution.promotion_code_remove,
+        name="promotion_code_remove",
+    ),
+    path("affiliates/<uuid:uid>/attribute/", attribution.attribute_customer, name="attribute_customer"),
+    path("affiliates/<uuid:uid>/backfills/<int:pk>/retry/", attribution.backfill_retry, name="backfill_retry"),
     path("commissions/", views.commission_list, name="commission_list"),
     path("commissions/<uuid:code>/approve/", views.commission_approve, name="commission_approve"),
     path("commissions/<uuid:code>/void/", views.commission_void, name="commission_void"),

@@ -23,7 +23,7 @@ from stripe_integration.selectors import webhook_health
 from tenants.access import merchant_required
 from tracking.models import Click
 
-from . import exports, periods, reports, selectors
+from . import attribution, exports, periods, reports, selectors
 from .forms import (
     AffiliateEditForm,
     AffiliateStatusForm,
@@ -236,6 +236,7 @@ def _affiliate_context(request, affiliate, form) -> dict:
         .order_by("-created_at")[:20],
         "payouts": Payout.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
         "payout_totals": reports.payout_totals(request.merchant, affiliate=affiliate),
+        **attribution.affiliate_attribution(merchant, affiliate),
     }
 
 

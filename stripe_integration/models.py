@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from affiliates.models import Affiliate, Referral
 from tenants.models import Merchant
 from tenants.scoping import TenantQuerySet
 
@@ -130,3 +131,56 @@ class StripeSync(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+
+class PromotionCode(models.Model):
+    """A promotion code of the merchant's Stripe account, assigned to one of its affiliates.
+
+    A Checkout Session, invoice or subscription that uses it is attributed to that affiliate, with no link and no
+    referral id (stripe_integration/services/promotion_codes.py). Unique per merchant by Stripe's id: a code earns for
+    one affiliate. `code` and `coupon_id` are what Stripe said when it was assigned, for display.
+    """
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="promotion_codes")
+    stripe_id = models.CharField("Stripe promotion code id", max_length=255)
+    code = models.CharField(max_length=255, help_text="What customers type, e.g. MAYA20.")
+    coupon_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["merchant", "stripe_id"], name="uniq_promotion_code")]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class CustomerBackfill(models.Model):
+    """The merchant bound an existing Stripe customer to an affiliate: the customer's past payments, read from
+    Stripe's API and credited once (stripe_integration/services/backfill.py), and what that came to.
+
+    One per manual referral. `payments` counts the past payments read, `credited` those that now earn for this
+    referral, `amounts` what they earn per currency ({"usd": 1800}); a run again recounts the same payments.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Reading payments from Stripe"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    referral = models.OneToOneField(Referral, on_delete=models.CASCADE, related_name="backfill")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    payments = models.PositiveIntegerField(default=0)
+    credited = models.PositiveIntegerField(default=0)
+    amounts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"backfill of {self.referral_id}: {self.status}"

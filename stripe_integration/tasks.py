@@ -1,9 +1,11 @@
 from typing import Any
 
+import stripe
 from celery import shared_task
 from celery.signals import worker_ready
 
 from . import drainers, reconciliation, services
+from .models import CustomerBackfill
 
 
 @shared_task(name=drainers.DRAIN_TASK, acks_late=True)
@@ -66,3 +68,21 @@ def sync_connected_merchants_task() -> int:
     """The nightly reconciliation: queues a run per connected merchant. Idempotent: a merchant whose run is still
     queued or running gets no second one."""
     return reconciliation.sync_connected_merchants()
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(stripe.APIConnectionError, stripe.RateLimitError),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=5,
+)
+def backfill_customer_task(backfill_id: int) -> None:
+    """Credits a manually bound customer's past payments (services.backfill_customer). Idempotency key: each
+    payment's commission, unique per (merchant, source id), so a redelivered or repeated run credits nothing new and
+    recounts the same result. Then asks for a drainer: crediting a payment wakes the refunds that waited for it."""
+    backfill = CustomerBackfill.objects.filter(pk=backfill_id).first()
+    if backfill is None:
+        return  # the referral, or its merchant, was deleted meanwhile
+    services.backfill_customer(backfill)
+    drainers.request_drain_on_commit()

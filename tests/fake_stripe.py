@@ -12,16 +12,21 @@ Connect (connect.stripe.com):
   POST /oauth/deauthorize   client_id + stripe_user_id
 
 API (api.stripe.com), backed by an in-memory store filled with `put(obj, account=...)`:
-  GET  /v1/<plural>/<id>    e.g. /v1/customers/cus_1, /v1/checkout/sessions/cs_1
-  GET  /v1/<plural>?k=v     a list filtered by equality on top-level fields (limit, starting_after)
+  GET  /v1/<plural>/<id>    e.g. /v1/customers/cus_1, /v1/checkout/sessions/cs_1; 404 resource_missing if unknown
+  GET  /v1/<plural>?k=v     a list filtered by equality on fields (`payment[payment_intent]` reads nested ones),
+                            newest first, paginated as Stripe does (limit, starting_after, has_more); a promotion
+                            code's `code` matches case-insensitively, as Stripe's does
+  GET  /v1/customers/search?query=email:'x@y'   Stripe's search (email, exact and case-insensitive; `name`, `metadata`)
   GET  /v1/checkout/sessions/<id>/line_items   the items given to `put_line_items` (404 for an unknown session)
   GET  /v1/account          the account named by the Stripe-Account header
+  POST /v1/promotion_codes  creates a code for a coupon (`promotion[coupon]`, or `coupon` on older API versions)
   GET  /v1/events           the account's events added with `add_event()`, as Stripe lists them: newest first,
                             `created[gt|gte|lt|lte]`, `type`, `types[]`, `limit` (1 to 100, default 10) and
                             `starting_after` / `ending_before` paging, in Stripe's list shape
-Objects put for a connected account are only visible with that account's Stripe-Account header. An account whose
-access was revoked (`oauth/deauthorize`, or `deny_access()`) is refused 403 (or the status given), as Stripe refuses
-a platform that lost access.
+`expand[]` works on objects and lists (`data.` prefixed): an id is replaced by the object of that id, including
+objects with no endpoint of their own such as discounts (`put_expandable`). Objects put for a connected account are
+only visible with that account's Stripe-Account header. An account whose access was revoked (`oauth/deauthorize`, or
+`deny_access()`) is refused 403 (or the status given), as Stripe refuses a platform that lost access.
 
 Every request is recorded in `requests` (method, path, query, headers, form) for assertions.
 """
@@ -34,6 +39,7 @@ import itertools
 import json
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -142,6 +148,7 @@ class FakeStripe:
     def __post_init__(self):
         self._lock = threading.Lock()
         self._objects: dict[tuple[str | None, str], dict] = {}  # (account or None, path/id) -> object
+        self._expandables: dict[tuple[str | None, str], dict] = {}  # (account or None, id) -> object (discounts)
         self._order = itertools.count()
         self._codes: dict[str, _Code] = {}
         self._connected: set[str] = set()
@@ -219,6 +226,12 @@ class FakeStripe:
         self.put(session, account=account)
         for item in items:
             self.put(item, account=account, path=f"checkout/sessions/{session['id']}/line_items")
+
+    def put_expandable(self, obj: dict, *, account: str | None = None) -> dict:
+        """Stores `obj` for `expand[]` only: Stripe has objects (discounts) that no endpoint retrieves by id."""
+        with self._lock:
+            self._expandables[(account, obj["id"])] = copy.deepcopy(obj)
+        return copy.deepcopy(obj)
 
     def get(self, object_type: str, object_id: str, *, account: str | None = None) -> dict | None:
         with self._lock:
@@ -393,6 +406,9 @@ class FakeStripe:
                 code="account_invalid" if status == 403 else None,
             )
         rest = req.path[len("/v1/") :].strip("/")
+        expand = [v for k, v in req.query.items() if k == "expand" or k.startswith("expand[")]
+        if rest == "customers/search":
+            return self._search_customers(account, req.query)
         if rest == "events":
             return self._list_events(account, req.query)
         if rest == "account":
@@ -408,12 +424,117 @@ class FakeStripe:
                 members = [
                     o for (acct, key), o in self._objects.items() if acct == account and key.rpartition("/")[0] == rest
                 ]
-            return self._list(rest, members, req.query)
+            listed = self._list(rest, members, req.query)
+            return self._expand(listed, [p.removeprefix("data.") for p in expand if p.startswith("data.")], account)
         with self._lock:
             obj = self._objects.get((account, rest))
         if obj is None:
             raise _api_error(404, f"No such {object_type}: '{object_id}'", code="resource_missing", param="id")
-        return self._public(obj)
+        return self._expand(self._public(obj), expand, account)
+
+    def _expand(self, obj: dict, paths: list[str], account: str | None) -> dict:
+        """Stripe's `expand[]`: each dotted path's ids replaced by their objects (lists are walked item by item)."""
+        if obj.get("object") == "list":
+            for item in obj["data"]:
+                self._expand(item, paths, account)
+            return obj
+        for path in paths:
+            self._expand_path(obj, path.split("."), account)
+        return obj
+
+    def _expand_path(self, value, parts: list[str], account: str | None):
+        if isinstance(value, list):
+            return [self._expand_path(item, parts, account) for item in value]
+        if not parts:
+            return self._find_by_id(value, account) if isinstance(value, str) else value
+        if isinstance(value, dict) and parts[0] in value:
+            value[parts[0]] = self._expand_path(value[parts[0]], parts[1:], account)
+        return value
+
+    def _find_by_id(self, object_id: str, account: str | None):
+        with self._lock:
+            found = self._expandables.get((account, object_id))
+            if found is None:
+                found = next(
+                    (o for (acct, key), o in self._objects.items() if acct == account and o.get("id") == object_id),
+                    None,
+                )
+        return self._public(found) if found is not None else object_id
+
+    def _search_customers(self, account: str | None, query: dict[str, str]) -> dict:
+        """GET /v1/customers/search: `email:'...'`, `name:'...'` or `metadata['key']:'...'` clauses joined by AND."""
+        text = query.get("query", "")
+        clauses = [c.strip() for c in text.split(" AND ") if c.strip()]
+        if not clauses:
+            raise _api_error(400, "Missing required param: query.", code="parameter_missing", param="query")
+        tests = []
+        for clause in clauses:
+            name, sep, quoted = clause.partition(":")
+            if not sep or len(quoted) < 2 or quoted[0] != "'" or quoted[-1] != "'":
+                raise _api_error(400, f"We were unable to parse your search query. Clause: {clause}", param="query")
+            wanted = quoted[1:-1].lower()
+            if name.startswith("metadata['") and name.endswith("']"):
+                key = name[len("metadata['") : -2]
+                tests.append(lambda o, k=key, w=wanted: str((o.get("metadata") or {}).get(k, "")).lower() == w)
+            elif name in ("email", "name", "phone"):
+                tests.append(lambda o, f=name, w=wanted: str(o.get(f) or "").lower() == w)
+            else:
+                raise _api_error(400, f"Field `{name}` is an unsupported search field for customers.", param="query")
+        with self._lock:
+            found = [
+                o
+                for (acct, key), o in self._objects.items()
+                if acct == account and key.startswith("customers/") and all(test(o) for test in tests)
+            ]
+        found.sort(key=lambda o: o["_order"], reverse=True)
+        limit = max(1, min(int(query.get("limit", 10)), 100))
+        return {
+            "object": "search_result",
+            "data": [self._public(o) for o in found[:limit]],
+            "has_more": len(found) > limit,
+            "next_page": None,
+            "url": "/v1/customers/search",
+        }
+
+    def api_create_promotion_code(self, req: RecordedRequest) -> dict:
+        """POST /v1/promotion_codes for a stored coupon; the code text must be free among active codes."""
+        self._check_secret_key(req)
+        account = req.stripe_account
+        form = req.form
+        coupon_id = form.get("promotion[coupon]") or form.get("coupon") or ""
+        if not coupon_id:
+            raise _api_error(400, "Missing required param: promotion[coupon].", code="parameter_missing")
+        with self._lock:
+            coupon = self._objects.get((account, f"coupons/{coupon_id}"))
+        if coupon is None:
+            raise _api_error(400, f"No such coupon: '{coupon_id}'", code="resource_missing", param="promotion[coupon]")
+        code = form.get("code") or secrets.token_hex(4).upper()
+        with self._lock:
+            taken = any(
+                acct == account
+                and key.startswith("promotion_codes/")
+                and o["active"]
+                and o["code"].lower() == code.lower()
+                for (acct, key), o in self._objects.items()
+            )
+        if taken:
+            raise _api_error(
+                400,
+                "An active promotion code with `code` already exists.",
+                code="resource_already_exists",
+                param="code",
+            )
+        promotion_code = fixture("promotion_code")
+        promotion_code.update(
+            id="promo_" + secrets.token_hex(12),
+            code=code,
+            active=True,
+            created=int(time.time()),
+            expires_at=None,
+            metadata={k[len("metadata[") : -1]: v for k, v in form.items() if k.startswith("metadata[")},
+            promotion={"type": "coupon", "coupon": coupon_id},
+        )
+        return self.put(promotion_code, account=account)
 
     def _line_items(self, rest: str, session_key: str, account: str | None, query: dict[str, str]) -> dict:
         with self._lock:
@@ -457,7 +578,12 @@ class FakeStripe:
             for k, v in query.items()
             if k not in ("limit", "starting_after", "ending_before") and not k.startswith("expand")
         }
-        matching = [o for o in objects if all(_as_query_value(_field(o, k)) == v for k, v in filters.items())]
+        insensitive = CASE_INSENSITIVE_FILTERS.get(rest, ())
+        matching = [
+            o
+            for o in objects
+            if all(_matches(_as_query_value(_field(o, k)), v, k in insensitive) for k, v in filters.items())
+        ]
         matching.sort(key=lambda o: o["_order"], reverse=True)  # Stripe lists newest first
         if "starting_after" in query:
             ids = [o["id"] for o in matching]
@@ -550,6 +676,16 @@ class FakeStripe:
             return failure
 
 
+# List filters Stripe compares without regard to case.
+CASE_INSENSITIVE_FILTERS = {"promotion_codes": ("code",)}
+
+
+def _matches(value: str | None, wanted: str, insensitive: bool) -> bool:
+    if insensitive and value is not None:
+        return value.lower() == wanted.lower()
+    return value == wanted
+
+
 def _field(obj: dict, key: str):
     """A list filter's field; Stripe's nested form `payment[payment_intent]` reads obj["payment"]["payment_intent"]."""
     for part in key.replace("]", "").split("["):
@@ -626,7 +762,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch({"/oauth/authorize": self.stripe.oauth_authorize})
 
     def do_POST(self):
-        self._dispatch({"/oauth/token": self.stripe.oauth_token, "/oauth/deauthorize": self.stripe.oauth_deauthorize})
+        self._dispatch(
+            {
+                "/oauth/token": self.stripe.oauth_token,
+                "/oauth/deauthorize": self.stripe.oauth_deauthorize,
+                "/v1/promotion_codes": self.stripe.api_create_promotion_code,
+            }
+        )
 
 
 @pytest.fixture

@@ -316,6 +316,58 @@ def dispute(*, charge: str, payment_intent: str | None = None, status: str = "ne
     return merge(obj, patch)
 
 
+def coupon(**patch: Any) -> dict:
+    """20% off, forever."""
+    obj = fixture("coupon")
+    merge(
+        obj,
+        {
+            "id": new_id("coupon").removeprefix("coupon_"),
+            "percent_off": 20,
+            "name": "20% off",
+            "duration": "forever",
+            "duration_in_months": None,
+            "redeem_by": None,
+            "created": now(),
+        },
+    )
+    return merge(obj, patch)
+
+
+def promotion_code(*, code: str, coupon: str | None = None, **patch: Any) -> dict:
+    """An active promotion code for `coupon` (API 2025-09-30 and later name it at `promotion.coupon`)."""
+    obj = fixture("promotion_code")
+    merge(
+        obj,
+        {
+            "id": new_id("promo"),
+            "code": code,
+            "active": True,
+            "expires_at": None,
+            "created": now(),
+            "promotion": {"type": "coupon", "coupon": coupon or new_id("coupon").removeprefix("coupon_")},
+        },
+    )
+    return merge(obj, patch)
+
+
+def discount(*, promotion_code: str | None, coupon: str | None = None, customer: str | None = None, **patch) -> dict:
+    """A `di_` discount: one application of a coupon or promotion code to a customer, invoice or subscription."""
+    obj = fixture("discount")
+    merge(
+        obj,
+        {
+            "id": new_id("di"),
+            "promotion_code": promotion_code,
+            "customer": customer,
+            "start": now(),
+            "end": None,
+            "source": {"type": "coupon", "coupon": coupon or new_id("coupon").removeprefix("coupon_")},
+        },
+    )
+    return merge(obj, patch)
+
+
 # --- events ---------------------------------------------------------------------------------------------------------
 
 

@@ -56,7 +56,7 @@ def _payouts() -> models.QuerySet:
 
 
 def _affiliates() -> models.QuerySet:
-    return Affiliate.objects.select_related("program", "merchant")
+    return Affiliate.objects.select_related("program", "merchant").prefetch_related("promotion_codes")
 
 
 def _commissions() -> models.QuerySet:
@@ -66,7 +66,9 @@ def _commissions() -> models.QuerySet:
 SOURCES: dict[str, Source] = {
     EventType.AFFILIATE_CREATED: Source(_affiliates, AffiliateOutputSerializer),
     EventType.AFFILIATE_UPDATED: Source(_affiliates, AffiliateOutputSerializer),
-    EventType.REFERRAL_CREATED: Source(lambda: Referral.objects.select_related("affiliate"), ReferralOutputSerializer),
+    EventType.REFERRAL_CREATED: Source(
+        lambda: Referral.objects.select_related("affiliate", "backfill"), ReferralOutputSerializer
+    ),
     EventType.COMMISSION_CREATED: Source(_commissions, CommissionOutputSerializer),
     EventType.COMMISSION_UPDATED: Source(_commissions, CommissionOutputSerializer),
     EventType.PAYOUT_CREATED: Source(_payouts, PayoutOutputSerializer),

@@ -33,6 +33,7 @@ PROGRAM_FIELDS = (
     "hold_days",
     "min_payout_amount",
     "attribution",
+    "promotion_codes_first",
     "auto_approve",
     "signup_open",
     "rules",

@@ -15,17 +15,27 @@ wake" mutually exclusive, so no wake-up is lost between two workers.
 
 By subject: storing.py, claiming.py, processing.py (and what the periodic sweep takes), waiting.py (parking, waking,
 expiring), payload.py (reading Stripe objects), links.py (customers and payments linked to referrals and commissions)
-and handlers/ by event subject; the rest of the project imports what it uses from `stripe_integration.services`.
+and handlers/ by event subject; promotion_codes.py (codes assigned to affiliates, and the payments that used them)
+and backfill.py (customers the merchant binds by hand, and their past payments), both asking Stripe through
+lookups.py; the rest of the project imports what it uses from `stripe_integration.services`.
 """
 
+from .backfill import backfill_customer, bind_customer, find_customers, past_payments  # noqa: F401
 from .claiming import asynchronous_commits  # noqa: F401
 from .handlers import HANDLERS, MAY_WAIT, WEBHOOK_EVENT_TYPES  # noqa: F401
+from .lookups import AttributionError  # noqa: F401
 from .processing import (  # noqa: F401
     MAX_ATTEMPTS,
     TRANSIENT_ERRORS,
     process_event,
     process_next_event,
     sweep_stale_events,
+)
+from .promotion_codes import (  # noqa: F401
+    assign_promotion_code,
+    lookup_promotion_code,
+    remove_promotion_code,
+    set_promotion_codes,
 )
 from .storing import UNKNOWN_ACCOUNT, UnreadableEvent, read_event, store_event  # noqa: F401
 from .waiting import expire_waiting_events  # noqa: F401

@@ -133,6 +133,7 @@ def test_referrals_filter_by_affiliate_and_customer(api, merchant, affiliate):
         "customer": "cus_A",
         "customer_email": "a@example.org",
         "source": "click",
+        "backfill": None,
         "created": body["created"],
         "converted_at": None,
     }

@@ -9,24 +9,33 @@ invoices that is later cancelled, a PaymentIntent referred by an affiliate code 
 delayed payment that succeeds later. Hypothesis delivers its events through the real webhook in any order, with
 repeats, and the commissions must be exactly those of the in-order run. Each example uses a fresh merchant and fresh
 Stripe ids, so examples do not see each other's rows.
+
+A second scenario does the same for promotion codes and a manual binding: a guest checkout with only a code, a link
+and a code that disagree (the program setting drawn too), a subscription bought at Checkout whose invoices may come
+before its session, a subscription created through the API with a code, and a customer bound by hand through the API
+(its past invoices backfilled from the fake Stripe account) while its invoices also arrive as webhooks, before or
+after the binding.
 """
 
 import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.test import TestCase
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from affiliates.models import Commission
+from affiliates.models import Commission, Program
 from affiliates.services import create_affiliate, create_default_program, create_referral, update_program
-from stripe_integration.models import StripeEvent
+from stripe_integration.models import PromotionCode, StripeEvent
+from tenants.services import create_api_key
 from tests.factories import MerchantFactory
 from tests.stripe_events import (
     charge,
     checkout_item,
     checkout_session,
     customer,
+    discount,
     dispute,
     invoice,
     invoice_line,
@@ -35,6 +44,7 @@ from tests.stripe_events import (
     new_id,
     payment_intent,
     post_event,
+    promotion_code,
     subscription,
 )
 
@@ -244,4 +254,175 @@ def test_any_order_with_repeats_gives_the_in_order_commissions(client, fake_stri
         sequence.insert(position, events[index])
     deliver(client, sequence)
     assert outcome(merchant, names) == EXPECTED
+    assert not StripeEvent.objects.filter(merchant=merchant, status__in=["waiting", "failed", "pending"]).exists()
+
+
+# --- promotion codes and manual bindings --------------------------------------------------------------------------
+
+
+def build_code_scenario(fake_stripe, *, codes_first: bool):
+    """A fresh merchant whose Stripe account (the fake) holds what its events name: alice refers by link, bob holds
+    the promotion code BOB20, carol is given an existing customer by hand.
+
+    Returns (merchant, the actions in Stripe's order: ("event", event) or ("bind", (affiliate, customer id)),
+    {stripe id: name in CODE_EXPECTED}).
+    """
+    merchant = MerchantFactory()
+    program = create_default_program(merchant)
+    Program.objects.filter(pk=program.pk).update(promotion_codes_first=codes_first)
+    account = merchant.stripe_account_id
+    alice = create_affiliate(merchant, email=f"alice-{merchant.pk}@example.net", code="alice")
+    bob = create_affiliate(merchant, email=f"bob-{merchant.pk}@example.net", code="bob")
+    carol = create_affiliate(merchant, email=f"carol-{merchant.pk}@example.net", code="carol")
+    bob20 = fake_stripe.put(promotion_code(code="BOB20"), account=account)
+    PromotionCode.objects.create(merchant=merchant, affiliate=bob, stripe_id=bob20["id"], code="BOB20")
+    r1, r2 = create_referral(alice), create_referral(alice)
+    ids = {k: new_id(k.rstrip("0123456789").lower()) for k in ("pia", "pib", "cusc", "subc", "cusd", "subd")}
+    names = {v: k for k, v in ids.items()}
+    used = [{"coupon": bob20["promotion"]["coupon"], "promotion_code": bob20["id"]}]
+
+    def applied(customer_id: str) -> str:
+        return fake_stripe.put_expandable(discount(promotion_code=bob20["id"], customer=customer_id), account=account)[
+            "id"
+        ]
+
+    def stored_invoice(name: str, **patch) -> dict:
+        obj = fake_stripe.put(invoice(**patch), account=account)
+        names[obj["id"]] = name
+        return obj
+
+    # a: a guest checkout with bob's code only; b: alice's link and bob's code.
+    session_a = checkout_session(payment_intent=ids["pia"], discounts=used)
+    session_b = checkout_session(payment_intent=ids["pib"], client_reference_id=r1.rid, discounts=used)
+    # c: a subscription bought at Checkout with alice's link and bob's code; its first invoice carries the discount.
+    session_c = fake_stripe.put(
+        checkout_session(
+            mode="subscription",
+            client_reference_id=r2.rid,
+            customer=ids["cusc"],
+            subscription=ids["subc"],
+            discounts=used,
+            created=ts(1),
+        ),
+        account=account,
+    )
+    c1 = stored_invoice(
+        "inc1",
+        customer=ids["cusc"],
+        subscription=ids["subc"],
+        billing_reason="subscription_create",
+        discounts=[applied(ids["cusc"])],
+        paid_at=ts(1),
+    )
+    c2 = stored_invoice("inc2", customer=ids["cusc"], subscription=ids["subc"], paid_at=ts(31))
+    # d: a subscription created through the API with bob's code: no Checkout Session, no referral id anywhere.
+    sub_d = fake_stripe.put(
+        subscription(id=ids["subd"], customer=ids["cusd"], discounts=[applied(ids["cusd"])]), account=account
+    )
+    d1 = stored_invoice(
+        "ind1",
+        customer=ids["cusd"],
+        subscription=ids["subd"],
+        billing_reason="subscription_create",
+        discounts=sub_d["discounts"],
+        paid_at=ts(2),
+    )
+    d2 = stored_invoice("ind2", customer=ids["cusd"], subscription=ids["subd"], paid_at=ts(32))
+    # e: a customer nobody referred, with three paid invoices (each paid by a PaymentIntent its invoice_payment
+    # names), bound to carol by hand; the last two also arrive as webhooks, before or after the binding.
+    cus_e = fake_stripe.put(customer(email="erin@example.org"), account=account)
+    sub_e = new_id("sub")
+    paid_e = []
+    for month, name in enumerate(("ine1", "ine2", "ine3")):
+        intent = new_id("pi")
+        reason = "subscription_create" if month == 0 else "subscription_cycle"
+        paid = stored_invoice(
+            name, customer=cus_e["id"], subscription=sub_e, billing_reason=reason, paid_at=ts(5 + 30 * month)
+        )
+        fake_stripe.put(
+            charge(customer=cus_e["id"], payment_intent=intent, created=ts(5 + 30 * month)), account=account
+        )
+        fake_stripe.put(invoice_payment(invoice=paid["id"], payment_intent=intent), account=account)
+        paid_e.append(paid)
+
+    actions = [
+        ("event", ("checkout.session.completed", session_a)),
+        ("event", ("checkout.session.completed", session_b)),
+        ("event", ("checkout.session.completed", session_c)),
+        ("event", ("invoice.paid", c1)),
+        ("event", ("invoice.paid", c2)),
+        ("event", ("customer.subscription.created", sub_d)),
+        ("event", ("invoice.paid", d1)),
+        ("event", ("invoice.paid", d2)),
+        ("bind", (carol, cus_e["id"])),
+        ("event", ("invoice.paid", paid_e[1])),
+        ("event", ("invoice.paid", paid_e[2])),
+    ]
+    actions = [(kind, make_event(*what, account=account) if kind == "event" else what) for kind, what in actions]
+    return merchant, actions, names
+
+
+def code_expected(codes_first: bool) -> list:
+    """Where alice's link and bob's code disagree (b, c), the program decides; everything else is fixed."""
+    disputed = "bob" if codes_first else "alice"
+    return sorted(
+        [
+            # source, affiliate, base, amount, reversed, status, on hold, recurring
+            ("inc1", disputed, 10000, 2000, 0, "pending", False, False),
+            ("inc2", disputed, 10000, 2000, 0, "pending", False, True),
+            ("ind1", "bob", 10000, 2000, 0, "pending", False, False),
+            ("ind2", "bob", 10000, 2000, 0, "pending", False, True),
+            ("ine1", "carol", 10000, 2000, 0, "pending", False, False),  # backfilled
+            ("ine2", "carol", 10000, 2000, 0, "pending", False, True),
+            ("ine3", "carol", 10000, 2000, 0, "pending", False, True),
+            ("pia", "bob", 10000, 2000, 0, "pending", False, False),  # the code alone
+            ("pib", disputed, 10000, 2000, 0, "pending", False, False),
+        ]
+    )
+
+
+def run(client, merchant, actions):
+    key = create_api_key(merchant, name="ordering")[1]
+    for kind, what in actions:
+        if kind == "event":
+            assert post_event(client, what).status_code == 200
+            continue
+        affiliate, customer_id = what
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            response = client.post(
+                "/api/v1/referrals",
+                {"affiliate": str(affiliate.public_id), "customer": customer_id},
+                content_type="application/json",
+                headers={"Authorization": f"Bearer {key}"},
+            )
+        assert response.status_code in (201, 409)  # a repeated binding is refused and changes nothing
+
+
+@pytest.mark.parametrize("codes_first", [False, True])
+def test_codes_and_a_manual_binding_in_order_give_the_expected_commissions(client, fake_stripe, codes_first):
+    merchant, actions, names = build_code_scenario(fake_stripe, codes_first=codes_first)
+    run(client, merchant, actions)
+    assert outcome(merchant, names) == code_expected(codes_first)
+    assert not StripeEvent.objects.filter(merchant=merchant, status__in=["waiting", "failed", "pending"]).exists()
+
+
+@settings(
+    max_examples=int(os.environ.get("ORDERING_EXAMPLES", 12)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_codes_and_a_manual_binding_in_any_order_give_the_in_order_commissions(client, fake_stripe, data):
+    codes_first = data.draw(st.booleans(), label="codes_first")
+    merchant, actions, names = build_code_scenario(fake_stripe, codes_first=codes_first)
+    order = data.draw(st.permutations(range(len(actions))), label="order")
+    repeats = data.draw(
+        st.lists(st.tuples(st.sampled_from(range(len(actions))), st.integers(0, len(actions))), max_size=4),
+        label="repeats",
+    )
+    sequence = [actions[i] for i in order]
+    for index, position in repeats:
+        sequence.insert(position, actions[index])
+    run(client, merchant, sequence)
+    assert outcome(merchant, names) == code_expected(codes_first)
     assert not StripeEvent.objects.filter(merchant=merchant, status__in=["waiting", "failed", "pending"]).exists()

@@ -13,6 +13,7 @@ from ...lines import checkout_lines
 from ...models import StripeEvent
 from ..links import link_customer, record_and_wake
 from ..payload import StripeData, checkout_amount_excluding_tax, event_time, reference
+from ..promotion_codes import assigned_code, attributed_referral, session_promotion_code_ids
 from ..waiting import rerun_payment_events
 from .registry import handles
 
@@ -24,19 +25,28 @@ def handle_checkout_session(merchant: Merchant, session: StripeData, event: Stri
     Payment mode earns a commission on the PaymentIntent (so payment_intent.succeeded for the same payment adds
     nothing), once paid; an unpaid session (delayed payment methods) waits for async_payment_succeeded, which carries
     the same session, paid. Subscription mode links the customer and subscription and leaves the money to invoices.
+
+    The referral is the one the session's referral id names, or the affiliate's whose assigned promotion code it used
+    (with no referral id, or where the program puts codes first: services/promotion_codes.py).
     """
     referred = session.string("client_reference_id").strip() or reference(session)
-    if not referred:
+    codes = session_promotion_code_ids(session)
+    if not referred and not codes:
         return
     mode = session.string("mode") or "payment"
     paid = session.string("payment_status") == "paid"
     if mode == "payment" and not paid:
         return
-    referral = resolve_reference(merchant, referred)
+    customer_id = session.id("customer")
+    email = session.object("customer_details").string("email") or session.string("customer_email")
+    referral = attributed_referral(
+        merchant,
+        referral=resolve_reference(merchant, referred) if referred else None,
+        code=assigned_code(merchant, codes),
+        customer_id=customer_id,
+    )
     if referral is None:
         return
-    email = session.object("customer_details").string("email") or session.string("customer_email")
-    customer_id = session.id("customer")
     if customer_id:
         # A subscription paid at checkout opens its recurring window there; a trial's opens at its first payment.
         window = (session.timestamp("created") or timezone.now()) if mode == "subscription" and paid else None

@@ -10,6 +10,7 @@ from ...lines import invoice_lines
 from ...models import StripeEvent
 from ..links import link_commission_payment, record_and_wake
 from ..payload import StripeData, event_time, invoice_subscription, invoice_tax
+from ..promotion_codes import bind_by_promotion_code, has_discounts
 from ..waiting import WaitFor, lock_keys, wake_waiting
 from .registry import handles
 
@@ -18,13 +19,15 @@ from .registry import handles
 def handle_invoice_paid(merchant: Merchant, invoice: StripeData, event: StripeEvent) -> None:
     """invoice.paid and invoice.payment_succeeded: one commission per invoice (source = the invoice id).
 
-    $0 invoices (trials) earn nothing. Waits for the customer's link when it has not arrived yet. The first invoice of
-    a subscription is not recurring; later ones are, within the program's recurring limit.
+    $0 invoices (trials) earn nothing. Waits for the customer's link when it has not arrived yet, unless the invoice
+    used a promotion code assigned to an affiliate, which binds the customer (a $0 invoice's too: the binding is
+    kept). The first invoice of a subscription is not recurring; later ones are, within the program's recurring limit.
     """
     amount_paid = invoice.amount("amount_paid")
-    if amount_paid <= 0:
+    if amount_paid <= 0 and not has_discounts(invoice):
         return
-    if not invoice_subscription(invoice):
+    subscription_id = invoice_subscription(invoice)
+    if not subscription_id:
         # A one-off invoice, e.g. the one Checkout issues after a payment when "create an invoice" is on: that payment
         # is attributed through its Checkout Session or PaymentIntent. Invoices earn as subscription payments only.
         return
@@ -49,6 +52,16 @@ def handle_invoice_paid(merchant: Merchant, invoice: StripeData, event: StripeEv
     email = invoice.string("customer_email")
     lock_keys(merchant.pk, customer_id)
     referral = referral_with_program(merchant.pk, stripe_customer_id=customer_id)
+    if referral is None:
+        referral = bind_by_promotion_code(
+            merchant,
+            invoice,
+            customer_id=customer_id,
+            subscription_id=subscription_id,
+            email=email,
+        )
+    if amount_paid <= 0:
+        return
     if referral is None:
         raise WaitFor(customer_id)
     record_and_wake(merchant, referral, customer_email=email or referral.customer_email, **payment)
