@@ -1,5 +1,5 @@
-"""What the hand-written UPDATE of `_note_payment` (affiliates/services/commissions.py) saves the worker
-(run by hand; prints figures, asserts nothing).
+"""What the hand-written UPDATEs of `_note_payment` (affiliates/services/commissions.py) and `wake_events`
+(stripe_integration/services/sql.py) save the worker (run by hand; prints figures, asserts nothing).
 
     .venv/bin/python bench/note_payment.py [--calls 1000] [--events 400] [--rounds 5]
 
@@ -9,6 +9,13 @@ prints, in one process on Postgres, the CPU time (this process only: building an
 Postgres running it) and the wall time per call of each, in interleaved rounds; then the CPU time per attributed
 checkout as a drainer processes stored events (stripe_integration.services.process_next_event, new-commission
 emails batched as the drainer does), with each.
+
+Every attributed payment also wakes the merchant's events waiting for its payment intent or charge
+(stripe_integration/services/waiting.py), one UPDATE that the ORM writes as
+`StripeEvent.objects.filter(merchant_id=..., status=WAITING, waiting_for__in=keys).update(status=PENDING,
+enqueued_at=now)`. The same two figures are printed for it: per call (each call waking one event, in a transaction
+rolled back after the round; both variants must wake the same number) and per attributed checkout. Each part prints
+the ORM's CPU time as a ratio of the hand-written one's.
 
 Uses the database named in --database-url (default `bench_afficone_stripe`, as bench/stripe_webhook.py; created and
 migrated when missing).
@@ -67,6 +74,31 @@ def orm_note_payment(referral, *, paid_at, now) -> None:
     )
 
 
+def orm_wake_events(merchant_id, keys, *, now) -> int:
+    """The ORM's single statement, for comparison."""
+    from stripe_integration.models import StripeEvent
+
+    if not keys:
+        return 0
+    return StripeEvent.objects.filter(
+        merchant_id=merchant_id, status=StripeEvent.Status.WAITING, waiting_for__in=keys
+    ).update(status=StripeEvent.Status.PENDING, enqueued_at=now)
+
+
+def interleaved(variants: dict, rounds: int, run) -> dict[str, list]:
+    """`run(name, variant)` for each variant in each round, their order swapped every other round."""
+    figures: dict[str, list] = {name: [] for name in variants}
+    for round_ in range(rounds):
+        for name in sorted(variants, reverse=bool(round_ % 2)):
+            figures[name].append(run(name, variants[name]))
+    return figures
+
+
+def ratio(figures: dict[str, list[float]]) -> str:
+    hand, orm = (statistics.median(figures[name]) for name in ("hand-written", "ORM"))
+    return f"ORM / hand-written CPU = {orm / hand:.2f}"
+
+
 def main() -> None:
     args = parse_args()
     setup(args)
@@ -78,6 +110,7 @@ def main() -> None:
     from affiliates.services import batched_commission_notices, commissions, create_affiliate, create_referral
     from stripe_integration import services
     from stripe_integration.models import StripeEvent
+    from stripe_integration.services import sql
     from tenants.models import Merchant
     from tests.stripe_events import checkout_session, make_event
 
@@ -129,7 +162,7 @@ def main() -> None:
                     merchant=merchant,
                     payload=payload,
                 )
-                services._insert_unless_stored(event)
+                sql.insert_event_unless_stored(event)
             with batched_commission_notices():  # as a drainer runs them (stripe_integration/dispatch.py)
                 done, cpu = 0, time.process_time()
                 with services.asynchronous_commits():
@@ -139,6 +172,80 @@ def main() -> None:
     commissions._note_payment = hand_written
     for name, figures in per_event.items():
         print(f"[checkout] {name}: CPU {statistics.median(figures):.0f} µs per attributed checkout")
+    print(f"[update] {ratio({name: [c for c, _ in f] for name, f in per_call.items()})}")
+    print(f"[checkout] {ratio(per_event)}")
+
+    def checkout_cpu(name, variant) -> float:
+        return drain_checkouts(variant)
+
+    def drain_checkouts(wake) -> float:
+        sql.wake_events = wake
+        try:
+            for i in range(args.events):
+                payload = make_event(
+                    "checkout.session.completed",
+                    checkout_session(client_reference_id=referrals[i % len(referrals)].rid),
+                    account=merchant.stripe_account_id,
+                )
+                sql.insert_event_unless_stored(
+                    StripeEvent(
+                        stripe_id=payload["id"],
+                        type=payload["type"],
+                        account=payload["account"],
+                        merchant=merchant,
+                        payload=payload,
+                    )
+                )
+            with batched_commission_notices():
+                done, cpu = 0, time.process_time()
+                with services.asynchronous_commits():
+                    while services.process_next_event() is not None:
+                        done += 1
+                return (time.process_time() - cpu) / max(done, 1) * 1e6
+        finally:
+            sql.wake_events = hand_wake
+
+    hand_wake = sql.wake_events
+    wake_variants = {"hand-written": hand_wake, "ORM": orm_wake_events}
+    StripeEvent.objects.filter(stripe_id__startswith="evt_bench_wake_").delete()
+    StripeEvent.objects.bulk_create(
+        StripeEvent(
+            stripe_id=f"evt_bench_wake_{i}",
+            type="charge.refunded",
+            account=merchant.stripe_account_id,
+            merchant=merchant,
+            payload={},
+            status=StripeEvent.Status.WAITING,
+            waiting_for=f"pi_bench_wake_{i}",
+        )
+        for i in range(args.calls)
+    )
+
+    def wake_round(name, wake) -> tuple[float, float]:
+        with transaction.atomic():
+            woken, cpu, wall = 0, time.process_time(), time.perf_counter()
+            for i in range(args.calls):
+                woken += wake(merchant.pk, [f"ch_bench_wake_{i}", f"pi_bench_wake_{i}"], now=now)
+            figures = (
+                (time.process_time() - cpu) / args.calls * 1e6,
+                (time.perf_counter() - wall) / args.calls * 1e6,
+            )
+            assert woken == args.calls, (name, woken)
+            transaction.set_rollback(True)
+        return figures
+
+    wake_calls = interleaved(wake_variants, args.rounds, wake_round)
+    StripeEvent.objects.filter(stripe_id__startswith="evt_bench_wake_").delete()
+    for name, figures in wake_calls.items():
+        print(
+            f"[wake] {name}: CPU {statistics.median(c for c, _ in figures):.0f} µs, "
+            f"wall {statistics.median(w for _, w in figures):.0f} µs per call (median of {args.rounds} rounds)"
+        )
+    wake_checkouts = interleaved(wake_variants, args.rounds, checkout_cpu)
+    for name, figures in wake_checkouts.items():
+        print(f"[wake checkout] {name}: CPU {statistics.median(figures):.0f} µs per attributed checkout")
+    print(f"[wake] {ratio({name: [c for c, _ in f] for name, f in wake_calls.items()})}")
+    print(f"[wake checkout] {ratio(wake_checkouts)}")
     print(f"load after: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
 
 

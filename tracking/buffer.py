@@ -76,8 +76,9 @@ def client() -> redis.Redis:
 # One round trip for the common click: count it, read the cached link, and if the code is good and nothing
 # needs the database (a referral to check for a first-click program), append the click to the stream.
 # KEYS: rate counter, cached link, stream, pending-referral marker.
-# ARGV: the rate rule's expiry and limit, click entry (JSON), "1" when the click names a referral, marker value
-# and lifetime. Returns {count, cached link or false, 1 when appended}.
+# ARGV: the rate rule's expiry and limit, click entry (JSON), "1" when the click names a referral, the referral's
+# created_at and the marker's lifetime. The marker is JSON with named fields, as `pending_marker` writes it.
+# Returns {count, cached link or false, 1 when appended}.
 _ACCEPT = (
     ratelimit.COUNT_LUA
     + """
@@ -89,7 +90,7 @@ local first_click = fields['attribution'] == 'first_click'
 if first_click and ARGV[4] == '1' then return {count, link, 0} end
 redis.call('XADD', KEYS[3], '*', 'link', link, 'e', ARGV[3])
 if first_click then
-  redis.call('SET', KEYS[4], string.format('%d', fields['merchant_id']) .. ':' .. ARGV[5], 'EX', ARGV[6])
+  redis.call('SET', KEYS[4], cjson.encode({merchant_id = fields['merchant_id'], created_at = ARGV[5]}), 'EX', ARGV[6])
 end
 return {count, link, 1}
 """
@@ -137,7 +138,9 @@ def push(link: Link, entry: dict) -> None:
     pipe.xadd(STREAM, {"link": link.to_json(), "e": _dumps(entry)})
     if link.is_first_click and entry["is_new_referral"]:
         # First-click programs look the visitor's referral up on the next click, which may come before the flush.
-        pipe.set(PENDING_RID + entry["rid"], f"{link.merchant_id}:{entry['created_at']}", ex=PENDING_RID_SECONDS)
+        pipe.set(
+            PENDING_RID + entry["rid"], pending_marker(link.merchant_id, entry["created_at"]), ex=PENDING_RID_SECONDS
+        )
     try:
         pipe.execute()
     except redis.RedisError:
@@ -148,6 +151,12 @@ def push(link: Link, entry: dict) -> None:
 def with_link(link: Link, entry: dict) -> dict:
     """The entry as `store_clicks` takes it: with its merchant and affiliate."""
     return {**entry, "merchant_id": link.merchant_id, "affiliate_id": link.affiliate_id}
+
+
+def pending_marker(merchant_id: int, created_at: str) -> str:
+    """The pending-referral marker: JSON naming the referral's merchant and when it was made (a Unix time as text, as
+    the click entry carries it). The accept script above writes the same object with cjson."""
+    return _dumps({"merchant_id": merchant_id, "created_at": created_at})
 
 
 def _dumps(entry: dict) -> str:
@@ -170,8 +179,15 @@ def pending_referral_created_at(merchant_id: int, rid: str) -> datetime | None:
     if not value:
         return None
     text = value.decode() if isinstance(value, bytes) else str(value)
-    owner, _, created = text.partition(":")
-    if owner != str(merchant_id):
+    if text.startswith("{"):
+        marker = json.loads(text)
+        owner, created = marker["merchant_id"], marker["created_at"]
+    else:
+        # "merchant_id:created_at", written by the release before markers were named fields. Markers live
+        # PENDING_RID_SECONDS, so this branch can go once that release has been replaced for that long.
+        packed_owner, _, created = text.partition(":")
+        owner = int(packed_owner)
+    if int(owner) != merchant_id:
         return None
     return datetime.fromtimestamp(float(created), tz=UTC)
 
@@ -189,8 +205,9 @@ def _entry(fields: dict[bytes, bytes]) -> dict:
     if b"link" in fields:
         link = Link.from_json(fields[b"link"])
     else:
-        # Written by a process from before links were named fields (the overlap of a deploy):
-        # "merchant:affiliate:days:attribution".
+        # "merchant:affiliate:days:attribution" under "l", written by the release before links were named fields.
+        # Entries stay in the stream only until a flush writes them (every few seconds), so this branch can go once
+        # that release has been replaced and one flush has run since.
         merchant_id, affiliate_id, days, attribution = fields[b"l"].decode().split(":")
         link = Link(int(merchant_id), int(affiliate_id), int(days), attribution)
     return with_link(link, json.loads(fields[b"e"]))

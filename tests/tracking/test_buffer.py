@@ -3,7 +3,9 @@
 These run against the Redis that `make test` provides (REDIS_URL).
 """
 
+import json
 import threading
+import time
 
 import pytest
 from django.db import transaction
@@ -11,6 +13,7 @@ from django.db import transaction
 from affiliates.models import Program, Referral
 from tests.conftest import requires_real_stack, wait_for
 from tracking import buffer, storage
+from tracking import services as tracking_services
 from tracking.models import Click
 from tracking.services import resolve_reference
 from tracking.tasks import flush_click_buffer_task
@@ -215,3 +218,42 @@ def test_clicks_written_inside_a_stripe_drainer_wait_for_the_disk(
             assert synchronous_commit() == "on"  # this one waits for the disk
         assert synchronous_commit() == "off"  # the next event's does not again
     assert synchronous_commit() == "on"  # the drainer leaves the connection as it found it
+
+
+def test_the_pending_marker_and_the_entry_link_are_named_fields(buffered, db, merchant, affiliate, post_click):
+    Program.objects.filter(merchant=merchant).update(attribution=Program.Attribution.FIRST_CLICK)
+    buffered.delete(tracking_services._link_cache_key(merchant.public_key, "alice"))
+    pushed = post_click(click_body(merchant)).json()["referral"]  # the code not cached yet: written by push()
+    scripted = post_click(click_body(merchant)).json()["referral"]  # cached now: written by the accept script
+
+    for rid in (pushed, scripted):
+        marker = json.loads(buffered.get(buffer.PENDING_RID + rid))
+        assert marker["merchant_id"] == merchant.pk
+        assert abs(float(marker["created_at"]) - time.time()) < 60
+    for _, fields in buffered.xrange(buffer.STREAM):
+        assert json.loads(fields[b"link"]) == {
+            "merchant_id": merchant.pk,
+            "affiliate_id": affiliate.pk,
+            "cookie_days": merchant.programs.get().cookie_days,
+            "attribution": "first_click",
+        }
+
+
+def test_an_entry_and_a_marker_in_the_previous_releases_packed_format_are_still_read(
+    buffered, db, django_capture_on_commit_callbacks, merchant, affiliate, bob, post_click
+):
+    Program.objects.filter(merchant=merchant).update(attribution=Program.Attribution.FIRST_CLICK)
+    rid = post_click(click_body(merchant, code="alice")).json()["referral"]
+    (message_id, fields), *_ = buffered.xrange(buffer.STREAM)
+    entry = json.loads(fields[b"e"])
+    # As the previous release wrote them: "merchant:affiliate:days:attribution" and "merchant_id:created_at".
+    buffered.xdel(buffer.STREAM, message_id)
+    days = merchant.programs.get().cookie_days
+    buffered.xadd(buffer.STREAM, {"l": f"{merchant.pk}:{affiliate.pk}:{days}:first_click", "e": fields[b"e"]})
+    buffered.set(buffer.PENDING_RID + rid, f"{merchant.pk}:{entry['created_at']}", ex=60)
+
+    assert post_click(click_body(merchant, code="bob", p=rid)).json()["referral"] == rid  # the marker was read
+    with django_capture_on_commit_callbacks(execute=True):
+        assert flush_click_buffer_task() == 2
+    assert Referral.objects.get().affiliate == affiliate
+    assert Click.objects.filter(referral__rid=rid).count() == 2 and buffer.backlog() == 0
