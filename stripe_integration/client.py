@@ -2,7 +2,7 @@
 
 Every outbound Stripe call goes through `stripe_client()`. Its base addresses come from
 `STRIPE_API_BASE` and `STRIPE_CONNECT_BASE`, so tests and local development point it at a
-local server that speaks Stripe's HTTP API (tests/fake_stripe.py) instead of patching code.
+local server that speaks Stripe's HTTP API (tests/fake_stripe/) instead of patching code.
 """
 
 from functools import lru_cache

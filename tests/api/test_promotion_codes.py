@@ -1,5 +1,5 @@
 """`promotion_codes` on affiliates: assigned by the code customers type or by its `promo_` id, looked up in the
-merchant's Stripe account (tests/fake_stripe.py through the real StripeClient); unknown 400, held by another 409."""
+merchant's Stripe account (tests/fake_stripe/ through the real StripeClient); unknown 400, held by another 409."""
 
 import pytest
 

@@ -127,7 +127,7 @@ def wsgi_in_test_transaction():
 
 @pytest.fixture
 def seeded(merchant, settings, wsgi_in_test_transaction, fake_stripe):
-    """The merchant's Stripe account is the local fake (tests/fake_stripe.py), empty: promotion codes and customers
+    """The merchant's Stripe account is the local fake (tests/fake_stripe/), empty: promotion codes and customers
     the requests name are unknown there."""
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "100000/min"}}
     data = seed_tenant(merchant, code="alice", email="alice@example.com")

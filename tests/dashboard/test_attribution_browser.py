@@ -1,5 +1,5 @@
 """In real Chromium: on an affiliate's page the merchant adds a promotion code of its Stripe account, finds a Stripe
-customer by email, attributes them, and reads what their past payments earned (tests/fake_stripe.py plays Stripe)."""
+customer by email, attributes them, and reads what their past payments earned (tests/fake_stripe/ plays Stripe)."""
 
 import pytest
 from django.conf import settings

@@ -1,5 +1,5 @@
 """The affiliate page's promotion codes and "Attribute a customer": what they show, what their forms change, 404 for
-another merchant's ids. The merchant's Stripe account is tests/fake_stripe.py, reached through the real StripeClient."""
+another merchant's ids. The merchant's Stripe account is tests/fake_stripe/, reached through the real StripeClient."""
 
 import re
 

@@ -1,6 +1,6 @@
 """Manual attribution with backfill: the merchant binds an existing Stripe customer to an affiliate
 (POST /api/v1/referrals), and the customer's past payments, read from the merchant's Stripe account
-(tests/fake_stripe.py through the real StripeClient), are credited once by a Celery task enqueued on commit."""
+(tests/fake_stripe/ through the real StripeClient), are credited once by a Celery task enqueued on commit."""
 
 from datetime import UTC, datetime, timedelta
 

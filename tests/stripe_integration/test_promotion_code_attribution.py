@@ -1,5 +1,5 @@
 """Payments attributed by an assigned promotion code, with no cookie and no referral id: signed events through the real
-webhook and drainer, the merchant's Stripe account played by tests/fake_stripe.py."""
+webhook and drainer, the merchant's Stripe account played by tests/fake_stripe/."""
 
 from datetime import UTC, datetime, timedelta
 

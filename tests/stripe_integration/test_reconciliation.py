@@ -1,5 +1,5 @@
 """Reconciliation with Stripe's Events API (stripe_integration/reconciliation.py), through `manage.py stripe_sync`
-against the local fake of Stripe (tests/fake_stripe.py), which lists the events a test put there as Stripe lists them.
+against the local fake of Stripe (tests/fake_stripe/), which lists the events a test put there as Stripe lists them.
 
 The events are the signed webhook events of tests/stripe_events.py: the same objects, whether the webhook delivered
 them or the check found them, so both routes can be compared commission for commission.
