@@ -32,6 +32,7 @@ def affiliate_attribution(merchant, affiliate: Affiliate) -> dict:
     return {
         "promotion_codes": PromotionCode.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("code"),
         "backfills": backfills,
+        "suggested_code": attribution.suggested_code(affiliate),
     }
 
 
@@ -53,6 +54,24 @@ def promotion_code_add(request, uid):
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Payments with the promotion code {code.code} now earn for {affiliate}.")
+    return _back(affiliate, "promotion-codes")
+
+
+@merchant_required
+@require_POST
+def promotion_code_create(request, uid):
+    """Creates a code in the merchant's Stripe account from a coupon (write access only) and assigns it."""
+    affiliate = _affiliate(request, uid)
+    try:
+        code = attribution.create_promotion_code(
+            affiliate, coupon=request.POST.get("coupon", ""), code=request.POST.get("code", "")
+        )
+    except attribution.AttributionError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, f"Created {code.code} in your Stripe account (coupon {code.coupon_id}): it earns for {affiliate}."
+        )
     return _back(affiliate, "promotion-codes")
 
 

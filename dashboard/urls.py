@@ -17,6 +17,11 @@ urlpatterns = [
     path("affiliates/<uuid:uid>/program/", programs.affiliate_program, name="affiliate_program"),
     path("affiliates/<uuid:uid>/promotion-codes/", attribution.promotion_code_add, name="promotion_code_add"),
     path(
+        "affiliates/<uuid:uid>/promotion-codes/create/",
+        attribution.promotion_code_create,
+        name="promotion_code_create",
+    ),
+    path(
         "affiliates/<uuid:uid>/promotion-codes/<int:pk>/remove/",
         attribution.promotion_code_remove,
         name="promotion_code_remove",

@@ -17,9 +17,11 @@ from .models import CustomerBackfill
 from .services import (
     AttributionError,
     assign_promotion_code,
+    create_promotion_code,
     find_customers,
     remove_promotion_code,
     set_promotion_codes,
+    suggested_code,
 )
 from .tasks import backfill_customer_task
 
@@ -28,10 +30,12 @@ __all__ = [
     "AttributionError",
     "assign_promotion_code",
     "attribute_customer",
+    "create_promotion_code",
     "find_customers",
     "remove_promotion_code",
     "rerun_backfill",
     "set_promotion_codes",
+    "suggested_code",
 ]
 
 

@@ -1,4 +1,6 @@
-"""Connect with Stripe: OAuth (scope `read_only`) between a merchant and its Stripe account.
+"""Connect with Stripe: OAuth between a merchant and its Stripe account, scope `read_only` unless the merchant asks
+for `read_write` (then Afficone may create promotion codes for its affiliates; nothing else is ever written). The scope
+Stripe granted is kept as `Merchant.stripe_scope`.
 
 The OAuth `state` is signed (django.core.signing, so it cannot be forged), expires after
 STATE_MAX_AGE seconds, names the merchant and the user who started the flow, and carries a
@@ -28,7 +30,7 @@ from .client import stripe_client
 
 logger = logging.getLogger(__name__)
 
-SCOPE = "read_only"
+SCOPES = (Merchant.StripeScope.READ_ONLY, Merchant.StripeScope.READ_WRITE)
 STATE_SALT = "afficone.stripe_integration.connect"
 STATE_MAX_AGE = 10 * 60  # seconds
 SESSION_KEY = "stripe_oauth"
@@ -54,9 +56,11 @@ class PendingConnection:
 
 
 def begin_stripe_connect(
-    session: SessionBase, *, merchant: Merchant, user: User, redirect_uri: str, next_url: str
+    session: SessionBase, *, merchant: Merchant, user: User, redirect_uri: str, next_url: str, write: bool = False
 ) -> str:
     """Starts OAuth for `merchant`: remembers a fresh nonce in the session, returns Stripe's authorize URL.
+
+    `write` asks for `read_write` (to create promotion codes); read only otherwise.
 
     Starting again replaces the previous nonce, so only the latest flow can finish.
     """
@@ -64,7 +68,7 @@ def begin_stripe_connect(
     session[SESSION_KEY] = {"nonce": nonce, "next": next_url}
     state = signing.dumps({"m": str(merchant.public_id), "u": user.pk, "n": nonce}, salt=STATE_SALT)
     return stripe_client().oauth.authorize_url(
-        {"scope": SCOPE, "state": state, "redirect_uri": redirect_uri, "stripe_landing": "login"}
+        {"scope": SCOPES[write], "state": state, "redirect_uri": redirect_uri, "stripe_landing": "login"}
     )
 
 
@@ -139,8 +143,10 @@ def complete_stripe_connect(merchant: Merchant, *, code: str) -> Merchant:
             "Stripe's reply named no account. Nothing was connected; please click Connect with Stripe again.",
             status=502,
         )
+    granted = token.to_dict().get("scope")
+    scope = granted if granted in SCOPES else Merchant.StripeScope.READ_ONLY
     previous = merchant.stripe_account_id if merchant.stripe_status == Merchant.StripeStatus.CONNECTED else None
-    merchant = _store_connection(merchant, account_id=account_id, account_name=_account_name(account_id))
+    merchant = _store_connection(merchant, account_id=account_id, account_name=_account_name(account_id), scope=scope)
     if previous and previous != account_id:
         _revoke_quietly(previous)
     return merchant
@@ -168,7 +174,7 @@ def _account_name(account_id: str) -> str:
     return (display_name or profile.get("name") or account.get("email") or "")[:255]
 
 
-def _store_connection(merchant: Merchant, *, account_id: str, account_name: str) -> Merchant:
+def _store_connection(merchant: Merchant, *, account_id: str, account_name: str, scope: str) -> Merchant:
     already_connected = ConnectError(
         f"The Stripe account {account_id} is already connected to another merchant on Afficone. "
         "Disconnect it there first, or connect a different Stripe account. Nothing was changed here."
@@ -186,6 +192,7 @@ def _store_connection(merchant: Merchant, *, account_id: str, account_name: str)
                 stripe_account_id=account_id,
                 stripe_account_name=account_name,
                 stripe_status=Merchant.StripeStatus.CONNECTED,
+                stripe_scope=scope,
                 stripe_connected_at=timezone.now(),
                 stripe_disconnected_at=None,
             )

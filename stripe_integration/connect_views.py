@@ -59,6 +59,7 @@ def connect(request):
         user=request.user,
         redirect_uri=callback,
         next_url=_safe_next(request, request.GET.get("next")),
+        write=request.GET.get("access") == "write",
     )
     return redirect(authorize_url)
 

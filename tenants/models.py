@@ -69,6 +69,14 @@ class Merchant(models.Model):
     class Provider(models.TextChoices):
         STRIPE = "stripe", "Stripe"
 
+    class StripeScope(models.TextChoices):
+        """The access the merchant granted when connecting: read only (the default), or read and write, which
+        lets Afficone create promotion codes for affiliates from a coupon (stripe_integration/services/
+        promotion_codes.py)."""
+
+        READ_ONLY = "read_only", "Read only"
+        READ_WRITE = "read_write", "Read and write"
+
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True, help_text="Names the merchant in the affiliate portal's URL.")
@@ -81,6 +89,7 @@ class Merchant(models.Model):
     stripe_account_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     stripe_account_name = models.CharField(max_length=255, blank=True)
     stripe_status = models.CharField(max_length=20, choices=StripeStatus.choices, default=StripeStatus.NOT_CONNECTED)
+    stripe_scope = models.CharField(max_length=20, choices=StripeScope.choices, default=StripeScope.READ_ONLY)
     stripe_connected_at = models.DateTimeField(null=True, blank=True)
     stripe_disconnected_at = models.DateTimeField(null=True, blank=True)
     brand_color = models.CharField(max_length=7, default="#4f46e5")
@@ -100,6 +109,10 @@ class Merchant(models.Model):
     @property
     def is_stripe_connected(self) -> bool:
         return self.stripe_status == self.StripeStatus.CONNECTED and bool(self.stripe_account_id)
+
+    @property
+    def can_write_to_stripe(self) -> bool:
+        return self.is_stripe_connected and self.stripe_scope == self.StripeScope.READ_WRITE
 
 
 class Membership(models.Model):

@@ -33,9 +33,11 @@ from .processing import (  # noqa: F401
 )
 from .promotion_codes import (  # noqa: F401
     assign_promotion_code,
+    create_promotion_code,
     lookup_promotion_code,
     remove_promotion_code,
     set_promotion_codes,
+    suggested_code,
 )
 from .storing import UNKNOWN_ACCOUNT, UnreadableEvent, read_event, store_event  # noqa: F401
 from .waiting import expire_waiting_events  # noqa: F401

@@ -109,6 +109,82 @@ def set_promotion_codes(affiliate: Affiliate, texts: list[str]) -> list[Promotio
     return rows
 
 
+# Stripe's rule for a promotion code's customer-facing text (letters, digits and dashes, at most 500 characters).
+MAX_CODE_LENGTH = 500
+
+
+def suggested_code(affiliate: Affiliate) -> str:
+    """The code text created for an affiliate when the merchant gives none: its referral code, upper-cased, with `_`
+    (which Stripe's codes do not take) as `-`."""
+    return affiliate.code.upper().replace("_", "-")
+
+
+def create_promotion_code(affiliate: Affiliate, *, coupon: str, code: str = "") -> PromotionCode:
+    """Creates a promotion code in the merchant's Stripe account from `coupon` (a coupon id) and assigns it to the
+    affiliate. Only with write access (`Merchant.can_write_to_stripe`, asked for when connecting): 409 otherwise.
+
+    `code` is the text customers type (default `suggested_code`). An unknown coupon or a code text Stripe already has
+    among active codes is a 400 and nothing is written; the new code carries `metadata.afficone_affiliate` (the
+    affiliate's public id), so the merchant sees in Stripe whom it earns for. Idempotent per affiliate and coupon: an
+    affiliate that already holds a code of that coupon gets that one back, and Stripe is not asked again.
+    """
+    merchant = affiliate.merchant
+    coupon = (coupon or "").strip()
+    code = (code or "").strip() or suggested_code(affiliate)
+    if not coupon or len(coupon) > 255:
+        raise AttributionError("Give the id of a coupon of your Stripe account.", code="invalid", field="coupon")
+    if len(code) > MAX_CODE_LENGTH or not code.replace("-", "").isalnum() or not code.isascii():
+        raise AttributionError(
+            "A promotion code is letters, digits and dashes (MAYA20).", code="invalid", field="code", status=400
+        )
+    require_connected(merchant, field=FIELD)
+    if not merchant.can_write_to_stripe:
+        raise AttributionError(
+            "Afficone has read-only access to your Stripe account. Reconnect Stripe and allow Afficone to create "
+            "promotion codes, or create the code in Stripe and add it here.",
+            code="stripe_read_only",
+            field=FIELD,
+        )
+    held = PromotionCode.objects.for_merchant(merchant).filter(affiliate=affiliate, coupon_id=coupon).first()
+    if held is not None:
+        return held
+    try:
+        created = (
+            stripe_client()
+            .v1.promotion_codes.create(
+                params={
+                    "promotion": {"type": "coupon", "coupon": coupon},
+                    "code": code,
+                    "metadata": {"afficone_affiliate": str(affiliate.public_id)},
+                },
+                options=stripe_options(merchant),
+            )
+            .to_dict()
+        )
+    except stripe.InvalidRequestError as exc:
+        if exc.http_status not in (400, 404):
+            raise stripe_unavailable(exc, field=FIELD) from None
+        raise AttributionError(
+            f"Stripe did not create the code {code}: {exc.user_message or exc.code}",
+            code="stripe_refused",
+            field="coupon" if (exc.param or "").endswith("coupon") else "code",
+            status=400,
+        ) from None
+    except stripe.PermissionError:
+        raise AttributionError(
+            "Your Stripe account no longer lets Afficone create promotion codes. Reconnect Stripe with write access.",
+            code="stripe_read_only",
+            field=FIELD,
+        ) from None
+    except stripe.StripeError as exc:
+        raise stripe_unavailable(exc, field=FIELD) from None
+    with transaction.atomic():
+        assigned, changed = _assign(affiliate, created)
+        if changed:
+            send_for(affiliate_updated, affiliate)
+    return assigned
+
+
 def _assign(affiliate: Affiliate, code: dict) -> tuple[PromotionCode, bool]:
     holder = (
         PromotionCode.objects.for_merchant(affiliate.merchant)

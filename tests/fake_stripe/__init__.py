@@ -19,7 +19,8 @@ API (api.stripe.com), backed by an in-memory store filled with `put(obj, account
   GET  /v1/customers/search?query=email:'x@y'   Stripe's search (email, exact and case-insensitive; `name`, `metadata`)
   GET  /v1/checkout/sessions/<id>/line_items   the items given to `put_line_items` (404 for an unknown session)
   GET  /v1/account          the account named by the Stripe-Account header
-  POST /v1/promotion_codes  creates a code for a coupon (`promotion[coupon]`, or `coupon` on older API versions)
+  POST /v1/promotion_codes  creates a code for a coupon (`promotion[coupon]`, or `coupon` on older API versions),
+                            only on an account that granted read_write (OAuth, or `grant_write()`); 403 else
   GET  /v1/events           the account's events added with `add_event()`, as Stripe lists them: newest first,
                             `created[gt|gte|lt|lte]`, `type`, `types[]`, `limit` (1 to 100, default 10) and
                             `starting_after` / `ending_before` paging, in Stripe's list shape

@@ -53,6 +53,10 @@ class ConnectEndpoints:
             grant.used = True
             self._connected.add(grant.account_id)
             self._revoked.discard(grant.account_id)
+            if grant.scope == "read_write":
+                self._writable.add(grant.account_id)
+            else:
+                self._writable.discard(grant.account_id)
         mode = "live" if self.secret_key.startswith("sk_live") else "test"
         return {
             "access_token": f"{'rk' if grant.scope == 'read_only' else 'sk'}_{mode}_{secrets.token_hex(24)}",

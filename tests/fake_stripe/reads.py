@@ -131,6 +131,15 @@ class ApiEndpoints:
         """POST /v1/promotion_codes for a stored coupon; the code text must be free among active codes."""
         self._check_secret_key(req)
         account = req.stripe_account
+        with self._lock:
+            writable = account in self._writable
+        if not writable:
+            raise _api_error(
+                403,
+                "The provided key does not have the required permissions for this endpoint on account "
+                f"'{account}'. Having the 'rak_promotion_code_write' permission would allow this request to continue.",
+                type="permission_error",
+            )
         form = req.form
         coupon_id = form.get("promotion[coupon]") or form.get("coupon") or ""
         if not coupon_id:

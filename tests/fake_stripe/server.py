@@ -34,6 +34,7 @@ class FakeStripe(ConnectEndpoints, ApiEndpoints):
         self._codes: dict[str, _Code] = {}
         self._connected: set[str] = set()
         self._revoked: set[str] = set()
+        self._writable: set[str] = set()  # accounts that granted read_write: the platform may create objects there
         self._denied: dict[str, int] = {}  # account -> the status its requests are refused with
         self._events: dict[str, list[dict]] = {}  # account -> its events, in the order they were added
         self._failures: dict[str, _Failure] = {}
@@ -170,6 +171,11 @@ class FakeStripe(ConnectEndpoints, ApiEndpoints):
         headers = {} if should_retry is None else {"Stripe-Should-Retry": "true" if should_retry else "false"}
         with self._lock:
             self._failures[path] = _Failure(status=status, body=body, remaining=times, headers=headers, after=after)
+
+    def grant_write(self, account_id: str) -> None:
+        """As if the account had connected with scope read_write (without going through OAuth)."""
+        with self._lock:
+            self._writable.add(account_id)
 
     def is_connected(self, account_id: str) -> bool:
         with self._lock:

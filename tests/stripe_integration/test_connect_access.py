@@ -72,8 +72,9 @@ def test_the_page_explains_how_to_connect(owner_client):
     page = owner_client.get(PAGE).content.decode()
 
     assert "Connect with Stripe" in page
-    assert f'href="{CONNECT}?next=/stripe/"' in page
-    assert "read-only access" in page
+    assert f'<form method="get" action="{CONNECT}"' in page and 'name="next" value="/stripe/"' in page
+    assert 'name="access" value="write"' in page  # the box for write access, unticked
+    assert "read-only access" in page and "checked" not in page.split('name="access"')[1].split(">")[0]
 
 
 def test_the_page_shows_webhook_health_of_this_merchant_only(client, merchant, owner, other_merchant):

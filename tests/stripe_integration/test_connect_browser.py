@@ -30,7 +30,7 @@ def test_merchant_connects_and_disconnects_stripe_in_the_browser(live_server, pa
     page.goto(live_server.url + "/stripe/")
     assert page.locator(".stripe-connection .badge").inner_text() == "Not connected"
     screenshot(page, "stripe-not-connected")
-    page.get_by_role("link", name="Connect with Stripe").click()  # to Stripe's consent screen and back
+    page.get_by_role("button", name="Connect with Stripe").click()  # to Stripe's consent screen and back
     page.wait_for_url(live_server.url + "/stripe/")
 
     assert page.get_by_role("status").inner_text() == "Connected to the Stripe account Northwind."
@@ -43,7 +43,7 @@ def test_merchant_connects_and_disconnects_stripe_in_the_browser(live_server, pa
     page.get_by_role("button", name="Disconnect Stripe").click()
     page.wait_for_selector("[data-stripe-status=disconnected]")
 
-    assert page.get_by_role("link", name="Reconnect Stripe").is_visible()
+    assert page.get_by_role("button", name="Reconnect Stripe").is_visible()
     shop.refresh_from_db()
     assert shop.stripe_status == Merchant.StripeStatus.DISCONNECTED
     assert [r.form["stripe_user_id"] for r in fake_stripe.requests_to("/oauth/deauthorize")] == ["acct_1NorthwindAAAA"]
