@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import attribution, importing, programs, views
+from . import attribution, commissions, importing, payouts, programs, views
 
 # No app_name: afficone/urls.py includes these with the portal's under the namespace "affiliates", whose URL
 # names predate the split into dashboard/ and portal/.
@@ -28,14 +28,14 @@ urlpatterns = [
     ),
     path("affiliates/<uuid:uid>/attribute/", attribution.attribute_customer, name="attribute_customer"),
     path("affiliates/<uuid:uid>/backfills/<int:pk>/retry/", attribution.backfill_retry, name="backfill_retry"),
-    path("commissions/", views.commission_list, name="commission_list"),
-    path("commissions/<uuid:code>/approve/", views.commission_approve, name="commission_approve"),
-    path("commissions/<uuid:code>/void/", views.commission_void, name="commission_void"),
-    path("payouts/", views.payout_list, name="payout_list"),
-    path("payouts/batches/", views.payout_batch_create, name="payout_batch_create"),
-    path("payouts/batches/<uuid:code>/paid/", views.payout_batch_mark_paid, name="payout_batch_mark_paid"),
-    path("payouts/batches/<uuid:code>/<str:kind>.csv", views.payout_batch_export, name="payout_batch_export"),
-    path("payouts/<uuid:code>/paid/", views.payout_mark_paid, name="payout_mark_paid"),
+    path("commissions/", commissions.commission_list, name="commission_list"),
+    path("commissions/<uuid:code>/approve/", commissions.commission_approve, name="commission_approve"),
+    path("commissions/<uuid:code>/void/", commissions.commission_void, name="commission_void"),
+    path("payouts/", payouts.payout_list, name="payout_list"),
+    path("payouts/batches/", payouts.payout_batch_create, name="payout_batch_create"),
+    path("payouts/batches/<uuid:code>/paid/", payouts.payout_batch_mark_paid, name="payout_batch_mark_paid"),
+    path("payouts/batches/<uuid:code>/<str:kind>.csv", payouts.payout_batch_export, name="payout_batch_export"),
+    path("payouts/<uuid:code>/paid/", payouts.payout_mark_paid, name="payout_mark_paid"),
     path("program/", programs.programs, name="programs"),
     path("programs/", programs.program_list, name="program_list"),
     path("programs/new/", programs.program_create, name="program_create"),

@@ -1,23 +1,18 @@
-"""The merchant dashboard: overview, onboarding, affiliates, commissions, payouts, settings (programs: programs.py).
+"""The merchant dashboard: overview, onboarding, affiliates, settings (commissions, payouts and programs have modules
+of their own beside this one).
 
 Every view goes through `merchant_required` and fetches rows with
 `for_merchant(request.merchant)`: another merchant's ids answer 404.
 """
 
-import uuid
-
 from django.conf import settings as django_settings
 from django.contrib import messages
-from django.core.paginator import Paginator
-from django.db.models import Q
-from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from affiliates import money, rule_words, services
-from affiliates.models import Affiliate, Commission, Payout, PayoutBatch, Referral
+from affiliates import rule_words, services
+from affiliates.models import Affiliate, Commission, Payout, Referral
 from stripe_integration.models import StripeEvent
 from stripe_integration.selectors import webhook_health
 from tenants.access import merchant_required
@@ -28,45 +23,18 @@ from .forms import (
     AffiliateEditForm,
     AffiliateStatusForm,
     InviteAffiliateForm,
-    MarkPaidForm,
     MoveAffiliateForm,
-    VoidCommissionForm,
 )
-from .templatetags.affiliate_tags import line_rows, rule_label_short
-
-PAGE_SIZE = 50
-
-
-def _paginate(request, queryset, per_page: int = PAGE_SIZE):
-    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
-
-
-def _period(request):
-    return periods.parse_period(request.GET, first_day=periods.first_day(request.merchant))
-
-
-def _redirect_back(request, fallback: str):
-    """Back to the page the form was on (same site only), else `fallback`."""
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return redirect(target)
-    return redirect(fallback)
-
+from .pages import is_uuid, paginate, period_of, program_of, redirect_back
 
 # --- overview and onboarding -----------------------------------------------------------------------------------------
 
 
-def _program(request):
-    """(the program of `?program=`, or None; the text given): an unknown id filters everything out."""
-    code = request.GET.get("program", "").strip()
-    return selectors.program_filter(request.merchant, code), code
-
-
 @merchant_required
 def overview(request):
-    period = _period(request)
+    period = period_of(request)
     steps = selectors.onboarding_steps(request.merchant)
-    program, _ = _program(request)
+    program, _ = program_of(request)
     stats, series = reports.overview_and_series(request.merchant, period, program=program)
     return render(
         request,
@@ -127,14 +95,14 @@ def program_confirm(request):
 @merchant_required
 def affiliate_list(request):
     q, status = request.GET.get("q", "").strip(), request.GET.get("status", "")
-    program, program_code = _program(request)
+    program, program_code = program_of(request)
     found = selectors.search_affiliates(request.merchant, q=q, status=status, program=program)
     if program_code and program is None:
         found = found.none()
     if request.GET.get("format") == "csv":
         return exports.affiliates_csv(request.merchant, found)
-    page = _paginate(request, found.select_related("program"))
-    period = _period(request)
+    page = paginate(request, found.select_related("program"))
+    period = period_of(request)
     reports.affiliate_stats(request.merchant, list(page.object_list), period)
     return render(
         request,
@@ -169,13 +137,13 @@ def affiliate_invite(request):
                 f"Invited {affiliate.email} with the code {affiliate.code}; "
                 "they have an email to set up their account.",
             )
-            return _redirect_back(request, reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.public_id}))
+            return redirect_back(request, reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.public_id}))
     else:
         for field, errors in form.errors.items():
             messages.error(
                 request, f"{form.fields[field].label if field in form.fields else ''}: {' '.join(errors)}".lstrip(": ")
             )
-    return _redirect_back(request, reverse("affiliates:affiliate_list"))
+    return redirect_back(request, reverse("affiliates:affiliate_list"))
 
 
 @merchant_required
@@ -215,7 +183,7 @@ def affiliate_detail(request, uid):
 
 
 def _affiliate_context(request, affiliate, form) -> dict:
-    period = _period(request)
+    period = period_of(request)
     merchant = request.merchant
     stats, series = reports.overview_and_series(merchant, period, affiliate=affiliate)
     return {
@@ -247,10 +215,10 @@ def affiliate_status(request, uid):
     form = AffiliateStatusForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Unknown status.")
-        return _redirect_back(request, reverse("affiliates:affiliate_detail", kwargs={"uid": uid}))
+        return redirect_back(request, reverse("affiliates:affiliate_detail", kwargs={"uid": uid}))
     services.change_affiliate_status(affiliate, status=form.cleaned_data["status"])
     messages.success(request, f"{affiliate.name or affiliate.email} is now {affiliate.get_status_display().lower()}.")
-    return _redirect_back(request, reverse("affiliates:affiliate_detail", kwargs={"uid": uid}))
+    return redirect_back(request, reverse("affiliates:affiliate_detail", kwargs={"uid": uid}))
 
 
 @merchant_required
@@ -258,232 +226,16 @@ def affiliate_status(request, uid):
 def affiliate_bulk_status(request):
     """Approve or reject the selected affiliates of the list at once (each one as `affiliate_status` would)."""
     form = AffiliateStatusForm(request.POST)
-    uids = [u for u in request.POST.getlist("uid") if _is_uuid(u)]
+    uids = [u for u in request.POST.getlist("uid") if is_uuid(u)]
     if not form.is_valid() or not uids:
         messages.error(request, "Select affiliates and an action.")
-        return _redirect_back(request, reverse("affiliates:affiliate_list"))
+        return redirect_back(request, reverse("affiliates:affiliate_list"))
     affiliates = list(Affiliate.objects.for_merchant(request.merchant).filter(public_id__in=uids))
     for affiliate in affiliates:
         services.change_affiliate_status(affiliate, status=form.cleaned_data["status"])
     label = dict(Affiliate.Status.choices)[form.cleaned_data["status"]].lower()
     messages.success(request, f"{len(affiliates)} affiliate{'s' if len(affiliates) != 1 else ''} {label}.")
-    return _redirect_back(request, reverse("affiliates:affiliate_list"))
-
-
-# --- commissions -----------------------------------------------------------------------------------------------------
-
-
-def _commission_filters(request):
-    period = (
-        _period(request) if (request.GET.get("period") or request.GET.get("from") or request.GET.get("to")) else None
-    )
-    text = request.GET.get("affiliate", "").strip()
-    affiliate = None
-    if text:
-        match = Q(code__iexact=text) | Q(email__iexact=text)
-        if _is_uuid(text):
-            match |= Q(public_id=text)
-        affiliate = Affiliate.objects.for_merchant(request.merchant).filter(match).first()
-    status = request.GET.get("status", "")
-    program, program_code = _program(request)
-    qs = selectors.commission_filter(
-        request.merchant, status=status, affiliate=affiliate, period=period, program=program
-    )
-    if (text and affiliate is None) or (program_code and program is None):
-        qs = qs.none()
-    return qs, {
-        "period": period,
-        "affiliate_text": text,
-        "affiliate": affiliate,
-        "status": status,
-        "program": program,
-        "programs": selectors.programs_of(request.merchant),
-    }
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
-@merchant_required
-def commission_list(request):
-    qs, filters = _commission_filters(request)
-    if request.GET.get("format") == "csv":
-        return exports.commissions_csv(qs)
-    try:
-        page = selectors.commission_page(qs, after=request.GET.get("after", ""), before=request.GET.get("before", ""))
-    except selectors.BadCursor:
-        return HttpResponseBadRequest("That page link is not valid: start again from the first page of commissions.")
-    _prepare_commission_rows(page.object_list)
-    query = request.GET.copy()
-    for key in ("after", "before", "page"):
-        query.pop(key, None)
-    return render(
-        request,
-        "affiliates/commission_list.html",
-        {
-            "page": page,
-            **filters,
-            "statuses": Commission.Status.choices,
-            "periods": periods.PERIODS,
-            "query": query.urlencode(),
-            "void_form": VoidCommissionForm(),
-            "next_url": request.get_full_path(),
-            "newer_url": f"?{_with(query, before=page.newer)}" if page.newer else "",
-            "older_url": f"?{_with(query, after=page.older)}" if page.older else "",
-        },
-    )
-
-
-def _with(query, **params) -> str:
-    query = query.copy()
-    query.update(params)
-    return query.urlencode()
-
-
-_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
-
-
-def _prepare_commission_rows(commissions) -> None:
-    """Display values for each row, computed here once: 50 rows of template tags and filters (three `{% url %}`, four
-    money filters and two date filters a row) were most of the page's time."""
-    urls = {
-        name: reverse(f"affiliates:{name}", kwargs={"code" if name != "affiliate_detail" else "uid": _PLACEHOLDER})
-        for name in ("commission_approve", "commission_void", "affiliate_detail")
-    }
-    statuses, sources = dict(Commission.Status.choices), dict(Commission.SourceType.choices)
-    owed = (Commission.Status.PENDING, Commission.Status.APPROVED)
-    for c in commissions:
-        code, fmt = str(c.public_id), money.format_money
-        c.row = {
-            "date": f"{c.created_at:%b} {c.created_at.day}, {c.created_at.year}",
-            "time": f"{c.created_at:%H:%M}",
-            "affiliate_url": urls["affiliate_detail"].replace(_PLACEHOLDER, str(c.affiliate.public_id)),
-            "affiliate_label": c.affiliate.name or c.affiliate.email,
-            "source": c.source_id if len(c.source_id) <= 28 else c.source_id[:27] + "…",
-            "source_type": sources.get(c.source_type, c.source_type),
-            "status_label": statuses.get(c.status, c.status),
-            "hold_until": f"{c.hold_until:%b} {c.hold_until.day}",
-            "payment": fmt(c.base_amount, c.currency),
-            "refunded": fmt(c.refunded_amount, c.currency) if c.refunded_amount else "",
-            "net": fmt(c.net_amount, c.currency),
-            "amount": fmt(c.amount, c.currency) if c.reversed_amount else "",
-            "approve_url": urls["commission_approve"].replace(_PLACEHOLDER, code)
-            if c.status == Commission.Status.PENDING and not c.is_on_hold
-            else "",
-            "void_url": urls["commission_void"].replace(_PLACEHOLDER, code)
-            if c.status in owed and not c.payout_id
-            else "",
-            "rule": rule_label_short(c),
-            "program": c.program.name if c.program_id else "",
-            "lines": line_rows(c),
-        }
-
-
-@merchant_required
-@require_POST
-def commission_approve(request, code):
-    commission = get_object_or_404(Commission.objects.for_merchant(request.merchant), public_id=code)
-    try:
-        services.approve_commission(commission)
-    except services.AffiliateError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(
-            request, f"Commission of {money.format_money(commission.net_amount, commission.currency)} approved."
-        )
-    return _redirect_back(request, reverse("affiliates:commission_list"))
-
-
-@merchant_required
-@require_POST
-def commission_void(request, code):
-    commission = get_object_or_404(Commission.objects.for_merchant(request.merchant), public_id=code)
-    form = VoidCommissionForm(request.POST)
-    try:
-        if not form.is_valid():
-            raise services.AffiliateError("Say why the commission is voided.")
-        services.void_commission(commission, reason=form.cleaned_data["reason"])
-    except services.AffiliateError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, "Commission voided.")
-    return _redirect_back(request, reverse("affiliates:commission_list"))
-
-
-# --- payouts ---------------------------------------------------------------------------------------------------------
-
-
-@merchant_required(manage=True)
-def payout_list(request):
-    batches = _paginate(request, PayoutBatch.objects.for_merchant(request.merchant).order_by("-created_at", "-pk"), 10)
-    selectors.annotate_batches(request.merchant, list(batches.object_list))
-    program = services.default_program(request.merchant)
-    return render(
-        request,
-        "affiliates/payout_list.html",
-        {
-            "batches": batches,
-            "due": selectors.payable_totals(request.merchant),
-            "totals": reports.payout_totals(request.merchant, currency=program.commission_currency),
-            "program": program,
-            "mark_form": MarkPaidForm(),
-        },
-    )
-
-
-@merchant_required(manage=True)
-@require_POST
-def payout_batch_create(request):
-    batch = services.create_payout_batch(request.merchant, created_by=request.user)
-    if batch is None:
-        messages.warning(
-            request, "Nobody is due a payout yet: no affiliate's approved commissions reach the minimum payout."
-        )
-    else:
-        messages.success(request, f"Batch created with {batch.payouts.count()} payouts. Pay them, then mark them paid.")
-    return redirect("affiliates:payout_list")
-
-
-@merchant_required(manage=True)
-@require_POST
-def payout_mark_paid(request, code):
-    payout = get_object_or_404(Payout.objects.for_merchant(request.merchant), public_id=code)
-    form = MarkPaidForm(request.POST)
-    try:
-        services.mark_payout_paid(payout, reference=form.data.get("reference", "")[:255])
-    except services.AffiliateError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(
-            request,
-            f"Payout of {money.format_money(payout.amount, payout.currency)} to {payout.affiliate.email} marked paid.",
-        )
-    return redirect("affiliates:payout_list")
-
-
-@merchant_required(manage=True)
-@require_POST
-def payout_batch_mark_paid(request, code):
-    batch = get_object_or_404(PayoutBatch.objects.for_merchant(request.merchant), public_id=code)
-    count = services.mark_batch_paid(batch, reference=request.POST.get("reference", "")[:255])
-    messages.success(request, f"{count} payouts marked paid; the affiliates have been emailed.")
-    return redirect("affiliates:payout_list")
-
-
-@merchant_required(manage=True)
-def payout_batch_export(request, code, kind):
-    batch = get_object_or_404(PayoutBatch.objects.for_merchant(request.merchant), public_id=code)
-    if kind not in ("paypal", "generic"):
-        raise Http404("Unknown export: use paypal or generic.")
-    payouts = (
-        Payout.objects.for_merchant(request.merchant).filter(batch=batch).select_related("affiliate").order_by("pk")
-    )
-    return exports.batch_csv(batch, payouts, kind, request.merchant)
+    return redirect_back(request, reverse("affiliates:affiliate_list"))
 
 
 # --- settings --------------------------------------------------------------------------------------------------------

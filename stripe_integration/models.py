@@ -93,7 +93,7 @@ class StripeSync(models.Model):
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="stripe_syncs", db_index=False)
     account = models.CharField(max_length=255)
     trigger = models.CharField(max_length=10, choices=Trigger.choices)

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from affiliates.models import AffiliateCommissionMonth, Commission, CommissionDirtyDay
 from affiliates.services import apply_refund, void_commission
+from dashboard import pages as dashboard_pages
 from dashboard import periods, reports
 from tests.factories import AffiliateFactory, CommissionFactory
 from tracking.rollups import rollup_daily_stats
@@ -90,9 +91,7 @@ def test_top_affiliates_from_the_monthly_rollup_equal_the_raw_rows_through_late_
 
 
 def test_commission_list_pages_by_cursor_show_each_commission_once_in_order(merchant_client, merchant, affiliate):
-    from dashboard import views
-
-    made = [CommissionFactory(referral__affiliate=affiliate) for _ in range(2 * views.PAGE_SIZE + 7)]
+    made = [CommissionFactory(referral__affiliate=affiliate) for _ in range(2 * dashboard_pages.PAGE_SIZE + 7)]
     same_moment = timezone.now() - timedelta(days=1)
     Commission.objects.filter(pk__in=[c.pk for c in made[:60]]).update(created_at=same_moment)  # ties: id decides
     newest_first = Commission.objects.filter(merchant=merchant).order_by("-created_at", "-pk")
