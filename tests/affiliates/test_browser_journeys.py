@@ -38,6 +38,12 @@ def test_merchant_signs_up_walks_onboarding_and_invites_the_first_affiliate(page
     assert "_afficoneRef" in page.locator("#panel-free-trials").inner_text()
     page.get_by_role("tab", name="Payment Links").click()
     assert merchant.public_key in page.locator("#panel-payment-links").inner_text()
+    page.get_by_role("tab", name="Lead tracking").click()
+    leads_panel = page.locator("#panel-leads")
+    assert leads_panel.is_visible() and not page.locator("#panel-payment-links").is_visible()
+    assert merchant.public_key in leads_panel.inner_text() and "Afficone.signup" in leads_panel.inner_text()
+    page.get_by_role("tab", name="Promotion codes").click()
+    assert "allow_promotion_codes" in page.locator("#panel-promotion-codes").inner_text()
     screenshot(page, "merchant-onboarding")
 
     page.get_by_role("button", name="Keep these settings").click()

@@ -299,6 +299,16 @@ def test_onboarding_shows_every_checkout_kind_with_the_merchants_key(merchant_cl
     assert "Save payment details for future use" in body
 
 
+def test_onboarding_shows_lead_tracking_and_promotion_codes_with_the_merchants_key(merchant_client, merchant):
+    body = merchant_client.get(reverse("affiliates:onboarding")).content.decode()
+    leads = body[body.index('id="panel-leads"') : body.index('id="panel-promotion-codes"')]
+    assert 'role="tab" id="tab-leads"' in body and 'role="tab" id="tab-promotion-codes"' in body
+    assert f'data-afficone="{merchant.public_key}"' in leads and "Afficone.signup" in leads
+    assert "/api/v1/leads" in leads and reverse("tenants:api_keys") in leads
+    codes = body[body.index('id="panel-promotion-codes"') :]
+    assert "allow_promotion_codes: true" in codes and '"promotion_codes": ["MAYA20"]' in codes
+
+
 # --- another merchant's ids ----------------------------------------------------------------------------------------
 
 
