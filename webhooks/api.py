@@ -23,7 +23,7 @@ ID_PARAMETER = OpenApiParameter(
 
 
 class WebhookEndpointOutputSerializer(serializers.Serializer):
-    id = serializers.UUIDField(source="code")
+    id = serializers.UUIDField(source="public_id")
     url = serializers.CharField()
     events = serializers.ListField(child=serializers.ChoiceField(choices=EventType.choices))
     status = serializers.ChoiceField(choices=WebhookEndpoint.Status.choices)
@@ -80,7 +80,7 @@ class WebhookEndpointViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     """URLs of the merchant's own systems that Afficone sends signed events to."""
 
     queryset = WebhookEndpoint.objects.all()
-    lookup_field = "code"
+    lookup_field = "public_id"
     lookup_url_kwarg = "id"
     http_method_names = ["get", "post", "patch", "delete", "head"]
 

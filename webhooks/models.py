@@ -48,7 +48,7 @@ class WebhookEndpoint(models.Model):
         DISABLED = "disabled", "Disabled"
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="webhook_endpoints")
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     url = models.URLField(max_length=2000)
     events = models.JSONField(default=list, help_text="The event types sent to this endpoint.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ENABLED)
@@ -108,7 +108,7 @@ class WebhookDelivery(models.Model):
         FAILED = "failed", "Failed"
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="webhook_deliveries")
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)

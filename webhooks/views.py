@@ -26,8 +26,8 @@ def _endpoints(request):
 
 
 def _show_secret_once(request, endpoint: WebhookEndpoint):
-    request.session[NEW_SECRET_SESSION_KEY] = str(endpoint.code)
-    return redirect("webhooks:endpoint_secret", code=endpoint.code)
+    request.session[NEW_SECRET_SESSION_KEY] = str(endpoint.public_id)
+    return redirect("webhooks:endpoint_secret", code=endpoint.public_id)
 
 
 @merchant_required(manage=True)
@@ -44,23 +44,23 @@ def endpoints(request):
 @never_cache
 @merchant_required(manage=True)
 def endpoint_secret(request, code):
-    endpoint = get_object_or_404(_endpoints(request), code=code)
-    if request.session.pop(NEW_SECRET_SESSION_KEY, None) != str(endpoint.code):
+    endpoint = get_object_or_404(_endpoints(request), public_id=code)
+    if request.session.pop(NEW_SECRET_SESSION_KEY, None) != str(endpoint.public_id):
         messages.info(request, "A signing secret is shown once, when it is made. If it is lost, rotate it.")
-        return redirect("webhooks:endpoint", code=endpoint.code)
+        return redirect("webhooks:endpoint", code=endpoint.public_id)
     return render(request, "webhooks/endpoint_secret.html", {"endpoint": endpoint})
 
 
 @merchant_required(manage=True)
 @require_http_methods(["GET", "POST"])
 def endpoint(request, code):
-    endpoint = get_object_or_404(_endpoints(request), code=code)
+    endpoint = get_object_or_404(_endpoints(request), public_id=code)
     initial = {"url": endpoint.url, "events": endpoint.events}
     form = forms.EndpointForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         services.update_endpoint(endpoint, **form.cleaned_data)
         messages.success(request, "Endpoint saved. Deliveries not yet sent go to its new address.")
-        return redirect("webhooks:endpoint", code=endpoint.code)
+        return redirect("webhooks:endpoint", code=endpoint.public_id)
     deliveries = (
         WebhookDelivery.objects.for_merchant(request.merchant)
         .filter(endpoint=endpoint)
@@ -74,24 +74,24 @@ def endpoint(request, code):
 @merchant_required(manage=True)
 @require_POST
 def toggle_endpoint(request, code):
-    endpoint = get_object_or_404(_endpoints(request), code=code)
+    endpoint = get_object_or_404(_endpoints(request), public_id=code)
     status = WebhookEndpoint.Status.DISABLED if endpoint.is_enabled else WebhookEndpoint.Status.ENABLED
     endpoint = services.update_endpoint(endpoint, status=status)
     messages.success(request, f"{endpoint.url} is {endpoint.get_status_display().lower()}.")
-    return redirect("webhooks:endpoint", code=endpoint.code)
+    return redirect("webhooks:endpoint", code=endpoint.public_id)
 
 
 @merchant_required(manage=True)
 @require_POST
 def rotate_secret(request, code):
-    endpoint = services.rotate_secret(get_object_or_404(_endpoints(request), code=code))
+    endpoint = services.rotate_secret(get_object_or_404(_endpoints(request), public_id=code))
     return _show_secret_once(request, endpoint)
 
 
 @merchant_required(manage=True)
 @require_POST
 def delete_endpoint(request, code):
-    endpoint = get_object_or_404(_endpoints(request), code=code)
+    endpoint = get_object_or_404(_endpoints(request), public_id=code)
     services.delete_endpoint(endpoint)
     messages.success(request, f"{endpoint.url} is deleted; it is sent nothing more.")
     return redirect("webhooks:endpoints")
@@ -99,7 +99,7 @@ def delete_endpoint(request, code):
 
 def _delivery(request, code) -> WebhookDelivery:
     return get_object_or_404(
-        WebhookDelivery.objects.for_merchant(request.merchant).select_related("event", "endpoint"), code=code
+        WebhookDelivery.objects.for_merchant(request.merchant).select_related("event", "endpoint"), public_id=code
     )
 
 
@@ -121,4 +121,4 @@ def resend_delivery(request, code):
         messages.error(request, str(error))
     else:
         messages.success(request, f"{delivery.event.type} is being sent again to {delivery.endpoint.url}.")
-    return redirect("webhooks:delivery", code=delivery.code)
+    return redirect("webhooks:delivery", code=delivery.public_id)

@@ -139,7 +139,7 @@ def seeded(merchant, settings, wsgi_in_test_transaction, fake_stripe):
         "programs": str(data["program"].public_id),
         "conversions": data["conversion"].source_id.removeprefix("conv_"),
         "webhook_endpoints": str(
-            create_endpoint(merchant, url="https://example.com/hooks", events=["payout.paid"]).code
+            create_endpoint(merchant, url="https://example.com/hooks", events=["payout.paid"]).public_id
         ),
     }
     return {"Authorization": f"Bearer {create_api_key(merchant, name='schemathesis')[1]}"}, ids

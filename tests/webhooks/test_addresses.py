@@ -70,7 +70,7 @@ def test_the_dashboard_refuses_plain_http_in_production_and_says_why(merchant_cl
 @pytest.mark.django_db
 def test_changing_an_endpoint_to_a_private_address_is_refused(api, merchant, production):
     endpoint = create_endpoint(merchant, url="https://hooks.example.com/a", events=["payout.paid"])
-    response = api.patch(f"/api/v1/webhook_endpoints/{endpoint.code}", {"url": "https://10.0.0.5/a"})
+    response = api.patch(f"/api/v1/webhook_endpoints/{endpoint.public_id}", {"url": "https://10.0.0.5/a"})
     assert_error(response, 400, field="url")
     endpoint.refresh_from_db()
     assert endpoint.url == "https://hooks.example.com/a"

@@ -21,12 +21,12 @@ def test_create_answers_the_secret_once_and_stores_the_endpoint(api, merchant):
     body = response.json()
     assert set(body) == FIELDS | {"secret"}
     endpoint = WebhookEndpoint.objects.get(merchant=merchant)
-    assert body["id"] == str(endpoint.code) and body["secret"] == endpoint.secret
+    assert body["id"] == str(endpoint.public_id) and body["secret"] == endpoint.secret
     assert body["events"] == ["commission.created", "payout.paid"]  # each once, in the documented order
     assert body["status"] == "enabled"
     Webhook(body["secret"])  # a valid Standard Webhooks secret
 
-    retrieved = api.get(f"/api/v1/webhook_endpoints/{endpoint.code}").json()
+    retrieved = api.get(f"/api/v1/webhook_endpoints/{endpoint.public_id}").json()
     assert set(retrieved) == FIELDS and retrieved["url"] == "https://hooks.example.com/afficone"
     [listed] = api.get("/api/v1/webhook_endpoints").json()["results"]
     assert "secret" not in listed and listed["id"] == body["id"]
@@ -34,7 +34,7 @@ def test_create_answers_the_secret_once_and_stores_the_endpoint(api, merchant):
 
 def test_update_and_delete(api, merchant):
     endpoint = create_endpoint(merchant, url="https://a.example.com/h", events=["payout.paid"])
-    path = f"/api/v1/webhook_endpoints/{endpoint.code}"
+    path = f"/api/v1/webhook_endpoints/{endpoint.public_id}"
     response = api.patch(path, {"status": "disabled", "events": ["affiliate.created", "affiliate.updated"]})
     assert response.status_code == 200
     assert (response.json()["status"], response.json()["events"]) == (
@@ -71,7 +71,7 @@ def test_bad_input_says_which_field_and_stores_nothing(api, body, field):
 
 def test_another_merchants_endpoint_answers_404_and_changes_nothing(api, other_merchant):
     theirs = create_endpoint(other_merchant, url="https://globex.example.com/h", events=["payout.paid"])
-    path = f"/api/v1/webhook_endpoints/{theirs.code}"
+    path = f"/api/v1/webhook_endpoints/{theirs.public_id}"
     assert_error(api.get(path), 404, code="not_found")
     assert_error(api.patch(path, {"url": "https://evil.example.com/", "status": "disabled"}), 404, code="not_found")
     assert_error(api.delete(path), 404, code="not_found")
@@ -82,13 +82,12 @@ def test_another_merchants_endpoint_answers_404_and_changes_nothing(api, other_m
 
 
 def test_lists_are_paginated_newest_first(api, merchant):
-    codes = [
-        str(create_endpoint(merchant, url=f"https://h{n}.example.com/", events=["payout.paid"]).code) for n in range(3)
-    ]
+    endpoints = [create_endpoint(merchant, url=f"https://h{n}.example.com/", events=["payout.paid"]) for n in range(3)]
+    ids = [str(endpoint.public_id) for endpoint in endpoints]
     first = api.get("/api/v1/webhook_endpoints", {"limit": 2}).json()
-    assert [row["id"] for row in first["results"]] == codes[::-1][:2] and first["next"]
+    assert [row["id"] for row in first["results"]] == ids[::-1][:2] and first["next"]
     second = api.client.get(first["next"], headers=api._headers(None)).json()
-    assert [row["id"] for row in second["results"]] == codes[:1]
+    assert [row["id"] for row in second["results"]] == ids[:1]
 
 
 def test_a_key_is_needed(client):

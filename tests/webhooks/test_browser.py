@@ -34,7 +34,7 @@ def test_add_an_endpoint_see_a_failed_delivery_and_resend_it(page, live_server, 
     assert endpoint.events == ["affiliate.created", "payout.paid"]
     screenshot(page, "webhooks-secret")
     page.get_by_role("link", name="I have saved it").click()
-    page.wait_for_url(re.compile(rf"/settings/webhooks/{endpoint.code}/$"))
+    page.wait_for_url(re.compile(rf"/settings/webhooks/{endpoint.public_id}/$"))
     assert endpoint.secret not in page.content()
 
     receiver.answer((500, "maintenance"))

@@ -40,7 +40,7 @@ def test_adding_an_endpoint_shows_its_secret_once(merchant_client, merchant):
     )
     endpoint = WebhookEndpoint.objects.get(merchant=merchant)
     assert response.status_code == 302 and response["Location"] == reverse(
-        "webhooks:endpoint_secret", args=[endpoint.code]
+        "webhooks:endpoint_secret", args=[endpoint.public_id]
     )
     assert (endpoint.url, endpoint.events, endpoint.status) == (
         "https://hooks.example.com/afficone",
@@ -50,7 +50,7 @@ def test_adding_an_endpoint_shows_its_secret_once(merchant_client, merchant):
     page = merchant_client.get(response["Location"]).content.decode()
     assert secret_on(page) == endpoint.secret
     again = merchant_client.get(response["Location"])
-    assert again.status_code == 302 and again["Location"] == reverse("webhooks:endpoint", args=[endpoint.code])
+    assert again.status_code == 302 and again["Location"] == reverse("webhooks:endpoint", args=[endpoint.public_id])
     detail = merchant_client.get(again["Location"]).content.decode()
     assert endpoint.secret not in detail and "shown once" in detail
     listing = merchant_client.get(reverse("webhooks:endpoints")).content.decode()
@@ -69,7 +69,7 @@ def test_an_endpoint_without_event_types_or_a_url_is_refused(merchant_client, me
 @pytest.mark.django_db
 def test_editing_disabling_enabling_and_deleting(merchant_client, merchant):
     endpoint = WebhookEndpoint.objects.create(merchant=merchant, url="https://a.example.com/h", events=["payout.paid"])
-    url = reverse("webhooks:endpoint", args=[endpoint.code])
+    url = reverse("webhooks:endpoint", args=[endpoint.public_id])
     response = merchant_client.post(
         url, {"url": "https://b.example.com/h", "events": ["payout.created", "payout.paid"]}
     )
@@ -77,15 +77,15 @@ def test_editing_disabling_enabling_and_deleting(merchant_client, merchant):
     endpoint.refresh_from_db()
     assert (endpoint.url, endpoint.events) == ("https://b.example.com/h", ["payout.created", "payout.paid"])
 
-    merchant_client.post(reverse("webhooks:toggle_endpoint", args=[endpoint.code]))
+    merchant_client.post(reverse("webhooks:toggle_endpoint", args=[endpoint.public_id]))
     endpoint.refresh_from_db()
     assert endpoint.status == "disabled"
     assert "Enable</button>" in merchant_client.get(url).content.decode()
-    merchant_client.post(reverse("webhooks:toggle_endpoint", args=[endpoint.code]))
+    merchant_client.post(reverse("webhooks:toggle_endpoint", args=[endpoint.public_id]))
     endpoint.refresh_from_db()
     assert endpoint.status == "enabled"
 
-    response = merchant_client.post(reverse("webhooks:delete_endpoint", args=[endpoint.code]))
+    response = merchant_client.post(reverse("webhooks:delete_endpoint", args=[endpoint.public_id]))
     assert response.status_code == 302 and not WebhookEndpoint.objects.exists()
     assert merchant_client.get(url).status_code == 404
 
@@ -94,7 +94,7 @@ def test_editing_disabling_enabling_and_deleting(merchant_client, merchant):
 def test_rotating_shows_the_new_secret_once_and_keeps_the_old_for_a_day(merchant_client, merchant):
     endpoint = WebhookEndpoint.objects.create(merchant=merchant, url="https://a.example.com/h", events=["payout.paid"])
     old = endpoint.secret
-    response = merchant_client.post(reverse("webhooks:rotate_secret", args=[endpoint.code]))
+    response = merchant_client.post(reverse("webhooks:rotate_secret", args=[endpoint.public_id]))
     page = merchant_client.get(response["Location"]).content.decode()
     endpoint.refresh_from_db()
     assert secret_on(page) == endpoint.secret != old
@@ -108,9 +108,9 @@ def test_deliveries_and_each_attempts_answer_are_shown(merchant_client, merchant
     create_affiliate(merchant, email="maya@example.com", code="maya")
     delivery = WebhookDelivery.objects.get(endpoint=endpoint)
 
-    page = merchant_client.get(reverse("webhooks:endpoint", args=[endpoint.code])).content.decode()
+    page = merchant_client.get(reverse("webhooks:endpoint", args=[endpoint.public_id])).content.decode()
     assert "affiliate.created" in page and delivery.event.event_id in page and "Pending" in page
-    page = merchant_client.get(reverse("webhooks:delivery", args=[delivery.code])).content.decode()
+    page = merchant_client.get(reverse("webhooks:delivery", args=[delivery.public_id])).content.decode()
     assert "HTTP 500" in page and "&lt;h1&gt;upstream broke&lt;/h1&gt;" in page  # escaped, never rendered
     assert "maya@example.com" in page  # the payload
     assert "Resend</button>" in page
@@ -127,7 +127,7 @@ def test_resend_from_the_dashboard_delivers_a_failed_delivery(merchant_client, m
         status="failed", next_attempt_at=None, created_at=delivery.created_at - RETRY_WINDOW
     )
 
-    response = merchant_client.post(reverse("webhooks:resend_delivery", args=[delivery.code]))
+    response = merchant_client.post(reverse("webhooks:resend_delivery", args=[delivery.public_id]))
     assert response.status_code == 302
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("succeeded", 2)
@@ -139,7 +139,7 @@ def test_resend_from_the_dashboard_delivers_a_failed_delivery(merchant_client, m
 
     page = merchant_client.get(response["Location"]).content.decode()
     assert "Succeeded" in page and "resend</span>" in page and "Resend</button>" not in page
-    merchant_client.post(reverse("webhooks:resend_delivery", args=[delivery.code]))
+    merchant_client.post(reverse("webhooks:resend_delivery", args=[delivery.public_id]))
     assert len(receiver.requests) == 2  # a delivery succeeds at most once
     assert WebhookAttempt.objects.filter(delivery=delivery).count() == 2
 
@@ -150,8 +150,8 @@ def test_resend_refuses_while_the_endpoint_is_disabled(merchant_client, merchant
     receiver.answer(500)
     create_affiliate(merchant, email="maya@example.com", code="maya")
     delivery = WebhookDelivery.objects.get(endpoint=endpoint)
-    merchant_client.post(reverse("webhooks:toggle_endpoint", args=[endpoint.code]))
-    response = merchant_client.post(reverse("webhooks:resend_delivery", args=[delivery.code]), follow=True)
+    merchant_client.post(reverse("webhooks:toggle_endpoint", args=[endpoint.public_id]))
+    response = merchant_client.post(reverse("webhooks:resend_delivery", args=[delivery.public_id]), follow=True)
     assert "Enable the endpoint first" in response.content.decode()
     assert len(receiver.requests) == 1
 
@@ -163,7 +163,7 @@ def theirs(other_merchant):
     )
     event = write_event(other_merchant.pk, "affiliate.created", {"id": "x"}, [])
     delivery = WebhookDelivery.objects.create(merchant=other_merchant, event=event, endpoint=endpoint, status="failed")
-    return {"endpoint": endpoint.code, "delivery": delivery.code}
+    return {"endpoint": endpoint.public_id, "delivery": delivery.public_id}
 
 
 ATTEMPTS = {
@@ -207,7 +207,7 @@ def test_members_cannot_see_or_manage_webhooks(client, merchant, name):
     member = MembershipFactory(merchant=merchant, role=Membership.Role.MEMBER)
     client.force_login(member.user)
     # Refused before any lookup: the id does not matter.
-    url = reverse(f"webhooks:{name}", args=[] if name == "endpoints" else [endpoint.code])
+    url = reverse(f"webhooks:{name}", args=[] if name == "endpoints" else [endpoint.public_id])
     before = _snapshot()
     response = client.post(url) if name in ("resend_delivery", "rotate_secret") else client.get(url)
     assert response.status_code == 403
