@@ -5,7 +5,10 @@ it reads the committed rows, renders each with the REST API's output
 serializer, and in one transaction writes the event and a delivery for every
 enabled endpoint of the merchant subscribed to its type; the deliveries are
 enqueued once that commits. A merchant with no such endpoint costs one query
-and writes nothing. The body is
+and writes nothing: which event types each merchant's enabled endpoints take is
+kept in the cache (`subscribed_types`, Redis in production) and forgotten on
+every change to its endpoints, so the attribution path pays no query for a
+merchant that has none. The body is
 `{"id": "evt_...", "type": ..., "created": <ISO 8601>, "data": {"object": <the API representation>}}`,
 fixed when the event is written: every attempt sends the same bytes.
 
@@ -17,10 +20,12 @@ transaction make one event.
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 
+from django.core.cache import cache
 from django.db import models, transaction
 from django.utils import timezone
 from rest_framework import serializers
@@ -39,6 +44,8 @@ from api.serializers import (
 
 from .models import EventType, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from .tasks import deliver_webhook_task
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,49 @@ SOURCES: dict[str, Source] = {
 }
 
 
+# Forgotten on every change to a merchant's endpoints (webhooks/services.py); the timeout only bounds how long a
+# read racing with such a change can keep the old answer.
+TYPES_KEY = "webhooks:types:{}"
+TYPES_SECONDS = 60
+
+
+def forget_subscriptions(merchant_id: int) -> None:
+    """After a change to the merchant's endpoints: now, and again once it commits (a read in between stays out)."""
+
+    def forget() -> None:
+        try:
+            cache.delete(TYPES_KEY.format(merchant_id))
+        except Exception:  # the cache is down: nothing is kept in it either
+            log.warning("webhook subscriptions not forgotten: the cache is unreachable", exc_info=True)
+
+    forget()
+    transaction.on_commit(forget)
+
+
+def subscribed_types(merchant_ids: Iterable[int]) -> dict[int, frozenset[str]]:
+    """The event types the merchants' enabled endpoints are subscribed to: from the cache, else one query."""
+    keys = {TYPES_KEY.format(merchant_id): merchant_id for merchant_id in merchant_ids}
+    try:
+        cached = cache.get_many(list(keys))
+    except Exception:
+        cached = {}
+    types = {keys[key]: frozenset(value) for key, value in cached.items()}
+    missing = [merchant_id for merchant_id in keys.values() if merchant_id not in types]
+    if missing:
+        found: dict[int, set[str]] = {merchant_id: set() for merchant_id in missing}
+        for merchant_id, events in WebhookEndpoint.objects.filter(
+            merchant_id__in=missing, status=WebhookEndpoint.Status.ENABLED
+        ).values_list("merchant_id", "events"):
+            found[merchant_id].update(events)
+        for merchant_id, events in found.items():
+            types[merchant_id] = frozenset(events)
+        try:
+            cache.set_many({TYPES_KEY.format(m): sorted(e) for m, e in found.items()}, TYPES_SECONDS)
+        except Exception:
+            log.warning("webhook subscriptions not cached: the cache is unreachable", exc_info=True)
+    return types
+
+
 def subscribed_endpoints(event_type: str, merchant_ids: Iterable[int]) -> dict[int, list[WebhookEndpoint]]:
     """The enabled endpoints subscribed to `event_type`, per merchant (filtered here: SQLite has no JSON contains)."""
     endpoints: dict[int, list[WebhookEndpoint]] = {}
@@ -91,7 +141,10 @@ def subscribed_endpoints(event_type: str, merchant_ids: Iterable[int]) -> dict[i
 
 def record_events(event_type: str, objects: dict[int, list[int]]) -> list[WebhookEvent]:
     """Events of `event_type` for the rows named by `objects` (merchant id → primary keys), as they are now."""
-    endpoints = subscribed_endpoints(event_type, objects)
+    merchants = [merchant_id for merchant_id, types in subscribed_types(objects).items() if event_type in types]
+    if not merchants:
+        return []
+    endpoints = subscribed_endpoints(event_type, merchants)
     if not endpoints:
         return []
     source = SOURCES[event_type]
@@ -108,6 +161,8 @@ def record_events(event_type: str, objects: dict[int, list[int]]) -> list[Webhoo
 def emit_lead_created(merchant_id: int, lead: dict) -> WebhookEvent | None:
     """`lead.created` for a lead as the REST API represents it (DESIGN.md's `leads`: `id`, `referral`,
     `affiliate`, `email`, `customer`, `external_id`, `created`), to the merchant's subscribed endpoints."""
+    if EventType.LEAD_CREATED not in subscribed_types([merchant_id])[merchant_id]:
+        return None
     endpoints = subscribed_endpoints(EventType.LEAD_CREATED, [merchant_id]).get(merchant_id)
     if not endpoints:
         return None

@@ -10,6 +10,7 @@ from django.utils import timezone
 from tenants.models import Merchant
 
 from .addresses import UnsafeAddress, check_url
+from .events import forget_subscriptions
 from .models import EventType, WebhookDelivery, WebhookEndpoint, new_secret
 from .tasks import deliver_webhook_task
 
@@ -74,6 +75,7 @@ def update_endpoint(
             raise WebhookError("Unknown status.", field="status")
         updates["status"] = status
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(**updates)
+    forget_subscriptions(endpoint.merchant_id)  # update() sends no post_save (webhooks/receivers.py)
     endpoint.refresh_from_db()
     return endpoint
 

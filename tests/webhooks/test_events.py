@@ -9,6 +9,8 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,7 +19,7 @@ from affiliates.tasks import approve_due_commissions_task
 from tests.factories import CommissionFactory, ReferralFactory
 from tests.tracking.conftest import BROWSER_UA, click_body
 from tracking.storage import store_clicks
-from webhooks.events import emit_lead_created
+from webhooks.events import emit_lead_created, record_events
 from webhooks.models import EventType, WebhookDelivery, WebhookEvent
 
 from .conftest import endpoint_for
@@ -179,6 +181,26 @@ def test_a_merchant_without_endpoints_gets_no_events_written(api, merchant):
     api.post("/api/v1/affiliates", {"email": "maya@example.com"})
     assert Affiliate.objects.filter(merchant=merchant).exists()
     assert not WebhookEvent.objects.exists()
+
+
+def test_a_merchant_without_endpoints_pays_no_query_for_events_and_a_new_endpoint_is_seen_at_once(
+    api, merchant, affiliate, receiver
+):
+    commission = CommissionFactory(merchant=merchant, affiliate=affiliate)
+    record_events(EventType.COMMISSION_CREATED, {merchant.pk: [commission.pk]})  # the answer is cached
+    with CaptureQueriesContext(connection) as queries:
+        assert record_events(EventType.COMMISSION_CREATED, {merchant.pk: [commission.pk]}) == []
+    assert len(queries) == 0, [q["sql"] for q in queries]
+
+    # Subscribing (through the API) is seen by the very next event, and disabling by the one after.
+    response = api.post("/api/v1/webhook_endpoints", {"url": receiver.url + "/hooks", "events": ["affiliate.created"]})
+    assert response.status_code == 201, response.content
+    api.post("/api/v1/affiliates", {"email": "maya@example.com"})
+    assert [r.event["type"] for r in receiver.requests] == ["affiliate.created"]
+    api.patch(f"/api/v1/webhook_endpoints/{response.json()['id']}", {"status": "disabled"})
+    api.post("/api/v1/affiliates", {"email": "noor@example.com"})
+    assert len(receiver.requests) == 1
+    assert WebhookEvent.objects.filter(type="affiliate.created").count() == 1
 
 
 def test_an_update_that_changes_nothing_visible_sends_no_event(api, merchant, affiliate, receiver):
