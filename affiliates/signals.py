@@ -13,6 +13,7 @@ never when it rolls back, and a failing receiver is logged rather than raised
 into a request whose work is already saved.
 """
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,11 +23,14 @@ from django.dispatch import Signal
 affiliate_created = Signal()
 affiliate_updated = Signal()
 referral_created = Signal()
+lead_created = Signal()
 commission_created = Signal()
 # Status, amounts, hold or payout changed. Sent after every service that may change them: receivers compare.
 commission_updated = Signal()
 payout_created = Signal()
 payout_paid = Signal()
+
+log = logging.getLogger(__name__)
 
 
 def send_on_commit(signal: Signal, sender: type[models.Model], rows: Iterable[tuple[int, int]]) -> None:
@@ -35,7 +39,14 @@ def send_on_commit(signal: Signal, sender: type[models.Model], rows: Iterable[tu
     for merchant_id, pk in rows:
         objects.setdefault(merchant_id, []).append(pk)
     if objects:
-        transaction.on_commit(lambda: signal.send(sender=sender, objects=objects), robust=True)
+        transaction.on_commit(lambda: _send(signal, sender, objects))
+
+
+def _send(signal: Signal, sender: type[models.Model], objects: dict[int, list[int]]) -> None:
+    """Every receiver gets it, whatever another one raised (each failure is logged)."""
+    for receiver, result in signal.send_robust(sender=sender, objects=objects):
+        if isinstance(result, Exception):
+            log.error("receiver %r of a domain signal failed", receiver, exc_info=result)
 
 
 def send_for(signal: Signal, instance: Any) -> None:

@@ -28,6 +28,6 @@ class QueryFilterBackend(BaseFilterBackend):
         return queryset.filter(**query.validated_data)
 
 
-def affiliate_filter() -> serializers.UUIDField:
+def affiliate_filter(source: str = "affiliate__public_id") -> serializers.UUIDField:
     # An unknown id (another merchant's too) filters everything out; it is not an error.
-    return serializers.UUIDField(source="affiliate__public_id", required=False, help_text="An affiliate's id.")
+    return serializers.UUIDField(source=source, required=False, help_text="An affiliate's id.")

@@ -13,7 +13,17 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 
 from affiliates.links import referral_link
-from affiliates.models import Affiliate, Commission, CommissionType, Payout, Program, Referral, RuleSource, RuleType
+from affiliates.models import (
+    Affiliate,
+    Commission,
+    CommissionType,
+    Lead,
+    Payout,
+    Program,
+    Referral,
+    RuleSource,
+    RuleType,
+)
 from affiliates.rules import MAX_AMOUNT, MAX_COUNT, MAX_RULES, RuleError, validate_rules
 from stripe_integration.models import CustomerBackfill
 
@@ -177,6 +187,23 @@ class ReferralOutputSerializer(serializers.Serializer):
         except CustomerBackfill.DoesNotExist:
             return None
         return BackfillSerializer(backfill).data
+
+
+class LeadOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    referral = serializers.CharField(source="referral.rid", help_text="The referral id the lead is bound to.")
+    affiliate = serializers.UUIDField(source="referral.affiliate.public_id")
+    email = serializers.CharField(help_text="Trimmed and lower-cased; a plus-address is a different address.")
+    customer = serializers.SerializerMethodField(
+        help_text="The Stripe customer the lead bound (or named, until it binds); null for neither."
+    )
+    external_id = serializers.CharField(allow_blank=True, help_text="Your own id for the visitor.")
+    origin = serializers.ChoiceField(choices=Lead.Origin.choices, help_text="`browser` or `server`.")
+    bound_at = serializers.DateTimeField(allow_null=True, help_text="When a Stripe customer was bound through it.")
+    created = serializers.DateTimeField(source="created_at")
+
+    def get_customer(self, lead: Lead) -> str | None:
+        return lead.bound_customer_id or lead.stripe_customer_id or None
 
 
 class CommissionSourceSerializer(serializers.Serializer):

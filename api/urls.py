@@ -12,7 +12,7 @@ from rest_framework.routers import SimpleRouter
 
 from webhooks.api import WebhookEndpointViewSet
 
-from . import programs, referrals, views
+from . import leads, programs, referrals, views
 from .base import UnknownEndpoint
 
 app_name = "api"
@@ -20,6 +20,7 @@ app_name = "api"
 router = SimpleRouter(trailing_slash=False)
 router.register("affiliates", views.AffiliateViewSet, basename="affiliate")
 router.register("referrals", referrals.ReferralViewSet, basename="referral")
+router.register("leads", leads.LeadViewSet, basename="lead")
 router.register("commissions", views.CommissionViewSet, basename="commission")
 router.register("payouts", views.PayoutViewSet, basename="payout")
 router.register("programs", programs.ProgramViewSet, basename="program")

@@ -86,3 +86,19 @@ def backfill_customer_task(backfill_id: int) -> None:
         return  # the referral, or its merchant, was deleted meanwhile
     services.backfill_customer(backfill)
     drainers.request_drain_on_commit()
+
+
+@shared_task(
+    name="stripe_integration.tasks.match_lead_task",
+    acks_late=True,
+    autoretry_for=(stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=5,
+)
+def match_lead_task(lead_id: int) -> None:
+    """A new lead against the customers Stripe already has with its address (services.match_lead). Idempotency key:
+    the customer's binding, unique per (merchant, customer), and the lead's `bound_at`: a rerun binds nothing new.
+    Binding wakes the customer's parked invoices: a drainer is asked for."""
+    if services.match_lead(lead_id) is not None:
+        drainers.request_drain_on_commit()

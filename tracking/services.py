@@ -44,7 +44,7 @@ MAX_USER_AGENT_LENGTH = 500
 MAX_SEEN_DOMAINS = 200
 _KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CODE_RE = re.compile(CODE_PATTERN)
-_REFERRAL_RE = re.compile(REFERRAL_ID_PATTERN)
+REFERRAL_RE = re.compile(REFERRAL_ID_PATTERN)
 _HOST_RE = re.compile(r"^[a-z0-9.:\[\]-]{1,255}$")
 _UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
 
@@ -88,7 +88,7 @@ class AdoptResult:
 # --- input --------------------------------------------------------------------------------------------------------
 
 
-def _json_object(body: bytes) -> dict:
+def json_object(body: bytes) -> dict:
     if len(body) > MAX_BODY_BYTES:
         raise TrackingError(413, "too_large", f"The body is larger than {MAX_BODY_BYTES} bytes.")
     try:
@@ -100,14 +100,14 @@ def _json_object(body: bytes) -> dict:
     return data
 
 
-def _key(data: dict) -> str:
+def public_key(data: dict) -> str:
     key = data.get("k")
     if not isinstance(key, str) or not _KEY_RE.match(key):
         raise TrackingError(400, "invalid", "`k` must be the merchant's public key.", "k")
     return key
 
 
-def _page_url(value: object, field: str, *, required: bool) -> str:
+def page_url(value: object, field: str, *, required: bool) -> str:
     if isinstance(value, str) and _UNSTORABLE_RE.search(value):
         # Escaped in JSON (\u0000, \ud800) these decode to text no database column takes; no browser sends them.
         raise TrackingError(400, "invalid", f"`{field}` holds a NUL or a lone surrogate.", field)
@@ -123,36 +123,36 @@ def _page_url(value: object, field: str, *, required: bool) -> str:
 
 
 def parse_click(body: bytes) -> ClickInput:
-    data = _json_object(body)
+    data = json_object(body)
     code = data.get("c")
     if not isinstance(code, str) or not _CODE_RE.match(code):
         raise TrackingError(400, "invalid", "`c` must be an affiliate code: 1 to 64 letters, digits, '-' or '_'.", "c")
     current = data.get("p")
-    if not isinstance(current, str) or not _REFERRAL_RE.match(current):
+    if not isinstance(current, str) or not REFERRAL_RE.match(current):
         current = None  # a damaged cookie must not cost the click
     return ClickInput(
-        public_key=_key(data),
+        public_key=public_key(data),
         code=code,
-        landing_url=_page_url(data.get("u"), "u", required=True),
-        referrer=_page_url(data.get("r"), "r", required=False),
+        landing_url=page_url(data.get("u"), "u", required=True),
+        referrer=page_url(data.get("r"), "r", required=False),
         current_referral=current,
     )
 
 
 def parse_adopt(body: bytes) -> AdoptInput:
     """A referral id that a link from another of the merchant's sites carried (data-domains)."""
-    data = _json_object(body)
+    data = json_object(body)
     referral = data.get("c")
-    if not isinstance(referral, str) or not _REFERRAL_RE.match(referral):
+    if not isinstance(referral, str) or not REFERRAL_RE.match(referral):
         raise TrackingError(400, "invalid", "`c` must be a referral id: letters, digits, '-' or '_'.", "c")
-    return AdoptInput(public_key=_key(data), referral=referral)
+    return AdoptInput(public_key=public_key(data), referral=referral)
 
 
 def parse_seen(body: bytes) -> tuple[str, str]:
     """(public key, host name) of an installation-check beacon."""
-    data = _json_object(body)
-    key = _key(data)
-    url = _page_url(data.get("u"), "u", required=True)
+    data = json_object(body)
+    key = public_key(data)
+    url = page_url(data.get("u"), "u", required=True)
     host = (urlsplit(url).hostname or "").lower().rstrip(".")
     if not host or not _HOST_RE.match(host):
         raise TrackingError(400, "invalid", "`u` has no usable host name.", "u")
@@ -392,20 +392,22 @@ def _live_referral_created_at(link: Link, rid: str, *, now: datetime) -> datetim
     return created_at
 
 
-def resolve_reference(merchant: Merchant, reference: str | None) -> Referral | None:
+def resolve_reference(
+    merchant: Merchant, reference: str | None, *, source: str = Referral.Source.CLICK
+) -> Referral | None:
     """The referral named by `reference`, a referral id or an affiliate's code, for a payment that names it.
 
     A code (say, from a coupon the merchant's backend knows) gets a fresh
-    referral for that affiliate. Scoped to `merchant`: another tenant's ids
+    referral for that affiliate, of `source`. Scoped to `merchant`: another tenant's ids
     resolve to None. A referral id answered moments ago may still be in the
     click buffer: on a miss the buffer is written first, waiting up to five
     seconds for a flush already running. Safe inside a transaction: the
     buffered entries are acknowledged only once it commits.
     """
-    referral = referral_by_reference(merchant, reference)
+    referral = referral_by_reference(merchant, reference, source=source)
     if referral is None and buffer.is_enabled() and buffer.backlog():
         buffer.flush(wait=5.0)
-        referral = referral_by_reference(merchant, reference)
+        referral = referral_by_reference(merchant, reference, source=source)
     return referral
 
 

@@ -9,5 +9,6 @@ urlpatterns = [
     path("api/track/click", views.track_click, name="click"),
     path("api/track/adopt", views.track_adopt, name="adopt"),
     path("api/track/seen", views.track_seen, name="seen"),
+    path("api/track/lead", views.track_lead, name="lead"),
     path("demo/shop/", views.demo_shop, name="demo_shop"),
 ]

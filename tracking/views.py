@@ -13,6 +13,8 @@ text/plain, so browsers send no CORS preflight):
      200 {"referral": id, "days": what is left of its cookie, a fraction} or {"referral": null, "days": null}
   POST /api/track/seen   {"k": public key, "u": page URL}, sent at most once a day per browser and site:
                           the installation check. 204.
+  POST /api/track/lead   {"k", "u", "r": referral id, "e": email, "c": customer id?, "x": own user id?} from
+                          Afficone.signup (tracking/leads.py). 200 {"lead": id}.
 
 Through the merchant's own proxy (tracking/proxy.py) with the right Afficone-Proxy-Secret, the visitor's
 forwarded address counts for rate limits and the visitor hash, and a click's answer also sets `afficone_ref`
@@ -40,7 +42,7 @@ from django.views.decorators.http import require_safe
 from affiliates.models import Affiliate
 from tenants.models import Merchant
 
-from . import proxy, services
+from . import leads, proxy, services
 from .bots import is_bot
 from .services import TrackingError
 
@@ -141,6 +143,24 @@ def track_seen(request):
     except TrackingError as exc:
         return _error(exc)
     return _cors(HttpResponse(status=204))
+
+
+@csrf_exempt
+@never_cache
+def track_lead(request):
+    if request.method == "OPTIONS":
+        return _preflight()
+    now = timezone.now()
+    try:
+        body = _read_body(request)
+        if is_bot(request.META.get("HTTP_USER_AGENT", "")):
+            return _cors(JsonResponse({"lead": None, "ignored": "bot"}))
+        lead_input = leads.parse_lead(body)
+        visitor = proxy.visitor(request, lead_input.public_key)
+        lead = leads.accept_lead(lead_input, ip_hash=services.hash_ip(visitor.ip, now=now), now=now)
+    except TrackingError as exc:
+        return _error(exc)
+    return _cors(JsonResponse({"lead": str(lead.public_id)}))
 
 
 # --- /t.js --------------------------------------------------------------------------------------------------------

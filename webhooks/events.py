@@ -31,13 +31,14 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.utils.encoders import JSONEncoder
 
-from affiliates.models import Affiliate, Commission, Payout, Referral
+from affiliates.models import Affiliate, Commission, Lead, Payout, Referral
 
 # The REST API's output serializers, imported here and nowhere else in webhooks/: an event's object is exactly what
 # the API answers for it.
 from api.serializers import (
     AffiliateOutputSerializer,
     CommissionOutputSerializer,
+    LeadOutputSerializer,
     PayoutOutputSerializer,
     ReferralOutputSerializer,
 )
@@ -80,8 +81,7 @@ SOURCES: dict[str, Source] = {
     EventType.COMMISSION_UPDATED: Source(_commissions, CommissionOutputSerializer),
     EventType.PAYOUT_CREATED: Source(_payouts, PayoutOutputSerializer),
     EventType.PAYOUT_PAID: Source(_payouts, PayoutOutputSerializer),
-    # lead.created: leads are not built yet. Until a lead model and its API serializer exist (then a `lead_created`
-    # signal and a Source here, as for the others), `emit_lead_created` takes a lead's representation as it is.
+    EventType.LEAD_CREATED: Source(lambda: Lead.objects.select_related("referral__affiliate"), LeadOutputSerializer),
 }
 
 
@@ -156,17 +156,6 @@ def record_events(event_type: str, objects: dict[int, list[int]]) -> list[Webhoo
         if event is not None:
             written.append(event)
     return written
-
-
-def emit_lead_created(merchant_id: int, lead: dict) -> WebhookEvent | None:
-    """`lead.created` for a lead as the REST API represents it (DESIGN.md's `leads`: `id`, `referral`,
-    `affiliate`, `email`, `customer`, `external_id`, `created`), to the merchant's subscribed endpoints."""
-    if EventType.LEAD_CREATED not in subscribed_types([merchant_id])[merchant_id]:
-        return None
-    endpoints = subscribed_endpoints(EventType.LEAD_CREATED, [merchant_id]).get(merchant_id)
-    if not endpoints:
-        return None
-    return write_event(merchant_id, EventType.LEAD_CREATED, lead, endpoints)
 
 
 def _canonical(obj: object) -> str:

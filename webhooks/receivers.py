@@ -22,6 +22,7 @@ EVENTS = {
     signals.affiliate_created: EventType.AFFILIATE_CREATED,
     signals.affiliate_updated: EventType.AFFILIATE_UPDATED,
     signals.referral_created: EventType.REFERRAL_CREATED,
+    signals.lead_created: EventType.LEAD_CREATED,
     signals.commission_created: EventType.COMMISSION_CREATED,
     signals.commission_updated: EventType.COMMISSION_UPDATED,
     signals.payout_created: EventType.PAYOUT_CREATED,

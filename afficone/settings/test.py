@@ -15,5 +15,7 @@ EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=None)
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="whsec_afficone_test")
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="sk_test_afficone_test")
 STRIPE_CLIENT_ID = env("STRIPE_CLIENT_ID", default="ca_afficone_test")
+# No test reaches Stripe's servers: a call made without the local fake (tests/fake_stripe/) is refused at once here.
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="http://127.0.0.1:9")
 # Tests decide per case whether tasks run eagerly or on a real worker.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)

@@ -3,6 +3,7 @@
 from .affiliates import CODE_PATTERN, REFERRAL_ID_PATTERN, Affiliate, Referral, new_referral_id
 from .commissions import NET_AMOUNT, REVENUE_AMOUNT, Commission
 from .imports import ImportedAffiliate, ImportPlatform, LegacyCode
+from .leads import Lead
 from .payouts import Payout, PayoutBatch
 from .programs import PROGRAM_SLUG_PATTERN, CommissionType, Program, RuleSource, RuleType
 from .rollups import AffiliateCommissionMonth, CommissionDailyStat, CommissionDirtyDay, DailyStat, RollupState
@@ -18,6 +19,7 @@ __all__ = [
     "Affiliate",
     "new_referral_id",
     "Referral",
+    "Lead",
     "Commission",
     "NET_AMOUNT",
     "REVENUE_AMOUNT",

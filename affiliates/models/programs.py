@@ -77,9 +77,10 @@ class Program(models.Model):
     attribution = models.CharField(max_length=12, choices=Attribution.choices, default=Attribution.LAST_CLICK)
     # Where a payment's referral id and an assigned promotion code name different affiliates, which one earns
     # (DESIGN.md, "Attribution beyond the cookie": the referral id, unless the program puts promotion codes first).
+    # New programs put codes first (the code is the customer's last act); programs from before keep what they had.
     promotion_codes_first = models.BooleanField(
-        default=False,
-        db_default=False,
+        default=True,
+        db_default=True,
         help_text="A promotion code wins over a referral id that names another affiliate.",
     )
     auto_approve = models.BooleanField(default=False, help_text="Approve affiliates who sign up themselves at once.")

@@ -29,6 +29,12 @@ from .commissions import (  # noqa: F401
 from .errors import (  # noqa: F401
     AffiliateError,
 )
+from .leads import (  # noqa: F401
+    mark_lead_bound,
+    matching_lead,
+    normalize_email,
+    record_lead,
+)
 from .payouts import (  # noqa: F401
     create_payout_batch,
     mark_batch_paid,

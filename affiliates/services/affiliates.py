@@ -94,12 +94,14 @@ def create_referral(affiliate: Affiliate, **fields) -> Referral:
     return referral
 
 
-def referral_by_reference(merchant: Merchant, reference: str | None) -> Referral | None:
+def referral_by_reference(
+    merchant: Merchant, reference: str | None, *, source: str = Referral.Source.CLICK
+) -> Referral | None:
     """The written referral named by `reference`: a referral id, or an affiliate's code (or a code its links had on
     the platform the merchant came from).
 
     A code (say, from a coupon the merchant's backend knows) gets a fresh
-    referral for that affiliate. Scoped to `merchant`: another tenant's ids
+    referral for that affiliate, of `source`. Scoped to `merchant`: another tenant's ids
     resolve to None. Referral ids still in the click buffer are found by
     tracking.services.resolve_reference, which writes the buffer first.
     """
@@ -113,7 +115,7 @@ def referral_by_reference(merchant: Merchant, reference: str | None) -> Referral
     affiliate = code_holder(merchant.pk, reference)
     if affiliate is None:
         return None
-    return create_referral(affiliate)
+    return create_referral(affiliate, source=source)
 
 
 # --- dashboard and portal -----------------------------------------------------------------------------------------

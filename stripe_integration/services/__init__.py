@@ -23,6 +23,8 @@ lookups.py; the rest of the project imports what it uses from `stripe_integratio
 from .backfill import backfill_customer, bind_customer, find_customers, past_payments  # noqa: F401
 from .claiming import asynchronous_commits  # noqa: F401
 from .handlers import HANDLERS, MAY_WAIT, WEBHOOK_EVENT_TYPES  # noqa: F401
+from .leads import bind_by_lead, match_lead  # noqa: F401
+from .links import link_customer  # noqa: F401
 from .lookups import AttributionError  # noqa: F401
 from .processing import (  # noqa: F401
     MAX_ATTEMPTS,

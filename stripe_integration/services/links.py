@@ -22,6 +22,7 @@ def link_customer(
     email: str = "",
     subscription_id: str = "",
     window_start: datetime | None = None,
+    source: str = "",
 ) -> Referral:
     """Links a Stripe customer to the referral that brought them; the first link wins.
 
@@ -29,7 +30,7 @@ def link_customer(
     referral is returned (its missing subscription id or email filled in). If `referral` already belongs to another
     customer (one visitor, two Stripe customers), a new referral of the same affiliate takes this one. `window_start`
     opens the recurring-commission window (a subscription paid at checkout starts it there). Wakes events waiting for
-    the customer.
+    the customer. `source` (a lead's binding) becomes the referral's source, so the funnel says how it was won.
     """
     merchant_id = referral.merchant_id
     lock_keys(merchant_id, customer_id)
@@ -49,6 +50,8 @@ def link_customer(
         customer_email=(email or "")[:254],
         stripe_subscription_id=subscription_id or "",
     )
+    if source:
+        fields["source"] = source
     claimed = Referral.objects.filter(pk=referral.pk, stripe_customer_id__isnull=True).update(
         **fields, converted_at=referral.converted_at or timezone.now()
     )

@@ -7,7 +7,7 @@ no referral id: a referral with source `promotion_code` is bound to the customer
 referred customer's do.
 
 Where a payment's referral id names another affiliate than its code, the code's affiliate's program decides
-(`Program.promotion_codes_first`; by default the referral id wins, as DESIGN.md orders them). The decision reads only
+(`Program.promotion_codes_first`; for new programs the code wins, the customer's last act). The decision reads only
 the Stripe objects of the payment, never what happened to be processed first: an invoice that arrives before its
 subscription's Checkout Session reads that session (and the customer) from Stripe to decide as the session would.
 """

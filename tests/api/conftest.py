@@ -5,6 +5,7 @@ import json
 import pytest
 from django.test import Client
 
+from affiliates.models import Lead
 from affiliates.services import create_payout_batch
 from tenants.services import create_api_key
 from tests.factories import AffiliateFactory, CommissionFactory, ReferralFactory
@@ -73,7 +74,7 @@ def anonymous_api(db):
 
 
 def seed_tenant(merchant, *, code: str, email: str) -> dict:
-    """One of each API resource for `merchant`: affiliate, referral, commissions (one in a payout), conversion."""
+    """One of each API resource for `merchant`: affiliate, referral, lead, commissions (one in a payout), conversion."""
     program = merchant.programs.get(is_default=True)
     affiliate = AffiliateFactory(merchant=merchant, program=program, code=code, email=email)
     referral = ReferralFactory(affiliate=affiliate, stripe_customer_id=f"cus_{code}")
@@ -88,10 +89,14 @@ def seed_tenant(merchant, *, code: str, email: str) -> dict:
         stripe_payment_intent_id="",
     )
     paid_out.refresh_from_db()
+    lead = Lead.objects.create(
+        merchant=merchant, referral=referral, email=f"lead-{code}@example.org", origin=Lead.Origin.SERVER
+    )
     return {
         "program": program,
         "affiliate": affiliate,
         "referral": referral,
+        "lead": lead,
         "commission": pending,
         "payout": paid_out.payout,
         "conversion": conversion,

@@ -105,7 +105,7 @@ def test_malformed_idempotency_key_is_400(api, merchant, key):
 def test_every_post_operation_documents_the_idempotency_key(anonymous_api):
     schema = json.loads(anonymous_api.get("/api/v1/schema/").content)
     posts = [(path, op) for path, item in schema["paths"].items() for method, op in item.items() if method == "post"]
-    assert len(posts) == 10  # creating a program and attributing a customer (POST referrals) among them
+    assert len(posts) == 11  # creating a program, attributing a customer (POST referrals) and a lead among them
     for path, op in posts:
         names = {p["name"] for p in op.get("parameters", [])}
         assert "Idempotency-Key" in names, path

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from affiliates.models import Commission
+from affiliates.models import Commission, Lead
 from affiliates.services import create_payout_batch, create_program, mark_payout_paid, set_program_status
 from api.urls import router
 from tests.factories import AffiliateFactory, CommissionFactory, ReferralFactory
@@ -35,6 +35,8 @@ def world(merchant, other_merchant):
     cb.refresh_from_db()
     mark_payout_paid(cb.payout, reference="wire-1")
     cc = CommissionFactory(referral=rb, amount=500, status="pending")
+    la = Lead.objects.create(merchant=merchant, referral=ra, email="lead-a@example.org", origin="browser")
+    lb = Lead.objects.create(merchant=merchant, referral=rb, email="lead-b@example.org", origin="server")
     theirs = seed_tenant(other_merchant, code="globex", email="partner@globex.example")
     return {
         "program": program,
@@ -48,6 +50,8 @@ def world(merchant, other_merchant):
         "ca": ca,
         "cb": cb,
         "cc": cc,
+        "la": la,
+        "lb": lb,
         "pa": ca.payout,
         "pb": cb.payout,
         "theirs": theirs,
@@ -109,6 +113,13 @@ CASES = {
         "not-a-uuid",
     ),
     ("programs", "status"): (lambda w: "archived", ["old"], None, "paused"),
+    ("leads", "affiliate"): (
+        lambda w: str(w["ann"].public_id),
+        ["la"],
+        lambda w: str(w["theirs"]["affiliate"].public_id),
+        "not-a-uuid",
+    ),
+    ("leads", "email"): (lambda w: "LEAD-B@example.org", ["lb"], lambda w: "lead-globex@example.org", "not-an-email"),
 }
 
 

@@ -134,6 +134,7 @@ def seeded(merchant, settings, wsgi_in_test_transaction, fake_stripe):
     ids = {
         "affiliates": str(data["affiliate"].public_id),
         "referrals": data["referral"].rid,
+        "leads": str(data["lead"].public_id),
         "commissions": str(data["commission"].public_id),
         "payouts": str(data["payout"].public_id),
         "programs": str(data["program"].public_id),

@@ -19,7 +19,7 @@ from affiliates.tasks import approve_due_commissions_task
 from tests.factories import CommissionFactory, ReferralFactory
 from tests.tracking.conftest import BROWSER_UA, click_body
 from tracking.storage import store_clicks
-from webhooks.events import emit_lead_created, record_events
+from webhooks.events import record_events
 from webhooks.models import EventType, WebhookDelivery, WebhookEvent
 
 from .conftest import endpoint_for
@@ -99,21 +99,25 @@ def test_referral_created_by_a_click_is_delivered(client, merchant, affiliate, r
     assert Referral.objects.get(rid=rid).merchant == merchant
 
 
-def test_lead_created_is_delivered_through_its_emit_function(merchant, receiver):
+def test_lead_created_by_the_api_is_delivered_as_the_api_shows_it(api, merchant, affiliate, receiver, fake_stripe):
     endpoint = endpoint_for(merchant, receiver, EventType.LEAD_CREATED)
-    lead = {
-        "id": "lead_1",
-        "referral": "r3f",
-        "affiliate": "5e0c",
-        "email": "new@example.org",
-        "customer": None,
-        "external_id": "user-42",
-        "created": "2026-01-05T10:00:00Z",
-    }
-    event = emit_lead_created(merchant.pk, lead)
-    received = only(receiver, "lead.created", endpoint.secret)
-    assert assert_envelope(received, "lead.created") == lead
-    assert received["id"] == event.event_id
+    referral = ReferralFactory(affiliate=affiliate)
+    response = api.post(
+        "/api/v1/leads", {"referral": referral.rid, "email": " New@Example.org ", "external_id": "user-42"}
+    )
+    assert response.status_code == 201, response.content
+    obj = assert_envelope(only(receiver, "lead.created", endpoint.secret), "lead.created")
+    assert obj == response.json() == api.get(f"/api/v1/leads/{obj['id']}").json()
+    assert (obj["referral"], obj["affiliate"], obj["email"], obj["customer"], obj["external_id"]) == (
+        referral.rid,
+        str(affiliate.public_id),
+        "new@example.org",
+        None,
+        "user-42",
+    )
+    # The same signup reported again is the same lead: no second event.
+    assert api.post("/api/v1/leads", {"referral": referral.rid, "email": "new@example.org"}).status_code == 200
+    assert len(receiver.of_type("lead.created")) == 1
 
 
 def test_commission_approved_through_the_api_is_commission_updated(api, merchant, affiliate, receiver):

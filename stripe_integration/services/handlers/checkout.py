@@ -11,6 +11,7 @@ from tracking.services import resolve_reference
 
 from ...lines import checkout_lines
 from ...models import StripeEvent
+from ..leads import bind_by_lead
 from ..links import link_customer, record_and_wake
 from ..payload import StripeData, checkout_amount_excluding_tax, event_time, reference
 from ..promotion_codes import assigned_code, attributed_referral, session_promotion_code_ids
@@ -27,24 +28,27 @@ def handle_checkout_session(merchant: Merchant, session: StripeData, event: Stri
     the same session, paid. Subscription mode links the customer and subscription and leaves the money to invoices.
 
     The referral is the one the session's referral id names, or the affiliate's whose assigned promotion code it used
-    (with no referral id, or where the program puts codes first: services/promotion_codes.py).
+    (with no referral id, or where the program puts codes first: services/promotion_codes.py), or with neither the
+    one a lead bound to the buyer (services/leads.py).
     """
     referred = session.string("client_reference_id").strip() or reference(session)
     codes = session_promotion_code_ids(session)
-    if not referred and not codes:
-        return
     mode = session.string("mode") or "payment"
     paid = session.string("payment_status") == "paid"
     if mode == "payment" and not paid:
         return
     customer_id = session.id("customer")
     email = session.object("customer_details").string("email") or session.string("customer_email")
-    referral = attributed_referral(
-        merchant,
-        referral=resolve_reference(merchant, referred) if referred else None,
-        code=assigned_code(merchant, codes),
-        customer_id=customer_id,
-    )
+    if referred or codes:
+        referral = attributed_referral(
+            merchant,
+            referral=resolve_reference(merchant, referred) if referred else None,
+            code=assigned_code(merchant, codes),
+            customer_id=customer_id,
+        )
+    else:
+        # No referral id, no code: a lead for the buyer's email (or customer) may know the referral.
+        referral = bind_by_lead(merchant, customer_id=customer_id, email=email, appeared=session.timestamp("created"))
     if referral is None:
         return
     if customer_id:

@@ -8,6 +8,7 @@ from tenants.models import Merchant
 
 from ...lines import invoice_lines
 from ...models import StripeEvent
+from ..leads import bind_by_lead
 from ..links import link_commission_payment, record_and_wake
 from ..payload import StripeData, event_time, invoice_subscription, invoice_tax
 from ..promotion_codes import bind_by_promotion_code, has_discounts
@@ -21,7 +22,8 @@ def handle_invoice_paid(merchant: Merchant, invoice: StripeData, event: StripeEv
 
     $0 invoices (trials) earn nothing. Waits for the customer's link when it has not arrived yet, unless the invoice
     used a promotion code assigned to an affiliate, which binds the customer (a $0 invoice's too: the binding is
-    kept). The first invoice of a subscription is not recurring; later ones are, within the program's recurring limit.
+    kept), or a lead for its customer's email. The first invoice of a subscription is not recurring; later ones are,
+    within the program's recurring limit.
     """
     amount_paid = invoice.amount("amount_paid")
     if amount_paid <= 0 and not has_discounts(invoice):
@@ -60,6 +62,8 @@ def handle_invoice_paid(merchant: Merchant, invoice: StripeData, event: StripeEv
             subscription_id=subscription_id,
             email=email,
         )
+    if referral is None:
+        referral = bind_by_lead(merchant, customer_id=customer_id, email=email)
     if amount_paid <= 0:
         return
     if referral is None:
