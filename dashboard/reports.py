@@ -29,6 +29,7 @@ from affiliates.models import (
     CommissionDailyStat,
     CommissionDirtyDay,
     DailyStat,
+    Lead,
     Payout,
     Program,
     Referral,
@@ -39,6 +40,56 @@ from tracking.models import Click
 
 from .periods import Period, day_start
 from .sql import top_affiliate_sums
+
+# --- the funnel: clicks -> leads -> customers -> revenue, and how customers were won ---------------------------------
+
+
+def funnel(
+    merchant: Merchant,
+    period: Period,
+    stats: dict,
+    *,
+    affiliate: Affiliate | None = None,
+    program: Program | None = None,
+) -> dict:
+    """The period's funnel beside `stats` (overview_and_series): leads reported, and the customers won by each route
+    (a referral's `source`: click, lead, promotion code, manual, API), every route listed, zero or not. Two queries."""
+    lo, hi = day_start(period.start), day_start(period.end + timedelta(days=1))
+    scope: dict = {"merchant": merchant}
+    if affiliate is not None:
+        scope["affiliate"] = affiliate
+    if program is not None:
+        scope["affiliate__program"] = program
+    lead_scope = {f"referral__{key}" if key != "merchant" else key: value for key, value in scope.items()}
+    leads = Lead.objects.filter(**lead_scope, created_at__gte=lo, created_at__lt=hi).count()
+    won = dict(
+        Referral.objects.filter(**scope, converted_at__gte=lo, converted_at__lt=hi)
+        .values("source")
+        .annotate(n=Count("pk"))
+        .values_list("source", "n")
+    )
+    customers = sum(won.values())
+    sources = [
+        {"source": value, "label": label, "customers": won.get(value, 0), "share": 100 * won[value] / customers}
+        if won.get(value)
+        else {"source": value, "label": label, "customers": 0, "share": 0}
+        for value, label in Referral.Source.choices
+    ]
+    clicks = stats["clicks"]
+    return {
+        "steps": [
+            {"name": "Clicks", "value": clicks, "rate": None},
+            {"name": "Leads", "value": leads, "rate": 100 * leads / clicks if clicks else None},
+            {
+                "name": "Customers",
+                "value": stats["customers"],
+                "rate": 100 * stats["customers"] / leads if leads else None,
+            },
+        ],
+        "revenue": stats["revenue"],
+        "sources": sources,
+    }
+
 
 # --- counts: clicks, referrals, customers --------------------------------------------------------------------------
 

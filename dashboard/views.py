@@ -43,6 +43,7 @@ def overview(request):
             "period": period,
             "periods": periods.PERIODS,
             "stats": stats,
+            "funnel": reports.funnel(request.merchant, period, stats, program=program),
             "series": series,
             "program": program,
             "programs": selectors.programs_of(request.merchant),

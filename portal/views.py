@@ -90,6 +90,7 @@ def portal_dashboard(request):
             built_link=built,
             built_off_site=bool(page) and not _same_site(merchant, page),
             stats=stats,
+            funnel=reports.funnel(merchant, period, stats, affiliate=affiliate),
             series=series,
             rule=services.commission_rule(affiliate),
             earnings=earnings_table(affiliate.program.rules, services.commission_rule(affiliate)),
