@@ -4,15 +4,20 @@ the referral, so its payments earn with no referral id on any Stripe object. Dri
 real signed webhook and the local Stripe fake (tests/fake_stripe/) for what events name only by id."""
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import TestCase
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from affiliates.models import Commission, Lead, Referral
+from affiliates.services import create_affiliate, create_default_program, create_referral
+from stripe_integration.models import StripeEvent
 from tenants.services import create_api_key
-from tests.factories import AffiliateFactory, ReferralFactory
+from tests.factories import AffiliateFactory, MerchantFactory, ReferralFactory
 from tests.stripe_events import checkout_session, customer, invoice, make_event, post_event
 from tests.tracking.conftest import BROWSER_UA
 
@@ -245,3 +250,82 @@ def test_a_server_lead_is_trusted_before_an_earlier_browser_lead_for_the_same_ad
     cus = customer(email="fay@example.org", created=ts(datetime.now(UTC) + timedelta(seconds=5)))
     customer_event(client, merchant, cus)
     assert Referral.objects.get(stripe_customer_id=cus["id"]).affiliate == affiliate
+
+
+def build_lead_scenario(client, fake_stripe):
+    """A fresh merchant; alice's visitor signs up in the browser and becomes customer A (created in Stripe after the
+    lead, with two paid invoices); bob's visitor is reported by the merchant's server with its customer B (one
+    invoice). Returns the merchant, the actions in their natural order, and {invoice id: (affiliate code, amount)}."""
+    merchant = MerchantFactory()
+    create_default_program(merchant)
+    alice = create_affiliate(merchant, email=f"alice-{merchant.pk}@example.net", code="alice")
+    bob = create_affiliate(merchant, email=f"bob-{merchant.pk}@example.net", code="bob")
+    account = merchant.stripe_account_id
+    later = ts(timezone.now() + timedelta(hours=1))
+    ann = fake_stripe.put(customer(email=f"ann-{merchant.pk}@example.org", created=later), account=account)
+    ben = fake_stripe.put(customer(email=f"ben-{merchant.pk}@example.org", created=later), account=account)
+    sub_a = f"sub_a{merchant.pk}"
+    inv = [
+        invoice(
+            customer=ann["id"], subscription=sub_a, customer_email=ann["email"], billing_reason="subscription_create"
+        ),
+        invoice(customer=ann["id"], subscription=sub_a, customer_email=ann["email"], amount_paid=5000),
+        invoice(customer=ben["id"], customer_email=ben["email"], billing_reason="subscription_create"),
+    ]
+    actions = [
+        ("browser", (merchant, create_referral(alice).rid, ann["email"].upper())),
+        ("server", (merchant, bob.code, ben["email"], ben["id"])),
+        ("event", make_event("customer.created", ann, account=account)),
+        ("event", make_event("customer.created", ben, account=account)),
+        *[("event", make_event("invoice.paid", i, account=account)) for i in inv],
+    ]
+    expected = {inv[0]["id"]: ("alice", 2000), inv[1]["id"]: ("alice", 1000), inv[2]["id"]: ("bob", 2000)}
+    return merchant, actions, expected
+
+
+def run_leads(client, actions):
+    for kind, what in actions:
+        if kind == "event":
+            assert post_event(client, what).status_code == 200
+        elif kind == "browser":
+            merchant, rid, email = what
+            assert track_lead(client, merchant, rid, e=email).status_code == 200
+        else:
+            merchant, code, email, customer_id = what
+            key = create_api_key(merchant, name="backend")[1]
+            with TestCase.captureOnCommitCallbacks(execute=True):
+                response = client.post(
+                    "/api/v1/leads",
+                    {"referral": code, "email": email, "customer": customer_id},
+                    content_type="application/json",
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+            assert response.status_code in (200, 201), response.content
+
+
+def lead_outcome(merchant) -> dict:
+    return {
+        c.source_id: (c.affiliate.code, c.amount)
+        for c in Commission.objects.for_merchant(merchant).select_related("affiliate")
+    }
+
+
+@settings(
+    max_examples=int(os.environ.get("ORDERING_EXAMPLES", 12)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_leads_and_their_customers_events_in_any_order_give_the_in_order_commissions(client, fake_stripe, data):
+    merchant, actions, expected = build_lead_scenario(client, fake_stripe)
+    order = data.draw(st.permutations(range(len(actions))), label="order")
+    repeats = data.draw(
+        st.lists(st.tuples(st.sampled_from(range(len(actions))), st.integers(0, len(actions))), max_size=3),
+        label="repeats",
+    )
+    sequence = [actions[i] for i in order]
+    for index, position in repeats:
+        sequence.insert(position, actions[index])
+    run_leads(client, sequence)
+    assert lead_outcome(merchant) == expected
+    assert not StripeEvent.objects.filter(merchant=merchant, status__in=["waiting", "failed", "pending"]).exists()
