@@ -16,14 +16,18 @@ lease to expire; the sweep (`due_deliveries`, run by beat) then sends the
 delivery again, so nothing is lost.
 """
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import WebhookAttempt, WebhookDelivery
+from .email_tasks import notify_endpoint_disabled_task
+from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from .sending import Answer, post, signed_headers
+from .subscriptions import forget_subscriptions
 
 RETRY_DELAYS = (
     timedelta(seconds=5),
@@ -115,6 +119,7 @@ def record_attempt(delivery: WebhookDelivery, answer: Answer, *, attempted_at: d
     )
     if not updated:
         return None
+    note_endpoint_health(delivery.endpoint, answer, at=attempted_at)
     return WebhookAttempt.objects.create(
         merchant_id=delivery.merchant_id,
         delivery=delivery,
@@ -127,6 +132,48 @@ def record_attempt(delivery: WebhookDelivery, answer: Answer, *, attempted_at: d
         error=answer.error[:500],
         is_manual=delivery.resend_requested_at is not None,
         next_attempt_at=next_attempt_at,
+    )
+
+
+def note_endpoint_health(endpoint: WebhookEndpoint, answer: Answer, *, at: datetime) -> None:
+    """Keeps `failing_since` (the first failure since the last success) and disables an endpoint whose attempts
+    have all failed for WEBHOOK_DISABLE_AFTER_DAYS, saying why, with an email to the merchant's owners.
+
+    Runs in the attempt's transaction, on the endpoint as the claim read it: a success clears `failing_since` without
+    a query when it was already clear, so a healthy endpoint pays nothing. The disabling is decided by the row as it
+    is (`failing_since` old enough, still enabled): an endpoint is disabled, and its owners told, once.
+    """
+    if not endpoint.is_enabled:
+        return  # an attempt refused for the disabled endpoint says nothing of its health
+    endpoints = WebhookEndpoint.objects.filter(pk=endpoint.pk)
+    if answer.is_success:
+        if endpoint.failing_since is not None:
+            endpoints.exclude(failing_since=None).update(failing_since=None)
+        return
+    if endpoint.failing_since is None:
+        endpoints.filter(failing_since=None).update(failing_since=at)
+        return
+    disabled = endpoints.filter(status=WebhookEndpoint.Status.ENABLED, failing_since__lte=at - disable_after()).update(
+        status=WebhookEndpoint.Status.DISABLED,
+        disabled_reason=disabled_reason(endpoint.failing_since, answer),
+        updated_at=at,
+    )
+    if disabled:
+        forget_subscriptions(endpoint.merchant_id)
+        transaction.on_commit(partial(notify_endpoint_disabled_task.delay, endpoint.pk), robust=True)
+
+
+def disable_after() -> timedelta:
+    return timedelta(days=settings.WEBHOOK_DISABLE_AFTER_DAYS)
+
+
+def disabled_reason(failing_since: datetime, answer: Answer) -> str:
+    last = f"HTTP {answer.status}" if answer.status is not None else answer.error.rstrip(".")
+    days = settings.WEBHOOK_DISABLE_AFTER_DAYS
+    since = failing_since.astimezone(UTC).strftime("%b %-d, %Y %H:%M UTC")
+    return (
+        f"Disabled automatically after {days} days of failures: every attempt since {since} failed "
+        f"(the last: {last[:300]})."
     )
 
 

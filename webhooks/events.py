@@ -6,7 +6,7 @@ serializer, and in one transaction writes the event and a delivery for every
 enabled endpoint of the merchant subscribed to its type; the deliveries are
 enqueued once that commits. A merchant with no such endpoint costs one query
 and writes nothing: which event types each merchant's enabled endpoints take is
-kept in the cache (`subscribed_types`, Redis in production) and forgotten on
+kept in the cache (webhooks/subscriptions.py, Redis in production) and forgotten on
 every change to its endpoints, so the attribution path pays no query for a
 merchant that has none. The body is
 `{"id": "evt_...", "type": ..., "created": <ISO 8601>, "data": {"object": <the API representation>}}`,
@@ -20,12 +20,10 @@ transaction make one event.
 
 import hashlib
 import json
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 
-from django.core.cache import cache
 from django.db import models, transaction
 from django.utils import timezone
 from rest_framework import serializers
@@ -43,9 +41,8 @@ from api.serializers import (
 )
 
 from .models import EventType, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from .subscriptions import subscribed_types
 from .tasks import deliver_webhook_task
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,49 +80,6 @@ SOURCES: dict[str, Source] = {
     # lead.created: leads are not built yet. Until a lead model and its API serializer exist (then a `lead_created`
     # signal and a Source here, as for the others), `emit_lead_created` takes a lead's representation as it is.
 }
-
-
-# Forgotten on every change to a merchant's endpoints (webhooks/services.py); the timeout only bounds how long a
-# read racing with such a change can keep the old answer.
-TYPES_KEY = "webhooks:types:{}"
-TYPES_SECONDS = 60
-
-
-def forget_subscriptions(merchant_id: int) -> None:
-    """After a change to the merchant's endpoints: now, and again once it commits (a read in between stays out)."""
-
-    def forget() -> None:
-        try:
-            cache.delete(TYPES_KEY.format(merchant_id))
-        except Exception:  # the cache is down: nothing is kept in it either
-            log.warning("webhook subscriptions not forgotten: the cache is unreachable", exc_info=True)
-
-    forget()
-    transaction.on_commit(forget)
-
-
-def subscribed_types(merchant_ids: Iterable[int]) -> dict[int, frozenset[str]]:
-    """The event types the merchants' enabled endpoints are subscribed to: from the cache, else one query."""
-    keys = {TYPES_KEY.format(merchant_id): merchant_id for merchant_id in merchant_ids}
-    try:
-        cached = cache.get_many(list(keys))
-    except Exception:
-        cached = {}
-    types = {keys[key]: frozenset(value) for key, value in cached.items()}
-    missing = [merchant_id for merchant_id in keys.values() if merchant_id not in types]
-    if missing:
-        found: dict[int, set[str]] = {merchant_id: set() for merchant_id in missing}
-        for merchant_id, events in WebhookEndpoint.objects.filter(
-            merchant_id__in=missing, status=WebhookEndpoint.Status.ENABLED
-        ).values_list("merchant_id", "events"):
-            found[merchant_id].update(events)
-        for merchant_id, events in found.items():
-            types[merchant_id] = frozenset(events)
-        try:
-            cache.set_many({TYPES_KEY.format(m): sorted(e) for m, e in found.items()}, TYPES_SECONDS)
-        except Exception:
-            log.warning("webhook subscriptions not cached: the cache is unreachable", exc_info=True)
-    return types
 
 
 def subscribed_endpoints(event_type: str, merchant_ids: Iterable[int]) -> dict[int, list[WebhookEndpoint]]:

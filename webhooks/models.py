@@ -56,6 +56,11 @@ class WebhookEndpoint(models.Model):
     # After a rotation the old secret signs alongside the new one for a while, so the merchant can switch over.
     previous_secret = models.CharField(max_length=100, blank=True)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    # The first failed attempt since the last one that succeeded (null while the last attempt succeeded): an endpoint
+    # failing for WEBHOOK_DISABLE_AFTER_DAYS is disabled by webhooks/delivery.py, saying why in `disabled_reason`
+    # (empty unless it was disabled that way; cleared when it is enabled again).
+    failing_since = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

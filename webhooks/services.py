@@ -10,8 +10,8 @@ from django.utils import timezone
 from tenants.models import Merchant
 
 from .addresses import UnsafeAddress, check_url
-from .events import forget_subscriptions
 from .models import EventType, WebhookDelivery, WebhookEndpoint, new_secret
+from .subscriptions import forget_subscriptions
 from .tasks import deliver_webhook_task
 
 # After a rotation, the old secret keeps signing alongside the new one this long.
@@ -64,7 +64,8 @@ def update_endpoint(
     events: Iterable[str] | None = None,
     status: str | None = None,
 ) -> WebhookEndpoint:
-    """Changes what is given. Deliveries not yet sent go to the new URL; a disabled endpoint is sent nothing."""
+    """Changes what is given. Deliveries not yet sent go to the new URL; a disabled endpoint is sent nothing.
+    Enabling it clears why it was disabled and its failures so far: it has WEBHOOK_DISABLE_AFTER_DAYS again."""
     updates: dict = {"updated_at": timezone.now()}
     if url is not None:
         updates["url"] = clean_url(url)
@@ -74,6 +75,8 @@ def update_endpoint(
         if status not in WebhookEndpoint.Status.values:
             raise WebhookError("Unknown status.", field="status")
         updates["status"] = status
+        if status == WebhookEndpoint.Status.ENABLED:
+            updates.update(disabled_reason="", failing_since=None)
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(**updates)
     forget_subscriptions(endpoint.merchant_id)  # update() sends no post_save (webhooks/receivers.py)
     endpoint.refresh_from_db()
