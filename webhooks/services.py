@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable
 from datetime import timedelta
+from functools import partial
 
 from django.db import transaction
 from django.db.models import Q
@@ -16,6 +17,8 @@ from .tasks import deliver_webhook_task
 
 # After a rotation, the old secret keeps signing alongside the new one this long.
 PREVIOUS_SECRET_DAYS = 1
+# A bulk resend enqueues this many tasks at once; the rest are due at once and the sweep (500 every 30 s) sends them.
+RESEND_ENQUEUED = 500
 
 
 class WebhookError(ValueError):
@@ -125,3 +128,31 @@ def resend_delivery(delivery: WebhookDelivery) -> WebhookDelivery:
     transaction.on_commit(lambda: deliver_webhook_task.delay(delivery.pk), robust=True)
     delivery.refresh_from_db()
     return delivery
+
+
+@transaction.atomic
+def resend_deliveries(endpoint: WebhookEndpoint, *, deliveries: Iterable[WebhookDelivery] | None = None) -> int:
+    """Every failed delivery of the endpoint, or those of `deliveries` that are its and have not succeeded, sent
+    again now, oldest first; how many were. Each gets one manual attempt and the retries left in its window, as with
+    `resend_delivery`. Deliveries being attempted right now are left to that attempt. Refused while the endpoint is
+    disabled.
+
+    Idempotency: only failed or pending deliveries are taken, and a delivery succeeds at most once, so resending
+    twice sends nothing that already arrived.
+    """
+    if not endpoint.is_enabled:
+        raise WebhookError("Enable the endpoint first: a disabled endpoint is sent nothing.", code="conflict")
+    now = timezone.now()
+    rows = WebhookDelivery.objects.filter(endpoint=endpoint).filter(Q(locked_until=None) | Q(locked_until__lte=now))
+    if deliveries is None:
+        rows = rows.filter(status=WebhookDelivery.Status.FAILED)
+    else:
+        rows = rows.filter(
+            pk__in=[delivery.pk for delivery in deliveries],
+            status__in=[WebhookDelivery.Status.PENDING, WebhookDelivery.Status.FAILED],
+        )
+    resent = rows.update(status=WebhookDelivery.Status.PENDING, next_attempt_at=now, resend_requested_at=now)
+    first = WebhookDelivery.objects.filter(endpoint=endpoint, resend_requested_at=now).order_by("pk")
+    for delivery_id in first.values_list("pk", flat=True)[:RESEND_ENQUEUED]:
+        transaction.on_commit(partial(deliver_webhook_task.delay, delivery_id), robust=True)
+    return resent
