@@ -16,28 +16,11 @@ from api.base import MerchantScopedMixin, idempotent
 from . import services
 from .addresses import INVALID_URL, URL_PATTERN
 from .models import EventType, WebhookEndpoint
+from .serializers import WebhookEndpointOutputSerializer
 
 ID_PARAMETER = OpenApiParameter(
     "id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The webhook endpoint's id."
 )
-
-
-class _BlankAsNull(serializers.CharField):
-    def to_representation(self, value: str) -> str | None:
-        return value or None
-
-
-class WebhookEndpointOutputSerializer(serializers.Serializer):
-    id = serializers.UUIDField(source="public_id")
-    url = serializers.CharField()
-    events = serializers.ListField(child=serializers.ChoiceField(choices=EventType.choices))
-    status = serializers.ChoiceField(choices=WebhookEndpoint.Status.choices)
-    disabled_reason = _BlankAsNull(
-        allow_null=True,
-        help_text="Why Afficone disabled the endpoint (its attempts all failed for days); null when it is enabled or "
-        "was disabled by hand. Enabling it clears this.",
-    )
-    created = serializers.DateTimeField(source="created_at")
 
 
 class WebhookEndpointCreatedSerializer(WebhookEndpointOutputSerializer):

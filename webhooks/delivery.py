@@ -25,7 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .email_tasks import notify_endpoint_disabled_task
-from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from .models import TEST_EVENT_TYPE, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from .sending import Answer, post, signed_headers
 from .subscriptions import forget_subscriptions
 
@@ -87,7 +87,8 @@ def attempt_delivery(delivery_id: int) -> WebhookAttempt | None:
     if delivery is None:
         return None
     endpoint, event = delivery.endpoint, delivery.event
-    if not endpoint.is_enabled:
+    # A test event is sent to a disabled endpoint too: it is how a merchant checks one before enabling it again.
+    if not endpoint.is_enabled and event.type != TEST_EVENT_TYPE:
         answer = Answer(None, "", 0, "Not sent: the endpoint is disabled.")
     else:
         headers = signed_headers(event.event_id, event.body, signing_secrets(endpoint, now=now), at=now)
@@ -106,7 +107,8 @@ def record_attempt(delivery: WebhookDelivery, answer: Answer, *, attempted_at: d
     else:
         status = WebhookDelivery.Status.FAILED
         retry_at = attempted_at + retry_delay(number)
-        if delivery.endpoint.is_enabled and retry_at <= delivery.created_at + RETRY_WINDOW:
+        retries = delivery.endpoint.is_enabled and delivery.event.type != TEST_EVENT_TYPE  # a test is sent once
+        if retries and retry_at <= delivery.created_at + RETRY_WINDOW:
             status, next_attempt_at = WebhookDelivery.Status.PENDING, retry_at
     updated = WebhookDelivery.objects.filter(pk=delivery.pk, status=WebhookDelivery.Status.PENDING).update(
         status=status,

@@ -40,7 +40,8 @@ from api.serializers import (
     ReferralOutputSerializer,
 )
 
-from .models import EventType, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from .models import TEST_EVENT_TYPE, EventType, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from .serializers import WebhookEndpointOutputSerializer
 from .subscriptions import subscribed_types
 from .tasks import deliver_webhook_task
 
@@ -140,6 +141,23 @@ def write_event(merchant_id: int, event_type: str, obj: dict, endpoints: list[We
     )
     if last is not None and last[1] == digest and (last[0] == event_type or event_type.endswith(".updated")):
         return None
+    event = _save_event(merchant_id, event_type, object_id, digest, obj)
+    for endpoint in endpoints:
+        _add_delivery(event, endpoint)
+    return event
+
+
+@transaction.atomic
+def write_test_event(endpoint: WebhookEndpoint) -> WebhookDelivery:
+    """A `webhook.test` event about the endpoint itself (its API representation) and its one delivery, to that
+    endpoint only, enqueued after the commit. Never skipped as a repeat: each press of the button sends one."""
+    obj = WebhookEndpointOutputSerializer(endpoint).data
+    object_id = f"webhook_endpoint:{obj['id']}"
+    digest = hashlib.sha256(_canonical(obj).encode()).hexdigest()
+    return _add_delivery(_save_event(endpoint.merchant_id, TEST_EVENT_TYPE, object_id, digest, obj), endpoint)
+
+
+def _save_event(merchant_id: int, event_type: str, object_id: str, digest: str, obj: dict) -> WebhookEvent:
     now = timezone.now()
     event = WebhookEvent(
         merchant_id=merchant_id, type=event_type, object_id=object_id, object_digest=digest, created_at=now
@@ -152,11 +170,13 @@ def write_event(merchant_id: int, event_type: str, obj: dict, endpoints: list[We
     }
     event.body = json.dumps(payload, cls=JSONEncoder, separators=(",", ":"), ensure_ascii=False)
     event.save()
-    deliveries = [
-        WebhookDelivery.objects.create(merchant_id=merchant_id, event=event, endpoint=endpoint, next_attempt_at=now)
-        for endpoint in endpoints
-    ]
-    for delivery in deliveries:
-        # If the broker cannot take it, the delivery is due in the database and the sweep sends it.
-        transaction.on_commit(partial(deliver_webhook_task.delay, delivery.pk), robust=True)
     return event
+
+
+def _add_delivery(event: WebhookEvent, endpoint: WebhookEndpoint) -> WebhookDelivery:
+    delivery = WebhookDelivery.objects.create(
+        merchant_id=event.merchant_id, event=event, endpoint=endpoint, next_attempt_at=event.created_at
+    )
+    # If the broker cannot take it, the delivery is due in the database and the sweep sends it.
+    transaction.on_commit(partial(deliver_webhook_task.delay, delivery.pk), robust=True)
+    return delivery

@@ -40,6 +40,10 @@ class EventType(models.TextChoices):
     PAYOUT_PAID = "payout.paid", "A payout was marked paid"
 
 
+# Sent by "Send test event" to one endpoint, whatever it is subscribed to; not a type endpoints can subscribe to.
+TEST_EVENT_TYPE = "webhook.test"
+
+
 class WebhookEndpoint(models.Model):
     """A URL of the merchant's where events of the chosen types are POSTed, signed with `secret`."""
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from tenants.models import Merchant
 
 from .addresses import UnsafeAddress, check_url
+from .events import write_test_event
 from .models import EventType, WebhookDelivery, WebhookEndpoint, new_secret
 from .subscriptions import forget_subscriptions
 from .tasks import deliver_webhook_task
@@ -156,3 +157,10 @@ def resend_deliveries(endpoint: WebhookEndpoint, *, deliveries: Iterable[Webhook
     for delivery_id in first.values_list("pk", flat=True)[:RESEND_ENQUEUED]:
         transaction.on_commit(partial(deliver_webhook_task.delay, delivery_id), robust=True)
     return resent
+
+
+def send_test_event(endpoint: WebhookEndpoint) -> WebhookDelivery:
+    """Sends the endpoint a signed `webhook.test` event now, through the delivery path and its log: its object is the
+    endpoint as the API shows it. Sent whether the endpoint is enabled or not, whatever it is subscribed to, and
+    once: a test that fails is not retried (press the button again)."""
+    return write_test_event(endpoint)

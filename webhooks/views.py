@@ -161,3 +161,12 @@ def resend_deliveries(request, code):
         else:
             messages.info(request, "Nothing to resend: no delivery has failed.")
     return redirect("webhooks:endpoint", code=endpoint.public_id)
+
+
+@merchant_required(manage=True)
+@require_POST
+def send_test_event(request, code):
+    endpoint = get_object_or_404(_endpoints(request), public_id=code)
+    delivery = services.send_test_event(endpoint)
+    messages.success(request, f"A {delivery.event.type} event is on its way to {endpoint.url}.")
+    return redirect("webhooks:delivery", code=delivery.public_id)

@@ -271,6 +271,7 @@ ATTEMPTS = {
     "delivery": [("get", None)],
     "resend_delivery": [("post", {})],
     "resend_deliveries": [("post", {"scope": "failed"}), ("post", {"scope": "selected"})],
+    "send_test_event": [("post", {})],
 }
 
 
@@ -299,7 +300,8 @@ def test_other_merchant_gets_404_and_nothing_changes(merchant_client, theirs, na
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "name", ["endpoints", "endpoint", "delivery", "resend_delivery", "resend_deliveries", "rotate_secret"]
+    "name",
+    ["endpoints", "endpoint", "delivery", "resend_delivery", "resend_deliveries", "send_test_event", "rotate_secret"],
 )
 def test_members_cannot_see_or_manage_webhooks(client, merchant, name):
     endpoint = WebhookEndpoint.objects.create(merchant=merchant, url="https://a.example.com/h", events=["payout.paid"])
@@ -308,7 +310,7 @@ def test_members_cannot_see_or_manage_webhooks(client, merchant, name):
     # Refused before any lookup: the id does not matter.
     url = reverse(f"webhooks:{name}", args=[] if name == "endpoints" else [endpoint.public_id])
     before = _snapshot()
-    posts = ("resend_delivery", "resend_deliveries", "rotate_secret")
+    posts = ("resend_delivery", "resend_deliveries", "send_test_event", "rotate_secret")
     response = client.post(url) if name in posts else client.get(url)
     assert response.status_code == 403
     assert _snapshot() == before
