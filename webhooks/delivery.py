@@ -14,6 +14,13 @@ find nothing to claim, and a delivery succeeds at most once (it leaves
 `pending` with its first 2xx). A worker that dies mid-attempt leaves the
 lease to expire; the sweep (`due_deliveries`, run by beat) then sends the
 delivery again, so nothing is lost.
+
+Order per object: deliveries to one endpoint about the same object (a
+commission created, then approved) are sent in the order they were made. A
+delivery is not claimable while an earlier one to its endpoint about the same
+object is pending (being attempted, or waiting for its retry); once that one
+leaves pending (delivered, or failed for good) its task sends the next
+(`next_in_order`), or the sweep does. Deliveries about other objects never wait.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -21,7 +28,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from .email_tasks import notify_endpoint_disabled_task
@@ -51,9 +58,39 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def _claimable(now: datetime):
-    return WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now).filter(
-        Q(locked_until=None) | Q(locked_until__lte=now)
+    """Pending, due, held by nobody, and not behind an earlier delivery about the same object that is pending."""
+    earlier = WebhookDelivery.objects.filter(
+        endpoint_id=OuterRef("endpoint_id"),
+        object_id=OuterRef("object_id"),
+        status=WebhookDelivery.Status.PENDING,
+        pk__lt=OuterRef("pk"),
     )
+    return (
+        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
+        .filter(Q(locked_until=None) | Q(locked_until__lte=now))
+        .filter(Q(object_id="") | ~Exists(earlier))
+    )
+
+
+def next_in_order(delivery: WebhookDelivery) -> int | None:
+    """After `delivery` left pending: the next delivery to its endpoint about the same object, if it is due now
+    (it waited for this one). Its task sends it; the sweep would, a little later."""
+    if not delivery.object_id:
+        return None
+    following = (
+        WebhookDelivery.objects.filter(
+            endpoint_id=delivery.endpoint_id,
+            object_id=delivery.object_id,
+            status=WebhookDelivery.Status.PENDING,
+            pk__gt=delivery.pk,
+        )
+        .order_by("pk")
+        .values_list("pk", "next_attempt_at")
+        .first()
+    )
+    if following is None or following[1] is None or following[1] > timezone.now():
+        return None
+    return following[0]
 
 
 def claim_delivery(delivery_id: int, *, now: datetime) -> WebhookDelivery | None:

@@ -175,7 +175,11 @@ def _save_event(merchant_id: int, event_type: str, object_id: str, digest: str, 
 
 def _add_delivery(event: WebhookEvent, endpoint: WebhookEndpoint) -> WebhookDelivery:
     delivery = WebhookDelivery.objects.create(
-        merchant_id=event.merchant_id, event=event, endpoint=endpoint, next_attempt_at=event.created_at
+        merchant_id=event.merchant_id,
+        event=event,
+        endpoint=endpoint,
+        object_id=event.object_id,
+        next_attempt_at=event.created_at,
     )
     # If the broker cannot take it, the delivery is due in the database and the sweep sends it.
     transaction.on_commit(partial(deliver_webhook_task.delay, delivery.pk), robust=True)

@@ -120,6 +120,9 @@ class WebhookDelivery(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    # The event's object_id, copied: deliveries to one endpoint about one object are sent in order, a later one not
+    # while an earlier one is pending (webhooks/delivery.py). Empty: not ordered (deliveries made before the copy).
+    object_id = models.CharField(max_length=255, blank=True, default="")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     # When the next attempt is due (pending only). An attempt in progress holds the delivery until `locked_until`.
@@ -144,6 +147,10 @@ class WebhookDelivery(models.Model):
             models.Index(fields=["endpoint", "-created_at"], name="webhookdelivery_endpoint_idx"),
             # The sweep reads only the few deliveries still pending.
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhookdelivery_due_idx"),
+            # Whether an earlier delivery about the same object is still pending, looked up by every claim.
+            models.Index(
+                fields=["endpoint", "object_id", "id"], condition=Q(status="pending"), name="webhookdelivery_order_idx"
+            ),
         ]
 
     def __str__(self) -> str:

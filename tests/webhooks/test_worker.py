@@ -66,6 +66,32 @@ def test_a_500_is_retried_after_the_back_off_and_every_answer_is_logged(merchant
         request.verified(endpoint.secret)
 
 
+def test_an_update_waits_for_the_retry_of_the_creation_then_both_arrive_in_order(
+    merchant, affiliate, receiver, api, celery_worker
+):
+    endpoint = endpoint_for(merchant, receiver, EventType.COMMISSION_CREATED, EventType.COMMISSION_UPDATED)
+    receiver.answer((500, "not yet"))
+    sale = {"id": "order-1", "referral": affiliate.code, "amount": 10000, "currency": "usd"}
+    assert api.post("/api/v1/conversions", sale).status_code == 201
+    receiver.wait_for(1)
+    assert api.post("/api/v1/conversions/order-1/refund", {"amount": 2500}).status_code == 200
+    created, updated = WebhookDelivery.objects.filter(endpoint=endpoint).select_related("event").order_by("pk")
+
+    first, retried, later = receiver.wait_for(3, timeout=30)
+    assert [first.event["type"], retried.event["type"], later.event["type"]] == [
+        "commission.created",
+        "commission.created",
+        "commission.updated",
+    ]
+    assert first.headers["webhook-id"] == retried.headers["webhook-id"] == created.event.event_id
+    assert later.verified(endpoint.secret)["id"] == updated.event.event_id
+    assert retried.at - first.at >= 4.9 and later.at >= retried.at  # the update waited for the creation's retry
+    wait_for(lambda: WebhookDelivery.objects.filter(endpoint=endpoint, status="succeeded").count() == 2)
+    updated.refresh_from_db()
+    assert updated.attempts == 1  # never tried while the creation was pending
+    assert len(receiver.requests) == 3
+
+
 def _stored_but_never_sent(merchant, endpoint, **delivery_fields) -> WebhookDelivery:
     """A delivery as the outbox writes it, whose task never ran (the broker was down, or its worker died)."""
     now = timezone.now()
