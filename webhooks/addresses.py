@@ -34,6 +34,12 @@ INVALID_URL = "Enter a valid URL: https://, a host name, then an optional port, 
 
 LOCAL_NAMES = ("localhost", "localhost.localdomain")
 LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa")
+# IPv6 addresses that carry an IPv4 one in their last 32 bits and reach it: NAT64's well-known prefix (a gateway
+# translates to that IPv4 address) and the old IPv4-compatible addresses. Checked as the IPv4 address they carry.
+CARRY_IPV4 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
+# Not globally reachable (IANA), though the standard library of Python 3.11 counts it global: NAT64 for local use
+# (RFC 8215), translating to whatever network its gateway sits in.
+NOT_GLOBAL = (ipaddress.ip_network("64:ff9b:1::/48"),)
 
 
 class UnsafeAddress(ValueError):
@@ -49,8 +55,12 @@ def is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address):
         embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and any(ip in network for network in CARRY_IPV4):
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None:
             ip = embedded
+    if any(ip in network for network in NOT_GLOBAL if network.version == ip.version):
+        return False
     return ip.is_global and not ip.is_multicast
 
 
@@ -70,11 +80,23 @@ def check_url(url: str) -> str:
         literal = ipaddress.ip_address(host)
     except ValueError:
         literal = None
+    if literal is None and _is_other_ipv4_spelling(host):
+        # 2130706433, 0x7f000001, 017700000001: one-label names to the URL pattern, an IPv4 address to the resolver.
+        raise UnsafeAddress("Write an IP address as four decimal numbers, such as 203.0.113.10.")
     if literal is not None and not is_public(str(literal)):
         raise UnsafeAddress("This address is not on the public internet.")
     if host.lower() in LOCAL_NAMES or host.lower().endswith(LOCAL_SUFFIXES):
         raise UnsafeAddress("This address is not on the public internet.")
     return url
+
+
+def _is_other_ipv4_spelling(host: str) -> bool:
+    """Whether the C resolver reads `host` as an IPv4 address (decimal, octal or hex, in one to four parts)."""
+    try:
+        socket.inet_aton(host)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def resolve(host: str, port: int) -> str:

@@ -16,18 +16,11 @@ from api.base import MerchantScopedMixin, idempotent
 from . import services
 from .addresses import INVALID_URL, URL_PATTERN
 from .models import EventType, WebhookEndpoint
+from .serializers import WebhookEndpointOutputSerializer
 
 ID_PARAMETER = OpenApiParameter(
     "id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The webhook endpoint's id."
 )
-
-
-class WebhookEndpointOutputSerializer(serializers.Serializer):
-    id = serializers.UUIDField(source="public_id")
-    url = serializers.CharField()
-    events = serializers.ListField(child=serializers.ChoiceField(choices=EventType.choices))
-    status = serializers.ChoiceField(choices=WebhookEndpoint.Status.choices)
-    created = serializers.DateTimeField(source="created_at")
 
 
 class WebhookEndpointCreatedSerializer(WebhookEndpointOutputSerializer):

@@ -14,16 +14,27 @@ find nothing to claim, and a delivery succeeds at most once (it leaves
 `pending` with its first 2xx). A worker that dies mid-attempt leaves the
 lease to expire; the sweep (`due_deliveries`, run by beat) then sends the
 delivery again, so nothing is lost.
+
+Order per object: deliveries to one endpoint about the same object (a
+commission created, then approved) are sent in the order they were made. A
+delivery is not claimable while an earlier one to its endpoint about the same
+object is pending (being attempted, or waiting for its retry); once that one
+leaves pending (delivered, or failed for good) its task sends the next
+(`next_in_order`), or the sweep does. Deliveries about other objects never wait.
 """
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from .models import WebhookAttempt, WebhookDelivery
+from .email_tasks import notify_endpoint_disabled_task
+from .models import TEST_EVENT_TYPE, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from .sending import Answer, post, signed_headers
+from .subscriptions import forget_subscriptions
 
 RETRY_DELAYS = (
     timedelta(seconds=5),
@@ -47,9 +58,39 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def _claimable(now: datetime):
-    return WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now).filter(
-        Q(locked_until=None) | Q(locked_until__lte=now)
+    """Pending, due, held by nobody, and not behind an earlier delivery about the same object that is pending."""
+    earlier = WebhookDelivery.objects.filter(
+        endpoint_id=OuterRef("endpoint_id"),
+        object_id=OuterRef("object_id"),
+        status=WebhookDelivery.Status.PENDING,
+        pk__lt=OuterRef("pk"),
     )
+    return (
+        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
+        .filter(Q(locked_until=None) | Q(locked_until__lte=now))
+        .filter(Q(object_id="") | ~Exists(earlier))
+    )
+
+
+def next_in_order(delivery: WebhookDelivery) -> int | None:
+    """After `delivery` left pending: the next delivery to its endpoint about the same object, if it is due now
+    (it waited for this one). Its task sends it; the sweep would, a little later."""
+    if not delivery.object_id:
+        return None
+    following = (
+        WebhookDelivery.objects.filter(
+            endpoint_id=delivery.endpoint_id,
+            object_id=delivery.object_id,
+            status=WebhookDelivery.Status.PENDING,
+            pk__gt=delivery.pk,
+        )
+        .order_by("pk")
+        .values_list("pk", "next_attempt_at")
+        .first()
+    )
+    if following is None or following[1] is None or following[1] > timezone.now():
+        return None
+    return following[0]
 
 
 def claim_delivery(delivery_id: int, *, now: datetime) -> WebhookDelivery | None:
@@ -83,7 +124,8 @@ def attempt_delivery(delivery_id: int) -> WebhookAttempt | None:
     if delivery is None:
         return None
     endpoint, event = delivery.endpoint, delivery.event
-    if not endpoint.is_enabled:
+    # A test event is sent to a disabled endpoint too: it is how a merchant checks one before enabling it again.
+    if not endpoint.is_enabled and event.type != TEST_EVENT_TYPE:
         answer = Answer(None, "", 0, "Not sent: the endpoint is disabled.")
     else:
         headers = signed_headers(event.event_id, event.body, signing_secrets(endpoint, now=now), at=now)
@@ -102,7 +144,8 @@ def record_attempt(delivery: WebhookDelivery, answer: Answer, *, attempted_at: d
     else:
         status = WebhookDelivery.Status.FAILED
         retry_at = attempted_at + retry_delay(number)
-        if delivery.endpoint.is_enabled and retry_at <= delivery.created_at + RETRY_WINDOW:
+        retries = delivery.endpoint.is_enabled and delivery.event.type != TEST_EVENT_TYPE  # a test is sent once
+        if retries and retry_at <= delivery.created_at + RETRY_WINDOW:
             status, next_attempt_at = WebhookDelivery.Status.PENDING, retry_at
     updated = WebhookDelivery.objects.filter(pk=delivery.pk, status=WebhookDelivery.Status.PENDING).update(
         status=status,
@@ -115,6 +158,7 @@ def record_attempt(delivery: WebhookDelivery, answer: Answer, *, attempted_at: d
     )
     if not updated:
         return None
+    note_endpoint_health(delivery.endpoint, answer, at=attempted_at)
     return WebhookAttempt.objects.create(
         merchant_id=delivery.merchant_id,
         delivery=delivery,
@@ -127,6 +171,48 @@ def record_attempt(delivery: WebhookDelivery, answer: Answer, *, attempted_at: d
         error=answer.error[:500],
         is_manual=delivery.resend_requested_at is not None,
         next_attempt_at=next_attempt_at,
+    )
+
+
+def note_endpoint_health(endpoint: WebhookEndpoint, answer: Answer, *, at: datetime) -> None:
+    """Keeps `failing_since` (the first failure since the last success) and disables an endpoint whose attempts
+    have all failed for WEBHOOK_DISABLE_AFTER_DAYS, saying why, with an email to the merchant's owners.
+
+    Runs in the attempt's transaction, on the endpoint as the claim read it: a success clears `failing_since` without
+    a query when it was already clear, so a healthy endpoint pays nothing. The disabling is decided by the row as it
+    is (`failing_since` old enough, still enabled): an endpoint is disabled, and its owners told, once.
+    """
+    if not endpoint.is_enabled:
+        return  # an attempt refused for the disabled endpoint says nothing of its health
+    endpoints = WebhookEndpoint.objects.filter(pk=endpoint.pk)
+    if answer.is_success:
+        if endpoint.failing_since is not None:
+            endpoints.exclude(failing_since=None).update(failing_since=None)
+        return
+    if endpoint.failing_since is None:
+        endpoints.filter(failing_since=None).update(failing_since=at)
+        return
+    disabled = endpoints.filter(status=WebhookEndpoint.Status.ENABLED, failing_since__lte=at - disable_after()).update(
+        status=WebhookEndpoint.Status.DISABLED,
+        disabled_reason=disabled_reason(endpoint.failing_since, answer),
+        updated_at=at,
+    )
+    if disabled:
+        forget_subscriptions(endpoint.merchant_id)
+        transaction.on_commit(partial(notify_endpoint_disabled_task.delay, endpoint.pk), robust=True)
+
+
+def disable_after() -> timedelta:
+    return timedelta(days=settings.WEBHOOK_DISABLE_AFTER_DAYS)
+
+
+def disabled_reason(failing_since: datetime, answer: Answer) -> str:
+    last = f"HTTP {answer.status}" if answer.status is not None else answer.error.rstrip(".")
+    days = settings.WEBHOOK_DISABLE_AFTER_DAYS
+    since = failing_since.astimezone(UTC).strftime("%b %-d, %Y %H:%M UTC")
+    return (
+        f"Disabled automatically after {days} days of failures: every attempt since {since} failed "
+        f"(the last: {last[:300]})."
     )
 
 

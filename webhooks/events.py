@@ -6,7 +6,7 @@ serializer, and in one transaction writes the event and a delivery for every
 enabled endpoint of the merchant subscribed to its type; the deliveries are
 enqueued once that commits. A merchant with no such endpoint costs one query
 and writes nothing: which event types each merchant's enabled endpoints take is
-kept in the cache (`subscribed_types`, Redis in production) and forgotten on
+kept in the cache (webhooks/subscriptions.py, Redis in production) and forgotten on
 every change to its endpoints, so the attribution path pays no query for a
 merchant that has none. The body is
 `{"id": "evt_...", "type": ..., "created": <ISO 8601>, "data": {"object": <the API representation>}}`,
@@ -20,12 +20,10 @@ transaction make one event.
 
 import hashlib
 import json
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 
-from django.core.cache import cache
 from django.db import models, transaction
 from django.utils import timezone
 from rest_framework import serializers
@@ -43,10 +41,10 @@ from api.serializers import (
     ReferralOutputSerializer,
 )
 
-from .models import EventType, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from .models import TEST_EVENT_TYPE, EventType, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from .serializers import WebhookEndpointOutputSerializer
+from .subscriptions import subscribed_types
 from .tasks import deliver_webhook_task
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,49 +81,6 @@ SOURCES: dict[str, Source] = {
     EventType.PAYOUT_PAID: Source(_payouts, PayoutOutputSerializer),
     EventType.LEAD_CREATED: Source(lambda: Lead.objects.select_related("referral__affiliate"), LeadOutputSerializer),
 }
-
-
-# Forgotten on every change to a merchant's endpoints (webhooks/services.py); the timeout only bounds how long a
-# read racing with such a change can keep the old answer.
-TYPES_KEY = "webhooks:types:{}"
-TYPES_SECONDS = 60
-
-
-def forget_subscriptions(merchant_id: int) -> None:
-    """After a change to the merchant's endpoints: now, and again once it commits (a read in between stays out)."""
-
-    def forget() -> None:
-        try:
-            cache.delete(TYPES_KEY.format(merchant_id))
-        except Exception:  # the cache is down: nothing is kept in it either
-            log.warning("webhook subscriptions not forgotten: the cache is unreachable", exc_info=True)
-
-    forget()
-    transaction.on_commit(forget)
-
-
-def subscribed_types(merchant_ids: Iterable[int]) -> dict[int, frozenset[str]]:
-    """The event types the merchants' enabled endpoints are subscribed to: from the cache, else one query."""
-    keys = {TYPES_KEY.format(merchant_id): merchant_id for merchant_id in merchant_ids}
-    try:
-        cached = cache.get_many(list(keys))
-    except Exception:
-        cached = {}
-    types = {keys[key]: frozenset(value) for key, value in cached.items()}
-    missing = [merchant_id for merchant_id in keys.values() if merchant_id not in types]
-    if missing:
-        found: dict[int, set[str]] = {merchant_id: set() for merchant_id in missing}
-        for merchant_id, events in WebhookEndpoint.objects.filter(
-            merchant_id__in=missing, status=WebhookEndpoint.Status.ENABLED
-        ).values_list("merchant_id", "events"):
-            found[merchant_id].update(events)
-        for merchant_id, events in found.items():
-            types[merchant_id] = frozenset(events)
-        try:
-            cache.set_many({TYPES_KEY.format(m): sorted(e) for m, e in found.items()}, TYPES_SECONDS)
-        except Exception:
-            log.warning("webhook subscriptions not cached: the cache is unreachable", exc_info=True)
-    return types
 
 
 def subscribed_endpoints(event_type: str, merchant_ids: Iterable[int]) -> dict[int, list[WebhookEndpoint]]:
@@ -175,6 +130,23 @@ def write_event(merchant_id: int, event_type: str, obj: dict, endpoints: list[We
     )
     if last is not None and last[1] == digest and (last[0] == event_type or event_type.endswith(".updated")):
         return None
+    event = _save_event(merchant_id, event_type, object_id, digest, obj)
+    for endpoint in endpoints:
+        _add_delivery(event, endpoint)
+    return event
+
+
+@transaction.atomic
+def write_test_event(endpoint: WebhookEndpoint) -> WebhookDelivery:
+    """A `webhook.test` event about the endpoint itself (its API representation) and its one delivery, to that
+    endpoint only, enqueued after the commit. Never skipped as a repeat: each press of the button sends one."""
+    obj = WebhookEndpointOutputSerializer(endpoint).data
+    object_id = f"webhook_endpoint:{obj['id']}"
+    digest = hashlib.sha256(_canonical(obj).encode()).hexdigest()
+    return _add_delivery(_save_event(endpoint.merchant_id, TEST_EVENT_TYPE, object_id, digest, obj), endpoint)
+
+
+def _save_event(merchant_id: int, event_type: str, object_id: str, digest: str, obj: dict) -> WebhookEvent:
     now = timezone.now()
     event = WebhookEvent(
         merchant_id=merchant_id, type=event_type, object_id=object_id, object_digest=digest, created_at=now
@@ -187,11 +159,17 @@ def write_event(merchant_id: int, event_type: str, obj: dict, endpoints: list[We
     }
     event.body = json.dumps(payload, cls=JSONEncoder, separators=(",", ":"), ensure_ascii=False)
     event.save()
-    deliveries = [
-        WebhookDelivery.objects.create(merchant_id=merchant_id, event=event, endpoint=endpoint, next_attempt_at=now)
-        for endpoint in endpoints
-    ]
-    for delivery in deliveries:
-        # If the broker cannot take it, the delivery is due in the database and the sweep sends it.
-        transaction.on_commit(partial(deliver_webhook_task.delay, delivery.pk), robust=True)
     return event
+
+
+def _add_delivery(event: WebhookEvent, endpoint: WebhookEndpoint) -> WebhookDelivery:
+    delivery = WebhookDelivery.objects.create(
+        merchant_id=event.merchant_id,
+        event=event,
+        endpoint=endpoint,
+        object_id=event.object_id,
+        next_attempt_at=event.created_at,
+    )
+    # If the broker cannot take it, the delivery is due in the database and the sweep sends it.
+    transaction.on_commit(partial(deliver_webhook_task.delay, delivery.pk), robust=True)
+    return delivery

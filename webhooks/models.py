@@ -40,6 +40,10 @@ class EventType(models.TextChoices):
     PAYOUT_PAID = "payout.paid", "A payout was marked paid"
 
 
+# Sent by "Send test event" to one endpoint, whatever it is subscribed to; not a type endpoints can subscribe to.
+TEST_EVENT_TYPE = "webhook.test"
+
+
 class WebhookEndpoint(models.Model):
     """A URL of the merchant's where events of the chosen types are POSTed, signed with `secret`."""
 
@@ -56,6 +60,11 @@ class WebhookEndpoint(models.Model):
     # After a rotation the old secret signs alongside the new one for a while, so the merchant can switch over.
     previous_secret = models.CharField(max_length=100, blank=True)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    # The first failed attempt since the last one that succeeded (null while the last attempt succeeded): an endpoint
+    # failing for WEBHOOK_DISABLE_AFTER_DAYS is disabled by webhooks/delivery.py, saying why in `disabled_reason`
+    # (empty unless it was disabled that way; cleared when it is enabled again).
+    failing_since = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -111,6 +120,9 @@ class WebhookDelivery(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    # The event's object_id, copied: deliveries to one endpoint about one object are sent in order, a later one not
+    # while an earlier one is pending (webhooks/delivery.py). Empty: not ordered (deliveries made before the copy).
+    object_id = models.CharField(max_length=255, blank=True, default="")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     # When the next attempt is due (pending only). An attempt in progress holds the delivery until `locked_until`.
@@ -135,6 +147,10 @@ class WebhookDelivery(models.Model):
             models.Index(fields=["endpoint", "-created_at"], name="webhookdelivery_endpoint_idx"),
             # The sweep reads only the few deliveries still pending.
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhookdelivery_due_idx"),
+            # Whether an earlier delivery about the same object is still pending, looked up by every claim.
+            models.Index(
+                fields=["endpoint", "object_id", "id"], condition=Q(status="pending"), name="webhookdelivery_order_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -15,8 +15,9 @@ from django.db.models.signals import post_delete, post_save
 from affiliates import signals
 from tenants.models import Merchant
 
-from .events import forget_subscriptions, record_events
+from .events import record_events
 from .models import EventType, WebhookEndpoint
+from .subscriptions import forget_subscriptions
 
 EVENTS = {
     signals.affiliate_created: EventType.AFFILIATE_CREATED,

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable
 from datetime import timedelta
+from functools import partial
 
 from django.db import transaction
 from django.db.models import Q
@@ -10,12 +11,15 @@ from django.utils import timezone
 from tenants.models import Merchant
 
 from .addresses import UnsafeAddress, check_url
-from .events import forget_subscriptions
+from .events import write_test_event
 from .models import EventType, WebhookDelivery, WebhookEndpoint, new_secret
+from .subscriptions import forget_subscriptions
 from .tasks import deliver_webhook_task
 
 # After a rotation, the old secret keeps signing alongside the new one this long.
 PREVIOUS_SECRET_DAYS = 1
+# A bulk resend enqueues this many tasks at once; the rest are due at once and the sweep (500 every 30 s) sends them.
+RESEND_ENQUEUED = 500
 
 
 class WebhookError(ValueError):
@@ -64,7 +68,8 @@ def update_endpoint(
     events: Iterable[str] | None = None,
     status: str | None = None,
 ) -> WebhookEndpoint:
-    """Changes what is given. Deliveries not yet sent go to the new URL; a disabled endpoint is sent nothing."""
+    """Changes what is given. Deliveries not yet sent go to the new URL; a disabled endpoint is sent nothing.
+    Enabling it clears why it was disabled and its failures so far: it has WEBHOOK_DISABLE_AFTER_DAYS again."""
     updates: dict = {"updated_at": timezone.now()}
     if url is not None:
         updates["url"] = clean_url(url)
@@ -74,6 +79,8 @@ def update_endpoint(
         if status not in WebhookEndpoint.Status.values:
             raise WebhookError("Unknown status.", field="status")
         updates["status"] = status
+        if status == WebhookEndpoint.Status.ENABLED:
+            updates.update(disabled_reason="", failing_since=None)
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(**updates)
     forget_subscriptions(endpoint.merchant_id)  # update() sends no post_save (webhooks/receivers.py)
     endpoint.refresh_from_db()
@@ -122,3 +129,38 @@ def resend_delivery(delivery: WebhookDelivery) -> WebhookDelivery:
     transaction.on_commit(lambda: deliver_webhook_task.delay(delivery.pk), robust=True)
     delivery.refresh_from_db()
     return delivery
+
+
+@transaction.atomic
+def resend_deliveries(endpoint: WebhookEndpoint, *, deliveries: Iterable[WebhookDelivery] | None = None) -> int:
+    """Every failed delivery of the endpoint, or those of `deliveries` that are its and have not succeeded, sent
+    again now, oldest first; how many were. Each gets one manual attempt and the retries left in its window, as with
+    `resend_delivery`. Deliveries being attempted right now are left to that attempt. Refused while the endpoint is
+    disabled.
+
+    Idempotency: only failed or pending deliveries are taken, and a delivery succeeds at most once, so resending
+    twice sends nothing that already arrived.
+    """
+    if not endpoint.is_enabled:
+        raise WebhookError("Enable the endpoint first: a disabled endpoint is sent nothing.", code="conflict")
+    now = timezone.now()
+    rows = WebhookDelivery.objects.filter(endpoint=endpoint).filter(Q(locked_until=None) | Q(locked_until__lte=now))
+    if deliveries is None:
+        rows = rows.filter(status=WebhookDelivery.Status.FAILED)
+    else:
+        rows = rows.filter(
+            pk__in=[delivery.pk for delivery in deliveries],
+            status__in=[WebhookDelivery.Status.PENDING, WebhookDelivery.Status.FAILED],
+        )
+    resent = rows.update(status=WebhookDelivery.Status.PENDING, next_attempt_at=now, resend_requested_at=now)
+    first = WebhookDelivery.objects.filter(endpoint=endpoint, resend_requested_at=now).order_by("pk")
+    for delivery_id in first.values_list("pk", flat=True)[:RESEND_ENQUEUED]:
+        transaction.on_commit(partial(deliver_webhook_task.delay, delivery_id), robust=True)
+    return resent
+
+
+def send_test_event(endpoint: WebhookEndpoint) -> WebhookDelivery:
+    """Sends the endpoint a signed `webhook.test` event now, through the delivery path and its log: its object is the
+    endpoint as the API shows it. Sent whether the endpoint is enabled or not, whatever it is subscribed to, and
+    once: a test that fails is not retried (press the button again)."""
+    return write_test_event(endpoint)

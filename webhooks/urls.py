@@ -11,6 +11,8 @@ urlpatterns = [
     path("settings/webhooks/<uuid:code>/toggle/", views.toggle_endpoint, name="toggle_endpoint"),
     path("settings/webhooks/<uuid:code>/rotate/", views.rotate_secret, name="rotate_secret"),
     path("settings/webhooks/<uuid:code>/delete/", views.delete_endpoint, name="delete_endpoint"),
+    path("settings/webhooks/<uuid:code>/resend/", views.resend_deliveries, name="resend_deliveries"),
+    path("settings/webhooks/<uuid:code>/test/", views.send_test_event, name="send_test_event"),
     path("settings/webhooks/deliveries/<uuid:code>/", views.delivery, name="delivery"),
     path("settings/webhooks/deliveries/<uuid:code>/resend/", views.resend_delivery, name="resend_delivery"),
 ]

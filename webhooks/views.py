@@ -6,6 +6,8 @@ A secret is shown once, right after it is made (creation or rotation),
 through the session, as API keys are.
 """
 
+import uuid
+
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
@@ -67,7 +69,14 @@ def endpoint(request, code):
         .select_related("event")
         .order_by("-created_at", "-pk")[:DELIVERIES_SHOWN]
     )
-    context = {"endpoint": endpoint, "form": form, "deliveries": deliveries, "shown": DELIVERIES_SHOWN}
+    failed = WebhookDelivery.objects.for_merchant(request.merchant).filter(endpoint=endpoint, status="failed")
+    context = {
+        "endpoint": endpoint,
+        "form": form,
+        "deliveries": deliveries,
+        "shown": DELIVERIES_SHOWN,
+        "failed_count": failed.count(),
+    }
     return render(request, "webhooks/endpoint.html", context, status=400 if form.errors else 200)
 
 
@@ -121,4 +130,43 @@ def resend_delivery(request, code):
         messages.error(request, str(error))
     else:
         messages.success(request, f"{delivery.event.type} is being sent again to {delivery.endpoint.url}.")
+    return redirect("webhooks:delivery", code=delivery.public_id)
+
+
+def _selected(request, endpoint: WebhookEndpoint):
+    ids = []
+    for value in request.POST.getlist("deliveries"):
+        try:
+            ids.append(uuid.UUID(value))
+        except ValueError:
+            continue  # not one of ours: nothing to resend
+    return WebhookDelivery.objects.for_merchant(request.merchant).filter(endpoint=endpoint, public_id__in=ids)
+
+
+@merchant_required(manage=True)
+@require_POST
+def resend_deliveries(request, code):
+    """Resend all failed (`scope=failed`), or the deliveries ticked on the endpoint's page (`scope=selected`)."""
+    endpoint = get_object_or_404(_endpoints(request), public_id=code)
+    selected = _selected(request, endpoint) if request.POST.get("scope") == "selected" else None
+    try:
+        count = services.resend_deliveries(endpoint, deliveries=selected)
+    except services.WebhookError as error:
+        messages.error(request, str(error))
+    else:
+        if count:
+            messages.success(request, f"{count} {'delivery is' if count == 1 else 'deliveries are'} being sent again.")
+        elif selected is not None:
+            messages.info(request, "Nothing to resend: tick deliveries that have not succeeded.")
+        else:
+            messages.info(request, "Nothing to resend: no delivery has failed.")
+    return redirect("webhooks:endpoint", code=endpoint.public_id)
+
+
+@merchant_required(manage=True)
+@require_POST
+def send_test_event(request, code):
+    endpoint = get_object_or_404(_endpoints(request), public_id=code)
+    delivery = services.send_test_event(endpoint)
+    messages.success(request, f"A {delivery.event.type} event is on its way to {endpoint.url}.")
     return redirect("webhooks:delivery", code=delivery.public_id)

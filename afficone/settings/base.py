@@ -230,6 +230,9 @@ CELERY_BEAT_SCHEDULE["webhooks-sweep-due-deliveries"] = {
 }
 WEBHOOK_ALLOW_INSECURE_URLS = env.bool("WEBHOOK_ALLOW_INSECURE_URLS", default=DEBUG)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# An endpoint whose every attempt failed for this many days (no success since the first failure) is disabled, and its
+# merchant's owners are told by email.
+WEBHOOK_DISABLE_AFTER_DAYS = env.int("WEBHOOK_DISABLE_AFTER_DAYS", default=5)
 
 # Tracking (tracking/): clicks are buffered in a Redis stream when Redis is configured; the rate limit counts
 # clicks per minute per visitor address and public key; behind a proxy, the header carrying the visitor's

@@ -33,11 +33,11 @@ class Received:
 
 
 class Receiver:
-    """Records every request; answers each with the next of `answers` (status, body), then 200 "ok"."""
+    """Records every request; answers each with the next of `answers` (status, body[, headers]), then 200 "ok"."""
 
     def __init__(self):
         self.requests: list[Received] = []
-        self.answers: list[tuple[int, str]] = []
+        self.answers: list[tuple] = []
         self.delay = 0.0
         self.lock = threading.Lock()
         receiver = self
@@ -49,7 +49,7 @@ class Receiver:
                     receiver.requests.append(
                         Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time())
                     )
-                    status, text = receiver.answers.pop(0) if receiver.answers else (200, "ok")
+                    status, text, *more = receiver.answers.pop(0) if receiver.answers else (200, "ok")
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 payload = text.encode()
@@ -57,6 +57,8 @@ class Receiver:
                     self.send_response(status)
                     self.send_header("Content-Type", "text/plain")
                     self.send_header("Content-Length", str(len(payload)))
+                    for name, value in (more[0] if more else {}).items():
+                        self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(payload)
                 except OSError:
@@ -70,7 +72,7 @@ class Receiver:
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def answer(self, *answers: int | tuple[int, str]) -> None:
+    def answer(self, *answers: int | tuple) -> None:
         with self.lock:
             self.answers.extend(a if isinstance(a, tuple) else (a, f"answer {a}") for a in answers)
 

@@ -9,7 +9,7 @@ from webhooks.services import create_endpoint
 
 pytestmark = pytest.mark.django_db
 
-FIELDS = {"id", "url", "events", "status", "created"}
+FIELDS = {"id", "url", "events", "status", "disabled_reason", "created"}
 
 
 def test_create_answers_the_secret_once_and_stores_the_endpoint(api, merchant):

@@ -156,6 +156,102 @@ def test_resend_refuses_while_the_endpoint_is_disabled(merchant_client, merchant
     assert len(receiver.requests) == 1
 
 
+def _failed_for_good(endpoint) -> None:
+    """Three days of failures later: what was pending has failed for good."""
+    WebhookDelivery.objects.filter(endpoint=endpoint, status="pending").update(status="failed", next_attempt_at=None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_resend_all_failed_sends_every_failed_delivery_of_the_endpoint_again_in_order(
+    merchant_client, merchant, receiver
+):
+    endpoint = endpoint_for(merchant, receiver, EventType.AFFILIATE_CREATED)
+    other = endpoint_for(merchant, receiver, EventType.AFFILIATE_CREATED, path="/other")
+    receiver.answer(500, 500, 500, 500)  # maya and sam, to both endpoints
+    for code in ("maya", "sam", "kim"):
+        create_affiliate(merchant, email=f"{code}@example.com", code=code)
+    assert len(receiver.requests) == 6
+    _failed_for_good(endpoint)
+    _failed_for_good(other)
+    failed = list(WebhookDelivery.objects.filter(endpoint=endpoint, status="failed").order_by("pk"))
+    assert [d.event.body for d in failed] == [r.body.decode() for r in receiver.requests[:4:2]]
+
+    url = reverse("webhooks:endpoint", args=[endpoint.public_id])
+    assert "Resend all failed (2)</button>" in merchant_client.get(url).content.decode()
+    response = merchant_client.post(
+        reverse("webhooks:resend_deliveries", args=[endpoint.public_id]), {"scope": "failed"}
+    )
+    assert response.status_code == 302 and response["Location"] == url
+
+    resent = receiver.requests[6:]
+    assert [r.path for r in resent] == ["/hooks", "/hooks"]
+    assert [r.headers["webhook-id"] for r in resent] == [d.event.event_id for d in failed]  # oldest first
+    for request in resent:
+        request.verified(endpoint.secret)
+    for delivery in failed:
+        delivery.refresh_from_db()
+        assert (delivery.status, delivery.attempts) == ("succeeded", 2)
+        assert WebhookAttempt.objects.get(delivery=delivery, number=2).is_manual
+    assert set(WebhookDelivery.objects.filter(endpoint=other).values_list("status", flat=True)) == {
+        "failed",
+        "succeeded",
+    }
+    page = merchant_client.get(url).content.decode()
+    assert "2 deliveries are being sent again." in page and "Resend all failed" not in page
+
+    response = merchant_client.post(
+        reverse("webhooks:resend_deliveries", args=[endpoint.public_id]), {"scope": "failed"}, follow=True
+    )
+    assert "Nothing to resend: no delivery has failed." in response.content.decode()
+    assert len(receiver.requests) == 8
+
+
+@pytest.mark.django_db(transaction=True)
+def test_resend_selected_sends_only_the_ticked_deliveries(merchant_client, merchant, receiver, theirs):
+    endpoint = endpoint_for(merchant, receiver, EventType.AFFILIATE_CREATED)
+    receiver.answer(500, 500)
+    create_affiliate(merchant, email="maya@example.com", code="maya")
+    create_affiliate(merchant, email="sam@example.com", code="sam")
+    _failed_for_good(endpoint)
+    maya, sam = WebhookDelivery.objects.filter(endpoint=endpoint).order_by("pk")
+    page = merchant_client.get(reverse("webhooks:endpoint", args=[endpoint.public_id])).content.decode()
+    assert f'name="deliveries" value="{sam.public_id}"' in page
+
+    response = merchant_client.post(
+        reverse("webhooks:resend_deliveries", args=[endpoint.public_id]),
+        {"scope": "selected", "deliveries": [str(sam.public_id), str(theirs["delivery"]), "not-a-uuid"]},
+        follow=True,
+    )
+    assert "1 delivery is being sent again." in response.content.decode()
+    [resent] = receiver.requests[2:]
+    assert resent.verified(endpoint.secret)["id"] == sam.event.event_id
+    maya.refresh_from_db()
+    sam.refresh_from_db()
+    assert (maya.status, sam.status) == ("failed", "succeeded")
+    assert WebhookDelivery.objects.get(public_id=theirs["delivery"]).status == "failed"
+
+    response = merchant_client.post(
+        reverse("webhooks:resend_deliveries", args=[endpoint.public_id]), {"scope": "selected"}, follow=True
+    )
+    assert "Nothing to resend: tick deliveries that have not succeeded." in response.content.decode()
+    assert len(receiver.requests) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_resend_all_failed_refuses_while_the_endpoint_is_disabled(merchant_client, merchant, receiver):
+    endpoint = endpoint_for(merchant, receiver, EventType.AFFILIATE_CREATED)
+    receiver.answer(500)
+    create_affiliate(merchant, email="maya@example.com", code="maya")
+    _failed_for_good(endpoint)
+    merchant_client.post(reverse("webhooks:toggle_endpoint", args=[endpoint.public_id]))
+    response = merchant_client.post(
+        reverse("webhooks:resend_deliveries", args=[endpoint.public_id]), {"scope": "failed"}, follow=True
+    )
+    assert "Enable the endpoint first" in response.content.decode()
+    assert len(receiver.requests) == 1
+    assert WebhookDelivery.objects.get(endpoint=endpoint).status == "failed"
+
+
 @pytest.fixture
 def theirs(other_merchant):
     endpoint = WebhookEndpoint.objects.create(
@@ -174,6 +270,8 @@ ATTEMPTS = {
     "delete_endpoint": [("post", {})],
     "delivery": [("get", None)],
     "resend_delivery": [("post", {})],
+    "resend_deliveries": [("post", {"scope": "failed"}), ("post", {"scope": "selected"})],
+    "send_test_event": [("post", {})],
 }
 
 
@@ -201,7 +299,10 @@ def test_other_merchant_gets_404_and_nothing_changes(merchant_client, theirs, na
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("name", ["endpoints", "endpoint", "delivery", "resend_delivery", "rotate_secret"])
+@pytest.mark.parametrize(
+    "name",
+    ["endpoints", "endpoint", "delivery", "resend_delivery", "resend_deliveries", "send_test_event", "rotate_secret"],
+)
 def test_members_cannot_see_or_manage_webhooks(client, merchant, name):
     endpoint = WebhookEndpoint.objects.create(merchant=merchant, url="https://a.example.com/h", events=["payout.paid"])
     member = MembershipFactory(merchant=merchant, role=Membership.Role.MEMBER)
@@ -209,6 +310,7 @@ def test_members_cannot_see_or_manage_webhooks(client, merchant, name):
     # Refused before any lookup: the id does not matter.
     url = reverse(f"webhooks:{name}", args=[] if name == "endpoints" else [endpoint.public_id])
     before = _snapshot()
-    response = client.post(url) if name in ("resend_delivery", "rotate_secret") else client.get(url)
+    posts = ("resend_delivery", "resend_deliveries", "send_test_event", "rotate_secret")
+    response = client.post(url) if name in posts else client.get(url)
     assert response.status_code == 403
     assert _snapshot() == before

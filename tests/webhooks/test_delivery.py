@@ -11,7 +11,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from affiliates.services import create_affiliate
-from webhooks.delivery import RETRY_DELAYS, RETRY_WINDOW, claim_delivery, retry_delay
+from webhooks.delivery import RETRY_DELAYS, RETRY_WINDOW, claim_delivery, due_deliveries, retry_delay
 from webhooks.models import EventType, WebhookDelivery
 from webhooks.services import rotate_secret, update_endpoint
 from webhooks.tasks import deliver_webhook_task
@@ -169,3 +169,51 @@ def test_a_delivery_due_while_its_endpoint_is_disabled_is_failed_without_sending
     assert (delivery.status, delivery.attempts) == ("failed", 2)
     assert delivery.attempt_log.get(number=2).error == "Not sent: the endpoint is disabled."
     assert len(receiver.requests) == 1
+
+
+def test_a_later_delivery_about_the_same_commission_waits_for_the_earlier_one(merchant, affiliate, receiver, api):
+    endpoint = endpoint_for(merchant, receiver, EventType.COMMISSION_CREATED, EventType.COMMISSION_UPDATED)
+    receiver.answer((500, "busy"))
+    sale = {"referral": affiliate.code, "amount": 10000, "currency": "usd"}
+    assert api.post("/api/v1/conversions", {"id": "order-1", **sale}).status_code == 201  # answered 500
+    assert api.post("/api/v1/conversions", {"id": "order-2", **sale}).status_code == 201
+    assert api.post("/api/v1/conversions/order-1/refund", {"amount": 2500}).status_code == 200
+    created, other, updated = WebhookDelivery.objects.filter(endpoint=endpoint).select_related("event").order_by("pk")
+    assert (created.event.type, other.event.type, updated.event.type) == (
+        "commission.created",
+        "commission.created",
+        "commission.updated",
+    )
+    assert created.object_id == updated.object_id == created.event.object_id != other.object_id
+
+    # The refund's update waits behind the creation's retry; another commission's event does not.
+    assert [r.headers["webhook-id"] for r in receiver.requests] == [created.event.event_id, other.event.event_id]
+    updated.refresh_from_db()
+    assert (updated.status, updated.attempts) == ("pending", 0)
+    assert claim_delivery(updated.pk, now=timezone.now()) is None
+    later = timezone.now() + timedelta(minutes=1)  # the creation's retry is due, and the sweep's grace is over
+    assert due_deliveries(now=later) == [created.pk]
+
+    WebhookDelivery.objects.filter(pk=created.pk).update(next_attempt_at=timezone.now())
+    deliver_webhook_task.delay(created.pk)
+    assert due_deliveries(now=later) == [updated.pk]  # free to go now
+    deliver_webhook_task.delay(updated.pk)
+    ids = [r.headers["webhook-id"] for r in receiver.requests]
+    assert ids == [created.event.event_id, other.event.event_id, created.event.event_id, updated.event.event_id]
+    assert receiver.requests[3].verified(endpoint.secret)["data"]["object"]["reversed_amount"] == 500
+    assert set(WebhookDelivery.objects.filter(endpoint=endpoint).values_list("status", flat=True)) == {"succeeded"}
+
+
+def test_a_delivery_that_failed_for_good_no_longer_holds_up_the_next(merchant, affiliate, receiver, api):
+    endpoint = endpoint_for(merchant, receiver, EventType.COMMISSION_CREATED, EventType.COMMISSION_UPDATED)
+    receiver.answer(500)
+    sale = {"id": "order-1", "referral": affiliate.code, "amount": 10000, "currency": "usd"}
+    assert api.post("/api/v1/conversions", sale).status_code == 201
+    assert api.post("/api/v1/conversions/order-1/refund", {"amount": 2500}).status_code == 200
+    created, updated = WebhookDelivery.objects.filter(endpoint=endpoint).order_by("pk")
+    assert claim_delivery(updated.pk, now=timezone.now()) is None
+    assert len(receiver.requests) == 1  # the update waits
+    WebhookDelivery.objects.filter(pk=created.pk).update(status="failed", next_attempt_at=None)  # three days on
+    deliver_webhook_task.delay(updated.pk)
+    updated.refresh_from_db()
+    assert (updated.status, len(receiver.requests)) == ("succeeded", 2)

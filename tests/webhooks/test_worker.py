@@ -4,14 +4,16 @@ import json
 from datetime import timedelta
 
 import pytest
+import redis
+from django.db.models import F
 from django.utils import timezone
 
 from affiliates.models import Commission
 from affiliates.services import create_affiliate
-from tests.conftest import wait_for
+from tests.conftest import requires_real_stack, start_celery_worker, stop_celery_worker, wait_for
 from tests.factories import ReferralFactory
 from tests.stripe_events import checkout_session, make_event, post_event
-from webhooks.delivery import RETRY_DELAYS
+from webhooks.delivery import LEASE, RETRY_DELAYS, due_deliveries
 from webhooks.models import EventType, WebhookAttempt, WebhookDelivery, WebhookEvent
 from webhooks.tasks import sweep_webhook_deliveries_task
 
@@ -66,6 +68,32 @@ def test_a_500_is_retried_after_the_back_off_and_every_answer_is_logged(merchant
         request.verified(endpoint.secret)
 
 
+def test_an_update_waits_for_the_retry_of_the_creation_then_both_arrive_in_order(
+    merchant, affiliate, receiver, api, celery_worker
+):
+    endpoint = endpoint_for(merchant, receiver, EventType.COMMISSION_CREATED, EventType.COMMISSION_UPDATED)
+    receiver.answer((500, "not yet"))
+    sale = {"id": "order-1", "referral": affiliate.code, "amount": 10000, "currency": "usd"}
+    assert api.post("/api/v1/conversions", sale).status_code == 201
+    receiver.wait_for(1)
+    assert api.post("/api/v1/conversions/order-1/refund", {"amount": 2500}).status_code == 200
+    created, updated = WebhookDelivery.objects.filter(endpoint=endpoint).select_related("event").order_by("pk")
+
+    first, retried, later = receiver.wait_for(3, timeout=30)
+    assert [first.event["type"], retried.event["type"], later.event["type"]] == [
+        "commission.created",
+        "commission.created",
+        "commission.updated",
+    ]
+    assert first.headers["webhook-id"] == retried.headers["webhook-id"] == created.event.event_id
+    assert later.verified(endpoint.secret)["id"] == updated.event.event_id
+    assert retried.at - first.at >= 4.9 and later.at >= retried.at  # the update waited for the creation's retry
+    wait_for(lambda: WebhookDelivery.objects.filter(endpoint=endpoint, status="succeeded").count() == 2)
+    updated.refresh_from_db()
+    assert updated.attempts == 1  # never tried while the creation was pending
+    assert len(receiver.requests) == 3
+
+
 def _stored_but_never_sent(merchant, endpoint, **delivery_fields) -> WebhookDelivery:
     """A delivery as the outbox writes it, whose task never ran (the broker was down, or its worker died)."""
     now = timezone.now()
@@ -96,3 +124,47 @@ def test_the_beat_sweep_sends_what_a_lost_task_or_a_dead_worker_left(merchant, r
     assert WebhookDelivery.objects.get(pk=later.pk).attempts == 0
     assert len(receiver.requests) == 2
     assert sweep_webhook_deliveries_task() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_delivery_loses_nothing_the_sweep_sends_it_once_the_lease_is_over(
+    merchant, receiver, settings
+):
+    requires_real_stack()
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    endpoint = endpoint_for(merchant, receiver, EventType.AFFILIATE_CREATED)
+    receiver.delay = 60  # a slow endpoint: the worker is waiting for its answer when it dies
+    first = start_celery_worker(settings)
+    try:
+        create_affiliate(merchant, email="maya@example.com", code="maya")
+        [cut_short] = receiver.wait_for(1)
+    finally:
+        stop_celery_worker(first, kill=True)  # kill -9 mid-POST, as a crash or the OOM killer would
+
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert (delivery.status, delivery.attempts) == ("pending", 0)
+    assert delivery.locked_until > timezone.now()  # the dead worker's lease: nobody else sends it meanwhile
+    assert not WebhookAttempt.objects.filter(delivery=delivery).exists()
+    assert due_deliveries() == []
+
+    # LEASE later (longer than an attempt may take: its worker is gone), told by moving the delivery's clock back.
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        created_at=F("created_at") - LEASE,
+        next_attempt_at=F("next_attempt_at") - LEASE,
+        locked_until=F("locked_until") - LEASE - timedelta(seconds=1),
+    )
+    assert due_deliveries() == [delivery.pk]
+    receiver.delay = 0
+    second = start_celery_worker(settings)
+    try:
+        sweep_webhook_deliveries_task.delay()  # as beat sends it, to the new worker
+        _, resent = receiver.wait_for(2)
+        delivery = wait_for(lambda: WebhookDelivery.objects.filter(pk=delivery.pk, status="succeeded").first())
+    finally:
+        stop_celery_worker(second)
+    assert resent.headers["webhook-id"] == cut_short.headers["webhook-id"] == delivery.event.event_id
+    assert resent.body == cut_short.body
+    resent.verified(endpoint.secret)
+    assert delivery.attempts == 1  # the killed attempt had no answer to log; the sweep's got a 200
+    assert WebhookAttempt.objects.get(delivery=delivery).response_status == 200
+    assert len(receiver.requests) == 2
