@@ -32,6 +32,7 @@ def send_new_commission(commission: Commission) -> None:
             "merchant": commission.merchant,
             "amount": money.format_money(commission.amount, commission.currency),
             "portal_url": portal_url(commission.merchant),
+            "is_two_tier": commission.source_type == Commission.SourceType.TWO_TIER,
         },
         [affiliate.email],
     )

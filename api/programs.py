@@ -48,6 +48,12 @@ def _program_settings():
         "min_payout_amount": serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT, required=False),
         "attribution": serializers.ChoiceField(choices=Program.Attribution.choices, required=False),
         "promotion_codes_first": serializers.BooleanField(required=False),
+        "two_tier": serializers.BooleanField(
+            required=False, help_text="true: parents earn `two_tier_bps` of their sub-affiliates' commissions."
+        ),
+        "two_tier_bps": serializers.IntegerField(
+            min_value=0, max_value=10000, required=False, help_text="Basis points of the sub-affiliate's commission."
+        ),
         "auto_approve": serializers.BooleanField(required=False),
         "signup_open": serializers.BooleanField(required=False),
         "rules": RulesField(required=False, help_text=RULES_HELP),

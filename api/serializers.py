@@ -393,6 +393,13 @@ class ProgramOutputSerializer(serializers.Serializer):
     promotion_codes_first = serializers.BooleanField(
         help_text="Where a payment's referral id and promotion code name different affiliates, the code's wins."
     )
+    two_tier = serializers.BooleanField(
+        help_text="Two-tier: an affiliate's parent (the affiliate it signed up through) earns `two_tier_bps` of each "
+        "commission the affiliate earns in this program, as a commission of source type `two_tier`."
+    )
+    two_tier_bps = serializers.IntegerField(
+        help_text="The parent's share, in basis points of the sub-affiliate's commission (1000 = 10%)."
+    )
     auto_approve = serializers.BooleanField()
     signup_open = serializers.BooleanField()
     rules = RulesField(help_text=RULES_HELP)

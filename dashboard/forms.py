@@ -8,6 +8,7 @@ in basis points. Nothing here writes: views pass `cleaned_data` to services.
 from decimal import Decimal, InvalidOperation
 
 from django import forms
+from django.db.models import Q
 
 from affiliates import money
 from affiliates.importers.parse import MAX_BYTES as MAX_IMPORT_BYTES
@@ -116,6 +117,18 @@ class ProgramForm(forms.Form):
     )
     auto_approve = forms.BooleanField(required=False, label="Approve affiliates who sign up at once")
     signup_open = forms.BooleanField(required=False, label="Public signup page is open")
+    two_tier = forms.BooleanField(
+        required=False,
+        label="Two-tier: affiliates earn from the affiliates they recruit",
+        help_text="An affiliate who signs up through another affiliate's link is its sub-affiliate; the recruiter "
+        "earns a share of every commission the sub-affiliate earns in this program (one level only).",
+    )
+    two_tier_percent = forms.CharField(
+        required=False,
+        label="Recruiter's share of each of those commissions (%)",
+        help_text="10 pays the recruiter $1 of a sub-affiliate's $10 commission; refunds take back both.",
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+    )
 
     @classmethod
     def initial_for(cls, program: Program) -> dict:
@@ -142,6 +155,8 @@ class ProgramForm(forms.Form):
             "promotion_codes_first": program.promotion_codes_first,
             "auto_approve": program.auto_approve,
             "signup_open": program.signup_open,
+            "two_tier": program.two_tier,
+            "two_tier_percent": bps_to_percent(program.two_tier_bps),
         }
 
     def clean(self):
@@ -168,6 +183,13 @@ class ProgramForm(forms.Form):
                 changes["min_payout_amount"] = parse_amount(data["min_payout"], currency, field_label="minimum payout")
             except forms.ValidationError as exc:
                 self.add_error("min_payout", exc)
+        if data.get("two_tier_percent"):
+            try:
+                changes["two_tier_bps"] = percent_to_bps(data["two_tier_percent"])
+            except forms.ValidationError as exc:
+                self.add_error("two_tier_percent", exc)
+        elif data.get("two_tier"):
+            self.add_error("two_tier_percent", "Enter the recruiter's share.")
         recurring = data.get("recurring")
         if recurring == "months" and not data.get("recurring_months"):
             self.add_error("recurring_months", "Enter the number of months.")
@@ -184,6 +206,7 @@ class ProgramForm(forms.Form):
             "promotion_codes_first",
             "auto_approve",
             "signup_open",
+            "two_tier",
         ):
             if name in data:
                 changes[name] = data[name]
@@ -319,6 +342,33 @@ class MoveAffiliateForm(forms.Form):
             .filter(status=Program.Status.ACTIVE)
             .order_by("-is_default", "name", "pk")
         )
+
+
+class AffiliateParentForm(forms.Form):
+    """The affiliate an affiliate joined through (two-tier programs), by its code or email; empty for none."""
+
+    parent = forms.CharField(
+        required=False,
+        max_length=254,
+        label="Referred by",
+        help_text="The code or email of the affiliate it joined through; empty for none.",
+        widget=forms.TextInput(attrs={"placeholder": "code or email"}),
+    )
+
+    def __init__(self, *args, merchant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.merchant = merchant
+
+    def clean_parent(self) -> Affiliate | None:
+        """The merchant's affiliate with that code or email (None for an empty field)."""
+        text = self.cleaned_data["parent"].strip()
+        if not text:
+            return None
+        found = Affiliate.objects.for_merchant(self.merchant).filter(Q(code__iexact=text) | Q(email__iexact=text))
+        parent = found.first()
+        if parent is None:
+            raise forms.ValidationError(f"No affiliate has the code or email “{text}”.")
+        return parent
 
 
 class ProgramStatusForm(forms.Form):

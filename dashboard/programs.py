@@ -17,7 +17,7 @@ from affiliates.models import Affiliate, Program
 from tenants.access import merchant_required
 
 from . import selectors
-from .forms import MoveAffiliateForm, ProgramForm, ProgramStatusForm
+from .forms import AffiliateParentForm, MoveAffiliateForm, ProgramForm, ProgramStatusForm
 from .rule_forms import PreviewForm, RuleFormSet, rows_from_rules
 
 
@@ -191,6 +191,30 @@ def program_make_default(request, code):
     else:
         messages.success(request, f"{program.name} is now the default program: new affiliates join it.")
     return redirect("affiliates:program_list")
+
+
+@merchant_required
+@require_POST
+def affiliate_parent(request, uid):
+    """Names (or removes) the affiliate this one joined through: in two-tier programs it earns a share of this one's
+    commissions from now on."""
+    affiliate = get_object_or_404(Affiliate.objects.for_merchant(request.merchant), public_id=uid)
+    form = AffiliateParentForm(request.POST, merchant=request.merchant)
+    try:
+        if not form.is_valid():
+            raise services.AffiliateError(form.errors["parent"][0])
+        affiliate = services.set_parent(affiliate, form.cleaned_data["parent"])
+    except services.AffiliateError as exc:
+        messages.error(request, str(exc))
+    else:
+        parent = affiliate.parent
+        messages.success(
+            request,
+            f"{affiliate.name or affiliate.email} was referred by {parent.name or parent.email}."
+            if parent
+            else f"{affiliate.name or affiliate.email} has no referring affiliate now.",
+        )
+    return redirect("affiliates:affiliate_detail", uid=uid)
 
 
 @merchant_required

@@ -15,6 +15,7 @@ urlpatterns = [
     path("affiliates/<uuid:uid>/", views.affiliate_detail, name="affiliate_detail"),
     path("affiliates/<uuid:uid>/status/", views.affiliate_status, name="affiliate_status"),
     path("affiliates/<uuid:uid>/program/", programs.affiliate_program, name="affiliate_program"),
+    path("affiliates/<uuid:uid>/parent/", programs.affiliate_parent, name="affiliate_parent"),
     path("affiliates/<uuid:uid>/promotion-codes/", attribution.promotion_code_add, name="promotion_code_add"),
     path(
         "affiliates/<uuid:uid>/promotion-codes/create/",

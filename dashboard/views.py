@@ -21,6 +21,7 @@ from tracking.models import Click
 from . import attribution, exports, periods, reports, selectors
 from .forms import (
     AffiliateEditForm,
+    AffiliateParentForm,
     AffiliateStatusForm,
     InviteAffiliateForm,
     MoveAffiliateForm,
@@ -150,7 +151,7 @@ def affiliate_invite(request):
 @merchant_required
 def affiliate_detail(request, uid):
     affiliate = get_object_or_404(
-        Affiliate.objects.for_merchant(request.merchant).select_related("program", "user"), public_id=uid
+        Affiliate.objects.for_merchant(request.merchant).select_related("program", "user", "parent"), public_id=uid
     )
     form = AffiliateEditForm(
         request.POST or None,
@@ -197,6 +198,10 @@ def _affiliate_context(request, affiliate, form) -> dict:
         "rule": services.commission_rule(affiliate),
         "rules_text": [rule_words.describe_rule(rule) for rule in affiliate.program.rules or []],
         "move_form": MoveAffiliateForm(initial={"program": affiliate.program.public_id}, merchant=merchant),
+        "parent_form": AffiliateParentForm(
+            initial={"parent": affiliate.parent.code if affiliate.parent else ""}, merchant=merchant
+        ),
+        "sub_affiliates": affiliate.sub_affiliates.order_by("name", "code")[:50],
         "link": exports.display_link(request.merchant, affiliate),
         "clicks": Click.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
         "referrals": Referral.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],

@@ -26,8 +26,10 @@ from affiliates.links import referral_link
 from affiliates.models import Affiliate, Commission, Payout
 from affiliates.rule_words import earnings_table
 from dashboard import periods, reports, selectors
+from dashboard.programs import signup_url
 from tenants.forms import LoginForm, ResetPasswordForm
 from tenants.models import Merchant
+from tracking.proxy import COOKIE_NAME
 
 from .forms import PayoutSettingsForm, PortalSignupForm, SetPasswordForInviteForm
 
@@ -49,7 +51,10 @@ def affiliate_required(view):
             login_url = reverse("affiliates:portal_login", kwargs={"slug": slug})
             return redirect(f"{login_url}?{urlencode({'next': request.get_full_path()})}")
         request.affiliate = (
-            Affiliate.objects.for_merchant(merchant).select_related("program").filter(user=request.user).first()
+            Affiliate.objects.for_merchant(merchant)
+            .select_related("program", "parent")
+            .filter(user=request.user)
+            .first()
         )
         if request.affiliate is None:
             return render(request, "portal/not_affiliate.html", {"merchant": merchant}, status=403)
@@ -97,8 +102,19 @@ def portal_dashboard(request):
             recent=Commission.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:5],
             payouts=reports.payout_totals(merchant, affiliate=affiliate),
             site_host=urlsplit(merchant.website).hostname if merchant.website else "",
+            recruit_link=_recruit_link(merchant, affiliate),
+            sub_affiliates=affiliate.sub_affiliates.count(),
         ),
     )
+
+
+def _recruit_link(merchant: Merchant, affiliate: Affiliate) -> str:
+    """The affiliate's own program's signup page with its code, where that program is two-tier and open: who joins
+    through it becomes its sub-affiliate."""
+    program = affiliate.program
+    if not (program.two_tier and program.signup_open and not program.is_archived and affiliate.is_approved):
+        return ""
+    return f"{signup_url(program, merchant)}?{urlencode({'ref': affiliate.code})}"
 
 
 @affiliate_required
@@ -167,7 +183,9 @@ def portal_signup(request, slug, program=None):
     form = PortalSignupForm(request.POST or None, initial={"email": request.GET.get("email", "")})
     if request.method == "POST" and chosen.signup_open and form.is_valid():
         try:
-            affiliate, user = services.register_affiliate(merchant, program=chosen, **form.cleaned_data)
+            affiliate, user = services.register_affiliate(
+                merchant, program=chosen, referred_by=_referred_by(request), **form.cleaned_data
+            )
         except services.AffiliateError as exc:
             form.add_error("password" if "password" in str(exc) else None, str(exc))
         else:
@@ -190,6 +208,16 @@ def portal_signup(request, slug, program=None):
         },
         status=status,
     )
+
+
+def _referred_by(request) -> str:
+    """Whom the visitor came through: the page's `?ref=CODE` (or `via`, `aff`, as on referral links), else the
+    referral id in the tracker's `afficone_ref` cookie, where this page can read it (the portal on the merchant's
+    domain)."""
+    for name in ("ref", "via", "aff"):
+        if request.GET.get(name):
+            return request.GET[name]
+    return request.COOKIES.get(COOKIE_NAME, "")
 
 
 def portal_login(request, slug):

@@ -5,7 +5,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 
 from tenants.models import Merchant
@@ -47,6 +47,9 @@ class Affiliate(models.Model):
     paypal_email = models.EmailField(blank=True)
     bank_details = models.TextField(blank=True)
     notify_on_commission = models.BooleanField(default=True)
+    # The affiliate whose link (or referral) this one joined through: its parent earns a share of its commissions
+    # where the program is two-tier. Same merchant, never itself (affiliates/services/two_tier.py sets it).
+    parent = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="sub_affiliates")
     created_at = models.DateTimeField(auto_now_add=True)
     approved_at = models.DateTimeField(null=True, blank=True)
 
@@ -60,6 +63,9 @@ class Affiliate(models.Model):
             models.CheckConstraint(
                 condition=Q(commission_bps_override__isnull=True) | Q(commission_bps_override__lte=10000),
                 name="affiliate_bps_override_at_most_100pct",
+            ),
+            models.CheckConstraint(
+                condition=Q(parent__isnull=True) | ~Q(parent=F("pk")), name="affiliate_not_its_own_parent"
             ),
         ]
         indexes = [models.Index(fields=["merchant", "status"])]

@@ -35,6 +35,8 @@ class Commission(models.Model):
         CHECKOUT_SESSION = "checkout_session", "Checkout Session"
         CONVERSION = "conversion", "Conversion (API)"
         IMPORT = "import", "Imported"  # `source_id` names the platform and its commission id: "rewardful:<id>"
+        # The parent's share of a sub-affiliate's commission: `source_id` is "two_tier:<that commission's public_id>".
+        TWO_TIER = "two_tier", "Two-tier (a sub-affiliate's commission)"
 
     # Every index is written by each payment's insert: the foreign keys' own indexes would repeat the prefixes of
     # those in Meta.indexes, so they are left out.

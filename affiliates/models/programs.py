@@ -22,6 +22,7 @@ class RuleSource(models.TextChoices):
     IMPORTED = "imported", "Imported"  # earned on the platform the merchant came from (affiliates/importers/)
     RULE = "rule", "A rule of the program"
     LINES = "lines", "Rules per line"
+    TWO_TIER = "two_tier", "Two-tier share"  # the parent's share of a sub-affiliate's commission (rule_bps)
 
 
 class RuleType(models.TextChoices):
@@ -83,6 +84,16 @@ class Program(models.Model):
         db_default=True,
         help_text="A promotion code wins over a referral id that names another affiliate.",
     )
+    # Two-tier: an affiliate's parent (Affiliate.parent, the affiliate whose link it joined through) earns
+    # `two_tier_bps` of each commission the affiliate earns under this program (affiliates/services/two_tier.py).
+    two_tier = models.BooleanField(
+        default=False, db_default=False, help_text="Parents earn a share of their sub-affiliates' commissions."
+    )
+    two_tier_bps = models.PositiveIntegerField(
+        default=1000,
+        db_default=1000,
+        help_text="The parent's share, in basis points of the sub-affiliate's commission.",
+    )
     auto_approve = models.BooleanField(default=False, help_text="Approve affiliates who sign up themselves at once.")
     signup_open = models.BooleanField(default=True, help_text="Whether the public affiliate signup page is open.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -94,6 +105,7 @@ class Program(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(commission_bps__lte=10000), name="program_bps_at_most_100pct"),
+            models.CheckConstraint(condition=Q(two_tier_bps__lte=10000), name="program_two_tier_at_most_100pct"),
             models.CheckConstraint(
                 condition=Q(cookie_days__gte=1, cookie_days__lte=730), name="program_cookie_days_range"
             ),

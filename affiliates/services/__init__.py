@@ -58,3 +58,7 @@ from .programs import (  # noqa: F401
 from .rollups import (  # noqa: F401
     rollup_commission_stats,
 )
+from .two_tier import (  # noqa: F401
+    referring_affiliate,
+    set_parent,
+)

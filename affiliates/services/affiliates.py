@@ -18,6 +18,7 @@ from ..queries import code_holder, referral_with_program
 from ..signals import affiliate_created, affiliate_updated, referral_created, send_for
 from .errors import AffiliateError
 from .programs import default_program, open_program
+from .two_tier import referring_affiliate
 
 # --- affiliates ---------------------------------------------------------------------------------------------------
 
@@ -44,8 +45,10 @@ def create_affiliate(
     program: Program | None = None,
     status: str = Affiliate.Status.APPROVED,
     user=None,
+    parent: Affiliate | None = None,
 ) -> Affiliate:
-    """Affiliates the merchant creates start approved; self-signups pass the status the program gives."""
+    """Affiliates the merchant creates start approved; self-signups pass the status the program gives. `parent`: the
+    affiliate it joined through (two_tier.py), the same merchant's."""
     email = email.strip().lower()
     code = (code or "").strip() or suggest_code(merchant, name or email)
     if not is_valid_code(code):
@@ -54,6 +57,8 @@ def create_affiliate(
         raise AffiliateError(f"The code {code!r} is already taken.")
     if Affiliate.objects.filter(merchant=merchant, email__iexact=email).exists():
         raise AffiliateError(f"{email} is already an affiliate.")
+    if parent is not None and parent.merchant_id != merchant.pk:
+        raise AffiliateError("Unknown affiliate.", field="parent")
     program = open_program(merchant.pk, program or default_program(merchant))
     try:
         with transaction.atomic():
@@ -65,6 +70,7 @@ def create_affiliate(
                 code=code,
                 status=status,
                 user=user,
+                parent=parent,
                 approved_at=timezone.now() if status == Affiliate.Status.APPROVED else None,
             )
     except IntegrityError:
@@ -193,10 +199,17 @@ def claim_affiliate_invite(affiliate: Affiliate, *, user) -> Affiliate:
 
 @transaction.atomic
 def sign_up_affiliate(
-    merchant: Merchant, *, user, name: str = "", code: str | None = None, program: Program | None = None
+    merchant: Merchant,
+    *,
+    user,
+    name: str = "",
+    code: str | None = None,
+    program: Program | None = None,
+    referred_by: str = "",
 ) -> Affiliate:
     """A self-signup on the portal, into `program` (the default one unless given): pending, or approved at once if
-    the program auto-approves.
+    the program auto-approves. `referred_by` (the visitor's referral id or an affiliate code): where it names an
+    approved affiliate of the merchant, that affiliate is the new one's parent (two_tier.py).
 
     The merchant's owners and admins are told of every new affiliate; an
     auto-approved one also gets the approval email with their link.
@@ -208,7 +221,14 @@ def sign_up_affiliate(
         raise AffiliateError("You already have an affiliate account here: log in instead.")
     status = Affiliate.Status.APPROVED if program.auto_approve else Affiliate.Status.PENDING
     affiliate = create_affiliate(
-        merchant, email=user.email, name=name or user.name, code=code, program=program, status=status, user=user
+        merchant,
+        email=user.email,
+        name=name or user.name,
+        code=code,
+        program=program,
+        status=status,
+        user=user,
+        parent=referring_affiliate(merchant, referred_by),
     )
     enqueue.on_commit(notify_new_application_task, affiliate.pk)
     if status == Affiliate.Status.APPROVED:
@@ -258,7 +278,13 @@ def _account(*, email: str, password: str, name: str, wrong_password: str) -> Us
 
 @transaction.atomic
 def register_affiliate(
-    merchant: Merchant, *, email: str, password: str, name: str = "", program: Program | None = None
+    merchant: Merchant,
+    *,
+    email: str,
+    password: str,
+    name: str = "",
+    program: Program | None = None,
+    referred_by: str = "",
 ) -> tuple[Affiliate, User]:
     """Portal signup: one global account per email (tenants.User), one affiliate per merchant.
 
@@ -273,7 +299,7 @@ def register_affiliate(
             "An account with this email already exists: enter its password, or reset it from the login page."
         ),
     )
-    affiliate = sign_up_affiliate(merchant, user=user, name=name, program=program)
+    affiliate = sign_up_affiliate(merchant, user=user, name=name, program=program, referred_by=referred_by)
     return affiliate, user
 
 

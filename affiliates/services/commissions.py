@@ -7,18 +7,20 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from afficone import enqueue, rawsql
 
 from .. import money
 from ..email_tasks import notify_new_commissions_task
-from ..models import Affiliate, Commission, CommissionType, Payout, Program, Referral
+from ..models import Affiliate, Commission, CommissionType, Program, Referral
 from ..rules import Line
 from ..signals import commission_created, commission_updated, send_for, send_on_commit
 from .errors import AffiliateError
+from .payouts import resettle_pending_payout
 from .pricing import commission_rule, excluded_reason, price_payment, pricing_fields
+from .two_tier import follow_sub_affiliate, record_two_tier_commission
 
 # --- commissions --------------------------------------------------------------------------------------------------
 
@@ -71,7 +73,9 @@ def record_commission(
     payment's line items; the program and the deciding rule are recorded. A
     payment the rules exclude is stored voided with amount 0 (so a later
     event about the same payment finds it), and so is a self-referral (the
-    customer's email is the affiliate's), flagged.
+    customer's email is the affiliate's), flagged. Where the program is
+    two-tier, the affiliate's parent gets its share in the same transaction
+    (two_tier.py).
     """
     merchant_id = referral.merchant_id
     if is_recurring or not _is_loaded(referral):
@@ -117,10 +121,20 @@ def record_commission(
             # Recorded before (a redelivery, or another worker's event for the same payment): theirs stands.
             return Commission.objects.get(merchant_id=merchant_id, source_id=source_id), False
         _note_payment(referral, paid_at=paid_at, now=now)
-    send_for(commission_created, commission)
+        send_for(commission_created, commission)
+        share = record_two_tier_commission(commission, affiliate=affiliate, program=program)
     if not is_self and commission.amount > 0:
         transaction.on_commit(lambda: commission_recorded(commission.pk))
+    if share is not None:
+        transaction.on_commit(lambda: commission_recorded(share.pk))
     return commission, True
+
+
+def _follow_two_tier(commission: Commission, *, may_create: bool = False) -> None:
+    """The parent's share follows a change to `commission` (two_tier.py); a share written now is emailed too."""
+    share, created = follow_sub_affiliate(commission, may_create=may_create)
+    if created and share is not None:
+        transaction.on_commit(lambda: commission_recorded(share.pk))
 
 
 def _note_payment(referral: Referral, *, paid_at: datetime, now: datetime) -> None:
@@ -264,6 +278,7 @@ def reprice_commission(
     Commission.objects.filter(pk=commission.pk).update(**updates)
     commission.refresh_from_db()
     send_for(commission_updated, commission)
+    _follow_two_tier(commission, may_create=True)
     return commission, True
 
 
@@ -291,27 +306,11 @@ def apply_refund(commission: Commission, *, refunded_amount: int) -> Commission:
     Commission.objects.filter(pk=commission.pk).update(**updates)
     commission.refresh_from_db()
     if commission.payout_id is not None:
-        _resettle_pending_payout(commission.payout_id)
+        resettle_pending_payout(commission.payout_id)
         commission.refresh_from_db()
     send_for(commission_updated, commission)
+    _follow_two_tier(commission)
     return commission
-
-
-def _resettle_pending_payout(payout_id: int) -> None:
-    """A refund or a dispute reached a commission in an unpaid payout: voided and held commissions leave it, and
-    its total follows what remains. A paid payout is history: later reversals are deducted from the next one."""
-    payout = Payout.objects.select_for_update().filter(pk=payout_id, status=Payout.Status.PENDING).first()
-    if payout is None:
-        return
-    Commission.objects.filter(payout=payout).filter(Q(status=Commission.Status.VOIDED) | Q(is_on_hold=True)).update(
-        payout=None
-    )
-    total = sum(c.net_amount for c in Commission.objects.filter(payout=payout)) - payout.deducted_amount
-    if total <= 0:
-        Commission.objects.filter(payout=payout).update(payout=None)
-        payout.delete()  # its deduction is owed again, and the next batch takes it
-    else:
-        Payout.objects.filter(pk=payout.pk).update(amount=total)
 
 
 @transaction.atomic
@@ -320,9 +319,10 @@ def hold_commission(commission: Commission) -> Commission:
     Commission.objects.filter(pk=commission.pk).update(is_on_hold=True)
     commission.refresh_from_db()
     if commission.payout_id is not None:
-        _resettle_pending_payout(commission.payout_id)
+        resettle_pending_payout(commission.payout_id)
         commission.refresh_from_db()
     send_for(commission_updated, commission)
+    _follow_two_tier(commission)
     return commission
 
 
@@ -332,6 +332,7 @@ def settle_dispute(commission: Commission, *, won: bool) -> Commission:
     if won:
         Commission.objects.filter(pk=commission.pk).update(is_on_hold=False)
         commission.refresh_from_db()
+        _follow_two_tier(commission)
         return commission
     commission = apply_refund(commission, refunded_amount=commission.base_amount)
     Commission.objects.filter(pk=commission.pk).update(is_on_hold=False)
@@ -340,6 +341,7 @@ def settle_dispute(commission: Commission, *, won: bool) -> Commission:
             status=Commission.Status.VOIDED, void_reason="Dispute lost.", voided_at=timezone.now()
         )
     commission.refresh_from_db()
+    _follow_two_tier(commission)
     return commission
 
 
@@ -357,6 +359,7 @@ def approve_commission(commission: Commission) -> Commission:
     return commission
 
 
+@transaction.atomic
 def void_commission(commission: Commission, *, reason: str) -> Commission:
     if commission.status not in (Commission.Status.PENDING, Commission.Status.APPROVED):
         raise AffiliateError(f"A {commission.status} commission cannot be voided.")
@@ -370,6 +373,7 @@ def void_commission(commission: Commission, *, reason: str) -> Commission:
     ).update(status=Commission.Status.VOIDED, voided_at=timezone.now(), void_reason=reason[:255])
     commission.refresh_from_db()
     send_for(commission_updated, commission)
+    _follow_two_tier(commission)
     return commission
 
 

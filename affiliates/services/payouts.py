@@ -3,7 +3,7 @@
 from collections import defaultdict
 
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from afficone import enqueue
@@ -59,6 +59,23 @@ def create_payout_batch(merchant: Merchant, *, created_by=None) -> PayoutBatch |
         send_for(payout_created, payout)
         send_on_commit(commission_updated, Commission, [(merchant.pk, c.pk) for c in items])
     return batch
+
+
+def resettle_pending_payout(payout_id: int) -> None:
+    """A refund or a dispute reached a commission in an unpaid payout: voided and held commissions leave it, and
+    its total follows what remains. A paid payout is history: later reversals are deducted from the next one."""
+    payout = Payout.objects.select_for_update().filter(pk=payout_id, status=Payout.Status.PENDING).first()
+    if payout is None:
+        return
+    Commission.objects.filter(payout=payout).filter(Q(status=Commission.Status.VOIDED) | Q(is_on_hold=True)).update(
+        payout=None
+    )
+    total = sum(c.net_amount for c in Commission.objects.filter(payout=payout)) - payout.deducted_amount
+    if total <= 0:
+        Commission.objects.filter(payout=payout).update(payout=None)
+        payout.delete()  # its deduction is owed again, and the next batch takes it
+    else:
+        Payout.objects.filter(pk=payout.pk).update(amount=total)
 
 
 def payout_minimum(program: Program, currency: str) -> int:

@@ -34,6 +34,8 @@ PROGRAM_FIELDS = (
     "min_payout_amount",
     "attribution",
     "promotion_codes_first",
+    "two_tier",
+    "two_tier_bps",
     "auto_approve",
     "signup_open",
     "rules",
@@ -96,6 +98,8 @@ def _checked(merchant: Merchant, changes: dict, *, program: Program | None = Non
     bps = clean.get("commission_bps", program.commission_bps if program else 2000)
     if kind == CommissionType.PERCENT and not 0 <= bps <= 10000:
         raise AffiliateError("A percentage is between 0% and 100%.", field="commission_bps")
+    if "two_tier_bps" in clean and not 0 <= clean["two_tier_bps"] <= 10000:
+        raise AffiliateError("The parent's share is between 0% and 100%.", field="two_tier_bps")
     if "slug" in clean:
         slug = (clean["slug"] or "").strip().lower()
         if not re.fullmatch(PROGRAM_SLUG_PATTERN, slug):

@@ -6,9 +6,10 @@ line items from Stripe's API (the local fake). One scenario touches every handle
 PaymentIntent event, partial refunds arriving as cumulative states, a free trial linked by customer metadata whose
 new-shape invoice is paid, reported twice and disputed and lost, a subscription bought at Checkout with old-shape
 invoices that is later cancelled, a PaymentIntent referred by an affiliate code with a dispute that is won, and a
-delayed payment that succeeds later. Hypothesis delivers its events through the real webhook in any order, with
-repeats, and the commissions must be exactly those of the in-order run. Each example uses a fresh merchant and fresh
-Stripe ids, so examples do not see each other's rows.
+delayed payment that succeeds later. The program is two-tier: alice joined through bob, so bob earns 10% of each of
+alice's commissions, and his shares follow them through the reprice and the refunds. Hypothesis delivers its events
+through the real webhook in any order, with repeats, and the commissions must be exactly those of the in-order run.
+Each example uses a fresh merchant and fresh Stripe ids, so examples do not see each other's rows.
 
 A second scenario does the same for promotion codes and a manual binding: a guest checkout with only a code, a link
 and a code that disagree (the program setting drawn too), a subscription bought at Checkout whose invoices may come
@@ -26,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from affiliates.models import Commission, Program
-from affiliates.services import create_affiliate, create_default_program, create_referral, update_program
+from affiliates.services import create_affiliate, create_default_program, create_referral, set_parent, update_program
 from stripe_integration.models import PromotionCode, StripeEvent
 from tenants.services import create_api_key
 from tests.factories import MerchantFactory
@@ -68,15 +69,16 @@ def lines(*items) -> dict:
 
 
 def build_scenario(fake_stripe):
-    """A fresh merchant with affiliates alice and bob, and the program's rules; the Checkout Sessions' line items are
-    on the fake Stripe.
+    """A fresh merchant with affiliates alice and bob (alice's parent), and the program's rules, two-tier at 10%; the
+    Checkout Sessions' line items are on the fake Stripe.
 
     Returns (merchant, the events in Stripe's order, {stripe id: name in EXPECTED}).
     """
     merchant = MerchantFactory()
-    update_program(create_default_program(merchant), rules=RULES)
+    update_program(create_default_program(merchant), rules=RULES, two_tier=True, two_tier_bps=1000)
     alice = create_affiliate(merchant, email=f"alice-{merchant.pk}@example.net", code="alice")
     bob = create_affiliate(merchant, email=f"bob-{merchant.pk}@example.net", code="bob")
+    alice = set_parent(alice, bob)
     r1, r2, r3, r4 = (create_referral(a) for a in (alice, bob, alice, bob))
     ids = {
         k: new_id(k.rstrip("0123456789").lower())
@@ -196,10 +198,18 @@ def build_scenario(fake_stripe):
 
 
 def outcome(merchant, names):
-    rows = Commission.objects.for_merchant(merchant).select_related("affiliate")
+    """Every commission as a tuple; a parent's two-tier share is named after its child's source ("tier:pi1")."""
+    rows = list(Commission.objects.for_merchant(merchant).select_related("affiliate"))
+    by_id = {str(c.public_id): names.get(c.source_id, c.source_id) for c in rows}
+
+    def source(c) -> str:
+        if c.source_type == Commission.SourceType.TWO_TIER:
+            return "tier:" + by_id[c.source_id.removeprefix("two_tier:")]
+        return names.get(c.source_id, c.source_id)
+
     return sorted(
         (
-            names.get(c.source_id, c.source_id),
+            source(c),
             c.affiliate.code,
             c.base_amount,
             c.amount,
@@ -220,6 +230,10 @@ EXPECTED = [
     ("pi1", "alice", 10000, 2600, 1300, "pending", False, False),  # Checkout with tax (30% + 20%), half refunded
     ("pi5", "bob", 4000, 800, 0, "pending", False, False),  # by affiliate code, no line items: 20%, dispute won
     ("pi6", "bob", 2500, 750, 0, "pending", False, False),  # delayed payment method, 30% of pro
+    # bob's 10% of alice's commissions: base 0, reversed in the same proportion as the child's
+    ("tier:in3", "bob", 0, 90, 0, "pending", False, False),
+    ("tier:in3b", "bob", 0, 60, 0, "pending", False, True),
+    ("tier:pi1", "bob", 0, 260, 130, "pending", False, False),
 ]
 
 
