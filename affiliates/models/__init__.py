@@ -6,6 +6,7 @@ from .imports import ImportedAffiliate, ImportPlatform, LegacyCode
 from .payouts import Payout, PayoutBatch
 from .programs import PROGRAM_SLUG_PATTERN, CommissionType, Program, RuleSource, RuleType
 from .rollups import AffiliateCommissionMonth, CommissionDailyStat, CommissionDirtyDay, DailyStat, RollupState
+from .tiers import TierPromotion
 
 __all__ = [
     "CommissionType",
@@ -31,4 +32,5 @@ __all__ = [
     "ImportPlatform",
     "ImportedAffiliate",
     "LegacyCode",
+    "TierPromotion",
 ]

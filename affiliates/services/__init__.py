@@ -19,7 +19,6 @@ from .commissions import (  # noqa: F401
     apply_refund,
     approve_commission,
     approve_due_commissions,
-    batched_commission_notices,
     hold_commission,
     record_commission,
     reprice_commission,
@@ -28,6 +27,9 @@ from .commissions import (  # noqa: F401
 )
 from .errors import (  # noqa: F401
     AffiliateError,
+)
+from .notices import (  # noqa: F401
+    batched_commission_notices,
 )
 from .payouts import (  # noqa: F401
     create_payout_batch,
