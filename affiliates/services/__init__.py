@@ -54,3 +54,8 @@ from .programs import (  # noqa: F401
 from .rollups import (  # noqa: F401
     rollup_commission_stats,
 )
+from .tiers import (  # noqa: F401
+    approve_promotion,
+    dismiss_promotion,
+    note_results,
+)
