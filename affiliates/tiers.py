@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import money
-from .rules import MAX_AMOUNT, MAX_COUNT, MAX_LABEL, RuleError, _currency, _integer, _money
+from .rules import MAX_AMOUNT, MAX_COUNT, MAX_LABEL, RuleError, _integer, _money
 
 MAX_BONUSES = 20
 MAX_PERIOD_DAYS = 3650
@@ -98,13 +98,16 @@ def validate_period(value: Any, path: str) -> int | None:
     return days
 
 
-def validate_bonuses(value: Any, *, path: str = "bonuses") -> list[dict]:
-    """The bonuses in their canonical form, each with an id (made when left out; unique in the list), or RuleError."""
+def validate_bonuses(value: Any, *, path: str = "bonuses", unique_ids: bool = True) -> list[dict]:
+    """The bonuses in their canonical form, each with an id (made when left out), or RuleError. Two bonuses with one
+    id are refused unless `unique_ids` is false (the API's field checks the shape; the service checks the ids)."""
     if not isinstance(value, list):
         raise RuleError("Give the bonuses as a list (an empty list for none).", path)
     if len(value) > MAX_BONUSES:
         raise RuleError(f"A program has at most {MAX_BONUSES} bonuses.", path)
     clean = [_bonus(bonus, f"{path}[{index}]") for index, bonus in enumerate(value)]
+    if not unique_ids:
+        return clean
     seen: set[str] = set()
     for index, bonus in enumerate(clean):
         if bonus["id"] in seen:
@@ -141,10 +144,6 @@ def _bonus(bonus: Any, path: str) -> dict:
 
 def new_bonus_id() -> str:
     return secrets.token_hex(4)
-
-
-def validate_currency(value: Any, path: str) -> str:
-    return _currency(value, path)
 
 
 # --- in words -------------------------------------------------------------------------------------------------------
