@@ -11,7 +11,7 @@ from celery import shared_task
 
 from . import emails
 from .invites import invite_token
-from .models import Affiliate, Commission, Payout
+from .models import Affiliate, Commission, Payout, TierPromotion
 
 log = logging.getLogger(__name__)
 
@@ -75,3 +75,16 @@ def notify_affiliate_invited_task(affiliate_id: int) -> None:
     if affiliate is None:
         return  # already joined
     emails.send_affiliate_invited(affiliate, token=invite_token(affiliate))
+
+
+@shared_task(name="affiliates.tasks.notify_affiliate_promoted_task")
+def notify_affiliate_promoted_task(promotion_id: int) -> None:
+    """The affiliate moved up a tier (automatically, or approved by the merchant)."""
+    promotion = (
+        TierPromotion.objects.select_related("affiliate", "merchant", "to_program")
+        .filter(pk=promotion_id, status__in=[TierPromotion.Status.MOVED, TierPromotion.Status.APPROVED])
+        .first()
+    )
+    if promotion is None:
+        return
+    emails.send_affiliate_promoted(promotion)

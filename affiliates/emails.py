@@ -7,8 +7,9 @@ from django.urls import reverse
 
 from tenants.models import Membership
 
-from . import money
-from .models import Affiliate, Commission, Payout
+from . import money, rule_words
+from .models import Affiliate, Commission, CommissionType, Payout, RuleSource, TierPromotion
+from .rules import Rule
 
 
 def _send(template: str, context: dict, to: list[str]) -> None:
@@ -90,4 +91,26 @@ def send_affiliate_invited(affiliate: Affiliate, *, token: str) -> None:
         "affiliate_invited",
         {"affiliate": affiliate, "merchant": affiliate.merchant, "accept_url": accept_url},
         [affiliate.email],
+    )
+
+
+def send_affiliate_promoted(promotion: TierPromotion) -> None:
+    """The affiliate moved up to the program's next tier: what it reached, and what payments earn from now on."""
+    program = promotion.to_program
+    if program.commission_type == CommissionType.FIXED:
+        rule = Rule(CommissionType.FIXED, program.commission_amount, program.commission_currency, RuleSource.PROGRAM)
+    else:
+        rule = Rule(CommissionType.PERCENT, program.commission_bps, "", RuleSource.PROGRAM)
+    _send(
+        "affiliate_promoted",
+        {
+            "affiliate": promotion.affiliate,
+            "merchant": promotion.merchant,
+            "program": program,
+            "reason": promotion.reason,
+            "earns": rule_words.flat_text(rule),
+            "has_rules": bool(program.rules),
+            "portal_url": portal_url(promotion.merchant),
+        },
+        [promotion.affiliate.email],
     )

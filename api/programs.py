@@ -11,13 +11,38 @@ from rest_framework import serializers, viewsets
 
 from affiliates import services
 from affiliates.models import PROGRAM_SLUG_PATTERN, CommissionType, Program
+from affiliates.tiers import MAX_PERIOD_DAYS
 
-from .base import MerchantScopedMixin, idempotent
+from .base import MerchantScopedMixin, PublicIdField, idempotent
 from .filters import QueryFilters
-from .serializers import RULES_HELP, ProgramOutputSerializer, RulesField
+from .serializers import (
+    BONUSES_HELP,
+    NEXT_TIER_HELP,
+    RULES_HELP,
+    BonusesField,
+    ProgramOutputSerializer,
+    RulesField,
+    WhenField,
+)
 from .views import CURRENCY_PATTERN, MAX_AMOUNT
 
 ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The program's id.")
+
+
+class NextTierInput(serializers.Serializer):
+    program = PublicIdField(queryset=Program.objects.all(), help_text="The program affiliates move up to.")
+    when = WhenField(
+        help_text='`{"affiliate_customers_gte": N}` or `{"affiliate_revenue_gte": {"amount": N, "currency": "usd"}}`.'
+    )
+    period_days = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_PERIOD_DAYS,
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text="Count the results of the last N days; null (the default): all time.",
+    )
+    mode = serializers.ChoiceField(choices=Program.TierMode.choices, required=False, default="automatic")
 
 
 def _program_settings():
@@ -57,6 +82,8 @@ def _program_settings():
         "auto_approve": serializers.BooleanField(required=False),
         "signup_open": serializers.BooleanField(required=False),
         "rules": RulesField(required=False, help_text=RULES_HELP),
+        "next_tier": NextTierInput(required=False, allow_null=True, help_text=NEXT_TIER_HELP),
+        "bonuses": BonusesField(required=False, help_text=BONUSES_HELP),
     }
 
 
@@ -72,7 +99,7 @@ class ProgramSettingsInput(serializers.Serializer):
 class ProgramViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     """Affiliate programs (campaigns): each with its commission, rules, cookie days, hold and signup page."""
 
-    queryset = Program.objects.select_related("merchant")
+    queryset = Program.objects.select_related("merchant", "next_tier")
     lookup_field = "public_id"
     lookup_url_kwarg = "id"
 

@@ -25,6 +25,7 @@ from affiliates.models import (
     RuleType,
 )
 from affiliates.rules import MAX_AMOUNT, MAX_COUNT, MAX_RULES, RuleError, validate_rules
+from affiliates.tiers import MAX_BONUSES, MAX_PERIOD_DAYS, validate_bonuses, validate_when
 from stripe_integration.models import CustomerBackfill
 
 from .base import json_type_errors
@@ -372,6 +373,92 @@ class RulesField(serializers.Field):
         return list(value or [])
 
 
+BONUSES_HELP = (
+    "One-off bonuses, each paid once to an affiliate of the program, as a commission of its own (source type "
+    '`bonus`), when its results reach `when`: `{"id": "...", "when": {"affiliate_customers_gte": N} or '
+    '{"affiliate_revenue_gte": {"amount", "currency"}}, "bonus": {"amount", "currency"}, "label": "..."}`. '
+    "`id` is made when left out; keep it when editing a bonus, so affiliates who earned it do not earn it again. "
+    "Results count over all time; customers are those who paid (not refunded in full), revenue what they paid less "
+    "refunds, tax excluded. Refunds that take the results back under the threshold reverse a bonus not yet in a "
+    "payout; reaching the threshold again restores it. The list replaces the program's bonuses."
+)
+NEXT_TIER_HELP = (
+    "Where the program's affiliates move up to, or null: `program` (another of your programs), `when` (one threshold, "
+    "as for bonuses), `period_days` (null: all time; else results of the last N days) and `mode` (`automatic`, or "
+    "`approval`: the move waits for the merchant in the dashboard). A move is made once and never undone; commissions "
+    "already earned keep their program, later payments earn by the new one; the affiliate is emailed when moved."
+)
+
+_POSITIVE_MONEY = {
+    **_MONEY,
+    "properties": {**_MONEY["properties"], "amount": {"type": "integer", "minimum": 1, "maximum": MAX_AMOUNT}},
+}
+_WHEN = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "maxProperties": 1,
+    "description": "One threshold on the affiliate's results.",
+    "properties": {
+        "affiliate_customers_gte": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT},
+        "affiliate_revenue_gte": _POSITIVE_MONEY,
+    },
+}
+BONUSES_SCHEMA = {
+    "type": "array",
+    "maxItems": MAX_BONUSES,
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["when", "bonus"],
+        "properties": {
+            "id": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,40}$"},
+            "when": _WHEN,
+            "bonus": _POSITIVE_MONEY,
+            "label": _LABEL,
+        },
+    },
+}
+
+
+@extend_schema_field(BONUSES_SCHEMA)
+class BonusesField(serializers.Field):
+    """A program's `bonuses`, checked by affiliates.tiers.validate_bonuses: a bad one answers 400 naming its path."""
+
+    def to_internal_value(self, data) -> list[dict]:
+        try:
+            # Two bonuses with one id are the service's to refuse (409: the schema cannot say it).
+            return validate_bonuses(data, path="", unique_ids=False)
+        except RuleError as exc:
+            if not exc.path:
+                raise serializers.ValidationError(exc.message, code="invalid") from None
+            raise serializers.ValidationError({exc.path: [exc.message]}, code="invalid") from None
+
+    def to_representation(self, value) -> list[dict]:
+        return list(value or [])
+
+
+@extend_schema_field(_WHEN)
+class WhenField(serializers.Field):
+    def to_internal_value(self, data) -> dict:
+        try:
+            return validate_when(data, "")
+        except RuleError as exc:
+            raise serializers.ValidationError(exc.message, code="invalid") from None
+
+    def to_representation(self, value) -> dict:
+        return dict(value)
+
+
+class NextTierOutputSerializer(serializers.Serializer):
+    program = serializers.UUIDField(source="next_tier.public_id")
+    when = WhenField(source="tier_when")
+    period_days = serializers.IntegerField(
+        source="tier_period_days", allow_null=True, min_value=1, max_value=MAX_PERIOD_DAYS
+    )
+    mode = serializers.ChoiceField(source="tier_mode", choices=Program.TierMode.choices)
+
+
 class ProgramOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
     name = serializers.CharField()
@@ -403,7 +490,15 @@ class ProgramOutputSerializer(serializers.Serializer):
     auto_approve = serializers.BooleanField()
     signup_open = serializers.BooleanField()
     rules = RulesField(help_text=RULES_HELP)
+    next_tier = serializers.SerializerMethodField(help_text=NEXT_TIER_HELP)
+    bonuses = BonusesField(help_text=BONUSES_HELP)
     created = serializers.DateTimeField(source="created_at")
+
+    @extend_schema_field(NextTierOutputSerializer(allow_null=True))
+    def get_next_tier(self, program: Program) -> dict | None:
+        if program.next_tier_id is None or not program.tier_when:
+            return None
+        return NextTierOutputSerializer(program).data
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_signup_url(self, program: Program) -> str:

@@ -13,12 +13,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from affiliates import rule_words, services
-from affiliates.models import Affiliate, Program
+from affiliates.models import Affiliate, Program, TierPromotion
 from tenants.access import merchant_required
 
 from . import selectors
 from .forms import AffiliateParentForm, MoveAffiliateForm, ProgramForm, ProgramStatusForm
+from .pages import redirect_back
 from .rule_forms import PreviewForm, RuleFormSet, rows_from_rules
+from .tier_forms import BonusFormSet, NextTierForm, rows_from_bonuses
 
 
 def signup_url(program: Program, merchant) -> str:
@@ -78,12 +80,26 @@ def _program_page(request, program: Program | None):
         prefix="rules",
         form_kwargs={"currency": shown.commission_currency},
     )
+    tier_form = NextTierForm(
+        request.POST if posted and "tier-program" in request.POST else None,
+        initial=NextTierForm.initial_for(shown),
+        prefix="tier",
+        merchant=merchant,
+        program=program,
+    )
+    bonus_rows = BonusFormSet(
+        request.POST if posted and "bonuses-TOTAL_FORMS" in request.POST else None,
+        initial=rows_from_bonuses(shown.bonuses or []),
+        prefix="bonuses",
+        form_kwargs={"currency": shown.commission_currency},
+    )
     preview_form = PreviewForm(
         request.POST if action == "preview" else None,
         initial={"preview_currency": shown.commission_currency, "preview_payment": "new"},
     )
     preview = ""
-    if posted and form.is_valid() and (not rule_rows.is_bound or rule_rows.is_valid()):
+    parts_valid = all(not part.is_bound or part.is_valid() for part in (rule_rows, tier_form, bonus_rows))
+    if posted and form.is_valid() and parts_valid:
         changes = dict(form.cleaned_data["changes"])
         if rule_rows.is_bound:
             changes["rules"] = rule_rows.rules
@@ -91,19 +107,30 @@ def _program_page(request, program: Program | None):
             if preview_form.is_valid():
                 preview = _preview(merchant, shown, changes, preview_form.cleaned_data)
         else:
+            if tier_form.is_bound:
+                changes["next_tier"] = tier_form.cleaned_data["next_tier"]
+            if bonus_rows.is_bound:
+                changes["bonuses"] = bonus_rows.bonuses
             try:
                 if program is None:
                     program = services.create_program(merchant, **changes)
                 else:
                     program = services.update_program(program, **changes)
             except services.AffiliateError as exc:
-                form.add_error("slug" if exc.field == "slug" else None, str(exc))
+                if (exc.field or "").startswith("next_tier"):
+                    tier_form.add_error(None, str(exc))
+                else:
+                    form.add_error("slug" if exc.field == "slug" else None, str(exc))
             else:
                 messages.success(request, "Program saved. New commissions follow these rules.")
                 if request.path == reverse("affiliates:programs"):
                     return redirect("affiliates:programs")
                 return redirect("affiliates:program_edit", code=program.public_id)
-    has_errors = form.errors or (rule_rows.is_bound and not rule_rows.is_valid()) or preview_form.errors
+    has_errors = (
+        form.errors
+        or any(part.is_bound and not part.is_valid() for part in (rule_rows, tier_form, bonus_rows))
+        or preview_form.errors
+    )
     return render(
         request,
         "affiliates/program.html",
@@ -111,6 +138,8 @@ def _program_page(request, program: Program | None):
             "program": program,
             "form": form,
             "rule_rows": rule_rows,
+            "tier_form": tier_form,
+            "bonus_rows": bonus_rows,
             "rules_editable": rows is not None,
             "rules_text": [rule_words.describe_rule(rule) for rule in shown.rules or []],
             "preview_form": preview_form,
@@ -236,3 +265,41 @@ def affiliate_program(request, uid):
             "rules; commissions already recorded keep theirs.",
         )
     return redirect("affiliates:affiliate_detail", uid=uid)
+
+
+# --- moves up a tier waiting for the merchant -------------------------------------------------------------------
+
+
+@merchant_required
+@require_POST
+def promotion_approve(request, code):
+    promotion = get_object_or_404(
+        TierPromotion.objects.for_merchant(request.merchant).select_related("affiliate", "to_program"), public_id=code
+    )
+    try:
+        services.approve_promotion(promotion, decided_by=request.user)
+    except services.AffiliateError as exc:
+        messages.error(request, str(exc))
+    else:
+        who = promotion.affiliate.name or promotion.affiliate.email
+        messages.success(request, f"{who} is in {promotion.to_program.name} now, and has been told by email.")
+    return redirect_back(request, reverse("affiliates:affiliate_detail", kwargs={"uid": promotion.affiliate.public_id}))
+
+
+@merchant_required
+@require_POST
+def promotion_dismiss(request, code):
+    promotion = get_object_or_404(
+        TierPromotion.objects.for_merchant(request.merchant).select_related("affiliate", "from_program"),
+        public_id=code,
+    )
+    try:
+        services.dismiss_promotion(promotion, decided_by=request.user)
+    except services.AffiliateError as exc:
+        messages.error(request, str(exc))
+    else:
+        who = promotion.affiliate.name or promotion.affiliate.email
+        messages.success(
+            request, f"{who} stays in {promotion.from_program.name}; this move will not be proposed again."
+        )
+    return redirect_back(request, reverse("affiliates:affiliate_detail", kwargs={"uid": promotion.affiliate.public_id}))

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db.models import Count, Q, Sum
 
-from affiliates.models import NET_AMOUNT, Affiliate, Commission, Payout, Program, Referral
+from affiliates.models import NET_AMOUNT, Affiliate, Commission, Payout, Program, Referral, TierPromotion
 from affiliates.queries import payable_commissions
 from stripe_integration.models import StripeEvent
 from tenants.models import Merchant
@@ -93,6 +93,16 @@ def program_filter(merchant: Merchant, code: str) -> Program | None:
         return Program.objects.for_merchant(merchant).filter(public_id=uuid.UUID(code)).first() if code else None
     except ValueError:
         return None
+
+
+def pending_promotions(merchant: Merchant, *, affiliate: Affiliate | None = None, limit: int = 20) -> list:
+    """Moves up a tier waiting for the merchant's approval, newest first (the overview's, or one affiliate's)."""
+    pending = TierPromotion.objects.for_merchant(merchant).filter(status=TierPromotion.Status.PENDING)
+    if affiliate is not None:
+        pending = pending.filter(affiliate=affiliate)
+    return list(
+        pending.select_related("affiliate", "from_program", "to_program").order_by("-created_at", "-pk")[:limit]
+    )
 
 
 def programs_of(merchant: Merchant):

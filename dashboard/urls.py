@@ -44,5 +44,7 @@ urlpatterns = [
     path("programs/<uuid:code>/status/", programs.program_status, name="program_status"),
     path("programs/<uuid:code>/default/", programs.program_make_default, name="program_make_default"),
     path("program/confirm/", views.program_confirm, name="program_confirm"),
+    path("promotions/<uuid:code>/approve/", programs.promotion_approve, name="promotion_approve"),
+    path("promotions/<uuid:code>/dismiss/", programs.promotion_dismiss, name="promotion_dismiss"),
     path("settings/", views.settings, name="settings"),
 ]

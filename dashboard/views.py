@@ -49,6 +49,7 @@ def overview(request):
             "program": program,
             "programs": selectors.programs_of(request.merchant),
             "top": reports.top_affiliates(request.merchant, period, program=program),
+            "promotions": selectors.pending_promotions(request.merchant),
             "steps": steps,
             "steps_left": sum(not s["done"] for s in steps),
         },
@@ -202,6 +203,7 @@ def _affiliate_context(request, affiliate, form) -> dict:
             initial={"parent": affiliate.parent.code if affiliate.parent else ""}, merchant=merchant
         ),
         "sub_affiliates": affiliate.sub_affiliates.order_by("name", "code")[:50],
+        "promotions": selectors.pending_promotions(merchant, affiliate=affiliate),
         "link": exports.display_link(request.merchant, affiliate),
         "clicks": Click.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
         "referrals": Referral.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],

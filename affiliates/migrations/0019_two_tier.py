@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("affiliates", "0015_leads"),
+        ("affiliates", "0017_tiers_and_bonuses"),
     ]
 
     operations = [

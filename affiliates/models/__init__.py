@@ -7,6 +7,7 @@ from .leads import Lead
 from .payouts import Payout, PayoutBatch
 from .programs import PROGRAM_SLUG_PATTERN, CommissionType, Program, RuleSource, RuleType
 from .rollups import AffiliateCommissionMonth, CommissionDailyStat, CommissionDirtyDay, DailyStat, RollupState
+from .tiers import TierPromotion
 
 __all__ = [
     "CommissionType",
@@ -33,4 +34,5 @@ __all__ = [
     "ImportPlatform",
     "ImportedAffiliate",
     "LegacyCode",
+    "TierPromotion",
 ]

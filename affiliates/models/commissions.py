@@ -37,6 +37,9 @@ class Commission(models.Model):
         IMPORT = "import", "Imported"  # `source_id` names the platform and its commission id: "rewardful:<id>"
         # The parent's share of a sub-affiliate's commission: `source_id` is "two_tier:<that commission's public_id>".
         TWO_TIER = "two_tier", "Two-tier (a sub-affiliate's commission)"
+        # A program's one-off bonus: base_amount 0, no referral; `source_id` is "bonus:<program>:<bonus id>:<affiliate>"
+        # (affiliates/services/tiers.py), so the unique source makes it once per affiliate.
+        BONUS = "bonus", "Bonus"
 
     # Every index is written by each payment's insert: the foreign keys' own indexes would repeat the prefixes of
     # those in Meta.indexes, so they are left out.

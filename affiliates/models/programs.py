@@ -23,6 +23,7 @@ class RuleSource(models.TextChoices):
     RULE = "rule", "A rule of the program"
     LINES = "lines", "Rules per line"
     TWO_TIER = "two_tier", "Two-tier share"  # the parent's share of a sub-affiliate's commission (rule_bps)
+    BONUS = "bonus", "A bonus of the program"  # `rule_index` is the bonus's position in Program.bonuses
 
 
 class RuleType(models.TextChoices):
@@ -54,6 +55,10 @@ class Program(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         ARCHIVED = "archived", "Archived"
+
+    class TierMode(models.TextChoices):
+        AUTOMATIC = "automatic", "Automatically"
+        APPROVAL = "approval", "After the merchant approves"
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="programs")
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -96,6 +101,20 @@ class Program(models.Model):
     )
     auto_approve = models.BooleanField(default=False, help_text="Approve affiliates who sign up themselves at once.")
     signup_open = models.BooleanField(default=True, help_text="Whether the public affiliate signup page is open.")
+    # Tiers (affiliates/tiers.py, affiliates/services/tiers.py): an affiliate of this program whose results reach
+    # `tier_when` ({"affiliate_customers_gte": N} or {"affiliate_revenue_gte": {"amount", "currency"}}), over the
+    # last `tier_period_days` days (null: all time), moves to `next_tier`, at once or once the merchant approves.
+    next_tier = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    tier_when = models.JSONField(default=dict, blank=True, db_default={})
+    tier_period_days = models.PositiveIntegerField(null=True, blank=True)
+    tier_mode = models.CharField(
+        max_length=10, choices=TierMode.choices, default=TierMode.AUTOMATIC, db_default=TierMode.AUTOMATIC
+    )
+    # One-off bonuses (affiliates/tiers.py): [{"id", "when", "bonus": {"amount", "currency"}, "label"?}], each paid
+    # once to an affiliate of this program, as its own Commission, when its results reach `when`.
+    bonuses = models.JSONField(default=list, blank=True, db_default=[])
     created_at = models.DateTimeField(auto_now_add=True)
     # Set when the merchant first saves the program's settings (the onboarding step "review your program").
     reviewed_at = models.DateTimeField(null=True, blank=True)
@@ -123,3 +142,8 @@ class Program(models.Model):
     @property
     def is_archived(self) -> bool:
         return self.status == self.Status.ARCHIVED
+
+    @property
+    def has_goals(self) -> bool:
+        """Whether the affiliate's results matter after a commission: a next tier or a bonus to reach."""
+        return self.next_tier_id is not None or bool(self.bonuses)

@@ -19,7 +19,6 @@ from .commissions import (  # noqa: F401
     apply_refund,
     approve_commission,
     approve_due_commissions,
-    batched_commission_notices,
     hold_commission,
     record_commission,
     reprice_commission,
@@ -34,6 +33,9 @@ from .leads import (  # noqa: F401
     matching_lead,
     normalize_email,
     record_lead,
+)
+from .notices import (  # noqa: F401
+    batched_commission_notices,
 )
 from .payouts import (  # noqa: F401
     create_payout_batch,
@@ -57,6 +59,11 @@ from .programs import (  # noqa: F401
 )
 from .rollups import (  # noqa: F401
     rollup_commission_stats,
+)
+from .tiers import (  # noqa: F401
+    approve_promotion,
+    dismiss_promotion,
+    note_results,
 )
 from .two_tier import (  # noqa: F401
     referring_affiliate,

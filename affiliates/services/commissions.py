@@ -1,25 +1,24 @@
 """Commissions: the rule, the amount, and everything that later changes it (refunds, disputes, approval)."""
 
 import calendar
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from afficone import enqueue, rawsql
+from afficone import rawsql
 
 from .. import money
-from ..email_tasks import notify_new_commissions_task
 from ..models import Affiliate, Commission, CommissionType, Program, Referral
 from ..rules import Line
 from ..signals import commission_created, commission_updated, send_for, send_on_commit
 from .errors import AffiliateError
+from .notices import commission_recorded
 from .payouts import resettle_pending_payout
 from .pricing import commission_rule, excluded_reason, price_payment, pricing_fields
+from .tiers import note_results
 from .two_tier import follow_sub_affiliate, record_two_tier_commission
 
 # --- commissions --------------------------------------------------------------------------------------------------
@@ -75,7 +74,8 @@ def record_commission(
     event about the same payment finds it), and so is a self-referral (the
     customer's email is the affiliate's), flagged. Where the program is
     two-tier, the affiliate's parent gets its share in the same transaction
-    (two_tier.py).
+    (two_tier.py). Then the affiliate's tiers and bonuses follow its results
+    (services/tiers.py).
     """
     merchant_id = referral.merchant_id
     if is_recurring or not _is_loaded(referral):
@@ -127,6 +127,8 @@ def record_commission(
         transaction.on_commit(lambda: commission_recorded(commission.pk))
     if share is not None:
         transaction.on_commit(lambda: commission_recorded(share.pk))
+    if commission.status != Commission.Status.VOIDED:
+        note_results(affiliate)  # tiers and bonuses: no query for a program without them
     return commission, True
 
 
@@ -160,33 +162,6 @@ def _note_payment(referral: Referral, *, paid_at: datetime, now: datetime) -> No
 def _is_loaded(referral: Referral) -> bool:
     """Whether `referral` came with its affiliate and program (select_related), so they need not be read again."""
     return Referral.affiliate.is_cached(referral) and Affiliate.program.is_cached(referral.affiliate)
-
-
-# New-commission emails: one task per commission, or one per batch inside `batched_commission_notices`.
-_notice_batch: ContextVar[list[int] | None] = ContextVar("afficone_commission_notices", default=None)
-
-
-def commission_recorded(commission_id: int) -> None:
-    """Tells the affiliate of a new commission (an email task), once its transaction has committed."""
-    batch = _notice_batch.get()
-    if batch is None:
-        enqueue.send(notify_new_commissions_task, [commission_id])
-    else:
-        batch.append(commission_id)
-
-
-@contextmanager
-def batched_commission_notices() -> Iterator[None]:
-    """Collects the new-commission emails of everything recorded inside it into one task, sent at the end: the
-    Stripe event drainers record many commissions in a row, and an enqueue costs about as much as recording one."""
-    batch: list[int] = []
-    token = _notice_batch.set(batch)
-    try:
-        yield
-    finally:
-        _notice_batch.reset(token)
-        if batch:
-            enqueue.send(notify_new_commissions_task, batch)
 
 
 RULE_FIELDS = ("rule_source", "rule_type", "rule_bps", "rule_amount", "rule_index")
@@ -277,6 +252,7 @@ def reprice_commission(
         )
     Commission.objects.filter(pk=commission.pk).update(**updates)
     commission.refresh_from_db()
+    note_results(affiliate)
     send_for(commission_updated, commission)
     _follow_two_tier(commission, may_create=True)
     return commission, True
@@ -290,7 +266,11 @@ def apply_refund(commission: Commission, *, refunded_amount: int) -> Commission:
     `amount * refunded / base`, rounded half-up; a full refund voids the
     commission unless it has already been paid out.
     """
-    commission = Commission.objects.select_for_update().get(pk=commission.pk)
+    # With its affiliate and program (one join, no further query): the results the bonuses follow may fall.
+    commission = (
+        Commission.objects.select_for_update(of=("self",)).select_related("affiliate__program").get(pk=commission.pk)
+    )
+    affiliate = commission.affiliate
     refunded = min(max(refunded_amount, commission.refunded_amount), commission.base_amount)
     reversed_amount = max(
         commission.reversed_amount, money.proportion(commission.amount, refunded, commission.base_amount)
@@ -308,6 +288,7 @@ def apply_refund(commission: Commission, *, refunded_amount: int) -> Commission:
     if commission.payout_id is not None:
         resettle_pending_payout(commission.payout_id)
         commission.refresh_from_db()
+    note_results(affiliate)
     send_for(commission_updated, commission)
     _follow_two_tier(commission)
     return commission
@@ -342,6 +323,7 @@ def settle_dispute(commission: Commission, *, won: bool) -> Commission:
         )
     commission.refresh_from_db()
     _follow_two_tier(commission)
+    # apply_refund above has let the bonuses follow already: a lost dispute voids what a full refund voids.
     return commission
 
 
@@ -372,6 +354,8 @@ def void_commission(commission: Commission, *, reason: str) -> Commission:
         pk=commission.pk, status__in=[Commission.Status.PENDING, Commission.Status.APPROVED]
     ).update(status=Commission.Status.VOIDED, voided_at=timezone.now(), void_reason=reason[:255])
     commission.refresh_from_db()
+    if commission.source_type != Commission.SourceType.BONUS:
+        note_results(Affiliate.objects.select_related("program").get(pk=commission.affiliate_id))
     send_for(commission_updated, commission)
     _follow_two_tier(commission)
     return commission

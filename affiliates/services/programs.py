@@ -7,6 +7,7 @@ has no signup page; it cannot be archived while affiliates are still in it.
 """
 
 import re
+import uuid
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -14,6 +15,7 @@ from django.utils.text import slugify
 
 from tenants.models import Merchant
 
+from .. import tiers
 from ..models import PROGRAM_SLUG_PATTERN, Affiliate, CommissionType, Program
 from ..rules import RuleError, validate_rules
 from ..signals import affiliate_updated, send_for
@@ -39,6 +41,8 @@ PROGRAM_FIELDS = (
     "auto_approve",
     "signup_open",
     "rules",
+    "bonuses",
+    "next_tier",
 )
 
 
@@ -113,12 +117,62 @@ def _checked(merchant: Merchant, changes: dict, *, program: Program | None = Non
         if taken.exists():
             raise AffiliateError(f"Another program already has the address {slug!r}.", field="slug", code="unique")
         clean["slug"] = slug
-    if "rules" in clean:
-        try:
+    try:
+        if "rules" in clean:
             clean["rules"] = validate_rules(clean["rules"])
-        except RuleError as exc:
-            raise AffiliateError(exc.message, field=exc.path, code="invalid") from None
+        if "bonuses" in clean:
+            clean["bonuses"] = tiers.validate_bonuses(clean["bonuses"])
+    except RuleError as exc:
+        raise AffiliateError(exc.message, field=exc.path, code="invalid") from None
+    if "next_tier" in clean:
+        clean.update(_next_tier(merchant, clean.pop("next_tier"), program=program))
     return clean
+
+
+def _next_tier(merchant: Merchant, value: dict | None, *, program: Program | None) -> dict:
+    """The model fields of a next tier: None (no tier), or {"program": a Program or its public id, "when": one
+    threshold, "period_days": null or N, "mode": "automatic" or "approval"}. The next tier is another active program
+    of the merchant, and following next tiers from it never comes back to this one."""
+    if value is None:
+        return {"next_tier": None, "tier_when": {}, "tier_period_days": None}
+    if not isinstance(value, dict):
+        raise AffiliateError("Give the next tier as an object, or null for none.", field="next_tier")
+    unknown = set(value) - {"program", "when", "period_days", "mode"}
+    if unknown:
+        raise AffiliateError(f"Unknown next-tier settings: {', '.join(sorted(unknown))}.", field="next_tier")
+    target = value.get("program")
+    if not isinstance(target, Program):
+        found = Program.objects.for_merchant(merchant).filter(public_id=target) if _is_uuid(target) else None
+        target = found.first() if found is not None else None
+    if target is None or target.merchant_id != merchant.pk:
+        raise AffiliateError("Choose one of your programs as the next tier.", field="next_tier.program")
+    if target.is_archived:
+        raise AffiliateError(f"{target.name} is archived: restore it first.", field="next_tier.program")
+    if program is not None:
+        chain, step = set(), target
+        while step is not None and step.pk not in chain:
+            if step.pk == program.pk:
+                what = "itself" if target.pk == program.pk else f"{target.name}, which leads back to it"
+                raise AffiliateError(f"A program cannot move affiliates up to {what}.", field="next_tier.program")
+            chain.add(step.pk)
+            step = Program.objects.filter(pk=step.next_tier_id).first() if step.next_tier_id else None
+    mode = value.get("mode", Program.TierMode.AUTOMATIC)
+    if mode not in Program.TierMode.values:
+        raise AffiliateError("A move is automatic or waits for approval.", field="next_tier.mode")
+    try:
+        when = tiers.validate_when(value.get("when"), "next_tier.when")
+        period = tiers.validate_period(value.get("period_days"), "next_tier.period_days")
+    except RuleError as exc:
+        raise AffiliateError(exc.message, field=exc.path, code="invalid") from None
+    return {"next_tier": target, "tier_when": when, "tier_period_days": period, "tier_mode": mode}
+
+
+def _is_uuid(value) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 @transaction.atomic
