@@ -22,6 +22,8 @@ class RuleSource(models.TextChoices):
     IMPORTED = "imported", "Imported"  # earned on the platform the merchant came from (affiliates/importers/)
     RULE = "rule", "A rule of the program"
     LINES = "lines", "Rules per line"
+    # A line of a product whose Stripe metadata says `afficone: "false"` (stripe_integration/services/exclusions.py).
+    METADATA = "metadata", "Excluded by the product's metadata"
 
 
 class RuleType(models.TextChoices):
