@@ -75,6 +75,8 @@ def describe_decision(decision: Decision, rules: Sequence[dict], fallback: Rule)
         return f"rule {decision.index + 1} ({describe_rule(rules[decision.index])})"
     if decision.source == RuleSource.AFFILIATE:
         return f"the affiliate's own rate ({flat_text(fallback)})"
+    if decision.source == RuleSource.METADATA:
+        return "the product's Stripe metadata (afficone: false)"
     return f"the program's commission ({flat_text(fallback)})"
 
 

@@ -223,6 +223,8 @@ class Line:
     product: str = ""
     price: str = ""
     discount: int = 0
+    # The merchant excluded its product in Stripe (metadata `afficone: "false"`): it earns nothing, whatever the rules.
+    excluded: bool = False
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,7 @@ class PaymentContext:
 class Decision:
     """What decided a line: a rule of the program (`index` into its rules), or the fallback."""
 
-    source: str  # RuleSource.RULE, PROGRAM or AFFILIATE
+    source: str  # RuleSource.RULE, PROGRAM, AFFILIATE, or METADATA (a line whose product is excluded)
     index: int | None
     kind: str  # RuleType.PERCENT, FIXED or EXCLUDE
     bps: int | None = None
@@ -304,7 +306,10 @@ class Pricing:
 
 
 def decide(rules: Sequence[dict], line: Line, context: PaymentContext) -> Decision:
-    """The first rule whose conditions all hold for `line` of this payment, else the fallback."""
+    """The first rule whose conditions all hold for `line` of this payment, else the fallback; nothing for a line
+    whose product the merchant excluded."""
+    if line.excluded:
+        return Decision(RuleSource.METADATA, None, RuleType.EXCLUDE)
     for index, rule in enumerate(rules):
         if not _matches(rule["match"], line, context):
             continue

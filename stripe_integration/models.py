@@ -45,6 +45,9 @@ class StripeEvent(models.Model):
     enqueued_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     traceback = models.TextField(blank=True)
+    # Why a processed event earned less than its payment might have, for the merchant (Settings -> Stripe):
+    # "excluded: customer metadata afficone=false", "earns nothing: a $0 invoice (a trial)". Empty otherwise.
+    outcome = models.CharField(max_length=255, blank=True)
 
     objects = TenantQuerySet.as_manager()
 

@@ -55,6 +55,14 @@ def pytest_report_header(config):
     return lines
 
 
+@pytest.fixture(autouse=True)
+def _stripe_is_the_fake(request):
+    """No test reaches Stripe's servers: every StripeClient call goes to the local fake, which answers 404 for what
+    the test did not put there (handlers read customers, subscriptions, invoices and products where an event names
+    them only by id). A test arranging objects asks for `fake_stripe` and gets this same one."""
+    request.getfixturevalue("fake_stripe")
+
+
 @pytest.fixture
 def merchant(db):
     merchant = MerchantFactory(name="Acme Analytics")

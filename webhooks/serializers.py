@@ -7,7 +7,7 @@ from .models import EventType, WebhookEndpoint
 
 
 class _BlankAsNull(serializers.CharField):
-    def to_representation(self, value: str) -> str | None:
+    def to_representation(self, value: str) -> str | None:  # type: ignore[override]  # null in place of ""
         return value or None
 
 

@@ -11,7 +11,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("affiliates", "0015_leads"),
+        ("affiliates", "0016_rule_source_metadata"),
         ("tenants", "0006_merchant_stripe_scope"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -24,6 +24,8 @@ class RuleSource(models.TextChoices):
     LINES = "lines", "Rules per line"
     TWO_TIER = "two_tier", "Two-tier share"  # the parent's share of a sub-affiliate's commission (rule_bps)
     BONUS = "bonus", "A bonus of the program"  # `rule_index` is the bonus's position in Program.bonuses
+    # A line of a product whose Stripe metadata says `afficone: "false"` (stripe_integration/services/exclusions.py).
+    METADATA = "metadata", "Excluded by the product's metadata"
 
 
 class RuleType(models.TextChoices):

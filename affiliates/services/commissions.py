@@ -11,7 +11,7 @@ from django.utils import timezone
 from afficone import rawsql
 
 from .. import money
-from ..models import Affiliate, Commission, CommissionType, Program, Referral
+from ..models import Affiliate, Commission, CommissionType, Program, Referral, RuleSource
 from ..rules import Line
 from ..signals import commission_created, commission_updated, send_for, send_on_commit
 from .errors import AffiliateError
@@ -209,7 +209,13 @@ def reprice_commission(
     ):
         return commission, False
     recorded_lines = [
-        Line(amount=line["base_amount"], product=line["product"], price=line["price"]) for line in commission.lines
+        Line(
+            amount=line["base_amount"],
+            product=line["product"],
+            price=line["price"],
+            excluded=line["rule_source"] == RuleSource.METADATA,
+        )
+        for line in commission.lines
     ]
     pricing_kw = dict(currency=currency, is_recurring=commission.is_recurring, referral=commission.referral)
     then = price_payment(affiliate, base_amount=commission.base_amount, lines=recorded_lines, **pricing_kw)

@@ -55,7 +55,7 @@ def rule_label_short(commission) -> str:
 
 def line_rows(commission) -> list[dict]:
     """What each line of a commission's payment earned, for display (empty when the payment listed no lines)."""
-    names = {RuleSource.PROGRAM: "program rate", RuleSource.AFFILIATE: "own rate"}
+    names = {RuleSource.PROGRAM: "program rate", RuleSource.AFFILIATE: "own rate", RuleSource.METADATA: "excluded"}
     return [
         {
             "what": line["product"] or line["price"] or "other items",

@@ -7,29 +7,34 @@ the customer's paid invoices and charges from Stripe's API and credits each paym
 have: the same source ids (a subscription invoice by its `in_` id, a one-off payment by its PaymentIntent, a charge
 without one by its `ch_` id) through the same `record_commission`, so a later webhook for the same payment adds
 nothing, and a payment that already earned (for anyone) is left as it is. The recurring window opens at the first
-paid payment; the cookie window does not apply (nobody clicked). Running it again credits nothing new.
+paid payment; the cookie window does not apply (nobody clicked). Payments the merchant excluded (metadata
+`afficone: "false"` on the customer, the invoice, its subscription, the charge, or a line's product: the same test
+as the webhook's, services/exclusions.py) earn nothing. Running it again credits nothing new.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import stripe
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from affiliates import money
 from affiliates.models import NET_AMOUNT, Affiliate, Commission, Referral
+from affiliates.rules import Line
 from affiliates.services import apply_refund, create_referral
 from tenants.models import Merchant
 
 from ..client import stripe_client
+from ..lines import invoice_lines
 from ..models import CustomerBackfill
+from .exclusions import customer_exclusion, every_line_excluded, exclude_products, invoice_carried_exclusion, opted_out
 from .handlers.refunds import invoice_paid_by
-from .links import find_commission, link_commission_payment, record_and_wake
+from .links import find_commission, link_commission_payment, open_recurring_window, record_and_wake
 from .lookups import AttributionError, require_connected, stripe_options, stripe_unavailable
 from .payload import StripeData, checkout_amount_excluding_tax, invoice_subscription, invoice_tax
 from .waiting import lock_keys, wake_waiting
@@ -149,10 +154,8 @@ class Payment:
     # The charge's cumulative refunds, for the share of the commission they take back.
     charge_amount: int = 0
     refunded: int = 0
-
-
-def _opted_out(obj: StripeData) -> bool:
-    return obj.object("metadata").string("afficone").lower() == "false"
+    # An invoice's lines, for the program's per-line rules (those of excluded products marked), as the webhook reads.
+    lines: list[Line] = field(default_factory=list)
 
 
 def _all(listing: Any, path: str) -> list[StripeData]:
@@ -164,6 +167,8 @@ def past_payments(merchant: Merchant, customer_id: str) -> list[Payment]:
     """The customer's paid payments, read from Stripe, oldest first: subscription invoices (GET /v1/invoices, status
     paid) and the charges that paid no subscription invoice (GET /v1/charges), priced as the webhook prices them.
     An object of a shape Afficone cannot read raises ValueError naming the field (payload.py)."""
+    if customer_exclusion(merchant, customer_id):
+        return []  # the merchant excluded the customer (metadata afficone: false): none of its payments earn
     client = stripe_client()
     options = stripe_options(merchant)
     invoices = [
@@ -172,12 +177,17 @@ def past_payments(merchant: Merchant, customer_id: str) -> list[Payment]:
             client.v1.invoices.list(params={"customer": customer_id, "status": "paid", "limit": 100}, options=options),
             "invoice",
         )
-        if invoice_subscription(invoice) and invoice.amount("amount_paid") > 0 and not _opted_out(invoice)
+        if invoice_subscription(invoice)
+        and invoice.amount("amount_paid") > 0
+        and not invoice_carried_exclusion(invoice)
     ]
     by_id: dict[str, Payment] = {}
     paid_by: dict[str, str] = {}  # PaymentIntent or charge id -> the subscription invoice it paid (older API versions)
     for invoice in invoices:
         invoice_id = invoice.string("id")
+        lines, products = exclude_products(merchant, invoice_lines(invoice))
+        if products and every_line_excluded(lines):
+            continue  # every line is of a product the merchant excluded
         payment = Payment(
             source_type=Commission.SourceType.INVOICE,
             source_id=invoice_id,
@@ -191,6 +201,7 @@ def past_payments(merchant: Merchant, customer_id: str) -> list[Payment]:
             charge=invoice.id("charge"),
             invoice=invoice_id,
             is_recurring=invoice.string("billing_reason") != "subscription_create",
+            lines=lines,
         )
         by_id[payment.invoice] = payment
         for paid_with in (payment.payment_intent, payment.charge):
@@ -199,7 +210,7 @@ def past_payments(merchant: Merchant, customer_id: str) -> list[Payment]:
     charges = [
         c
         for c in _all(client.v1.charges.list(params={"customer": customer_id, "limit": 100}, options=options), "charge")
-        if c.string("status") == "succeeded" and c.data.get("captured", True) is not False and not _opted_out(c)
+        if c.string("status") == "succeeded" and c.data.get("captured", True) is not False and not opted_out(c)
     ]
     sessions: dict[str, StripeData] = {}
     if any(c.id("payment_intent") for c in charges):
@@ -269,12 +280,8 @@ def backfill_customer(backfill: CustomerBackfill) -> CustomerBackfill:
     with transaction.atomic():
         lock_keys(merchant.pk, customer_id)
         if payments:
-            first = payments[0].paid_at
             # The recurring window opens at the first paid payment, whichever way the referral learnt of it.
-            Referral.objects.filter(pk=referral.pk).filter(
-                Q(first_payment_at__isnull=True) | Q(first_payment_at__gt=first)
-            ).update(first_payment_at=first)
-            referral.refresh_from_db()
+            open_recurring_window(referral, at=payments[0].paid_at)
         for payment in payments:
             _credit(merchant, referral, payment, first=payments[0].paid_at)
         ids = [p.source_id for p in payments]
@@ -320,6 +327,7 @@ def _credit(merchant: Merchant, referral: Referral, payment: Payment, *, first: 
         stripe_payment_intent_id=payment.payment_intent,
         stripe_charge_id=payment.charge,
         stripe_invoice_id=payment.invoice,
+        lines=payment.lines,
     )
     if commission is not None and payment.refunded > 0 and payment.charge_amount > 0:
         # As charge.refunded would: the refunded share of the charge, taken of the commission's base.

@@ -55,6 +55,7 @@ def claim(event_id: int | None, *, after: int = 0) -> StripeEvent | None:
         waiting_for="",
         error="",
         traceback="",
+        outcome="",
         last_attempt_at=now,
         processed_at=now,
     )

@@ -116,3 +116,13 @@ def end_referral_subscription(referral: Referral, *, ended_at: datetime) -> Refe
     ).update(subscription_ended_at=ended_at)
     referral.refresh_from_db()
     return referral
+
+
+def open_recurring_window(referral: Referral, *, at: datetime) -> Referral:
+    """The referral's recurring window opens at its first paid payment, `at` or earlier: idempotent, the earliest wins
+    (as every recorded payment's does, affiliates/services/commissions.py)."""
+    Referral.objects.filter(pk=referral.pk).filter(
+        Q(first_payment_at__isnull=True) | Q(first_payment_at__gt=at)
+    ).update(first_payment_at=at)
+    referral.refresh_from_db(fields=["first_payment_at"])
+    return referral

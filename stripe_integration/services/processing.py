@@ -70,13 +70,15 @@ def _process(event_id: int | None, *, reraise_transient: bool, after: int = 0) -
             if event is None:
                 return None, None  # processed, ignored or gone (a redelivery is a no-op), or nothing pending
             claimed_id = event.pk
-            status, waiting_for, error = _run_handler(event)
-            if (status, waiting_for, error) != (StripeEvent.Status.PROCESSED, "", ""):
-                # The claim wrote "processed"; the rarer outcomes (waiting, ignored) rewrite it.
+            status, waiting_for, error, outcome = _run_handler(event)
+            if (status, waiting_for, error, outcome) != (StripeEvent.Status.PROCESSED, "", "", ""):
+                # The claim wrote "processed"; the rarer outcomes (waiting, ignored, a note on why nothing was
+                # earned) rewrite it.
                 StripeEvent.objects.filter(pk=event.pk).update(
                     status=status,
                     waiting_for=waiting_for,
                     error=error,
+                    outcome=outcome[:255],
                     processed_at=None if status == StripeEvent.Status.WAITING else event.processed_at,
                 )
             return claimed_id, status
@@ -93,30 +95,31 @@ def _process(event_id: int | None, *, reraise_transient: bool, after: int = 0) -
         return claimed_id, StripeEvent.Status.FAILED
 
 
-def _run_handler(event: StripeEvent) -> tuple[str, str, str]:
+def _run_handler(event: StripeEvent) -> tuple[str, str, str, str]:
+    """(status, waiting for, error, outcome): what running the event's handler came to."""
     merchant = event.merchant
     if merchant is None:
-        return StripeEvent.Status.IGNORED, "", "No merchant is connected to this Stripe account."
+        return StripeEvent.Status.IGNORED, "", "No merchant is connected to this Stripe account.", ""
     handler = HANDLERS.get(event.type)
     if handler is None:
-        return StripeEvent.Status.IGNORED, "", ""
+        return StripeEvent.Status.IGNORED, "", "", ""
     # An envelope or object of another shape than Stripe's raises ValueError, naming the field: the event fails.
     obj = event_object(event.payload)
     if settings.STRIPE_LIVE_EVENTS_ONLY and not event.livemode:
         # A live Connect endpoint also receives the test-mode events of its accounts: a test checkout earns nothing.
-        return StripeEvent.Status.IGNORED, "", "A test-mode event; this installation attributes live payments only."
+        return StripeEvent.Status.IGNORED, "", "A test-mode event; this installation attributes live payments only.", ""
     if merchant.stripe_status == Merchant.StripeStatus.DISCONNECTED and event.type not in WHEN_DISCONNECTED:
-        return StripeEvent.Status.IGNORED, "", "The merchant had disconnected Stripe."
+        return StripeEvent.Status.IGNORED, "", "The merchant had disconnected Stripe.", ""
     if handler not in MAY_WAIT:
         # Any error rolls back the whole transaction, claim included: no savepoint needed (two round trips saved).
-        handler(merchant, obj, event)
-        return StripeEvent.Status.PROCESSED, "", ""
+        outcome = handler(merchant, obj, event)
+        return StripeEvent.Status.PROCESSED, "", "", outcome or ""
     try:
         with transaction.atomic():  # a handler that parks the event leaves nothing half-written
-            handler(merchant, obj, event)
+            outcome = handler(merchant, obj, event)
     except WaitFor as wait:
-        return StripeEvent.Status.WAITING, wait.key[:255], ""
-    return StripeEvent.Status.PROCESSED, "", ""
+        return StripeEvent.Status.WAITING, wait.key[:255], "", ""
+    return StripeEvent.Status.PROCESSED, "", "", outcome or ""
 
 
 def _record_failure(event_id: int, exc: BaseException) -> None:

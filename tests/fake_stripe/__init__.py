@@ -15,7 +15,8 @@ API (api.stripe.com), backed by an in-memory store filled with `put(obj, account
   GET  /v1/<plural>/<id>    e.g. /v1/customers/cus_1, /v1/checkout/sessions/cs_1; 404 resource_missing if unknown
   GET  /v1/<plural>?k=v     a list filtered by equality on fields (`payment[payment_intent]` reads nested ones),
                             newest first, paginated as Stripe does (limit, starting_after, has_more); a promotion
-                            code's `code` matches case-insensitively, as Stripe's does
+                            code's `code` matches case-insensitively, as Stripe's does; `ids[]` keeps the objects of
+                            those ids (products); an invoice's `subscription` is found in both invoice shapes
   GET  /v1/customers/search?query=email:'x@y'   Stripe's search (email, exact and case-insensitive; `name`, `metadata`)
   GET  /v1/checkout/sessions/<id>/line_items   the items given to `put_line_items` (404 for an unknown session)
   GET  /v1/account          the account named by the Stripe-Account header

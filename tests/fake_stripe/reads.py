@@ -216,13 +216,18 @@ class ApiEndpoints:
         filters = {
             k: v
             for k, v in query.items()
-            if k not in ("limit", "starting_after", "ending_before") and not k.startswith("expand")
+            if k not in ("limit", "starting_after", "ending_before")
+            and not k.startswith("expand")
+            and not k.startswith("ids[")
         }
+        # `ids[]` (products, prices): only the objects of those ids.
+        ids = {v for k, v in query.items() if k.startswith("ids[")}
         insensitive = CASE_INSENSITIVE_FILTERS.get(rest, ())
         matching = [
             o
             for o in objects
-            if all(_matches(_as_query_value(_field(o, k)), v, k in insensitive) for k, v in filters.items())
+            if (not ids or o.get("id") in ids)
+            and all(_matches(_as_query_value(_field(o, k, rest)), v, k in insensitive) for k, v in filters.items())
         ]
         matching.sort(key=lambda o: o["_order"], reverse=True)  # Stripe lists newest first
         if "starting_after" in query:
@@ -312,8 +317,12 @@ def _matches(value: str | None, wanted: str, insensitive: bool) -> bool:
     return value == wanted
 
 
-def _field(obj: dict, key: str):
-    """A list filter's field; Stripe's nested form `payment[payment_intent]` reads obj["payment"]["payment_intent"]."""
+def _field(obj: dict, key: str, collection: str = ""):
+    """A list filter's field; Stripe's nested form `payment[payment_intent]` reads obj["payment"]["payment_intent"].
+    An invoice's `subscription` is at `parent.subscription_details.subscription` from API 2025-03-31, where Stripe's
+    `subscription` filter finds it too."""
+    if collection == "invoices" and key == "subscription" and not obj.get("subscription"):
+        key = "parent[subscription_details][subscription]"
     for part in key.replace("]", "").split("["):
         obj = obj.get(part) if isinstance(obj, dict) else None
     return obj

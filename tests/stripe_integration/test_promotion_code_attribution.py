@@ -138,7 +138,10 @@ def test_an_invoice_naming_its_discount_by_id_is_read_back_from_stripe(deliver, 
     renewal = invoice(customer=customer, subscription=subscription, discounts=[applied["id"]])
     deliver("invoice.paid", renewal)
     assert (renewal["id"], "bob", 2000, True) in earned(merchant)
-    assert len(fake_stripe.requests) == asked  # the customer is bound now: nothing more to ask
+    # The customer is bound now: the renewal's discounts are not read (only whether the merchant excluded the
+    # customer, services/exclusions.py).
+    assert fake_stripe.requests_to(f"/v1/invoices/{renewal['id']}") == []
+    assert f"/v1/customers/{customer}" in [r.path for r in fake_stripe.requests[asked:]]
 
 
 def test_a_trial_invoice_with_the_code_binds_the_customer_and_earns_nothing(deliver, merchant, bob20, fake_stripe):

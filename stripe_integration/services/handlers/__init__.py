@@ -1,6 +1,7 @@
 """The event handlers, by subject, each declared once with `@handles(...)` (registry.py).
 
-Each takes (merchant, the event's data.object, the stored event). Returning means processed; WaitFor parks it.
+Each takes (merchant, the event's data.object, the stored event). Returning means processed (returning a string
+records it as the event's outcome, e.g. "excluded: customer metadata afficone=false"); WaitFor parks it.
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ from tenants.models import Merchant
 from ...models import StripeEvent
 from ..payload import StripeData
 
-# (the merchant, the event's data.object read through StripeData, the stored event). Returning means processed;
-# WaitFor parks the event.
-HandlerFunction = Callable[[Merchant, StripeData, StripeEvent], None]
+# (the merchant, the event's data.object read through StripeData, the stored event). Returning means processed (a
+# string returned is the event's outcome: why it earned nothing, services/exclusions.py); WaitFor parks the event.
+HandlerFunction = Callable[[Merchant, StripeData, StripeEvent], str | None]
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ class Migration(migrations.Migration):
                     ("lines", "Rules per line"),
                     ("two_tier", "Two-tier share"),
                     ("bonus", "A bonus of the program"),
+                    ("metadata", "Excluded by the product's metadata"),
                 ],
                 max_length=10,
             ),
