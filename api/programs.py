@@ -87,9 +87,16 @@ def _program_settings():
     }
 
 
+def _name_field(*, required: bool) -> serializers.RegexField:
+    # Not blank once trimmed: the schema says so (a pattern), so a name of spaces is a schema error too.
+    return serializers.RegexField(
+        r"\S", max_length=200, required=required, error_messages={"invalid": "Give the program a name."}
+    )
+
+
 class ProgramSettingsInput(serializers.Serializer):
     def get_fields(self):
-        return {"name": serializers.CharField(max_length=200, required=False), **_program_settings()}
+        return {"name": _name_field(required=False), **_program_settings()}
 
     def validate_commission_currency(self, value: str) -> str:
         return value.lower()
@@ -113,7 +120,7 @@ class ProgramViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
 
     class ProgramCreateInput(ProgramSettingsInput):
         def get_fields(self):
-            return {"name": serializers.CharField(max_length=200), **_program_settings()}
+            return {"name": _name_field(required=True), **_program_settings()}
 
     @extend_schema(summary="List programs", responses=ProgramOutputSerializer(many=True))
     def list(self, request):

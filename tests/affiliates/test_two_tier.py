@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 
 from affiliates import money
 from affiliates.models import Affiliate, Commission
-from affiliates.services import create_program, default_program, update_program
+from affiliates.services import (
+    approve_commission,
+    create_payout_batch,
+    create_program,
+    default_program,
+    mark_payout_paid,
+    update_program,
+)
+from affiliates.services.payouts import owed_back_balances
 from stripe_integration.models import StripeEvent
 from tests.factories import AffiliateFactory, MembershipFactory, ReferralFactory, UserFactory
 from tests.stripe_events import charge, checkout_session, dispute, make_event, new_id, payment_intent, post_event
@@ -273,3 +281,22 @@ def test_the_parents_reversal_is_exact_and_never_exceeds_its_amount(client, merc
             if child.reversed_amount == child.amount
             else money.proportion(share.amount, child.reversed_amount, child.amount)
         )
+
+
+def test_a_paid_share_keeps_its_amount_and_a_later_refund_is_owed_back(client, merchant, maya, sam):
+    update_program(default_program(merchant), min_payout_amount=100)
+    session = checkout(client, merchant, sam)
+    share = Commission.objects.get(affiliate=maya)
+    approve_commission(share)
+    create_payout_batch(merchant)
+    share.refresh_from_db()
+    mark_payout_paid(share.payout)
+    pi = session["payment_intent"]
+    deliver(client, merchant, "charge.refunded", charge(payment_intent=pi, amount=9999, amount_refunded=3333))
+    share.refresh_from_db()
+    assert (share.status, share.amount, share.reversed_amount, share.paid_amount) == ("paid", 667, 222, 667)
+    assert owed_back_balances(merchant) == {(maya.pk, "usd"): 222}  # the next payout deducts it
+    deliver(client, merchant, "charge.refunded", charge(payment_intent=pi, amount=9999, amount_refunded=9999))
+    share.refresh_from_db()
+    assert (share.status, share.reversed_amount) == ("paid", 667)
+    assert owed_back_balances(merchant) == {(maya.pk, "usd"): 667}
