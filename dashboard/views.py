@@ -198,6 +198,7 @@ def _affiliate_context(request, affiliate, form) -> dict:
         "rules_text": [rule_words.describe_rule(rule) for rule in affiliate.program.rules or []],
         "move_form": MoveAffiliateForm(initial={"program": affiliate.program.public_id}, merchant=merchant),
         "promotions": selectors.pending_promotions(merchant, affiliate=affiliate),
+        "goals": selectors.program_goals_text(affiliate.program),
         "link": exports.display_link(request.merchant, affiliate),
         "clicks": Click.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
         "referrals": Referral.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],

@@ -188,7 +188,7 @@ def test_a_bonus_is_written_once_as_its_own_commission_when_the_threshold_is_cro
     assert bonuses_of(affiliate) == [(source, 5000, 0, "pending", 0, None)]
     bonus = Commission.objects.get(source_id=source)
     assert (bonus.rule_source, bonus.rule_type, bonus.rule_amount, bonus.program) == ("bonus", "fixed", 5000, program)
-    assert bonus.rule_description == "Bonus: Second customer: $50.00 at 2 customers"
+    assert bonus.rule_description == "Bonus: $50.00 at 2 customers (Second customer)"
     assert bonus.hold_until > timezone.now() + timedelta(days=29)  # held like the program's other commissions
     assert "$50.00" in " ".join(emails_to(affiliate.email))  # the affiliate hears of it as of any commission
 
