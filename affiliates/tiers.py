@@ -150,7 +150,7 @@ def new_bonus_id() -> str:
 
 
 def describe_bonus(bonus: dict) -> str:
-    """ "$50.00 at 10 customers" (with its label in front where it has one)."""
+    """ "$50.00 at 10 customers", and its label in brackets where it has one."""
     pays = money.format_money(bonus["bonus"]["amount"], bonus["bonus"]["currency"])
     text = f"{pays} at {Goal.of(bonus['when']).describe()}"
-    return f"{bonus['label']}: {text}" if bonus.get("label") else text
+    return f"{text} ({bonus['label']})" if bonus.get("label") else text

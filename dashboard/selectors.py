@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db.models import Count, Q, Sum
 
+from affiliates import tiers
 from affiliates.models import NET_AMOUNT, Affiliate, Commission, Payout, Program, Referral, TierPromotion
 from affiliates.queries import payable_commissions
 from stripe_integration.models import StripeEvent
@@ -103,6 +104,17 @@ def pending_promotions(merchant: Merchant, *, affiliate: Affiliate | None = None
     return list(
         pending.select_related("affiliate", "from_program", "to_program").order_by("-created_at", "-pk")[:limit]
     )
+
+
+def program_goals_text(program: Program) -> list[str]:
+    """The program's next tier and bonuses in words, for the affiliate's page."""
+    texts = []
+    if program.next_tier_id is not None and program.tier_when:
+        mode = "" if program.tier_mode == Program.TierMode.AUTOMATIC else ", after your approval"
+        goal = tiers.Goal.of(program.tier_when, program.tier_period_days).describe()
+        texts.append(f"Moves up to {program.next_tier.name} at {goal}{mode}.")
+    texts += [f"Bonus of {tiers.describe_bonus(bonus)}." for bonus in program.bonuses or []]
+    return texts
 
 
 def programs_of(merchant: Merchant):

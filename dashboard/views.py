@@ -204,6 +204,7 @@ def _affiliate_context(request, affiliate, form) -> dict:
         ),
         "sub_affiliates": affiliate.sub_affiliates.order_by("name", "code")[:50],
         "promotions": selectors.pending_promotions(merchant, affiliate=affiliate),
+        "goals": selectors.program_goals_text(affiliate.program),
         "link": exports.display_link(request.merchant, affiliate),
         "clicks": Click.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],
         "referrals": Referral.objects.for_merchant(merchant).filter(affiliate=affiliate).order_by("-created_at")[:20],

@@ -92,14 +92,17 @@ def _lock_results(affiliate: Affiliate) -> None:
     rawsql.advisory_xact_lock(affiliate.merchant_id, key - 2**32 if key >= 2**31 else key)
 
 
-@transaction.atomic(savepoint=False)
 def note_results(affiliate: Affiliate) -> None:
     """After a change to the affiliate's commissions: its bonuses follow its results, and it moves up a tier if it
-    reached the next one. `affiliate.program` should be loaded (no query at all for a program without goals).
-    Idempotent: running it again with the same results changes nothing."""
+    reached the next one. `affiliate.program` should be loaded (then a program without goals costs no query, and
+    no transaction is opened for it). Idempotent: running it again with the same results changes nothing."""
+    if affiliate.program.has_goals:
+        _follow_results(affiliate)
+
+
+@transaction.atomic(savepoint=False)
+def _follow_results(affiliate: Affiliate) -> None:
     program = affiliate.program
-    if not program.has_goals:
-        return
     _lock_results(affiliate)
     seen: set[int] = set()
     while program.has_goals and program.pk not in seen and len(seen) < MAX_STEPS:

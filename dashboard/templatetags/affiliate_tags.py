@@ -48,9 +48,13 @@ def rule_label_short(commission) -> str:
     if commission.rule_source == RuleSource.RULE and commission.rule_index is not None:
         text = f"rule {commission.rule_index + 1}"
         return f"{text}, excluded" if commission.rule_type == RuleType.EXCLUDE else text
-    return {RuleSource.AFFILIATE: "own rate", RuleSource.LINES: "per line", RuleSource.TWO_TIER: "two-tier"}.get(
-        commission.rule_source, "program rate"
-    )
+    names = {
+        RuleSource.AFFILIATE: "own rate",
+        RuleSource.LINES: "per line",
+        RuleSource.TWO_TIER: "two-tier",
+        RuleSource.BONUS: "bonus",
+    }
+    return names.get(commission.rule_source, "program rate")
 
 
 def line_rows(commission) -> list[dict]:

@@ -7,18 +7,20 @@ the threshold reverses it (while unpaid), and reaching the threshold again resto
 """
 
 import itertools
+import threading
 from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from affiliates.models import Affiliate, Commission, TierPromotion
-from affiliates.services import create_program, default_program, update_program
+from affiliates.models import Affiliate, Commission, Referral, TierPromotion
+from affiliates.services import create_program, default_program, record_commission, update_program
 from affiliates.services.tiers import BELOW_THRESHOLD, note_results
 from stripe_integration.models import StripeEvent
+from tests.conftest import wait_for
 from tests.factories import ReferralFactory
 from tests.stripe_events import charge, checkout_session, customer, invoice, make_event, post_event
 
@@ -188,7 +190,7 @@ def test_a_bonus_is_written_once_as_its_own_commission_when_the_threshold_is_cro
     assert bonuses_of(affiliate) == [(source, 5000, 0, "pending", 0, None)]
     bonus = Commission.objects.get(source_id=source)
     assert (bonus.rule_source, bonus.rule_type, bonus.rule_amount, bonus.program) == ("bonus", "fixed", 5000, program)
-    assert bonus.rule_description == "Bonus: Second customer: $50.00 at 2 customers"
+    assert bonus.rule_description == "Bonus: $50.00 at 2 customers (Second customer)"
     assert bonus.hold_until > timezone.now() + timedelta(days=29)  # held like the program's other commissions
     assert "$50.00" in " ".join(emails_to(affiliate.email))  # the affiliate hears of it as of any commission
 
@@ -254,6 +256,50 @@ def test_a_bonus_already_paid_out_stays_when_a_refund_takes_the_results_back(del
     deliver(refund(merchant, first))
     [(_, amount, reversed_amount, status, _, _)] = bonuses_of(affiliate)
     assert (amount, reversed_amount, status) == (5000, 0, "paid")
+
+
+def _pay(referral_id: int, source_id: str) -> None:
+    referral = Referral.objects.select_related("affiliate__program").get(pk=referral_id)
+    record_commission(referral, source_type="payment_intent", source_id=source_id, base_amount=10000, currency="usd")
+
+
+def _someone_waits_for_an_advisory_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_payments_recorded_at_once_cannot_both_miss_the_threshold(merchant, affiliate):
+    """Two workers record the affiliate's first and second customers at the same moment: neither sees the other's
+    uncommitted payment, so without the affiliate's lock both would count one customer and no bonus would be written.
+    The second waits for the first to commit, then counts two."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the advisory lock is Postgres's; SQLite serialises writers anyway")
+    update_program(default_program(merchant), bonuses=[BONUS])
+    first, second = (ReferralFactory(affiliate=affiliate).pk for _ in range(2))
+    recorded, errors = threading.Event(), []
+
+    def other_worker():
+        try:
+            recorded.wait(timeout=20)
+            _pay(second, "pi_second")
+        except Exception as exc:  # reported below, in the test's thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=other_worker)
+    worker.start()
+    with transaction.atomic():
+        _pay(first, "pi_first")
+        recorded.set()
+        # Commit only once the other payment waits for the affiliate's lock (or is done, if nothing held it back).
+        wait_for(lambda: not worker.is_alive() or _someone_waits_for_an_advisory_lock())
+    worker.join(timeout=20)
+    assert errors == []
+    assert Commission.objects.filter(affiliate=affiliate, source_type="payment_intent").count() == 2
+    assert len(bonuses_of(affiliate)) == 1
 
 
 # --- cost -------------------------------------------------------------------------------------------------------------

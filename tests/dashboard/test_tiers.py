@@ -6,10 +6,10 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from affiliates.models import Program, TierPromotion
+from affiliates.models import Affiliate, Program, TierPromotion
 from affiliates.services import create_program, default_program, update_program
 from tests.dashboard.test_programs import SETTINGS, rows
-from tests.factories import ReferralFactory
+from tests.factories import ReferralFactory, UserFactory
 from tests.stripe_events import checkout_session, make_event, post_event
 
 pytestmark = pytest.mark.django_db
@@ -199,3 +199,23 @@ def test_another_merchants_program_cannot_be_the_next_tier(merchant_client, merc
     )
     assert response.status_code == 400
     assert Program.objects.get(pk=program.pk).next_tier is None
+
+
+def test_the_affiliate_page_says_where_it_moves_up_and_the_portal_shows_its_bonus(
+    client, merchant_client, merchant, affiliate
+):
+    gold = create_program(merchant, name="Gold")
+    bonus = {"when": {"affiliate_customers_gte": 2}, "bonus": {"amount": 5000, "currency": "usd"}, "label": "Duo"}
+    tier = {"program": gold, "when": {"affiliate_customers_gte": 10}, "period_days": 30, "mode": "approval"}
+    update_program(default_program(merchant), next_tier=tier, bonuses=[bonus])
+    page = merchant_client.get(reverse("affiliates:affiliate_detail", kwargs={"uid": affiliate.public_id}))
+    body = page.content.decode()
+    assert "Moves up to Gold at 10 customers in the last 30 days, after your approval." in body
+    assert "Bonus of $50.00 at 2 customers (Duo)." in body
+
+    reach_two_customers(client, merchant, affiliate)
+    user = UserFactory(email=affiliate.email)
+    Affiliate.objects.filter(pk=affiliate.pk).update(user=user)
+    client.force_login(user)
+    portal = client.get(reverse("affiliates:portal_commissions", kwargs={"slug": merchant.slug})).content.decode()
+    assert '<span class="badge">bonus</span>' in portal and "$50.00 at 2 customers (Duo)" in portal

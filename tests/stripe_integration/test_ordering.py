@@ -27,7 +27,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from affiliates.models import Commission, Program
-from affiliates.services import create_affiliate, create_default_program, create_referral, set_parent, update_program
+from affiliates.services import (
+    create_affiliate,
+    create_default_program,
+    create_referral,
+    default_program,
+    set_parent,
+    update_program,
+)
+from affiliates.services.tiers import BELOW_THRESHOLD
 from stripe_integration.models import PromotionCode, StripeEvent
 from tenants.services import create_api_key
 from tests.factories import MerchantFactory
@@ -198,8 +206,9 @@ def build_scenario(fake_stripe):
 
 
 def outcome(merchant, names):
-    """Every commission as a tuple; a parent's two-tier share is named after its child's source ("tier:pi1")."""
-    rows = list(Commission.objects.for_merchant(merchant).select_related("affiliate"))
+    """The payments' commissions (bonuses are `bonus_outcome`'s); a parent's two-tier share is named after its
+    child's source ("tier:pi1")."""
+    rows = list(Commission.objects.for_merchant(merchant).exclude(source_type="bonus").select_related("affiliate"))
     by_id = {str(c.public_id): names.get(c.source_id, c.source_id) for c in rows}
 
     def source(c) -> str:
@@ -268,6 +277,76 @@ def test_any_order_with_repeats_gives_the_in_order_commissions(client, fake_stri
         sequence.insert(position, events[index])
     deliver(client, sequence)
     assert outcome(merchant, names) == EXPECTED
+    assert not StripeEvent.objects.filter(merchant=merchant, status__in=["waiting", "failed", "pending"]).exists()
+
+
+# --- bonuses ------------------------------------------------------------------------------------------------------
+#
+# The same scenario with bonuses on the program. In the end alice has 2 customers and 110.00 of revenue (pi1 half
+# refunded, in3, in3b); bob 2 customers (in2's dispute was lost) and 65.00. On the way, depending on the order, bob
+# may have had 3 customers and alice 160.00 or more: a bonus reached only then is reversed when the refund or the lost
+# dispute arrives (and, reached again, restored), so what the bonuses are worth in the end is the same in any order.
+
+BONUS_7500 = {"amount": 7500, "currency": "usd"}
+BONUSES = [
+    {"id": "two", "when": {"affiliate_customers_gte": 2}, "bonus": {"amount": 5000, "currency": "usd"}},
+    {"id": "three", "when": {"affiliate_customers_gte": 3}, "bonus": {"amount": 10000, "currency": "usd"}},
+    {"id": "rev100", "when": {"affiliate_revenue_gte": {"amount": 10000, "currency": "usd"}}, "bonus": BONUS_7500},
+    {"id": "rev120", "when": {"affiliate_revenue_gte": {"amount": 12000, "currency": "usd"}}, "bonus": BONUS_7500},
+]
+BONUS_EXPECTED = [
+    # bonus, affiliate, amount, reversed, status
+    ("rev100", "alice", 7500, 0, "pending"),
+    ("two", "alice", 5000, 0, "pending"),
+    ("two", "bob", 5000, 0, "pending"),
+]
+
+
+def build_bonus_scenario(fake_stripe):
+    merchant, events, names = build_scenario(fake_stripe)
+    update_program(default_program(merchant), bonuses=BONUSES)
+    return merchant, events, names
+
+
+def bonus_outcome(merchant):
+    """The bonuses worth something, by name; one reversed because the results fell back is as if never earned (and
+    at most one row per bonus and affiliate exists in any case: the unique source)."""
+    rows = Commission.objects.for_merchant(merchant).filter(source_type="bonus").select_related("affiliate")
+    keys = [(c.source_id.split(":")[2], c.affiliate.code) for c in rows]
+    assert len(keys) == len(set(keys))
+    return sorted(
+        (c.source_id.split(":")[2], c.affiliate.code, c.amount, c.reversed_amount, c.status)
+        for c in rows
+        if c.void_reason != BELOW_THRESHOLD
+    )
+
+
+def test_bonuses_in_order_are_the_expected_ones(client, fake_stripe):
+    merchant, events, names = build_bonus_scenario(fake_stripe)
+    deliver(client, events)
+    assert outcome(merchant, names) == EXPECTED
+    assert bonus_outcome(merchant) == BONUS_EXPECTED
+
+
+@settings(
+    max_examples=int(os.environ.get("ORDERING_EXAMPLES", 12)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_bonuses_in_any_order_with_repeats_are_the_in_order_ones(client, fake_stripe, data):
+    merchant, events, names = build_bonus_scenario(fake_stripe)
+    order = data.draw(st.permutations(range(len(events))), label="order")
+    repeats = data.draw(
+        st.lists(st.tuples(st.sampled_from(range(len(events))), st.integers(0, len(events))), max_size=6),
+        label="repeats",
+    )
+    sequence = [events[i] for i in order]
+    for index, position in repeats:
+        sequence.insert(position, events[index])
+    deliver(client, sequence)
+    assert outcome(merchant, names) == EXPECTED
+    assert bonus_outcome(merchant) == BONUS_EXPECTED
     assert not StripeEvent.objects.filter(merchant=merchant, status__in=["waiting", "failed", "pending"]).exists()
 
 
