@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.test import Client
+from django.test import Client, TestCase
 from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from affiliates.models import Commission, Referral
 from affiliates.services import create_affiliate, create_default_program, create_referral, update_program
 from stripe_integration.models import PromotionCode, StripeEvent
+from tenants.services import create_api_key
 from tests.factories import MerchantFactory, ReferralFactory
 from tests.stripe_events import (
     checkout_item,
@@ -255,6 +256,47 @@ def test_another_merchants_events_are_not_on_the_settings_page(deliver, client, 
     client.force_login(other_owner)
     body = client.get(reverse("affiliates:settings")).content.decode()
     assert excluded.stripe_id not in body and "excluded: Checkout Session" not in body
+
+
+def test_a_manual_binding_credits_past_payments_by_the_same_test(merchant, affiliate, fake_stripe, account):
+    """The backfill of a customer bound by hand reads its past payments from Stripe and leaves out what the webhook
+    would: an invoice with afficone=false, an excluded product's line; an excluded customer gets nothing."""
+    product(fake_stripe, account, "prod_gift", afficone="false")
+    cus = fake_stripe.put(customer(), account=account)["id"]
+    sub = new_id("sub")
+
+    def paid(days, **patch):
+        return fake_stripe.put(invoice(customer=cus, subscription=sub, paid_at=ts(days), **patch), account=account)
+
+    first = paid(0, billing_reason="subscription_create")
+    paid(30, metadata=OFF)
+    mixed = paid(
+        60,
+        amount_paid=5000,
+        lines=lines(
+            invoice_line(amount=1000, product="prod_gift", price="price_gift"),
+            invoice_line(amount=4000, product="prod_pro", price="price_pro"),
+        ),
+    )
+    excluded = fake_stripe.put(customer(metadata=OFF), account=account)["id"]
+    fake_stripe.put(invoice(customer=excluded, paid_at=ts(0)), account=account)
+    key = create_api_key(merchant, name="backend")[1]
+    for customer_id in (cus, excluded):
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            response = Client().post(
+                "/api/v1/referrals",
+                {"affiliate": str(affiliate.public_id), "customer": customer_id},
+                content_type="application/json",
+                headers={"Authorization": f"Bearer {key}"},
+            )
+        assert response.status_code == 201, response.content
+    assert earned(merchant) == sorted(
+        [
+            (first["id"], "alice", 10000, 2000, "pending", False),
+            (mixed["id"], "alice", 5000, 800, "pending", True),  # 20% of the pro line only
+        ]
+    )
+    assert Referral.objects.get(merchant=merchant, stripe_customer_id=excluded).backfill.credited == 0
 
 
 # --- trials and 100%-off codes ----------------------------------------------------------------------------------
