@@ -13,8 +13,7 @@ from django.views.decorators.http import require_POST
 
 from affiliates import rule_words, services
 from affiliates.models import Affiliate, Commission, Payout, Referral
-from stripe_integration.models import StripeEvent
-from stripe_integration.selectors import webhook_health
+from stripe_integration.selectors import recent_events, webhook_health
 from tenants.access import merchant_required
 from tracking.models import Click
 
@@ -253,11 +252,13 @@ def affiliate_bulk_status(request):
 @merchant_required
 def settings(request):
     health = webhook_health(request.merchant)
+    events = recent_events(request.merchant)
     return render(
         request,
         "affiliates/settings.html",
         {
-            "last_event": StripeEvent.objects.for_merchant(request.merchant).order_by("-received_at").first(),
+            "last_event": events[0] if events else None,
+            "recent_events": events,
             "health": health,
             "portal_url": django_settings.SITE_URL
             + reverse("affiliates:portal_dashboard", kwargs={"slug": request.merchant.slug}),

@@ -24,6 +24,19 @@ def webhook_health(merchant: Merchant, *, now: datetime | None = None) -> dict:
     return counts
 
 
+RECENT_EVENTS = 10
+
+
+def recent_events(merchant: Merchant, *, limit: int = RECENT_EVENTS) -> list[StripeEvent]:
+    """The merchant's latest events for Settings -> Stripe, newest first, with what each came to (status, outcome,
+    error), without their payloads."""
+    return list(
+        StripeEvent.objects.for_merchant(merchant)
+        .order_by("-received_at", "-pk")
+        .only("stripe_id", "type", "status", "received_at", "waiting_for", "error", "outcome")[:limit]
+    )
+
+
 def stripe_sync_status(merchant: Merchant) -> dict:
     """The settings page's reconciliation panel: the merchant's last run (or None), and whether to offer reading the
     last 30 days (connected, and nobody has asked for a run since connecting: the nightly check reads only from the
