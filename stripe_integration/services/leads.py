@@ -20,6 +20,7 @@ import stripe
 from django.utils import timezone
 
 from affiliates.models import Lead, Referral
+from affiliates.queries import referral_with_program
 from affiliates.services import mark_lead_bound, matching_lead
 from tenants.models import Merchant
 
@@ -36,13 +37,19 @@ def bind_by_lead(
     created: datetime | None = None,
     appeared: datetime | None = None,
 ) -> Referral | None:
-    """The referral a lead binds this customer to, bound now; None when no lead matches.
+    """The referral a lead binds this customer to, bound now (or bound by a lead before); None when no lead matches.
 
     `created` is when Stripe created the customer, if the event says; else it is read from Stripe when a lead
     could match. With no customer at all (a guest checkout), `appeared` (the session's creation) stands in.
     """
     if not email and not customer_id:
         return None
+    if customer_id:
+        bound = referral_with_program(merchant.pk, stripe_customer_id=customer_id)
+        if bound is not None:
+            # Bound already: through a lead, its payments earn as a referral id's would (whichever event bound it);
+            # bound otherwise, it is not a lead's to decide.
+            return bound if bound.source == Referral.Source.LEAD else None
     at = created or appeared or timezone.now()
     lead = matching_lead(merchant.pk, email=email, customer_id=customer_id, created=at)
     if lead is None:

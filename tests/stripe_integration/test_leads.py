@@ -162,6 +162,36 @@ def test_a_guest_checkout_with_the_leads_email_earns(client, merchant, affiliate
     assert (commission.affiliate, commission.amount) == (affiliate, 1000)
 
 
+@pytest.mark.parametrize("customer_first", [True, False])
+def test_a_one_off_checkout_of_a_customer_a_lead_bound_earns_whichever_event_comes_first(
+    client, merchant, affiliate, referral, fake_stripe, customer_first
+):
+    track_lead(client, merchant, referral.rid, e="gus@example.org")
+    cus = customer(email="gus@example.org", metadata={})
+    session = checkout_session(customer=cus["id"], customer_details={"email": "gus@example.org"}, amount_total=5000)
+    fake_stripe.put(cus, account=merchant.stripe_account_id)
+    events = [
+        make_event("customer.created", cus, account=merchant.stripe_account_id),
+        make_event("checkout.session.completed", session, account=merchant.stripe_account_id),
+    ]
+    for event in events if customer_first else events[::-1]:
+        assert post_event(client, event).status_code == 200
+    assert Commission.objects.get(source_id=session["payment_intent"]).affiliate == affiliate
+    assert Referral.objects.get(stripe_customer_id=cus["id"]) == referral
+
+
+def test_a_customer_bound_otherwise_is_not_a_leads_to_credit(client, merchant, affiliate, referral, fake_stripe):
+    """A one-off payment without a referral id earns only for a lead's binding (README: bound customers' one-off
+    payments earn for their own referral id or code)."""
+    cus = customer(email="hal@example.org", metadata={})
+    ReferralFactory(affiliate=affiliate, stripe_customer_id=cus["id"], source="manual")
+    track_lead(client, merchant, referral.rid, e="hal@example.org")
+    session = checkout_session(customer=cus["id"], customer_details={"email": "hal@example.org"})
+    post_event(client, make_event("checkout.session.completed", session, account=merchant.stripe_account_id))
+    assert not Commission.objects.filter(source_id=session["payment_intent"]).exists()
+    assert Lead.objects.get().bound_at is None
+
+
 def test_the_tracker_refuses_what_could_harvest_credit(
     client, merchant, affiliate, referral, other_merchant, fake_stripe
 ):
