@@ -88,9 +88,13 @@ def _program_settings():
 
 
 def _name_field(*, required: bool) -> serializers.RegexField:
-    # Not blank once trimmed: the schema says so (a pattern), so a name of spaces is a schema error too.
+    # Not blank once trimmed and no NUL (no database column takes one): the schema says so (a pattern), so a name of
+    # spaces is a schema error too.
     return serializers.RegexField(
-        r"\S", max_length=200, required=required, error_messages={"invalid": "Give the program a name."}
+        r"^[^\x00]*[^\s\x00][^\x00]*$",
+        max_length=200,
+        required=required,
+        error_messages={"invalid": "Give the program a name (no NUL characters)."},
     )
 
 
