@@ -306,16 +306,23 @@ def statements_per_event(merchant, referrals) -> int:
     from stripe_integration.models import StripeEvent
     from stripe_integration.services import sql
 
-    payload = checkout_event(merchant, referrals[0])
-    event = StripeEvent(
-        stripe_id=payload["id"], type=payload["type"], account=payload["account"], merchant=merchant, payload=payload
-    )
-    sql.insert_event_unless_stored(event)
-    # as a drainer runs them (drainers._drain_chunk)
-    with services.asynchronous_commits(), CaptureQueriesContext(connection) as queries:
-        assert services.process_next_event()[1] == StripeEvent.Status.PROCESSED
+    counts = []
+    for rid in referrals[:2]:  # the second: the first warms what is cached (the merchant's webhook subscriptions)
+        payload = checkout_event(merchant, rid)
+        event = StripeEvent(
+            stripe_id=payload["id"],
+            type=payload["type"],
+            account=payload["account"],
+            merchant=merchant,
+            payload=payload,
+        )
+        sql.insert_event_unless_stored(event)
+        # as a drainer runs them (drainers._drain_chunk)
+        with services.asynchronous_commits(), CaptureQueriesContext(connection) as queries:
+            assert services.process_next_event()[1] == StripeEvent.Status.PROCESSED
+        counts.append(len(queries.captured_queries))
     connection.close()
-    return len(queries.captured_queries)
+    return counts[-1]
 
 
 def bench_worker(args, merchant, referrals) -> None:

@@ -23,6 +23,12 @@ fi
 say "stripe: webhook accept rate, worker attribution rate, event-to-commission latency"
 $BIN/python bench/stripe_webhook.py
 
+say "leads: statements per customer event, a lookup against an attributed checkout"
+$BIN/python bench/lead_matching.py
+
+say "webhooks: deliveries vs Celery no-op tasks, the cost of emitting on the attribution path"
+$BIN/python bench/webhooks_delivery.py
+
 BENCH_DB=${AFFICONE_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/afficone_bench}
 say "dashboard: overview and commissions list on 1M clicks / 100k referrals / 100k commissions ($BENCH_DB)"
 psql "${BENCH_DB%/*}/postgres" -qc "CREATE DATABASE ${BENCH_DB##*/}" 2>/dev/null || true
