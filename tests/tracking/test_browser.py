@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.db import connection
 
-from affiliates.models import Program, Referral
+from affiliates.models import Lead, Program, Referral
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, wait_for
 from tests.factories import AffiliateFactory
 from tracking import buffer
@@ -353,3 +353,31 @@ def test_on_https_the_cookie_is_secure(shop_browser, tls_shop_server, live_serve
     assert [c.referral.rid for c in stored_clicks()] == [rid]
     assert errors == []
     context.close()
+
+
+def test_signup_on_the_app_subdomain_reports_a_lead_bound_to_the_visitors_referral(shop, merchant, affiliate):
+    """Afficone.signup in real Chromium: nothing without a referral (and no error), then, after a referred visit on
+    the landing page, a signup on the app's subdomain is a lead of that referral, once however often it is called."""
+    shop.goto(shop.site("app.shop.test", "/signup"))
+    assert ready(shop) is None
+    assert shop.evaluate("Afficone.signup({email: 'nobody@example.org'})") is None  # resolves, sends nothing
+    assert shop.evaluate("Afficone.signup()") is None and shop.evaluate("Afficone.signup(42)") is None
+    assert not any("/api/track/lead" in url for url in shop.tracker_requests)
+
+    shop.goto(shop.site("shop.test", "/pricing?ref=alice"))
+    rid = ready(shop)
+    shop.goto(shop.site("app.shop.test", "/signup"))
+    assert ready(shop) == rid
+    answer = shop.evaluate("Afficone.signup({email: ' Jo@Example.org ', id: 'user-7'})")
+    again = shop.evaluate("Afficone.signup({email: 'jo@example.org', customer: 'cus_Jo1'})")
+    assert answer["lead"] and again["lead"] == answer["lead"]
+    lead = Lead.objects.get(public_id=answer["lead"])
+    assert (lead.referral.rid, lead.email, lead.external_id, lead.stripe_customer_id, lead.origin) == (
+        rid,
+        "jo@example.org",
+        "user-7",
+        "cus_Jo1",
+        "browser",
+    )
+    assert lead.referral.affiliate == affiliate
+    assert shop.errors == [] and shop.console_errors == []
