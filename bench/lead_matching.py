@@ -16,8 +16,8 @@ table of --leads rows of other addresses, it processes stored events the way a d
   attributed-events rate (target: lead matching costs under 10%);
 - guest checkouts attributed through the lead for their buyer's email (no referral id) per second, against
   checkouts attributed by their referral id;
-- one lead lookup that finds nothing, timed alone, as a share of an attributed checkout's processing time: what lead
-  matching adds to each customer event (target: under 10%).
+- lead matching for a customer event of a customer nobody referred (bind_by_lead, finding nothing), timed alone, as
+  a share of an attributed checkout's processing time: what leads add per customer event (target: under 10%).
 """
 
 import argparse
@@ -176,15 +176,16 @@ def lead_payments(merchant, affiliate, n: int, tag: str) -> list:
 
 
 def lookup_cost(merchant, n: int) -> float:
-    """Seconds per lead lookup for an address no lead has (what a customer event of an unreferred customer pays)."""
+    """Seconds that lead matching adds to a customer event of a customer nobody referred (what the customer handler
+    calls, services/leads.py bind_by_lead, for an address and customer no lead has)."""
     from django.utils import timezone
 
-    from affiliates.services import matching_lead
+    from stripe_integration.services import bind_by_lead
 
     now = timezone.now()
     started = time.perf_counter()
     for i in range(n):
-        matching_lead(merchant.pk, email=f"walk-in-{i}@example.net", customer_id=f"cus_walkin{i}", created=now)
+        bind_by_lead(merchant, email=f"walk-in-{i}@example.net", customer_id=f"cus_walkin{i}", created=now)
     return (time.perf_counter() - started) / n
 
 
@@ -246,7 +247,8 @@ def main() -> None:
         print(f"[leads] {kind}: {median:.0f} payments/s (rounds: {spread}); {median / base:.0%} of checkouts alone")
     lookup = statistics.median(lookups)
     print(
-        f"[leads] one lead lookup (no match, {args.leads} leads in the table): {lookup * 1000:.2f} ms = "
+        f"[leads] lead matching for a customer event that no lead has ({args.leads} leads in the table): "
+        f"{lookup * 1000:.2f} ms = "
         f"{lookup * base:.1%} of an attributed checkout's processing (target < 10%)"
     )
 

@@ -36,35 +36,37 @@ def bind_by_lead(
     email: str,
     created: datetime | None = None,
     appeared: datetime | None = None,
+    payment: bool = False,
 ) -> Referral | None:
-    """The referral a lead binds this customer to, bound now (or bound by a lead before); None when no lead matches.
+    """The referral a lead binds this customer to, bound now; None when no lead matches.
 
     `created` is when Stripe created the customer, if the event says; else it is read from Stripe when a lead
-    could match. With no customer at all (a guest checkout), `appeared` (the session's creation) stands in.
+    could match. With no customer at all (a guest checkout), `appeared` (the session's creation) stands in. For a
+    `payment` (a one-off checkout with no referral id), a customer a lead bound before is that lead's referral too,
+    whichever event bound it; a customer bound otherwise is not a lead's to credit. One query (the lead lookup) when
+    no lead matches, a second for a payment's customer.
     """
     if not email and not customer_id:
         return None
-    if customer_id:
-        bound = referral_with_program(merchant.pk, stripe_customer_id=customer_id)
-        if bound is not None:
-            # Bound already: through a lead, its payments earn as a referral id's would (whichever event bound it);
-            # bound otherwise, it is not a lead's to decide.
-            return bound if bound.source == Referral.Source.LEAD else None
     at = created or appeared or timezone.now()
     lead = matching_lead(merchant.pk, email=email, customer_id=customer_id, created=at)
-    if lead is None:
-        return None
-    if customer_id and created is None:
+    if lead is not None and customer_id and created is None:
         created = customer_created(merchant, customer_id)
         if created is None:
-            return None
-        if created != at:
+            lead = None
+        elif created != at:
             lead = matching_lead(merchant.pk, email=email, customer_id=customer_id, created=created)
-            if lead is None:
-                return None
+    if lead is None:
+        if payment and customer_id:
+            bound = referral_with_program(merchant.pk, stripe_customer_id=customer_id)
+            if bound is not None and bound.source == Referral.Source.LEAD:
+                return bound
+        return None
     if not customer_id:
         return lead.referral
     referral = link_customer(lead.referral, customer_id=customer_id, email=email, source=Referral.Source.LEAD)
+    if referral.source != Referral.Source.LEAD:
+        return None  # bound otherwise before: the binding is permanent, and not the lead's
     if referral.affiliate_id == lead.referral.affiliate_id:
         mark_lead_bound(lead, customer_id=customer_id, at=timezone.now())
     return referral

@@ -55,7 +55,9 @@ def handle_checkout_session(merchant: Merchant, session: StripeData, event: Stri
         )
     else:
         # No referral id, no code: a lead for the buyer's email (or customer) may know the referral.
-        referral = bind_by_lead(merchant, customer_id=customer_id, email=email, appeared=session.timestamp("created"))
+        referral = bind_by_lead(
+            merchant, customer_id=customer_id, email=email, appeared=session.timestamp("created"), payment=True
+        )
     if referral is None:
         return None
     if customer_id:
