@@ -135,6 +135,11 @@ class AffiliateOutputSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Affiliate.Status.choices)
     link = serializers.SerializerMethodField(help_text="The affiliate's referral link to the merchant's site.")
     program = serializers.UUIDField(source="program.public_id")
+    parent = serializers.UUIDField(
+        source="parent.public_id",
+        allow_null=True,
+        help_text="The affiliate it joined through (two-tier programs pay the parent a share), or null.",
+    )
     commission_override = CommissionOverrideField(
         source="*",
         allow_null=True,

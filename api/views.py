@@ -67,7 +67,7 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
     # Writes look promotion codes or customers up in the merchant's Stripe account (api/schema.py documents 502).
     asks_stripe = True
 
-    queryset = Affiliate.objects.select_related("program", "merchant").prefetch_related("promotion_codes")
+    queryset = Affiliate.objects.select_related("program", "merchant", "parent").prefetch_related("promotion_codes")
     lookup_field = "public_id"
     lookup_url_kwarg = "id"
 
@@ -130,6 +130,14 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
         promotion_codes = PromotionCodesField(
             required=False, help_text="The affiliate's promotion codes from now on; codes left out are unassigned."
         )
+        parent = PublicIdField(
+            queryset=Affiliate.objects.all(),
+            pattern=UUID_PATTERN,
+            required=False,
+            allow_null=True,
+            help_text="The affiliate it joined through (null: none); its later commissions give that parent its "
+            "share where the program is two-tier. Never itself, nor its own sub-affiliate (409).",
+        )
 
     @extend_schema(summary="List affiliates", responses=AffiliateOutputSerializer(many=True))
     def list(self, request):
@@ -164,7 +172,7 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Update an affiliate",
-        description="Change the name, the code, the commission override, the program, the status "
+        description="Change the name, the code, the commission override, the program, the parent, the status "
         "(approve, reject, suspend; a suspended affiliate earns nothing) or the promotion codes "
         "(400 for a code your Stripe account does not have, 409 for one another affiliate holds).",
         parameters=[_uuid_path("The affiliate's id.")],
@@ -192,6 +200,8 @@ class AffiliateViewSet(MerchantScopedMixin, viewsets.GenericViewSet):
                 affiliate = services.change_affiliate_status(affiliate, status=data["status"])
             if "promotion_codes" in data:
                 attribution.set_promotion_codes(affiliate, data["promotion_codes"])
+            if "parent" in data:
+                affiliate = services.set_parent(affiliate, data["parent"])
         return self.output(AffiliateOutputSerializer, self.get_queryset().get(pk=affiliate.pk))
 
 

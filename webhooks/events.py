@@ -62,7 +62,7 @@ def _payouts() -> models.QuerySet:
 
 
 def _affiliates() -> models.QuerySet:
-    return Affiliate.objects.select_related("program", "merchant").prefetch_related("promotion_codes")
+    return Affiliate.objects.select_related("program", "merchant", "parent").prefetch_related("promotion_codes")
 
 
 def _commissions() -> models.QuerySet:
