@@ -1,4 +1,5 @@
-"""Shared by the bench/*.py load tests: gunicorn started and stopped around a run, and wrk's report read."""
+"""Shared by the bench/*.py load tests: their database created and migrated, gunicorn started and stopped around a
+run, and wrk's report read."""
 
 import os
 import re
@@ -28,6 +29,19 @@ def production_env(settings_module: str, **extra: str) -> dict:
     )
     env.update(extra)
     return env
+
+
+def migrated_database(database_url: str, env: dict) -> None:
+    """Creates the bench's database when missing, migrates it with `env`, and takes `env` for this process, which
+    then sets Django up on it."""
+    import psycopg
+
+    admin_url, db_name = database_url.rsplit("/", 1)
+    with psycopg.connect(admin_url + "/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{db_name}"')
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    os.environ.update(env)
 
 
 def start_gunicorn(

@@ -23,7 +23,6 @@ table of --leads rows of other addresses, it processes stored events the way a d
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from harness import production_env
+from harness import migrated_database, production_env
 
 DB_NAME = "bench_afficone_leads"
 
@@ -55,16 +54,11 @@ def prepare(args):
     the tests' local fake (tests/fake_stripe/), where the bench's customers are put: a payment that would earn reads
     its customer (services/exclusions.py)."""
     global FAKE
-    import psycopg
 
     from tests.fake_stripe import FakeStripe
 
     FAKE = FakeStripe(secret_key="sk_test_bench", client_id="ca_bench").start()
 
-    admin_url, db_name = args.database_url.rsplit("/", 1)
-    with psycopg.connect(admin_url + "/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{db_name}"')
     env = production_env(
         "bench.stripe_settings",
         DATABASE_URL=args.database_url,
@@ -76,8 +70,7 @@ def prepare(args):
         STRIPE_API_BASE=FAKE.base_url,
         STRIPE_CONNECT_BASE=FAKE.base_url,
     )
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-    os.environ.update(env)
+    migrated_database(args.database_url, env)
     import django
 
     django.setup()

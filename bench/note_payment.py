@@ -22,9 +22,7 @@ migrated when missing).
 """
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -32,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from harness import production_env
+from harness import migrated_database, production_env
 
 sys.path.insert(0, str(ROOT))
 
@@ -47,15 +45,8 @@ def parse_args():
 
 
 def setup(args) -> None:
-    import psycopg
-
-    admin_url, db_name = args.database_url.rsplit("/", 1)
-    with psycopg.connect(admin_url + "/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{db_name}"')
     env = production_env("bench.stripe_settings", DATABASE_URL=args.database_url, CELERY_TASK_ALWAYS_EAGER="true")
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-    os.environ.update(env)
+    migrated_database(args.database_url, env)
     import django
 
     django.setup()

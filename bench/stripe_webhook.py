@@ -36,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from harness import production_env, run_wrk, start_gunicorn, stop
+from harness import migrated_database, production_env, run_wrk, start_gunicorn, stop
 
 sys.path.insert(0, str(ROOT))
 DB_NAME = "bench_afficone_stripe"
@@ -78,15 +78,7 @@ def base_env(args, **extra) -> dict:
 
 def prepare(args):
     """Creates and migrates the bench database when needed; returns (merchant, referral ids)."""
-    import psycopg
-
-    admin_url, db_name = args.database_url.rsplit("/", 1)
-    with psycopg.connect(admin_url + "/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{db_name}"')
-    env = base_env(args)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-    os.environ.update(env)
+    migrated_database(args.database_url, base_env(args))
     import django
 
     django.setup()

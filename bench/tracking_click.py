@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from harness import production_env, run_wrk, start_gunicorn, stop
+from harness import migrated_database, production_env, run_wrk, start_gunicorn, stop
 
 sys.path.insert(0, str(ROOT))
 DB_NAME = "bench_afficone_tracking"
@@ -70,15 +70,7 @@ def base_env(args, *, buffer: bool) -> dict:
 
 def prepare_database(args) -> tuple[str, str]:
     """Creates and migrates the bench database when needed; returns (public key, code) of a bench affiliate."""
-    import psycopg
-
-    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
-            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    env = base_env(args, buffer=False)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-    os.environ.update(env)
+    migrated_database(args.database_url, base_env(args, buffer=False))
     import django
 
     django.setup()

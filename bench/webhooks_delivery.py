@@ -19,7 +19,6 @@ database 3, flushed; AFFICONE_BENCH_REDIS_URL picks another).
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from harness import production_env
+from harness import migrated_database, production_env, stop
 
 DB_NAME = "bench_afficone_hooks"
 
@@ -61,15 +60,7 @@ def env_of(args, **extra) -> dict:
 
 
 def prepare(args):
-    import psycopg
-
-    admin_url, db_name = args.database_url.rsplit("/", 1)
-    with psycopg.connect(admin_url + "/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{db_name}"')
-    env = env_of(args)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-    os.environ.update(env)
+    migrated_database(args.database_url, env_of(args))
     import django
 
     django.setup()
@@ -120,7 +111,6 @@ class Receiver:
 def bench_delivery(args, merchants) -> None:
     import redis
     from django.db import connection
-    from harness import stop
     from stripe_webhook import start_worker
 
     from bench.stripe_tasks import noop_task
