@@ -70,9 +70,12 @@ def funnel(
     )
     customers = sum(won.values())
     sources = [
-        {"source": value, "label": label, "customers": won.get(value, 0), "share": 100 * won[value] / customers}
-        if won.get(value)
-        else {"source": value, "label": label, "customers": 0, "share": 0}
+        {
+            "source": value,
+            "label": label,
+            "customers": won.get(value, 0),
+            "share": 100 * won.get(value, 0) / customers if customers else 0,
+        }
         for value, label in Referral.Source.choices
     ]
     clicks = stats["clicks"]

@@ -78,10 +78,8 @@ def record_server_lead(
             referral, email=email, customer=customer, external_id=external_id, origin=Lead.Origin.SERVER
         )
         if customer:
-            linked = link_customer(referral, customer_id=customer, email=lead.email, source=Referral.Source.LEAD)
+            link_customer(referral, customer_id=customer, email=lead.email, source=Referral.Source.LEAD)
             mark_lead_bound(lead, customer_id=customer, at=timezone.now())
             drainers.request_drain_on_commit()
-            if linked.pk != referral.pk:
-                lead.referral = linked
     lead.refresh_from_db()
     return lead, created

@@ -30,12 +30,18 @@ MAX_EMAILS_PER_REFERRAL = 3
 GRACE = timedelta(minutes=30)
 
 
+def email_key(value: str) -> str:
+    """How leads compare addresses: trimmed and lower-cased; `maya+shop@example.com` stays a different address from
+    `maya@example.com` (mail providers differ on what a plus means, and Stripe's customers keep the address as
+    typed)."""
+    return (value or "").strip().lower()
+
+
 def normalize_email(value: object) -> str:
-    """Trimmed and lower-cased; `maya+shop@example.com` stays a different address from `maya@example.com` (mail
-    providers differ on what a plus means, and Stripe's customers keep the address as typed)."""
+    """A lead's address as stored (`email_key`), checked to be one."""
     if not isinstance(value, str) or not value.strip():
         raise AffiliateError("Give the email address the visitor signed up with.", field="email", code="invalid")
-    email = value.strip().lower()
+    email = email_key(value)
     try:
         validate_email(email)
     except ValidationError:
@@ -110,7 +116,7 @@ def matching_lead(merchant_id: int, *, email: str, customer_id: str, created: da
     earliest first. One bare indexed query when no lead has the address or customer (what every customer event of an
     unreferred customer pays); the candidates' referrals are read only when there are some. The lead returned holds
     its id, referral (with affiliate and program), origin and time."""
-    address = (email or "").strip().lower()
+    address = email_key(email)
     if not address and not customer_id:
         return None
     # By address or customer only, which their indexes find; the window is checked below (a time condition here let

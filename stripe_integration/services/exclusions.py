@@ -25,13 +25,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-import stripe
-
 from affiliates.rules import Line
 from tenants.models import Merchant
 
 from ..client import stripe_client
-from .lookups import stripe_options
+from .lookups import retrieve, stripe_options
 from .payload import StripeData, invoice_subscription
 
 KEY = "afficone"
@@ -65,14 +63,8 @@ def _named(merchant: Merchant, holder: StripeData, key: str, *, plural: str, obj
     object_id = object_id or holder.id(key)
     if not object_id:
         return None
-    service = getattr(stripe_client().v1, plural)
-    try:
-        found = service.retrieve(object_id, options=stripe_options(merchant)).to_dict()
-    except stripe.InvalidRequestError as exc:
-        if exc.http_status == 404:
-            return None
-        raise
-    return StripeData(found, plural.removesuffix("s"))
+    found = retrieve(merchant, plural, object_id)
+    return StripeData(found, plural.removesuffix("s")) if found is not None else None
 
 
 def _customer(merchant: Merchant, holder: StripeData) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import stripe
 from django.utils import timezone
 
 from affiliates.models import Lead, Referral
@@ -26,7 +25,7 @@ from tenants.models import Merchant
 
 from ..client import stripe_client
 from .links import link_customer
-from .lookups import stripe_options
+from .lookups import retrieve, stripe_options
 
 
 def bind_by_lead(
@@ -72,18 +71,17 @@ def bind_by_lead(
     return referral
 
 
-def customer_created(merchant: Merchant, customer_id: str) -> datetime | None:
-    """When Stripe created the customer; None for a deleted or unknown one. Other Stripe errors propagate: the event
-    is retried, as for any read of Stripe's API."""
-    try:
-        customer = stripe_client().v1.customers.retrieve(customer_id, options=stripe_options(merchant)).to_dict()
-    except stripe.InvalidRequestError as exc:
-        if exc.http_status == 404:
-            return None
-        raise
-    if customer.get("deleted") or not isinstance(customer.get("created"), int):
+def created_at(customer: dict | None) -> datetime | None:
+    """When Stripe created the customer (a customer object); None for none, a deleted one, or one without the field."""
+    if customer is None or customer.get("deleted") or not isinstance(customer.get("created"), int):
         return None
     return datetime.fromtimestamp(customer["created"], tz=UTC)
+
+
+def customer_created(merchant: Merchant, customer_id: str) -> datetime | None:
+    """When Stripe created the customer, read from Stripe (once per event: lookups.retrieve); None for a deleted or
+    unknown one."""
+    return created_at(retrieve(merchant, "customers", customer_id))
 
 
 def match_lead(lead_id: int) -> Referral | None:
@@ -96,20 +94,16 @@ def match_lead(lead_id: int) -> Referral | None:
     merchant = lead.merchant
     if not merchant.stripe_account_id or merchant.stripe_status != Merchant.StripeStatus.CONNECTED:
         return None
-    customers = stripe_client().v1.customers
-    options = stripe_options(merchant)
-    found: list[dict] = []
-    if lead.stripe_customer_id:
-        try:
-            found.append(customers.retrieve(lead.stripe_customer_id, options=options).to_dict())
-        except stripe.InvalidRequestError as exc:
-            if exc.http_status != 404:
-                raise
-    found += [c.to_dict() for c in customers.list(params={"email": lead.email, "limit": 10}, options=options).data]
+    named = retrieve(merchant, "customers", lead.stripe_customer_id) if lead.stripe_customer_id else None
+    listed = stripe_client().v1.customers.list(
+        params={"email": lead.email, "limit": 10}, options=stripe_options(merchant)
+    )
+    found = [named] if named is not None else []
+    found += [c.to_dict() for c in listed.data]
     for customer in sorted(found, key=lambda c: c.get("created") or 0):
-        if customer.get("deleted") or not isinstance(customer.get("created"), int):
+        created = created_at(customer)
+        if created is None:
             continue
-        created = datetime.fromtimestamp(customer["created"], tz=UTC)
         if Referral.objects.filter(merchant_id=merchant.pk, stripe_customer_id=customer["id"]).exists():
             continue
         referral = bind_by_lead(

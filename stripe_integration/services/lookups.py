@@ -1,12 +1,20 @@
-"""Asking the merchant's Stripe account on a merchant's behalf (assigning a code, binding a customer): the options
-every such call carries, and the one error the dashboard and the API show when it cannot be done."""
+"""Asking the merchant's Stripe account on a merchant's behalf (assigning a code, binding a customer, reading what an
+event names only by id): the options every such call carries, the one read of an object by id (`retrieve`, asked of
+Stripe once per event however many rules look at it), and the one error the dashboard and the API show when it
+cannot be done."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import stripe
 
 from affiliates.services import AffiliateError
 from tenants.models import Merchant
+
+from ..client import stripe_client
 
 
 class AttributionError(AffiliateError):
@@ -24,6 +32,41 @@ class AttributionError(AffiliateError):
 def stripe_options(merchant: Merchant) -> stripe.RequestOptions:
     """Per-request options for a call about the merchant's connected account (the Stripe-Account header)."""
     return {"stripe_account": merchant.stripe_account_id}
+
+
+# While an event is processed (services/processing.py): what `retrieve` read, by (account, plural, id).
+_reads: ContextVar[dict | None] = ContextVar("stripe_reads", default=None)
+
+
+@contextmanager
+def reads_once() -> Iterator[None]:
+    """Within it, `retrieve` asks Stripe for an object once: the exclusions and the lead matching of one event read
+    the same customer."""
+    token = _reads.set({})
+    try:
+        yield
+    finally:
+        _reads.reset(token)
+
+
+def retrieve(merchant: Merchant, plural: str, object_id: str) -> dict | None:
+    """`GET /v1/<plural>/<id>` on the merchant's account (`plural` as the client names it: "customers"); None when
+    Stripe answers 404. Other Stripe errors propagate (an event is then retried)."""
+    memo = _reads.get()
+    key = (merchant.stripe_account_id, plural, object_id)
+    if memo is not None and key in memo:
+        return memo[key]
+    try:
+        found: dict | None = (
+            getattr(stripe_client().v1, plural).retrieve(object_id, options=stripe_options(merchant)).to_dict()
+        )
+    except stripe.InvalidRequestError as exc:
+        if exc.http_status != 404:
+            raise
+        found = None
+    if memo is not None:
+        memo[key] = found
+    return found
 
 
 def require_connected(merchant: Merchant, *, field: str | None) -> None:

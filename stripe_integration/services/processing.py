@@ -17,6 +17,7 @@ from tenants.models import Merchant
 from ..models import StripeEvent
 from .claiming import claim
 from .handlers import HANDLERS, MAY_WAIT, WHEN_DISCONNECTED
+from .lookups import reads_once
 from .payload import event_object
 from .waiting import WaitFor
 
@@ -112,10 +113,11 @@ def _run_handler(event: StripeEvent) -> tuple[str, str, str, str]:
         return StripeEvent.Status.IGNORED, "", "The merchant had disconnected Stripe.", ""
     if handler not in MAY_WAIT:
         # Any error rolls back the whole transaction, claim included: no savepoint needed (two round trips saved).
-        outcome = handler(merchant, obj, event)
+        with reads_once():
+            outcome = handler(merchant, obj, event)
         return StripeEvent.Status.PROCESSED, "", "", outcome or ""
     try:
-        with transaction.atomic():  # a handler that parks the event leaves nothing half-written
+        with transaction.atomic(), reads_once():  # a handler that parks the event leaves nothing half-written
             outcome = handler(merchant, obj, event)
     except WaitFor as wait:
         return StripeEvent.Status.WAITING, wait.key[:255], "", ""

@@ -152,6 +152,8 @@ def test_an_invoice_naming_only_the_email_binds_a_customer_stripe_created_after_
 
     assert Commission.objects.get(source_id=paid["id"]).affiliate == affiliate
     assert Referral.objects.get(stripe_customer_id=cus["id"]) == referral
+    # The lead's check of when Stripe created the customer and the exclusions' check of its metadata: one read.
+    assert [r.path for r in fake_stripe.requests if r.method == "GET"].count(f"/v1/customers/{cus['id']}") == 1
 
 
 def test_a_guest_checkout_with_the_leads_email_earns(client, merchant, affiliate, referral, fake_stripe):
